@@ -1,0 +1,352 @@
+//! Text analysis: turning a body into the tokens the features are counted from.
+//!
+//! Shaped like tantivy's analyzers: a [`Segmenter`] splits normalised text into words, then a
+//! chain of [`TokenFilter`]s drops or rewrites each word. The whole configuration is plain data
+//! ([`AnalyzerConfig`]) stored in the model, so a draft is analysed at suggestion time exactly as
+//! the training corpus was.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use jieba_rs::Jieba;
+use serde::{Deserialize, Serialize};
+use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
+
+use crate::error::{Error, Result};
+
+/// Prefix of character n-gram features, so they never collide with word features
+/// (filters drop tokens without letters or digits, so no word starts with it).
+pub const CHAR_NGRAM_PREFIX: char = '#';
+
+/// How words are found in a chunk of text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum SegmenterKind {
+    /// jieba-rs word segmentation (HMM on) inside each whitespace-separated chunk.
+    #[default]
+    Jieba,
+    /// Whitespace-separated tokens as they stand, for already tokenized text.
+    Whitespace,
+}
+
+/// A word for the segmenter's dictionary, as in a jieba user dictionary line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserWord {
+    pub word: String,
+    pub freq: Option<usize>,
+    pub tag: Option<String>,
+}
+
+/// Everything that determines the tokens of a text. Stored in the model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnalyzerConfig {
+    pub segmenter: SegmenterKind,
+    /// Extra words kept whole by the segmenter.
+    pub user_words: Vec<UserWord>,
+    /// Character n-gram lengths `(min, max)` added as a second feature block.
+    pub char_ngrams: Option<(usize, usize)>,
+}
+
+impl Default for AnalyzerConfig {
+    fn default() -> Self {
+        AnalyzerConfig {
+            segmenter: SegmenterKind::Jieba,
+            user_words: Vec::new(),
+            char_ngrams: None,
+        }
+    }
+}
+
+impl AnalyzerConfig {
+    pub fn check(&self) -> Result<()> {
+        if let Some((min, max)) = self.char_ngrams {
+            if min == 0 || min > max || max > 8 {
+                return Err(Error::param(
+                    "char_ngrams",
+                    format!("expected 1 <= min <= max <= 8, got {min}-{max}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads a jieba user dictionary: one `word [freq] [tag]` per line; `#` starts a comment.
+pub fn read_user_dict(path: &Path) -> Result<Vec<UserWord>> {
+    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut words = Vec::new();
+    for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
+        let bad = |reason: &str| Error::UserDict {
+            path: path.to_path_buf(),
+            line: index + 1,
+            reason: reason.to_string(),
+        };
+        let line = std::str::from_utf8(raw).map_err(|_| bad("line is not valid UTF-8"))?;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut fields = line.split_whitespace();
+        let word = fields.next().unwrap_or_default().to_string();
+        let freq = match fields.next() {
+            Some(f) => Some(
+                f.parse::<usize>()
+                    .map_err(|_| bad(&format!("frequency `{f}` is not a whole number")))?,
+            ),
+            None => None,
+        };
+        let tag = fields.next().map(str::to_string);
+        if fields.next().is_some() {
+            return Err(bad("expected `word [freq] [tag]`"));
+        }
+        words.push(UserWord { word, freq, tag });
+    }
+    Ok(words)
+}
+
+/// Splits normalised text into candidate words.
+pub trait Segmenter: Send + Sync {
+    fn segment<'a>(&self, chunk: &'a str, emit: &mut dyn FnMut(&'a str));
+}
+
+/// Rewrites or drops one token; returns `None` to drop it.
+pub trait TokenFilter: Send + Sync {
+    fn apply<'a>(&self, token: std::borrow::Cow<'a, str>) -> Option<std::borrow::Cow<'a, str>>;
+}
+
+/// jieba-rs segmentation with its HMM for unknown words.
+pub struct JiebaSegmenter {
+    jieba: Arc<Jieba>,
+}
+
+impl JiebaSegmenter {
+    pub fn new(user_words: &[UserWord]) -> Self {
+        let mut jieba = Jieba::new();
+        for w in user_words {
+            jieba.add_word(&w.word, w.freq, w.tag.as_deref());
+        }
+        JiebaSegmenter {
+            jieba: Arc::new(jieba),
+        }
+    }
+}
+
+impl Segmenter for JiebaSegmenter {
+    fn segment<'a>(&self, chunk: &'a str, emit: &mut dyn FnMut(&'a str)) {
+        for token in self.jieba.cut(chunk, true) {
+            emit(token.word);
+        }
+    }
+}
+
+/// Each whitespace-separated chunk is one word.
+pub struct WhitespaceSegmenter;
+
+impl Segmenter for WhitespaceSegmenter {
+    fn segment<'a>(&self, chunk: &'a str, emit: &mut dyn FnMut(&'a str)) {
+        emit(chunk);
+    }
+}
+
+/// Strips punctuation and symbols from both ends; drops tokens with no letter or digit.
+pub struct TrimPunctuation;
+
+impl TokenFilter for TrimPunctuation {
+    fn apply<'a>(&self, token: std::borrow::Cow<'a, str>) -> Option<std::borrow::Cow<'a, str>> {
+        let trimmed = token.trim_matches(|c: char| !c.is_alphanumeric());
+        if trimmed.is_empty() {
+            return None;
+        }
+        Some(match token {
+            std::borrow::Cow::Borrowed(s) => {
+                std::borrow::Cow::Borrowed(s.trim_matches(|c: char| !c.is_alphanumeric()))
+            }
+            std::borrow::Cow::Owned(_) => std::borrow::Cow::Owned(trimmed.to_string()),
+        })
+    }
+}
+
+/// Drops numbers (`2005`, `3.5`, `1,000`): they identify documents, not subjects.
+pub struct DropNumbers;
+
+impl TokenFilter for DropNumbers {
+    fn apply<'a>(&self, token: std::borrow::Cow<'a, str>) -> Option<std::borrow::Cow<'a, str>> {
+        let is_number = token
+            .chars()
+            .all(|c| c.is_numeric() || matches!(c, '.' | ',' | '%'));
+        (!is_number).then_some(token)
+    }
+}
+
+/// Lowercases tokens that have uppercase letters.
+pub struct Lowercase;
+
+impl TokenFilter for Lowercase {
+    fn apply<'a>(&self, token: std::borrow::Cow<'a, str>) -> Option<std::borrow::Cow<'a, str>> {
+        if token.chars().any(char::is_uppercase) {
+            Some(std::borrow::Cow::Owned(token.to_lowercase()))
+        } else {
+            Some(token)
+        }
+    }
+}
+
+/// A configured analyzer: NFKC normalisation, segmentation, filters, optional char n-grams.
+/// Cheap to share across rayon threads (`Send + Sync`, one segmenter for all).
+pub struct Analyzer {
+    config: AnalyzerConfig,
+    segmenter: Box<dyn Segmenter>,
+    filters: Vec<Box<dyn TokenFilter>>,
+}
+
+impl std::fmt::Debug for Analyzer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Analyzer")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Analyzer {
+    pub fn new(config: AnalyzerConfig) -> Result<Self> {
+        config.check()?;
+        let segmenter: Box<dyn Segmenter> = match config.segmenter {
+            SegmenterKind::Jieba => Box::new(JiebaSegmenter::new(&config.user_words)),
+            SegmenterKind::Whitespace => Box::new(WhitespaceSegmenter),
+        };
+        Ok(Analyzer {
+            config,
+            segmenter,
+            filters: vec![
+                Box::new(TrimPunctuation),
+                Box::new(DropNumbers),
+                Box::new(Lowercase),
+            ],
+        })
+    }
+
+    pub fn config(&self) -> &AnalyzerConfig {
+        &self.config
+    }
+
+    /// Calls `emit` for every token of `text`, in order.
+    pub fn for_each_token(&self, text: &str, emit: &mut dyn FnMut(&str)) {
+        let normalized = nfkc(text);
+        for chunk in normalized.split_whitespace() {
+            self.segmenter.segment(chunk, &mut |word| {
+                let mut token = std::borrow::Cow::Borrowed(word);
+                for filter in &self.filters {
+                    match filter.apply(token) {
+                        Some(t) => token = t,
+                        None => return,
+                    }
+                }
+                emit(&token);
+            });
+            if let Some((min, max)) = self.config.char_ngrams {
+                char_ngrams(chunk, min, max, emit);
+            }
+        }
+    }
+
+    /// The tokens of `text`, collected.
+    pub fn tokens(&self, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        self.for_each_token(text, &mut |t| out.push(t.to_string()));
+        out
+    }
+}
+
+fn nfkc(text: &str) -> std::borrow::Cow<'_, str> {
+    if is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(text.nfkc().collect())
+    }
+}
+
+/// Emits the lowercased character n-grams of every run of letters and digits in `chunk`.
+fn char_ngrams(chunk: &str, min: usize, max: usize, emit: &mut dyn FnMut(&str)) {
+    let mut gram = String::new();
+    for run in chunk.split(|c: char| !c.is_alphanumeric()) {
+        let chars: Vec<char> = run.chars().flat_map(char::to_lowercase).collect();
+        for n in min..=max {
+            for window in chars.windows(n) {
+                gram.clear();
+                gram.push(CHAR_NGRAM_PREFIX);
+                gram.extend(window);
+                emit(&gram);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analyzer(segmenter: SegmenterKind) -> Analyzer {
+        Analyzer::new(AnalyzerConfig {
+            segmenter,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn jieba_drops_punctuation_and_numbers_and_lowercases() {
+        let tokens = analyzer(SegmenterKind::Jieba).tokens("安全理事会，回顾2005年 UN 决议 1325。");
+        assert!(tokens.contains(&"安全".to_string()) || tokens.contains(&"安全理事会".to_string()));
+        assert!(tokens.contains(&"un".to_string()));
+        assert!(!tokens.iter().any(|t| t == "1325" || t == "，" || t == ","));
+    }
+
+    #[test]
+    fn segmented_and_raw_text_give_nearly_the_same_tokens() {
+        let a = analyzer(SegmenterKind::Jieba);
+        let raw = a.tokens("联合国维持和平行动在非洲提供人道主义援助");
+        let seg = a.tokens("联合国 维持 和平 行动 在 非洲 提供 人道主义 援助");
+        let shared = raw.iter().filter(|t| seg.contains(t)).count();
+        assert!(shared * 2 >= raw.len(), "{raw:?} vs {seg:?}");
+    }
+
+    #[test]
+    fn user_words_stay_whole() {
+        let config = AnalyzerConfig {
+            user_words: vec![UserWord {
+                word: "维持和平行动".into(),
+                freq: Some(100_000),
+                tag: None,
+            }],
+            ..Default::default()
+        };
+        let tokens = Analyzer::new(config)
+            .unwrap()
+            .tokens("加强维持和平行动的能力");
+        assert!(tokens.contains(&"维持和平行动".to_string()), "{tokens:?}");
+    }
+
+    #[test]
+    fn whitespace_analyzer_trims_attached_punctuation() {
+        let tokens = analyzer(SegmenterKind::Whitespace).tokens("Cocoa, prices (rose) 1987 -- ok");
+        assert_eq!(tokens, vec!["cocoa", "prices", "rose", "ok"]);
+    }
+
+    #[test]
+    fn char_ngrams_form_a_separate_block() {
+        let config = AnalyzerConfig {
+            segmenter: SegmenterKind::Whitespace,
+            char_ngrams: Some((2, 2)),
+            ..Default::default()
+        };
+        let tokens = Analyzer::new(config).unwrap().tokens("维和行动");
+        assert!(tokens.contains(&"#维和".to_string()));
+        assert!(tokens.contains(&"#行动".to_string()));
+        assert!(tokens.contains(&"维和行动".to_string()));
+    }
+
+    #[test]
+    fn nfkc_folds_fullwidth_forms() {
+        let tokens = analyzer(SegmenterKind::Whitespace).tokens("ＵＮＩＣＥＦ");
+        assert_eq!(tokens, vec!["unicef"]);
+    }
+}

@@ -1,0 +1,83 @@
+//! One error type for the whole crate, with a variant per kind of failure so callers
+//! (and the CLI's exit messages) can say precisely what went wrong and where.
+
+use std::path::PathBuf;
+
+use crate::corpus::CorpusProblem;
+
+/// Everything that can go wrong in `dtag`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The corpus has malformed documents; every problem found is listed.
+    #[error("{}", format_problems(.0))]
+    Corpus(Vec<CorpusProblem>),
+
+    /// A parameter is out of its valid range (checked before any work starts).
+    #[error("invalid parameter {name}: {reason}")]
+    InvalidParam { name: &'static str, reason: String },
+
+    /// A user dictionary line could not be read.
+    #[error("{}:{line}: {reason}", path.display())]
+    UserDict {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+
+    /// The model file is not a dtag model, is damaged, or is of another format version.
+    #[error("{}: {reason}", path.display())]
+    ModelFile { path: PathBuf, reason: String },
+
+    /// Training cannot proceed with the given data.
+    #[error("cannot train: {0}")]
+    Training(String),
+
+    /// An error reported by linfa's traits.
+    #[error(transparent)]
+    Linfa(#[from] linfa::Error),
+}
+
+/// Crate-wide result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn param(name: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidParam {
+            name,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// At most this many corpus problems are spelled out; the rest are counted.
+const MAX_LISTED_PROBLEMS: usize = 20;
+
+fn format_problems(problems: &[CorpusProblem]) -> String {
+    let mut text = format!("the corpus has {} malformed document(s):", problems.len());
+    for problem in problems.iter().take(MAX_LISTED_PROBLEMS) {
+        text.push_str("\n  ");
+        text.push_str(&problem.to_string());
+    }
+    if problems.len() > MAX_LISTED_PROBLEMS {
+        text.push_str(&format!(
+            "\n  … and {} more",
+            problems.len() - MAX_LISTED_PROBLEMS
+        ));
+    }
+    text
+}

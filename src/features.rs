@@ -1,0 +1,323 @@
+//! TF-IDF features learned once on the training corpus and stored in the model.
+//!
+//! Unlike linfa-preprocessing's vectorizer, document frequencies are never recomputed at
+//! transform time: a single draft gets exactly the row it would get inside a batch, because
+//! both go through [`TfidfVectorizer::transform`].
+
+use indicatif::{ParallelProgressIterator, ProgressBar};
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::Analyzer;
+use crate::error::{Error, Result};
+use crate::sparse::{CsrMatrix, SparseRow};
+
+/// Vectorizer settings as given by the user; [`TfidfParams::check`] validates them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TfidfParams {
+    /// Keep terms found in at least this many training documents.
+    pub min_df: usize,
+    /// Drop terms found in more than this fraction of training documents.
+    pub max_df: f64,
+    /// Keep at most this many terms (the most frequent by document frequency).
+    pub max_features: Option<usize>,
+    /// Use `1 + ln(tf)` instead of raw counts.
+    pub sublinear_tf: bool,
+}
+
+impl Default for TfidfParams {
+    fn default() -> Self {
+        TfidfParams {
+            min_df: 1,
+            max_df: 1.0,
+            max_features: None,
+            sublinear_tf: true,
+        }
+    }
+}
+
+/// Validated [`TfidfParams`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidTfidfParams(TfidfParams);
+
+impl TfidfParams {
+    pub fn check(self) -> Result<ValidTfidfParams> {
+        if self.min_df == 0 {
+            return Err(Error::param("min_df", "must be at least 1"));
+        }
+        if !(self.max_df > 0.0 && self.max_df <= 1.0) {
+            return Err(Error::param("max_df", "must be in (0, 1]"));
+        }
+        if self.max_features == Some(0) {
+            return Err(Error::param("max_features", "must be at least 1"));
+        }
+        Ok(ValidTfidfParams(self))
+    }
+}
+
+impl ValidTfidfParams {
+    /// Learns vocabulary and idf from `texts`. `progress` advances once per text.
+    pub fn fit(
+        &self,
+        analyzer: &Analyzer,
+        texts: &[&str],
+        progress: &ProgressBar,
+    ) -> Result<TfidfVectorizer> {
+        let p = &self.0;
+        if texts.is_empty() {
+            return Err(Error::Training(
+                "no documents to learn features from".into(),
+            ));
+        }
+        let df: FxHashMap<String, u32> = texts
+            .par_iter()
+            .progress_with(progress.clone())
+            .fold(FxHashMap::default, |mut df, text| {
+                let mut seen: FxHashSet<String> = FxHashSet::default();
+                analyzer.for_each_token(text, &mut |t| {
+                    if !seen.contains(t) {
+                        seen.insert(t.to_string());
+                    }
+                });
+                for t in seen {
+                    *df.entry(t).or_insert(0) += 1;
+                }
+                df
+            })
+            .reduce(FxHashMap::default, merge_counts);
+
+        let n_docs = texts.len();
+        let max_df_docs = (p.max_df * n_docs as f64).floor() as u32;
+        let mut kept: Vec<(String, u32)> = df
+            .into_iter()
+            .filter(|&(_, d)| d as usize >= p.min_df && d <= max_df_docs.max(1))
+            .collect();
+        if let Some(limit) = p.max_features {
+            if kept.len() > limit {
+                kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                kept.truncate(limit);
+            }
+        }
+        // Sorted terms make the model independent of thread scheduling and input format.
+        kept.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let idf = kept
+            .iter()
+            .map(|&(_, d)| (((1 + n_docs) as f64 / (1 + d) as f64).ln() + 1.0) as f32)
+            .collect();
+        let terms: Vec<String> = kept.into_iter().map(|(t, _)| t).collect();
+        Ok(TfidfVectorizer::new(terms, idf, p.sublinear_tf, n_docs))
+    }
+}
+
+fn merge_counts(
+    mut a: FxHashMap<String, u32>,
+    mut b: FxHashMap<String, u32>,
+) -> FxHashMap<String, u32> {
+    if a.len() < b.len() {
+        std::mem::swap(&mut a, &mut b);
+    }
+    for (term, count) in b {
+        *a.entry(term).or_insert(0) += count;
+    }
+    a
+}
+
+/// Stored form of a fitted vectorizer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TfidfState {
+    pub terms: Vec<String>,
+    pub idf: Vec<f32>,
+    pub sublinear_tf: bool,
+    pub n_train_docs: usize,
+}
+
+/// A fitted vectorizer: vocabulary, idf and the term → column index.
+#[derive(Debug, Clone)]
+pub struct TfidfVectorizer {
+    state: TfidfState,
+    index: FxHashMap<String, u32>,
+}
+
+impl TfidfVectorizer {
+    pub fn new(terms: Vec<String>, idf: Vec<f32>, sublinear_tf: bool, n_train_docs: usize) -> Self {
+        Self::from_state(TfidfState {
+            terms,
+            idf,
+            sublinear_tf,
+            n_train_docs,
+        })
+    }
+
+    pub fn from_state(state: TfidfState) -> Self {
+        let index = state
+            .terms
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as u32))
+            .collect();
+        TfidfVectorizer { state, index }
+    }
+
+    pub fn state(&self) -> &TfidfState {
+        &self.state
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.state.terms.len()
+    }
+
+    pub fn term(&self, column: usize) -> &str {
+        &self.state.terms[column]
+    }
+
+    pub fn column(&self, term: &str) -> Option<u32> {
+        self.index.get(term).copied()
+    }
+
+    /// The l2-normalised TF-IDF row of one text. Terms outside the vocabulary are ignored.
+    pub fn transform(&self, analyzer: &Analyzer, text: &str) -> SparseRow {
+        let mut counts: FxHashMap<u32, u32> = FxHashMap::default();
+        analyzer.for_each_token(text, &mut |t| {
+            if let Some(&col) = self.index.get(t) {
+                *counts.entry(col).or_insert(0) += 1;
+            }
+        });
+        self.weigh(counts)
+    }
+
+    /// Rows for many texts, computed in parallel; identical to calling [`Self::transform`].
+    pub fn transform_batch(
+        &self,
+        analyzer: &Analyzer,
+        texts: &[&str],
+        progress: &ProgressBar,
+    ) -> CsrMatrix {
+        let rows: Vec<SparseRow> = texts
+            .par_iter()
+            .progress_with(progress.clone())
+            .map(|t| self.transform(analyzer, t))
+            .collect();
+        CsrMatrix::from_rows(rows, self.n_features())
+    }
+
+    fn weigh(&self, counts: FxHashMap<u32, u32>) -> SparseRow {
+        let mut entries: Vec<(u32, u32)> = counts.into_iter().collect();
+        entries.sort_unstable_by_key(|&(c, _)| c);
+        let mut row = SparseRow {
+            indices: Vec::with_capacity(entries.len()),
+            values: Vec::with_capacity(entries.len()),
+        };
+        let mut norm = 0.0f64;
+        for (col, count) in entries {
+            let tf = if self.state.sublinear_tf {
+                1.0 + (count as f64).ln()
+            } else {
+                count as f64
+            };
+            let w = tf * self.state.idf[col as usize] as f64;
+            norm += w * w;
+            row.indices.push(col);
+            row.values.push(w as f32);
+        }
+        if norm > 0.0 {
+            let inv = (1.0 / norm.sqrt()) as f32;
+            row.values.iter_mut().for_each(|v| *v *= inv);
+        }
+        row
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{AnalyzerConfig, SegmenterKind};
+
+    fn whitespace() -> Analyzer {
+        Analyzer::new(AnalyzerConfig {
+            segmenter: SegmenterKind::Whitespace,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn single_draft_gets_the_same_row_as_in_a_batch() {
+        let a = whitespace();
+        let texts = [
+            "peace keeping africa",
+            "africa food aid aid",
+            "climate change peace",
+        ];
+        let v = TfidfParams::default()
+            .check()
+            .unwrap()
+            .fit(&a, &texts, &ProgressBar::hidden())
+            .unwrap();
+        let batch = v.transform_batch(&a, &texts, &ProgressBar::hidden());
+        for (i, t) in texts.iter().enumerate() {
+            let single = v.transform(&a, t);
+            assert_eq!(batch.row(i), (&single.indices[..], &single.values[..]));
+        }
+        // A batch of one must not change the weights either (idf is fixed).
+        let alone = v.transform_batch(&a, &texts[1..2], &ProgressBar::hidden());
+        assert_eq!(alone.row(0), batch.row(1));
+    }
+
+    #[test]
+    fn idf_and_normalisation_follow_the_formula() {
+        let a = whitespace();
+        let texts = ["x y", "x"];
+        let v = TfidfParams::default()
+            .check()
+            .unwrap()
+            .fit(&a, &texts, &ProgressBar::hidden())
+            .unwrap();
+        assert_eq!(v.state().terms, vec!["x", "y"]);
+        let idf_y = ((3.0f64 / 2.0).ln() + 1.0) as f32;
+        assert!((v.state().idf[1] - idf_y).abs() < 1e-6);
+        assert!((v.state().idf[0] - 1.0).abs() < 1e-6);
+        let row = v.transform(&a, "x y y");
+        let norm: f32 = row.values.iter().map(|v| v * v).sum();
+        assert!((norm - 1.0).abs() < 1e-5);
+        assert!(row.values[1] > row.values[0]);
+    }
+
+    #[test]
+    fn min_df_max_df_and_max_features_prune_the_vocabulary() {
+        let a = whitespace();
+        let texts = ["a b c", "a b", "a d"];
+        let fit = |p: TfidfParams| {
+            p.check()
+                .unwrap()
+                .fit(&a, &texts, &ProgressBar::hidden())
+                .unwrap()
+                .state()
+                .terms
+                .clone()
+        };
+        let base = TfidfParams::default();
+        assert_eq!(
+            fit(TfidfParams {
+                min_df: 2,
+                ..base.clone()
+            }),
+            vec!["a", "b"]
+        );
+        assert_eq!(
+            fit(TfidfParams {
+                max_df: 0.7,
+                ..base.clone()
+            }),
+            vec!["b", "c", "d"]
+        );
+        assert_eq!(
+            fit(TfidfParams {
+                max_features: Some(1),
+                ..base.clone()
+            }),
+            vec!["a"]
+        );
+        assert!(TfidfParams { min_df: 0, ..base }.check().is_err());
+    }
+}

@@ -1,0 +1,307 @@
+//! One-vs-rest: one binary logistic model per descriptor, trained in parallel on one shared
+//! sparse matrix, stored feature-major so scoring a draft touches only its own terms' weights.
+
+use indicatif::{ParallelProgressIterator, ProgressBar};
+use linfa::dataset::DatasetBase;
+use linfa::traits::{Fit, PredictInplace};
+use ndarray::Array2;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::logistic::{sigmoid, squared_norms, LogisticParams, ValidLogisticParams};
+use crate::error::{Error, Result};
+use crate::sparse::CsrMatrix;
+
+/// Targets: for every document, the indices of its labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelSets {
+    pub n_labels: usize,
+    pub rows: Vec<Vec<u32>>,
+}
+
+impl LabelSets {
+    /// Documents carrying each label.
+    pub fn documents_per_label(&self) -> Vec<Vec<u32>> {
+        let mut docs = vec![Vec::new(); self.n_labels];
+        for (d, labels) in self.rows.iter().enumerate() {
+            for &l in labels {
+                docs[l as usize].push(d as u32);
+            }
+        }
+        docs
+    }
+}
+
+/// One-vs-rest settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OneVsRestParams {
+    pub logistic: LogisticParams,
+    /// Weights with smaller magnitude are dropped from the stored model.
+    pub prune_below: f32,
+}
+
+impl Default for OneVsRestParams {
+    fn default() -> Self {
+        OneVsRestParams {
+            logistic: LogisticParams::default(),
+            prune_below: 1e-4,
+        }
+    }
+}
+
+/// Validated [`OneVsRestParams`].
+#[derive(Debug, Clone)]
+pub struct ValidOneVsRestParams {
+    logistic: ValidLogisticParams,
+    prune_below: f32,
+}
+
+impl OneVsRestParams {
+    pub fn check(self) -> Result<ValidOneVsRestParams> {
+        if !(self.prune_below.is_finite() && self.prune_below >= 0.0) {
+            return Err(Error::param("prune_below", "must be 0 or positive"));
+        }
+        Ok(ValidOneVsRestParams {
+            logistic: self.logistic.check()?,
+            prune_below: self.prune_below,
+        })
+    }
+}
+
+impl ValidOneVsRestParams {
+    pub fn logistic(&self) -> &ValidLogisticParams {
+        &self.logistic
+    }
+
+    /// Trains every label; `progress` advances once per label.
+    pub fn fit_with_progress(
+        &self,
+        x: &CsrMatrix,
+        y: &LabelSets,
+        progress: &ProgressBar,
+    ) -> Result<OneVsRest> {
+        if x.n_rows() != y.rows.len() {
+            return Err(Error::Training(format!(
+                "{} feature rows but {} label rows",
+                x.n_rows(),
+                y.rows.len()
+            )));
+        }
+        let norms = squared_norms(x);
+        let docs_per_label = y.documents_per_label();
+        // Frequent labels take longest: start them first so threads finish together.
+        let mut order: Vec<usize> = (0..y.n_labels).collect();
+        order.sort_by_key(|&l| std::cmp::Reverse(docs_per_label[l].len()));
+        let mut trained: Vec<(usize, Vec<(u32, f32)>, f32)> = order
+            .into_par_iter()
+            .progress_with(progress.clone())
+            .map_init(
+                || vec![false; x.n_rows()],
+                |positive, label| {
+                    for &d in &docs_per_label[label] {
+                        positive[d as usize] = true;
+                    }
+                    let model = self.logistic.fit_rows(x, &norms, positive);
+                    for &d in &docs_per_label[label] {
+                        positive[d as usize] = false;
+                    }
+                    let kept: Vec<(u32, f32)> = model
+                        .weights
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, w)| w.abs() as f32 >= self.prune_below && **w != 0.0)
+                        .map(|(j, &w)| (j as u32, w as f32))
+                        .collect();
+                    (label, kept, model.intercept as f32)
+                },
+            )
+            .collect();
+        trained.sort_by_key(|t| t.0);
+        let per_label: Vec<(Vec<(u32, f32)>, f32)> =
+            trained.into_iter().map(|(_, w, b)| (w, b)).collect();
+        Ok(OneVsRest::from_label_weights(x.n_cols(), per_label))
+    }
+}
+
+impl Fit<CsrMatrix, LabelSets, Error> for ValidOneVsRestParams {
+    type Object = OneVsRest;
+
+    fn fit(&self, dataset: &DatasetBase<CsrMatrix, LabelSets>) -> Result<OneVsRest> {
+        self.fit_with_progress(&dataset.records, &dataset.targets, &ProgressBar::hidden())
+    }
+}
+
+/// The fitted one-vs-rest model, weights stored by feature (column) for fast scoring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OneVsRest {
+    n_features: usize,
+    n_labels: usize,
+    /// `feature_ptr[j]..feature_ptr[j+1]` are the entries of feature `j`.
+    feature_ptr: Vec<u64>,
+    labels: Vec<u32>,
+    weights: Vec<f32>,
+    intercepts: Vec<f32>,
+}
+
+impl OneVsRest {
+    /// Builds the feature-major layout from per-label sparse weights.
+    pub fn from_label_weights(n_features: usize, per_label: Vec<(Vec<(u32, f32)>, f32)>) -> Self {
+        let n_labels = per_label.len();
+        let mut counts = vec![0u64; n_features + 1];
+        for (weights, _) in &per_label {
+            for &(j, _) in weights {
+                counts[j as usize + 1] += 1;
+            }
+        }
+        for j in 0..n_features {
+            counts[j + 1] += counts[j];
+        }
+        let nnz = counts[n_features] as usize;
+        let mut next = counts.clone();
+        let mut labels = vec![0u32; nnz];
+        let mut weights = vec![0f32; nnz];
+        let mut intercepts = Vec::with_capacity(n_labels);
+        for (label, (label_weights, intercept)) in per_label.into_iter().enumerate() {
+            intercepts.push(intercept);
+            for (j, w) in label_weights {
+                let slot = next[j as usize] as usize;
+                labels[slot] = label as u32;
+                weights[slot] = w;
+                next[j as usize] += 1;
+            }
+        }
+        OneVsRest {
+            n_features,
+            n_labels,
+            feature_ptr: counts,
+            labels,
+            weights,
+            intercepts,
+        }
+    }
+
+    pub fn n_labels(&self) -> usize {
+        self.n_labels
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Stored (non-pruned) weights.
+    pub fn nnz(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// Checks internal consistency after loading from a file.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let nnz = self.weights.len();
+        let ok = self.feature_ptr.len() == self.n_features + 1
+            && self.labels.len() == nnz
+            && self.intercepts.len() == self.n_labels
+            && self.feature_ptr.first() == Some(&0)
+            && self.feature_ptr.last() == Some(&(nnz as u64))
+            && self.feature_ptr.windows(2).all(|w| w[0] <= w[1])
+            && self.labels.iter().all(|&l| (l as usize) < self.n_labels);
+        ok.then_some(())
+            .ok_or_else(|| "classifier tables are inconsistent".to_string())
+    }
+
+    /// The `(label, weight)` entries of one feature.
+    pub fn feature_weights(&self, feature: usize) -> impl Iterator<Item = (usize, f32)> + '_ {
+        let (s, e) = (
+            self.feature_ptr[feature] as usize,
+            self.feature_ptr[feature + 1] as usize,
+        );
+        self.labels[s..e]
+            .iter()
+            .zip(&self.weights[s..e])
+            .map(|(&l, &w)| (l as usize, w))
+    }
+
+    /// Decision values (logits) of every label for one row, written into `out`.
+    pub fn decision_into(&self, indices: &[u32], values: &[f32], out: &mut [f32]) {
+        out.copy_from_slice(&self.intercepts);
+        for (&j, &x) in indices.iter().zip(values) {
+            let j = j as usize;
+            if j >= self.n_features {
+                continue;
+            }
+            let (s, e) = (
+                self.feature_ptr[j] as usize,
+                self.feature_ptr[j + 1] as usize,
+            );
+            for (&l, &w) in self.labels[s..e].iter().zip(&self.weights[s..e]) {
+                out[l as usize] += w * x;
+            }
+        }
+    }
+
+    /// Probabilities of every label for one row.
+    pub fn probabilities(&self, indices: &[u32], values: &[f32]) -> Vec<f32> {
+        let mut out = vec![0f32; self.n_labels];
+        self.decision_into(indices, values, &mut out);
+        out.iter_mut().for_each(|z| *z = sigmoid(*z as f64) as f32);
+        out
+    }
+}
+
+impl PredictInplace<CsrMatrix, Array2<f32>> for OneVsRest {
+    /// Fills `y[[doc, label]]` with probabilities.
+    fn predict_inplace(&self, x: &CsrMatrix, y: &mut Array2<f32>) {
+        assert_eq!(
+            y.dim(),
+            (x.n_rows(), self.n_labels),
+            "target has the wrong shape"
+        );
+        y.axis_iter_mut(ndarray::Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(i, mut row)| {
+                let (idx, val) = x.row(i);
+                let probs = self.probabilities(idx, val);
+                row.iter_mut().zip(probs).for_each(|(o, p)| *o = p);
+            });
+    }
+
+    fn default_target(&self, x: &CsrMatrix) -> Array2<f32> {
+        Array2::zeros((x.n_rows(), self.n_labels))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linfa::traits::Predict;
+
+    #[test]
+    fn learns_two_labels_and_predicts_through_linfa_traits() {
+        let x = CsrMatrix::from_dense(&[
+            vec![1.0, 0.0, 0.0],
+            vec![0.9, 0.1, 0.0],
+            vec![0.0, 1.0, 0.1],
+            vec![0.0, 0.9, 0.0],
+            vec![0.5, 0.5, 0.0],
+        ]);
+        let y = LabelSets {
+            n_labels: 2,
+            rows: vec![vec![0], vec![0], vec![1], vec![1], vec![0, 1]],
+        };
+        let params = OneVsRestParams {
+            logistic: LogisticParams {
+                c: 10.0,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let model = params
+            .check()
+            .unwrap()
+            .fit(&DatasetBase::new(x.clone(), y))
+            .unwrap();
+        model.validate().unwrap();
+        let probs: Array2<f32> = model.predict(&x);
+        assert!(probs[[0, 0]] > 0.5 && probs[[0, 1]] < 0.5);
+        assert!(probs[[2, 1]] > 0.5 && probs[[2, 0]] < 0.5);
+    }
+}

@@ -1,0 +1,171 @@
+//! Suggestion: scoring a text against every descriptor and choosing which to propose.
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::analysis::Analyzer;
+use crate::error::{Error, Result};
+use crate::model::logistic::sigmoid;
+use crate::model::Model;
+
+/// Which descriptors to propose from the ranked scores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecisionRule {
+    /// Propose at most this many.
+    pub limit: usize,
+    /// Propose those with at least this probability …
+    pub threshold: f32,
+    /// … but always at least the best one.
+    pub at_least_one: bool,
+}
+
+impl Default for DecisionRule {
+    fn default() -> Self {
+        DecisionRule {
+            limit: 10,
+            threshold: 0.5,
+            at_least_one: true,
+        }
+    }
+}
+
+impl DecisionRule {
+    pub fn check(self) -> Result<Self> {
+        if self.limit == 0 {
+            return Err(Error::param("limit", "must be at least 1"));
+        }
+        if !(0.0..=1.0).contains(&self.threshold) {
+            return Err(Error::param("threshold", "must be a probability in [0, 1]"));
+        }
+        Ok(self)
+    }
+
+    /// How many of the ranked (descending) scores to propose.
+    pub fn cut(&self, ranked: &[(usize, f32)]) -> usize {
+        let above = ranked
+            .iter()
+            .take(self.limit)
+            .take_while(|&&(_, p)| p >= self.threshold)
+            .count();
+        if above == 0 && self.at_least_one {
+            ranked.len().min(1)
+        } else {
+            above
+        }
+    }
+}
+
+/// One proposed descriptor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Suggestion {
+    pub descriptor: String,
+    pub score: f32,
+}
+
+/// A loaded model with its analyzer, ready to score texts.
+#[derive(Debug)]
+pub struct Suggester {
+    analyzer: Analyzer,
+    model: Model,
+}
+
+impl Suggester {
+    pub fn new(model: Model) -> Result<Self> {
+        Ok(Suggester {
+            analyzer: Analyzer::new(model.analyzer.clone())?,
+            model,
+        })
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
+    /// Probability of every descriptor (model order).
+    pub fn probabilities(&self, text: &str) -> Vec<f32> {
+        let row = self.model.vectorizer.transform(&self.analyzer, text);
+        self.model
+            .classifier
+            .probabilities(&row.indices, &row.values)
+    }
+
+    /// The `k` best descriptors as `(index, probability)`, best first.
+    pub fn ranked(&self, text: &str, k: usize) -> Vec<(usize, f32)> {
+        let row = self.model.vectorizer.transform(&self.analyzer, text);
+        let mut logits = vec![0f32; self.model.classifier.n_labels()];
+        self.model
+            .classifier
+            .decision_into(&row.indices, &row.values, &mut logits);
+        top_k(&logits, k)
+            .into_iter()
+            .map(|(l, z)| (l, sigmoid(z as f64) as f32))
+            .collect()
+    }
+
+    /// The proposed descriptors for one text.
+    pub fn suggest(&self, text: &str, rule: &DecisionRule) -> Vec<Suggestion> {
+        let ranked = self.ranked(text, rule.limit);
+        let n = rule.cut(&ranked);
+        ranked[..n]
+            .iter()
+            .map(|&(l, p)| Suggestion {
+                descriptor: self.model.descriptors[l].clone(),
+                score: p,
+            })
+            .collect()
+    }
+
+    /// Suggestions for many texts, in parallel, in input order.
+    pub fn suggest_batch(&self, texts: &[&str], rule: &DecisionRule) -> Vec<Vec<Suggestion>> {
+        texts.par_iter().map(|t| self.suggest(t, rule)).collect()
+    }
+}
+
+/// Indices and values of the `k` largest entries, largest first (ties: lower index first).
+pub fn top_k(values: &[f32], k: usize) -> Vec<(usize, f32)> {
+    let k = k.min(values.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    let by_score = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    let mut all: Vec<(usize, f32)> = values.iter().copied().enumerate().collect();
+    if k < all.len() {
+        all.select_nth_unstable_by(k - 1, by_score);
+        all.truncate(k);
+    }
+    all.sort_unstable_by(by_score);
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_orders_and_breaks_ties_by_index() {
+        assert_eq!(
+            top_k(&[0.1, 0.9, 0.5, 0.9], 3),
+            vec![(1, 0.9), (3, 0.9), (2, 0.5)]
+        );
+        assert_eq!(top_k(&[0.3], 5), vec![(0, 0.3)]);
+    }
+
+    #[test]
+    fn decision_rule_keeps_the_best_even_below_threshold() {
+        let rule = DecisionRule::default();
+        assert_eq!(rule.cut(&[(0, 0.3), (1, 0.2)]), 1);
+        assert_eq!(rule.cut(&[(0, 0.9), (1, 0.6), (2, 0.4)]), 2);
+        let capped = DecisionRule { limit: 1, ..rule };
+        assert_eq!(capped.cut(&[(0, 0.9), (1, 0.6)]), 1);
+        assert!(DecisionRule {
+            threshold: 1.5,
+            ..rule
+        }
+        .check()
+        .is_err());
+    }
+}

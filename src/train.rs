@@ -1,0 +1,189 @@
+//! Training: corpus → analysis → TF-IDF → one-vs-rest, with a report of every stage.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+use serde::Serialize;
+
+use crate::analysis::{Analyzer, AnalyzerConfig};
+use crate::corpus::Corpus;
+use crate::error::{Error, Result};
+use crate::features::{TfidfParams, ValidTfidfParams};
+use crate::model::{LabelSets, Model, OneVsRestParams, TrainingInfo, ValidOneVsRestParams};
+
+/// Receives progress of long stages; the CLI draws bars, the library default draws nothing.
+pub trait Progress: Sync {
+    /// A bar for a stage of `len` steps.
+    fn stage(&self, name: &str, len: u64) -> ProgressBar;
+}
+
+/// Draws nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn stage(&self, _name: &str, _len: u64) -> ProgressBar {
+        ProgressBar::hidden()
+    }
+}
+
+/// All training settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainParams {
+    pub analyzer: AnalyzerConfig,
+    pub tfidf: TfidfParams,
+    pub ovr: OneVsRestParams,
+    /// Descriptors with fewer training documents are skipped (and listed).
+    pub min_label_docs: usize,
+}
+
+impl Default for TrainParams {
+    fn default() -> Self {
+        TrainParams {
+            analyzer: AnalyzerConfig::default(),
+            tfidf: TfidfParams::default(),
+            ovr: OneVsRestParams::default(),
+            min_label_docs: 1,
+        }
+    }
+}
+
+/// Validated [`TrainParams`].
+#[derive(Debug, Clone)]
+pub struct ValidTrainParams {
+    analyzer: AnalyzerConfig,
+    tfidf: ValidTfidfParams,
+    ovr: ValidOneVsRestParams,
+    min_label_docs: usize,
+}
+
+impl TrainParams {
+    pub fn check(self) -> Result<ValidTrainParams> {
+        self.analyzer.check()?;
+        if self.min_label_docs == 0 {
+            return Err(Error::param("min_label_docs", "must be at least 1"));
+        }
+        Ok(ValidTrainParams {
+            analyzer: self.analyzer,
+            tfidf: self.tfidf.check()?,
+            ovr: self.ovr.check()?,
+            min_label_docs: self.min_label_docs,
+        })
+    }
+}
+
+/// What training did, for the closing summary (`--json` prints it as is).
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    pub documents: usize,
+    pub sources: usize,
+    pub assignments: usize,
+    pub vocabulary: usize,
+    pub descriptors_trained: usize,
+    pub descriptors_skipped: usize,
+    pub skipped: Vec<(String, u32)>,
+    pub stored_weights: usize,
+    pub seconds: BTreeMap<&'static str, f64>,
+}
+
+impl ValidTrainParams {
+    pub fn analyzer_config(&self) -> &AnalyzerConfig {
+        &self.analyzer
+    }
+
+    /// Trains a model on `corpus`.
+    pub fn fit(&self, corpus: &Corpus, progress: &dyn Progress) -> Result<(Model, TrainReport)> {
+        let mut seconds = BTreeMap::new();
+        let docs = &corpus.documents;
+        if docs.is_empty() {
+            return Err(Error::Training("the corpus has no documents".into()));
+        }
+
+        let start = Instant::now();
+        let analyzer = Analyzer::new(self.analyzer.clone())?;
+        seconds.insert("load_segmenter", start.elapsed().as_secs_f64());
+
+        // Descriptors in sorted order so models do not depend on document order.
+        let mut counts: BTreeMap<&str, u32> = BTreeMap::new();
+        for d in docs {
+            for desc in &d.descriptors {
+                *counts.entry(desc.as_str()).or_insert(0) += 1;
+            }
+        }
+        let (kept, skipped): (Vec<(&str, u32)>, Vec<(&str, u32)>) = counts
+            .into_iter()
+            .partition(|&(_, n)| n as usize >= self.min_label_docs);
+        if kept.is_empty() {
+            return Err(Error::Training(format!(
+                "no descriptor has at least {} documents",
+                self.min_label_docs
+            )));
+        }
+        let index: rustc_hash::FxHashMap<&str, u32> = kept
+            .iter()
+            .enumerate()
+            .map(|(i, &(d, _))| (d, i as u32))
+            .collect();
+        let labels = LabelSets {
+            n_labels: kept.len(),
+            rows: docs
+                .iter()
+                .map(|d| {
+                    d.descriptors
+                        .iter()
+                        .filter_map(|x| index.get(x.as_str()).copied())
+                        .collect()
+                })
+                .collect(),
+        };
+
+        let texts = corpus.bodies();
+        let start = Instant::now();
+        let bar = progress.stage("analysing", texts.len() as u64);
+        let vectorizer = self.tfidf.fit(&analyzer, &texts, &bar)?;
+        bar.finish_and_clear();
+        seconds.insert("analysis", start.elapsed().as_secs_f64());
+
+        let start = Instant::now();
+        let bar = progress.stage("vectorizing", texts.len() as u64);
+        let x = vectorizer.transform_batch(&analyzer, &texts, &bar);
+        bar.finish_and_clear();
+        seconds.insert("vectorizing", start.elapsed().as_secs_f64());
+
+        let start = Instant::now();
+        let bar = progress.stage("training", labels.n_labels as u64);
+        let classifier = self.ovr.fit_with_progress(&x, &labels, &bar)?;
+        bar.finish_and_clear();
+        seconds.insert("training", start.elapsed().as_secs_f64());
+
+        let skipped: Vec<(String, u32)> = skipped
+            .into_iter()
+            .map(|(d, n)| (d.to_string(), n))
+            .collect();
+        let report = TrainReport {
+            documents: docs.len(),
+            sources: corpus.sources,
+            assignments: corpus.assignments(),
+            vocabulary: vectorizer.n_features(),
+            descriptors_trained: kept.len(),
+            descriptors_skipped: skipped.len(),
+            skipped: skipped.clone(),
+            stored_weights: classifier.nnz(),
+            seconds,
+        };
+        let model = Model {
+            analyzer: self.analyzer.clone(),
+            vectorizer,
+            descriptors: kept.iter().map(|&(d, _)| d.to_string()).collect(),
+            classifier,
+            info: TrainingInfo {
+                documents: docs.len(),
+                label_documents: kept.iter().map(|&(_, n)| n).collect(),
+                skipped,
+                c: self.ovr.logistic().params().c,
+                dtag_version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+        };
+        Ok((model, report))
+    }
+}
