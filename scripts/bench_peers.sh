@@ -8,7 +8,8 @@ usage() {
 Usage: scripts/bench_peers.sh [options]
 
 Trains and evaluates three systems on the same train/test split of each corpus and prints,
-per system: train seconds, vectorising seconds (peers), suggestion throughput (test docs/s),
+per system: train seconds (wall; CPU seconds beside it, less skewed by other load),
+vectorising seconds (peers), suggestion throughput (test docs/s),
 peak RSS (MiB), P@1, P@5, nDCG@5, micro-F1, macro-F1, then dtag's train-time ratio to each
 peer (dtag seconds / peer seconds). Results also go to target/bench/peers-<corpus>.json.
 
@@ -47,7 +48,7 @@ while [[ $# -gt 0 ]]; do
     --quick) py_args+=(--quick); shift ;;
     --no-build) build=0; shift ;;
     --systems|--C|--min-df|--lml-options|--backend|--dtag-train-args)
-      py_args+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
+      py_args+=("$1=${2?$1 needs a value}"); shift 2 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -44,6 +44,9 @@ pub struct AnalyzerConfig {
     pub user_words: Vec<UserWord>,
     /// Character n-gram lengths `(min, max)` added as a second feature block.
     pub char_ngrams: Option<(usize, usize)>,
+    /// Words shorter than this many characters are dropped (single Chinese characters are
+    /// mostly function words: 的, 在, 被).
+    pub min_word_chars: usize,
 }
 
 impl Default for AnalyzerConfig {
@@ -52,6 +55,7 @@ impl Default for AnalyzerConfig {
             segmenter: SegmenterKind::Jieba,
             user_words: Vec::new(),
             char_ngrams: None,
+            min_word_chars: 2,
         }
     }
 }
@@ -177,6 +181,15 @@ impl TokenFilter for DropNumbers {
     }
 }
 
+/// Drops words shorter than a number of characters.
+pub struct MinChars(pub usize);
+
+impl TokenFilter for MinChars {
+    fn apply<'a>(&self, token: std::borrow::Cow<'a, str>) -> Option<std::borrow::Cow<'a, str>> {
+        (token.chars().nth(self.0.saturating_sub(1)).is_some()).then_some(token)
+    }
+}
+
 /// Lowercases tokens that have uppercase letters.
 pub struct Lowercase;
 
@@ -214,13 +227,14 @@ impl Analyzer {
             SegmenterKind::Whitespace => Box::new(WhitespaceSegmenter),
         };
         Ok(Analyzer {
-            config,
             segmenter,
             filters: vec![
                 Box::new(TrimPunctuation),
                 Box::new(DropNumbers),
+                Box::new(MinChars(config.min_word_chars)),
                 Box::new(Lowercase),
             ],
+            config,
         })
     }
 

@@ -62,23 +62,23 @@ struct TrainArgs {
     model: PathBuf,
 
     /// Inverse regularisation strength of every descriptor's model.
-    #[arg(long, default_value_t = 16.0, value_name = "F")]
+    #[arg(long, default_value_t = LogisticParams::default().c, value_name = "F")]
     c: f64,
 
     /// Multiply C by this for positive documents (helps rare descriptors).
-    #[arg(long, default_value_t = 1.0, value_name = "F")]
+    #[arg(long, default_value_t = LogisticParams::default().positive_weight, value_name = "F")]
     positive_weight: f64,
 
     /// Skip descriptors with fewer training documents (they are listed).
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(long, default_value_t = TrainParams::default().min_label_docs, value_name = "N")]
     min_label_docs: usize,
 
     /// Keep terms found in at least N training documents.
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(long, default_value_t = TfidfParams::default().min_df, value_name = "N")]
     min_df: usize,
 
     /// Drop terms found in more than this fraction of documents.
-    #[arg(long, default_value_t = 1.0, value_name = "F")]
+    #[arg(long, default_value_t = TfidfParams::default().max_df, value_name = "F")]
     max_df: f64,
 
     /// Keep only the N terms with the highest document frequency.
@@ -97,20 +97,24 @@ struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     user_dict: Option<PathBuf>,
 
+    /// Drop words shorter than N characters (1 keeps single-character words).
+    #[arg(long, default_value_t = AnalyzerConfig::default().min_word_chars, value_name = "N")]
+    min_word_chars: usize,
+
     /// Add character n-grams of these lengths as extra features, e.g. `2-3`.
     #[arg(long, value_name = "MIN-MAX", value_parser = parse_range)]
     char_ngrams: Option<(usize, usize)>,
 
     /// Solver stopping tolerance (largest dual gradient violation).
-    #[arg(long, default_value_t = 0.1, value_name = "F")]
+    #[arg(long, default_value_t = LogisticParams::default().tolerance, value_name = "F")]
     tolerance: f64,
 
     /// Upper bound on solver epochs per descriptor.
-    #[arg(long, default_value_t = 1000, value_name = "N")]
+    #[arg(long, default_value_t = LogisticParams::default().max_epochs, value_name = "N")]
     max_epochs: usize,
 
     /// Drop weights smaller than this in magnitude from the saved model.
-    #[arg(long, default_value_t = 1e-4, value_name = "F")]
+    #[arg(long, default_value_t = OneVsRestParams::default().prune_below, value_name = "F")]
     prune: f32,
 
     /// Print the training summary as JSON on stdout.
@@ -121,11 +125,11 @@ struct TrainArgs {
 #[derive(Args, Debug, Clone)]
 struct DecisionArgs {
     /// Propose at most N descriptors per document.
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(long, default_value_t = DecisionRule::default().limit, value_name = "N")]
     limit: usize,
 
     /// Propose descriptors with at least this probability (the best one always).
-    #[arg(long, default_value_t = 0.5, value_name = "P")]
+    #[arg(long, default_value_t = DecisionRule::default().threshold, value_name = "P")]
     threshold: f32,
 }
 
@@ -252,6 +256,7 @@ fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
             },
             user_words,
             char_ngrams: args.char_ngrams,
+            min_word_chars: args.min_word_chars,
         },
         tfidf: TfidfParams {
             min_df: args.min_df,

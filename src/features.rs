@@ -6,7 +6,7 @@
 
 use indicatif::{ParallelProgressIterator, ProgressBar};
 use rayon::prelude::*;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analyzer;
@@ -29,7 +29,7 @@ pub struct TfidfParams {
 impl Default for TfidfParams {
     fn default() -> Self {
         TfidfParams {
-            min_df: 1,
+            min_df: 2,
             max_df: 1.0,
             max_features: None,
             sublinear_tf: true,
@@ -57,70 +57,132 @@ impl TfidfParams {
 }
 
 impl ValidTfidfParams {
-    /// Learns vocabulary and idf from `texts`. `progress` advances once per text.
-    pub fn fit(
+    /// Learns vocabulary and idf from `texts` and returns their rows, analysing each text
+    /// once. `progress` advances once per text.
+    pub fn fit_transform(
         &self,
         analyzer: &Analyzer,
         texts: &[&str],
         progress: &ProgressBar,
-    ) -> Result<TfidfVectorizer> {
-        let p = &self.0;
+    ) -> Result<(TfidfVectorizer, CsrMatrix)> {
         if texts.is_empty() {
             return Err(Error::Training(
                 "no documents to learn features from".into(),
             ));
         }
-        let df: FxHashMap<String, u32> = texts
-            .par_iter()
-            .progress_with(progress.clone())
-            .fold(FxHashMap::default, |mut df, text| {
-                let mut seen: FxHashSet<String> = FxHashSet::default();
-                analyzer.for_each_token(text, &mut |t| {
-                    if !seen.contains(t) {
-                        seen.insert(t.to_string());
-                    }
-                });
-                for t in seen {
-                    *df.entry(t).or_insert(0) += 1;
-                }
-                df
+        // Each chunk interns its own terms; chunks are merged once at the end, so threads
+        // never contend on a shared dictionary.
+        let chunk_size = texts
+            .len()
+            .div_ceil(rayon::current_num_threads() * 8)
+            .max(1);
+        let chunks: Vec<ChunkCounts> = texts
+            .par_chunks(chunk_size)
+            .map(|chunk| {
+                let counts = ChunkCounts::count(analyzer, chunk);
+                progress.inc(chunk.len() as u64);
+                counts
             })
-            .reduce(FxHashMap::default, merge_counts);
+            .collect();
 
-        let n_docs = texts.len();
-        let max_df_docs = (p.max_df * n_docs as f64).floor() as u32;
-        let mut kept: Vec<(String, u32)> = df
+        let mut df: FxHashMap<&str, u32> = FxHashMap::default();
+        for chunk in &chunks {
+            for (term, &d) in chunk.terms.iter().zip(&chunk.df) {
+                *df.entry(term.as_str()).or_insert(0) += d;
+            }
+        }
+        let (terms, idf) = self.select_vocabulary(df, texts.len());
+        let vectorizer = TfidfVectorizer::new(terms, idf, self.0.sublinear_tf, texts.len());
+
+        let rows: Vec<Vec<SparseRow>> = chunks
+            .par_iter()
+            .map(|chunk| {
+                let columns: Vec<Option<u32>> =
+                    chunk.terms.iter().map(|t| vectorizer.column(t)).collect();
+                chunk
+                    .docs
+                    .iter()
+                    .map(|doc| {
+                        vectorizer.weigh(
+                            doc.iter()
+                                .filter_map(|&(local, n)| columns[local as usize].map(|c| (c, n)))
+                                .collect(),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        let n_features = vectorizer.n_features();
+        Ok((
+            vectorizer,
+            CsrMatrix::from_rows(rows.into_iter().flatten(), n_features),
+        ))
+    }
+
+    /// Applies min_df, max_df and max_features; returns sorted terms and their idf.
+    fn select_vocabulary(
+        &self,
+        df: FxHashMap<&str, u32>,
+        n_docs: usize,
+    ) -> (Vec<String>, Vec<f32>) {
+        let p = &self.0;
+        let max_df_docs = ((p.max_df * n_docs as f64).floor() as u32).max(1);
+        let mut kept: Vec<(&str, u32)> = df
             .into_iter()
-            .filter(|&(_, d)| d as usize >= p.min_df && d <= max_df_docs.max(1))
+            .filter(|&(_, d)| d as usize >= p.min_df && d <= max_df_docs)
             .collect();
         if let Some(limit) = p.max_features {
             if kept.len() > limit {
-                kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
                 kept.truncate(limit);
             }
         }
         // Sorted terms make the model independent of thread scheduling and input format.
-        kept.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        kept.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let idf = kept
             .iter()
             .map(|&(_, d)| (((1 + n_docs) as f64 / (1 + d) as f64).ln() + 1.0) as f32)
             .collect();
-        let terms: Vec<String> = kept.into_iter().map(|(t, _)| t).collect();
-        Ok(TfidfVectorizer::new(terms, idf, p.sublinear_tf, n_docs))
+        (kept.into_iter().map(|(t, _)| t.to_string()).collect(), idf)
     }
 }
 
-fn merge_counts(
-    mut a: FxHashMap<String, u32>,
-    mut b: FxHashMap<String, u32>,
-) -> FxHashMap<String, u32> {
-    if a.len() < b.len() {
-        std::mem::swap(&mut a, &mut b);
+/// Term counts of a run of documents, with terms interned locally.
+struct ChunkCounts {
+    terms: Vec<String>,
+    df: Vec<u32>,
+    /// Per document: (local term id, count).
+    docs: Vec<Vec<(u32, u32)>>,
+}
+
+impl ChunkCounts {
+    fn count(analyzer: &Analyzer, texts: &[&str]) -> Self {
+        let mut ids: FxHashMap<String, u32> = FxHashMap::default();
+        let mut terms = Vec::new();
+        let mut df = Vec::new();
+        let mut docs = Vec::with_capacity(texts.len());
+        for text in texts {
+            let mut counts: FxHashMap<u32, u32> = FxHashMap::default();
+            analyzer.for_each_token(text, &mut |t| {
+                let id = match ids.get(t) {
+                    Some(&id) => id,
+                    None => {
+                        let id = terms.len() as u32;
+                        ids.insert(t.to_string(), id);
+                        terms.push(t.to_string());
+                        df.push(0);
+                        id
+                    }
+                };
+                *counts.entry(id).or_insert(0) += 1;
+            });
+            for &id in counts.keys() {
+                df[id as usize] += 1;
+            }
+            docs.push(counts.into_iter().collect());
+        }
+        ChunkCounts { terms, df, docs }
     }
-    for (term, count) in b {
-        *a.entry(term).or_insert(0) += count;
-    }
-    a
 }
 
 /// Stored form of a fitted vectorizer.
@@ -183,7 +245,7 @@ impl TfidfVectorizer {
                 *counts.entry(col).or_insert(0) += 1;
             }
         });
-        self.weigh(counts)
+        self.weigh(counts.into_iter().collect())
     }
 
     /// Rows for many texts, computed in parallel; identical to calling [`Self::transform`].
@@ -201,8 +263,8 @@ impl TfidfVectorizer {
         CsrMatrix::from_rows(rows, self.n_features())
     }
 
-    fn weigh(&self, counts: FxHashMap<u32, u32>) -> SparseRow {
-        let mut entries: Vec<(u32, u32)> = counts.into_iter().collect();
+    /// TF-IDF weights of `(column, count)` pairs, l2-normalised, sorted by column.
+    fn weigh(&self, mut entries: Vec<(u32, u32)>) -> SparseRow {
         entries.sort_unstable_by_key(|&(c, _)| c);
         let mut row = SparseRow {
             indices: Vec::with_capacity(entries.len()),
@@ -236,6 +298,7 @@ mod tests {
     fn whitespace() -> Analyzer {
         Analyzer::new(AnalyzerConfig {
             segmenter: SegmenterKind::Whitespace,
+            min_word_chars: 1,
             ..Default::default()
         })
         .unwrap()
@@ -249,12 +312,26 @@ mod tests {
             "africa food aid aid",
             "climate change peace",
         ];
-        let v = TfidfParams::default()
-            .check()
-            .unwrap()
-            .fit(&a, &texts, &ProgressBar::hidden())
-            .unwrap();
+        let v = TfidfParams {
+            min_df: 1,
+            ..TfidfParams::default()
+        }
+        .check()
+        .unwrap()
+        .fit_transform(&a, &texts, &ProgressBar::hidden())
+        .unwrap()
+        .0;
         let batch = v.transform_batch(&a, &texts, &ProgressBar::hidden());
+        let fitted = TfidfParams {
+            min_df: 1,
+            ..TfidfParams::default()
+        }
+        .check()
+        .unwrap()
+        .fit_transform(&a, &texts, &ProgressBar::hidden())
+        .unwrap()
+        .1;
+        assert_eq!(fitted, batch);
         for (i, t) in texts.iter().enumerate() {
             let single = v.transform(&a, t);
             assert_eq!(batch.row(i), (&single.indices[..], &single.values[..]));
@@ -268,11 +345,15 @@ mod tests {
     fn idf_and_normalisation_follow_the_formula() {
         let a = whitespace();
         let texts = ["x y", "x"];
-        let v = TfidfParams::default()
-            .check()
-            .unwrap()
-            .fit(&a, &texts, &ProgressBar::hidden())
-            .unwrap();
+        let v = TfidfParams {
+            min_df: 1,
+            ..TfidfParams::default()
+        }
+        .check()
+        .unwrap()
+        .fit_transform(&a, &texts, &ProgressBar::hidden())
+        .unwrap()
+        .0;
         assert_eq!(v.state().terms, vec!["x", "y"]);
         let idf_y = ((3.0f64 / 2.0).ln() + 1.0) as f32;
         assert!((v.state().idf[1] - idf_y).abs() < 1e-6);
@@ -290,13 +371,17 @@ mod tests {
         let fit = |p: TfidfParams| {
             p.check()
                 .unwrap()
-                .fit(&a, &texts, &ProgressBar::hidden())
+                .fit_transform(&a, &texts, &ProgressBar::hidden())
                 .unwrap()
+                .0
                 .state()
                 .terms
                 .clone()
         };
-        let base = TfidfParams::default();
+        let base = TfidfParams {
+            min_df: 1,
+            ..TfidfParams::default()
+        };
         assert_eq!(
             fit(TfidfParams {
                 min_df: 2,

@@ -110,7 +110,7 @@ impl ValidTrainParams {
                 *counts.entry(desc.as_str()).or_insert(0) += 1;
             }
         }
-        let (kept, skipped): (Vec<(&str, u32)>, Vec<(&str, u32)>) = counts
+        let (kept, skipped): (Vec<_>, Vec<_>) = counts
             .into_iter()
             .partition(|&(_, n)| n as usize >= self.min_label_docs);
         if kept.is_empty() {
@@ -140,15 +140,9 @@ impl ValidTrainParams {
         let texts = corpus.bodies();
         let start = Instant::now();
         let bar = progress.stage("analysing", texts.len() as u64);
-        let vectorizer = self.tfidf.fit(&analyzer, &texts, &bar)?;
+        let (vectorizer, x) = self.tfidf.fit_transform(&analyzer, &texts, &bar)?;
         bar.finish_and_clear();
         seconds.insert("analysis", start.elapsed().as_secs_f64());
-
-        let start = Instant::now();
-        let bar = progress.stage("vectorizing", texts.len() as u64);
-        let x = vectorizer.transform_batch(&analyzer, &texts, &bar);
-        bar.finish_and_clear();
-        seconds.insert("vectorizing", start.elapsed().as_secs_f64());
 
         let start = Instant::now();
         let bar = progress.stage("training", labels.n_labels as u64);

@@ -27,6 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 QUICK_TRAIN_DOCS = 1500  # --quick: first N train docs
 QUICK_TEST_DOCS = 500    # --quick: first N test docs
@@ -56,6 +57,22 @@ def write_corpus(path: Path, docs: list[tuple[list[str], str]]) -> None:
 
 
 # ---------------------------------------------------------------------------- peer systems
+def cpu_seconds() -> float:
+    """User+system CPU of this process, its live child processes (joblib workers) and its
+    reaped children: a train-time figure that other load on the machine skews less."""
+    import psutil
+    me = psutil.Process()
+    t = me.cpu_times()
+    total = t.user + t.system + t.children_user + t.children_system
+    for child in me.children(recursive=True):
+        try:
+            c = child.cpu_times()
+            total += c.user + c.system
+        except psutil.Error:
+            pass
+    return total
+
+
 def run_peer(args: argparse.Namespace) -> None:
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -91,9 +108,9 @@ def run_peer(args: argparse.Namespace) -> None:
         # max_nbytes=None: workers get pickled copies instead of read-only memmaps, which
         # sklearn's liblinear rejects ("WRITEBACKIFCOPY base is read-only", sklearn #25935).
         with parallel_config(backend=args.backend, max_nbytes=None):
-            t0 = time.perf_counter()
+            c0, t0 = cpu_seconds(), time.perf_counter()
             clf.fit(x_train, y_train)
-            train_s = time.perf_counter() - t0
+            train_s, train_cpu_s = time.perf_counter() - t0, cpu_seconds() - c0
 
         t0 = time.perf_counter()
         x_test = vec.transform([b for _, b in test])
@@ -106,10 +123,10 @@ def run_peer(args: argparse.Namespace) -> None:
                   "decision": "probability >= 0.5"}
     elif args.system == "libmultilabel":
         from libmultilabel import linear
-        t0 = time.perf_counter()
+        c0, t0 = cpu_seconds(), time.perf_counter()
         # options MUST be a keyword: the third positional parameter is `multiclass`.
         model = linear.train_1vsrest(y_train, x_train, options=args.lml_options, verbose=False)
-        train_s = time.perf_counter() - t0
+        train_s, train_cpu_s = time.perf_counter() - t0, cpu_seconds() - c0
 
         t0 = time.perf_counter()
         x_test = vec.transform([b for _, b in test])
@@ -131,6 +148,7 @@ def run_peer(args: argparse.Namespace) -> None:
         "labels": len(labels),
         "vectorize_train_seconds": vec_train_s,
         "train_seconds": train_s,
+        "train_cpu_seconds": train_cpu_s,
         "predict_seconds": predict_s,  # vectorise test + predict
         "docs_per_second": len(test) / predict_s if predict_s > 0 else None,
         "config": {**config, "tfidf": f"token_pattern=\\S+, sublinear_tf, min_df={args.min_df}, "
@@ -191,6 +209,7 @@ def measure(cmd: list[str], stdout=subprocess.DEVNULL) -> dict:
     maxrss_mib = rusage.ru_maxrss / 1024  # Linux: KiB
     return {
         "wall_seconds": wall,
+        "cpu_seconds": rusage.ru_utime + rusage.ru_stime,
         "returncode": proc.returncode,
         "stderr": b"".join(stderr_chunks).decode("utf-8", "replace"),
         "peak_rss_mib": max(maxrss_mib, tree_peak / 2**20),
@@ -198,9 +217,19 @@ def measure(cmd: list[str], stdout=subprocess.DEVNULL) -> dict:
     }
 
 
+def cpu_busy_percent() -> float | None:
+    """System-wide CPU use over the next second (others' work skews timings)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return psutil.cpu_percent(interval=1.0)
+
+
 def fail_reason(step: str, m: dict) -> str:
-    lines = [l for l in m["stderr"].strip().splitlines() if l.strip()]
-    tail = lines[-1].strip() if lines else "no stderr"
+    lines = [l.strip() for l in m["stderr"].splitlines() if l.strip()]
+    errors = [l for l in lines if "error" in l.lower()]  # clap/anyhow put the cause there
+    tail = (errors or lines or ["no stderr"])[0 if errors else -1]
     return f"`dtag {step}` exited {m['returncode']}: {tail[:200]}"
 
 
@@ -223,6 +252,7 @@ def run_dtag(dtag: Path, train: Path, test: Path, model: Path, test_docs: int,
         row["unavailable"] = f"`dtag train` exited 0 but wrote no {model}"
         return row
     row["train_seconds"] = m["wall_seconds"]
+    row["train_cpu_seconds"] = m["cpu_seconds"]
     row["train_peak_rss_mib"] = m["peak_rss_mib"]
 
     eval_out = out_dir / f"{corpus}.dtag-eval.json"
@@ -264,7 +294,7 @@ def fmt(v, spec: str) -> str:
 
 
 def print_table(corpus: str, rows: list[dict]) -> None:
-    cols = ["system", "train_s", "vec_s", "docs/s", "RSS_MiB", "P@1", "P@5", "nDCG@5",
+    cols = ["system", "train_s", "cpu_s", "vec_s", "docs/s", "RSS_MiB", "P@1", "P@5", "nDCG@5",
             "microF1", "macroF1"]
     lines = []
     for r in rows:
@@ -273,6 +303,7 @@ def print_table(corpus: str, rows: list[dict]) -> None:
             continue
         m = r.get("metrics", {})
         lines.append([r["system"], fmt(r.get("train_seconds"), ".2f"),
+                      fmt(r.get("train_cpu_seconds"), ".2f"),
                       fmt(r.get("vectorize_train_seconds"), ".2f"),
                       fmt(r.get("docs_per_second"), ".1f"), fmt(r.get("peak_rss_mib"), ".0f"),
                       *(fmt(m.get(k), ".4f") for k in
@@ -292,10 +323,12 @@ def print_table(corpus: str, rows: list[dict]) -> None:
     for r in rows:
         if r["system"] == "dtag":
             continue
-        if dtag and "train_seconds" in r and r["train_seconds"] > 0:
+        if dtag and r.get("train_seconds", 0) > 0 and r.get("train_cpu_seconds", 0) > 0:
             ratio = dtag["train_seconds"] / r["train_seconds"]
+            cpu_ratio = dtag["train_cpu_seconds"] / r["train_cpu_seconds"]
             r["dtag_train_time_ratio"] = ratio
-            print(f"dtag/{r['system']} train-time ratio: {ratio:.2f}")
+            r["dtag_train_cpu_ratio"] = cpu_ratio
+            print(f"dtag/{r['system']} train-time ratio: {ratio:.2f} (CPU time: {cpu_ratio:.2f})")
         else:
             print(f"dtag/{r['system']} train-time ratio: n/a")
 
@@ -322,6 +355,10 @@ def bench(args: argparse.Namespace) -> None:
         peer_train, peer_test = subsets[peer_train], subsets[peer_test]
 
     test_docs = len(read_corpus(dtag_test))
+    busy_before = cpu_busy_percent()
+    if busy_before is not None and busy_before > 20:
+        print(f"warning: CPUs {busy_before:.0f}% busy before the run: other work on this "
+              "machine skews the timings", file=sys.stderr)
     print(f"[{args.corpus}] dtag reads {dtag_train.name}/{dtag_test.name}, peers read "
           f"{peer_train.name}/{peer_test.name}; {test_docs} test docs", file=sys.stderr)
 
@@ -356,6 +393,8 @@ def bench(args: argparse.Namespace) -> None:
     print_table(args.corpus, rows)
     out = out_dir / f"peers-{args.corpus}.json"
     out.write_text(json.dumps({"corpus": args.corpus, "quick": args.quick, "cores": os.cpu_count(),
+                               "cpu_busy_percent_before": busy_before,
+                               "loadavg_after": os.getloadavg()[0],
                                "rows": rows}, indent=2, ensure_ascii=False))
     print(f"wrote {out}")
 

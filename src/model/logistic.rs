@@ -33,10 +33,11 @@ pub struct LogisticParams {
 impl Default for LogisticParams {
     fn default() -> Self {
         LogisticParams {
-            c: 1.0,
-            positive_weight: 1.0,
+            // Chosen on cail2018_sample; positive weighting lifts recall of rare descriptors.
+            c: 48.0,
+            positive_weight: 1.5,
             bias: 1.0,
-            tolerance: 0.1,
+            tolerance: 0.5,
             max_epochs: 1000,
             seed: 0x5eed,
         }
@@ -72,6 +73,11 @@ impl LogisticParams {
     }
 }
 
+/// Descriptors solved together in one pass over the rows. Their weights are interleaved
+/// (`w[feature * BLOCK + label]`), so each non-zero of a row loads one contiguous run of
+/// weights and updates all of them with vector instructions, instead of eight scattered loads.
+pub const BLOCK: usize = 8;
+
 impl ValidLogisticParams {
     pub fn params(&self) -> &LogisticParams {
         &self.0
@@ -79,102 +85,271 @@ impl ValidLogisticParams {
 
     /// Fits one binary model. `sq_norms[i]` is `‖x_i‖²` (shared across descriptors).
     pub fn fit_rows(&self, x: &CsrMatrix, sq_norms: &[f64], positive: &[bool]) -> BinaryLogistic {
-        let p = &self.0;
-        let n = x.n_rows();
-        let bias = p.bias;
-        let mut w = vec![0.0f64; x.n_cols()];
-        let mut w_bias = 0.0f64;
-        let cost = |i: usize| {
-            if positive[i] {
-                p.c * p.positive_weight
-            } else {
-                p.c
+        let docs: Vec<u32> = (0..positive.len() as u32)
+            .filter(|&i| positive[i as usize])
+            .collect();
+        fit_block::<1>(&self.0, x, sq_norms, &[&docs])
+            .pop()
+            .expect("one model per label")
+    }
+
+    /// Fits one binary model per list of positive documents, [`BLOCK`] at a time.
+    pub fn fit_many(
+        &self,
+        x: &CsrMatrix,
+        sq_norms: &[f64],
+        positive_docs: &[&[u32]],
+    ) -> Vec<BinaryLogistic> {
+        positive_docs
+            .chunks(BLOCK)
+            .flat_map(|block| fit_block_dispatch(&self.0, x, sq_norms, block))
+            .collect()
+    }
+}
+
+/// Runs the block solver with AVX2 when the processor has it (decided at run time, so the
+/// binary still runs on any x86-64).
+fn fit_block_dispatch(
+    p: &LogisticParams,
+    x: &CsrMatrix,
+    sq_norms: &[f64],
+    positive_docs: &[&[u32]],
+) -> Vec<BinaryLogistic> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor supports AVX2, checked just above.
+            return unsafe { fit_block_avx2(p, x, sq_norms, positive_docs) };
+        }
+    }
+    fit_block::<BLOCK>(p, x, sq_norms, positive_docs)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fit_block_avx2(
+    p: &LogisticParams,
+    x: &CsrMatrix,
+    sq_norms: &[f64],
+    positive_docs: &[&[u32]],
+) -> Vec<BinaryLogistic> {
+    fit_block::<BLOCK>(p, x, sq_norms, positive_docs)
+}
+
+/// Dual coordinate descent for up to `K` labels sharing one coordinate order.
+#[inline(always)]
+fn fit_block<const K: usize>(
+    p: &LogisticParams,
+    x: &CsrMatrix,
+    sq_norms: &[f64],
+    positive_docs: &[&[u32]],
+) -> Vec<BinaryLogistic> {
+    let m = positive_docs.len();
+    assert!(m <= K && K <= 8, "a block holds at most {K} labels");
+    let (n, d) = (x.n_rows(), x.n_cols());
+    let bias = p.bias;
+    let mut is_positive = vec![0u8; n];
+    for (k, docs) in positive_docs.iter().enumerate() {
+        for &i in *docs {
+            is_positive[i as usize] |= 1 << k;
+        }
+    }
+    let label_of = |i: usize, k: usize| -> (f64, f64) {
+        if is_positive[i] >> k & 1 == 1 {
+            (1.0, p.c * p.positive_weight)
+        } else {
+            (-1.0, p.c)
+        }
+    };
+
+    // f32 storage halves the block's cache footprint; sums are still taken in f64.
+    let mut w = vec![0.0f32; d * K];
+    let mut w_bias = [0.0f64; K];
+    // Per (row, label): the dual variable and C_i minus it; keeping both avoids
+    // cancellation when the variable is close to C_i.
+    let mut alpha = vec![[0.0f64; 2]; n * K];
+    for i in 0..n {
+        let mut step = [0.0f64; K];
+        for (k, s) in step.iter_mut().enumerate().take(m) {
+            let (y, c) = label_of(i, k);
+            let a0 = (0.001 * c).min(1e-8);
+            alpha[i * K + k] = [a0, c - a0];
+            *s = y * a0;
+        }
+        add_scaled_row(&mut w, &mut w_bias, x.row(i), &step, bias);
+    }
+
+    let mut active = [false; K];
+    active[..m].iter_mut().for_each(|a| *a = true);
+    let mut inner_tolerance = [1e-2f64; K];
+    let min_inner_tolerance = 1e-8f64.min(p.tolerance);
+    let mut epochs = [0usize; K];
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let mut rng = XorShift(p.seed | 1);
+    for _ in 0..p.max_epochs {
+        if !active.contains(&true) {
+            break;
+        }
+        rng.shuffle(&mut order);
+        let mut max_violation = [0.0f64; K];
+        let mut newton_steps = [0usize; K];
+        for &i in &order {
+            let i = i as usize;
+            let row = x.row(i);
+            let mut margin = w_bias;
+            for m in margin.iter_mut() {
+                *m *= bias;
             }
+            for (&j, &v) in row.0.iter().zip(row.1) {
+                let wj: &[f32; K] = w[j as usize * K..j as usize * K + K].try_into().unwrap();
+                let v = v as f64;
+                for k in 0..K {
+                    margin[k] += wj[k] as f64 * v;
+                }
+            }
+            let a = sq_norms[i] + bias * bias;
+            let mut step = [0.0f64; K];
+            let mut changed = false;
+            for k in 0..m {
+                if !active[k] {
+                    continue;
+                }
+                let (y, c) = label_of(i, k);
+                let outcome = solve_coordinate(
+                    a,
+                    y * margin[k],
+                    c,
+                    &mut alpha[i * K + k],
+                    inner_tolerance[k],
+                );
+                max_violation[k] = max_violation[k].max(outcome.violation);
+                newton_steps[k] += outcome.newton_steps;
+                if outcome.delta != 0.0 {
+                    step[k] = y * outcome.delta;
+                    changed = true;
+                }
+            }
+            if changed {
+                add_scaled_row(&mut w, &mut w_bias, row, &step, bias);
+            }
+        }
+        for k in 0..m {
+            if !active[k] {
+                continue;
+            }
+            epochs[k] += 1;
+            if max_violation[k] < p.tolerance {
+                active[k] = false;
+            } else if newton_steps[k] <= n / 10 {
+                inner_tolerance[k] = min_inner_tolerance.max(0.1 * inner_tolerance[k]);
+            }
+        }
+    }
+
+    (0..m)
+        .map(|k| BinaryLogistic {
+            weights: (0..d).map(|j| w[j * K + k] as f64).collect(),
+            intercept: w_bias[k] * bias,
+            epochs: epochs[k],
+        })
+        .collect()
+}
+
+/// `w[:, k] += step[k] · x` for every label of the block, and the same for the bias feature.
+#[inline(always)]
+fn add_scaled_row<const K: usize>(
+    w: &mut [f32],
+    w_bias: &mut [f64; K],
+    (indices, values): (&[u32], &[f32]),
+    step: &[f64; K],
+    bias: f64,
+) {
+    let step32: [f32; K] = std::array::from_fn(|k| step[k] as f32);
+    for (&j, &v) in indices.iter().zip(values) {
+        let wj: &mut [f32; K] = (&mut w[j as usize * K..j as usize * K + K])
+            .try_into()
+            .unwrap();
+        for k in 0..K {
+            wj[k] += step32[k] * v;
+        }
+    }
+    for k in 0..K {
+        w_bias[k] += step[k] * bias;
+    }
+}
+
+/// `wᵀx` for a sparse `x`. Four accumulators break the chain of dependent additions that
+/// otherwise bounds the loop by floating-point latency.
+#[inline]
+pub fn sparse_dot(w: &[f64], (indices, values): (&[u32], &[f32])) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let mut idx = indices.chunks_exact(4);
+    let mut val = values.chunks_exact(4);
+    for (i, v) in (&mut idx).zip(&mut val) {
+        for k in 0..4 {
+            acc[k] += w[i[k] as usize] * v[k] as f64;
+        }
+    }
+    let mut tail = 0.0;
+    for (&i, &v) in idx.remainder().iter().zip(val.remainder()) {
+        tail += w[i as usize] * v as f64;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+struct CoordinateOutcome {
+    /// Change of the dual variable (0 when it was left alone).
+    delta: f64,
+    /// |gradient| before the update, for the stopping test.
+    violation: f64,
+    newton_steps: usize,
+}
+
+/// Minimises the one-variable dual subproblem
+/// `½a(z−α)² + b(z−α) + z ln z + (C−z) ln(C−z)` over `z ∈ (0, C)` by Newton steps,
+/// solving for whichever of (α, C−α) has its optimum in (0, C/2] for numerical stability.
+#[inline(always)]
+fn solve_coordinate(
+    a: f64,
+    b: f64,
+    c: f64,
+    pair: &mut [f64; 2],
+    tolerance: f64,
+) -> CoordinateOutcome {
+    const MAX_NEWTON_STEPS: usize = 100;
+    let (first, second, s) = if 0.5 * a * (pair[1] - pair[0]) + b < 0.0 {
+        (1, 0, -1.0)
+    } else {
+        (0, 1, 1.0)
+    };
+    let old = pair[first];
+    let mut z = old;
+    if c - z < 0.5 * c {
+        z *= 0.1;
+    }
+    let mut gp = a * (z - old) + s * b + (z / (c - z)).ln();
+    let violation = gp.abs();
+    let mut steps = 0;
+    while steps < MAX_NEWTON_STEPS && gp.abs() >= tolerance {
+        let gpp = a + c / (c - z) / z;
+        let next = z - gp / gpp;
+        z = if next <= 0.0 { z * 0.1 } else { next };
+        gp = a * (z - old) + s * b + (z / (c - z)).ln();
+        steps += 1;
+    }
+    if steps == 0 {
+        return CoordinateOutcome {
+            delta: 0.0,
+            violation,
+            newton_steps: 0,
         };
-        let sign = |i: usize| if positive[i] { 1.0 } else { -1.0 };
-
-        // alpha[2i] is the dual variable, alpha[2i+1] = C_i − alpha[2i]; keeping both avoids
-        // cancellation when the variable is close to C_i.
-        let mut alpha = vec![0.0f64; 2 * n];
-        for i in 0..n {
-            let c = cost(i);
-            alpha[2 * i] = (0.001 * c).min(1e-8);
-            alpha[2 * i + 1] = c - alpha[2 * i];
-            let step = sign(i) * alpha[2 * i];
-            let (idx, val) = x.row(i);
-            for (&j, &v) in idx.iter().zip(val) {
-                w[j as usize] += step * v as f64;
-            }
-            w_bias += step * bias;
-        }
-
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        let mut rng = XorShift(p.seed | 1);
-        let mut inner_tolerance = 1e-2f64;
-        let min_inner_tolerance = 1e-8f64.min(p.tolerance);
-        const MAX_NEWTON_STEPS: usize = 100;
-        let mut epochs = 0;
-        while epochs < p.max_epochs {
-            epochs += 1;
-            rng.shuffle(&mut order);
-            let mut max_violation = 0.0f64;
-            let mut newton_steps = 0usize;
-            for &i in &order {
-                let i = i as usize;
-                let (idx, val) = x.row(i);
-                let y = sign(i);
-                let c = cost(i);
-                let a = sq_norms[i] + bias * bias;
-                let mut margin = w_bias * bias;
-                for (&j, &v) in idx.iter().zip(val) {
-                    margin += w[j as usize] * v as f64;
-                }
-                let b = y * margin;
-
-                // Solve for whichever of (α, C−α) has its optimum in (0, C/2].
-                let (first, second, s) = if 0.5 * a * (alpha[2 * i + 1] - alpha[2 * i]) + b < 0.0 {
-                    (2 * i + 1, 2 * i, -1.0)
-                } else {
-                    (2 * i, 2 * i + 1, 1.0)
-                };
-                let old = alpha[first];
-                let mut z = old;
-                if c - z < 0.5 * c {
-                    z *= 0.1;
-                }
-                let mut gp = a * (z - old) + s * b + (z / (c - z)).ln();
-                max_violation = max_violation.max(gp.abs());
-                let mut steps = 0;
-                while steps < MAX_NEWTON_STEPS && gp.abs() >= inner_tolerance {
-                    let gpp = a + c / (c - z) / z;
-                    let next = z - gp / gpp;
-                    z = if next <= 0.0 { z * 0.1 } else { next };
-                    gp = a * (z - old) + s * b + (z / (c - z)).ln();
-                    steps += 1;
-                }
-                newton_steps += steps;
-                if steps > 0 {
-                    alpha[first] = z;
-                    alpha[second] = c - z;
-                    let step = s * (z - old) * y;
-                    for (&j, &v) in idx.iter().zip(val) {
-                        w[j as usize] += step * v as f64;
-                    }
-                    w_bias += step * bias;
-                }
-            }
-            if max_violation < p.tolerance {
-                break;
-            }
-            if newton_steps <= n / 10 {
-                inner_tolerance = min_inner_tolerance.max(0.1 * inner_tolerance);
-            }
-        }
-        BinaryLogistic {
-            weights: w,
-            intercept: w_bias * bias,
-            epochs,
-        }
+    }
+    pair[first] = z;
+    pair[second] = c - z;
+    CoordinateOutcome {
+        delta: s * (z - old),
+        violation,
+        newton_steps: steps,
     }
 }
 
@@ -315,9 +490,9 @@ mod tests {
             ..Default::default()
         };
         let model = params.check().unwrap().fit_rows(&x, &squared_norms(&x), &y);
-        for i in 0..x.n_rows() {
+        for (i, &positive) in y.iter().enumerate() {
             let (idx, val) = x.row(i);
-            assert_eq!(model.probability(idx, val) >= 0.5, y[i]);
+            assert_eq!(model.probability(idx, val) >= 0.5, positive);
         }
     }
 

@@ -1,14 +1,14 @@
 //! One-vs-rest: one binary logistic model per descriptor, trained in parallel on one shared
 //! sparse matrix, stored feature-major so scoring a draft touches only its own terms' weights.
 
-use indicatif::{ParallelProgressIterator, ProgressBar};
+use indicatif::ProgressBar;
 use linfa::dataset::DatasetBase;
 use linfa::traits::{Fit, PredictInplace};
 use ndarray::Array2;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::logistic::{sigmoid, squared_norms, LogisticParams, ValidLogisticParams};
+use super::logistic::{sigmoid, squared_norms, LogisticParams, ValidLogisticParams, BLOCK};
 use crate::error::{Error, Result};
 use crate::sparse::CsrMatrix;
 
@@ -32,6 +32,9 @@ impl LabelSets {
     }
 }
 
+/// A trained label: its index, kept `(feature, weight)` pairs and intercept.
+type TrainedLabel = (usize, Vec<(u32, f32)>, f32);
+
 /// One-vs-rest settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OneVsRestParams {
@@ -44,7 +47,7 @@ impl Default for OneVsRestParams {
     fn default() -> Self {
         OneVsRestParams {
             logistic: LogisticParams::default(),
-            prune_below: 1e-4,
+            prune_below: 0.01,
         }
     }
 }
@@ -92,29 +95,28 @@ impl ValidOneVsRestParams {
         // Frequent labels take longest: start them first so threads finish together.
         let mut order: Vec<usize> = (0..y.n_labels).collect();
         order.sort_by_key(|&l| std::cmp::Reverse(docs_per_label[l].len()));
-        let mut trained: Vec<(usize, Vec<(u32, f32)>, f32)> = order
+        let blocks: Vec<&[usize]> = order.chunks(BLOCK).collect();
+        let mut trained: Vec<TrainedLabel> = blocks
             .into_par_iter()
-            .progress_with(progress.clone())
-            .map_init(
-                || vec![false; x.n_rows()],
-                |positive, label| {
-                    for &d in &docs_per_label[label] {
-                        positive[d as usize] = true;
-                    }
-                    let model = self.logistic.fit_rows(x, &norms, positive);
-                    for &d in &docs_per_label[label] {
-                        positive[d as usize] = false;
-                    }
+            .flat_map_iter(|block| {
+                let positives: Vec<&[u32]> = block
+                    .iter()
+                    .map(|&l| docs_per_label[l].as_slice())
+                    .collect();
+                let models = self.logistic.fit_many(x, &norms, &positives);
+                progress.inc(block.len() as u64);
+                let prune = self.prune_below;
+                block.iter().zip(models).map(move |(&label, model)| {
                     let kept: Vec<(u32, f32)> = model
                         .weights
                         .iter()
                         .enumerate()
-                        .filter(|(_, w)| w.abs() as f32 >= self.prune_below && **w != 0.0)
+                        .filter(|(_, w)| w.abs() as f32 >= prune && **w != 0.0)
                         .map(|(j, &w)| (j as u32, w as f32))
                         .collect();
                     (label, kept, model.intercept as f32)
-                },
-            )
+                })
+            })
             .collect();
         trained.sort_by_key(|t| t.0);
         let per_label: Vec<(Vec<(u32, f32)>, f32)> =
@@ -294,13 +296,10 @@ mod tests {
             },
             ..Default::default()
         };
-        let model = params
-            .check()
-            .unwrap()
-            .fit(&DatasetBase::new(x.clone(), y))
-            .unwrap();
+        let data = DatasetBase::new(x, y);
+        let model = params.check().unwrap().fit(&data).unwrap();
         model.validate().unwrap();
-        let probs: Array2<f32> = model.predict(&x);
+        let probs: Array2<f32> = model.predict(&data);
         assert!(probs[[0, 0]] > 0.5 && probs[[0, 1]] < 0.5);
         assert!(probs[[2, 1]] > 0.5 && probs[[2, 0]] < 0.5);
     }
