@@ -103,7 +103,7 @@ impl ValidOneVsRestParams {
                     .iter()
                     .map(|&l| docs_per_label[l].as_slice())
                     .collect();
-                let models = self.logistic.fit_many(x, &norms, &positives);
+                let models = self.logistic.fit_many(x, &norms, &positives, &[]);
                 progress.inc(block.len() as u64);
                 let prune = self.prune_below;
                 block.iter().zip(models).map(move |(&label, model)| {
