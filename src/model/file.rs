@@ -6,7 +6,7 @@
 //! 8       4     format version (u32 LE)
 //! 12      8     uncompressed payload length (u64 LE)
 //! 20      8     compressed payload length (u64 LE)
-//! 28      4     CRC-32 of the compressed payload (u32 LE)
+//! 28      4     CRC-32 of bytes 8..28 and the compressed payload (u32 LE)
 //! 32      …     payload
 //! ```
 //! Every field is checked on load, so a truncated, corrupted or foreign file gives an error
@@ -36,9 +36,28 @@ pub fn to_bytes(model: &Model) -> Result<Vec<u8>> {
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(&(compressed.len() as u64).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&compressed).to_le_bytes());
+    let crc = checksum(&out[MAGIC.len()..], &compressed);
+    out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(&compressed);
     Ok(out)
+}
+
+/// CRC-32 over the header fields after the magic and the payload, so a damaged length or
+/// version is caught as surely as a damaged payload.
+fn checksum(header_fields: &[u8], payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(header_fields);
+    hasher.update(payload);
+    hasher.finalize()
+}
+
+/// Recomputes the checksum of a model file's bytes in place, for tools and tests that patch
+/// a file on purpose.
+pub fn reseal(bytes: &mut [u8]) {
+    if bytes.len() >= HEADER_LEN {
+        let crc = checksum(&bytes[MAGIC.len()..28], &bytes[HEADER_LEN..]);
+        bytes[28..32].copy_from_slice(&crc.to_le_bytes());
+    }
 }
 
 /// Parses a model from bytes; `path` only names the file in errors.
@@ -75,7 +94,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Model> {
     if (body.len() as u64) > stored_len {
         return Err(bad("model file has trailing bytes after its payload".into()));
     }
-    if crc32fast::hash(body) != crc {
+    if checksum(&bytes[MAGIC.len()..28], body) != crc {
         return Err(bad("corrupted model file (checksum mismatch)".into()));
     }
     if raw_len > MAX_PAYLOAD {
@@ -83,7 +102,9 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Model> {
             "payload of {raw_len} bytes is implausibly large"
         )));
     }
-    let mut payload = Vec::with_capacity(raw_len as usize);
+    // The checksum vouches for raw_len, but reserve no more than zstd could plausibly expand
+    // to, so even a forged header cannot make the loader allocate wildly up front.
+    let mut payload = Vec::with_capacity(raw_len.min(stored_len.saturating_mul(64)) as usize);
     zstd::stream::read::Decoder::new(body)
         .and_then(|d| d.take(raw_len + 1).read_to_end(&mut payload))
         .map_err(|e| bad(format!("corrupted model payload: {e}")))?;
