@@ -151,6 +151,18 @@ impl Segmenter for WhitespaceSegmenter {
     }
 }
 
+/// CJK Unified Ideographs: letters, never digits or uppercase. Checking this range first
+/// spares most Chinese characters the slower Unicode table lookups.
+#[inline]
+fn is_cjk_ideograph(c: char) -> bool {
+    ('\u{4E00}'..='\u{9FFF}').contains(&c)
+}
+
+#[inline]
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || is_cjk_ideograph(c) || (!c.is_ascii() && c.is_alphanumeric())
+}
+
 /// Strips punctuation and symbols from both ends; drops tokens with no letter or digit.
 pub struct TrimPunctuation;
 
@@ -174,9 +186,11 @@ pub struct DropNumbers;
 
 impl TokenFilter for DropNumbers {
     fn apply<'a>(&self, token: std::borrow::Cow<'a, str>) -> Option<std::borrow::Cow<'a, str>> {
-        let is_number = token
-            .chars()
-            .all(|c| c.is_numeric() || matches!(c, '.' | ',' | '%'));
+        let is_number = token.chars().all(|c| {
+            c.is_ascii_digit()
+                || matches!(c, '.' | ',' | '%')
+                || (!c.is_ascii() && !is_cjk_ideograph(c) && c.is_numeric())
+        });
         (!is_number).then_some(token)
     }
 }
@@ -195,7 +209,14 @@ pub struct Lowercase;
 
 impl TokenFilter for Lowercase {
     fn apply<'a>(&self, token: std::borrow::Cow<'a, str>) -> Option<std::borrow::Cow<'a, str>> {
-        if token.chars().any(char::is_uppercase) {
+        let has_upper = if token.is_ascii() {
+            token.bytes().any(|b| b.is_ascii_uppercase())
+        } else {
+            token
+                .chars()
+                .any(|c| !is_cjk_ideograph(c) && c.is_uppercase())
+        };
+        if has_upper {
             Some(std::borrow::Cow::Owned(token.to_lowercase()))
         } else {
             Some(token)
