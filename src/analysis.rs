@@ -168,13 +168,16 @@ pub struct TrimPunctuation;
 
 impl TokenFilter for TrimPunctuation {
     fn apply<'a>(&self, token: std::borrow::Cow<'a, str>) -> Option<std::borrow::Cow<'a, str>> {
-        let trimmed = token.trim_matches(|c: char| !c.is_alphanumeric());
+        let trimmed = token.trim_matches(|c: char| !is_word_char(c));
         if trimmed.is_empty() {
             return None;
         }
+        if trimmed.len() == token.len() {
+            return Some(token);
+        }
         Some(match token {
             std::borrow::Cow::Borrowed(s) => {
-                std::borrow::Cow::Borrowed(s.trim_matches(|c: char| !c.is_alphanumeric()))
+                std::borrow::Cow::Borrowed(s.trim_matches(|c: char| !is_word_char(c)))
             }
             std::borrow::Cow::Owned(_) => std::borrow::Cow::Owned(trimmed.to_string()),
         })
@@ -302,7 +305,7 @@ fn nfkc(text: &str) -> std::borrow::Cow<'_, str> {
 /// Emits the lowercased character n-grams of every run of letters and digits in `chunk`.
 fn char_ngrams(chunk: &str, min: usize, max: usize, emit: &mut dyn FnMut(&str)) {
     let mut gram = String::new();
-    for run in chunk.split(|c: char| !c.is_alphanumeric()) {
+    for run in chunk.split(|c: char| !is_word_char(c)) {
         let chars: Vec<char> = run.chars().flat_map(char::to_lowercase).collect();
         for n in min..=max {
             for window in chars.windows(n) {
