@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use jieba_rs::Jieba;
 use serde::{Deserialize, Serialize};
-use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::error::{Error, Result};
 
@@ -294,12 +294,49 @@ impl Analyzer {
     }
 }
 
+/// NFKC normalisation with a fast path for the characters Chinese documents are made of.
+///
+/// ASCII, CJK ideographs and the common CJK punctuation are NFKC-stable, and full-width ASCII
+/// forms map to ASCII by a fixed offset; only runs of other characters go through the general
+/// algorithm, together with the character before them, which a combining mark may compose with.
+/// No character of the fast set composes with what precedes it, so the pieces normalise
+/// independently and the result equals NFKC of the whole text.
 fn nfkc(text: &str) -> std::borrow::Cow<'_, str> {
-    if is_nfkc_quick(text.chars()) == IsNormalized::Yes {
-        std::borrow::Cow::Borrowed(text)
-    } else {
-        std::borrow::Cow::Owned(text.nfkc().collect())
+    if text.chars().all(|c| c.is_ascii() || is_cjk_ideograph(c)) {
+        return std::borrow::Cow::Borrowed(text);
     }
+    let mut out = String::with_capacity(text.len());
+    let mut slow = String::new();
+    for c in text.chars() {
+        let fast = if c.is_ascii() || is_cjk_ideograph(c) || ('\u{3001}'..='\u{3011}').contains(&c)
+        {
+            Some(c)
+        } else if ('\u{FF01}'..='\u{FF5E}').contains(&c) {
+            char::from_u32(c as u32 - 0xFEE0)
+        } else {
+            None
+        };
+        match fast {
+            Some(f) => {
+                if !slow.is_empty() {
+                    out.extend(slow.nfkc());
+                    slow.clear();
+                }
+                out.push(f);
+            }
+            None => {
+                if slow.is_empty() {
+                    // The previous character may compose with this one: normalise them together.
+                    if let Some(prev) = out.pop() {
+                        slow.push(prev);
+                    }
+                }
+                slow.push(c);
+            }
+        }
+    }
+    out.extend(slow.nfkc());
+    std::borrow::Cow::Owned(out)
 }
 
 /// Emits the lowercased character n-grams of every run of letters and digits in `chunk`.
@@ -380,6 +417,21 @@ mod tests {
         assert!(tokens.contains(&"#维和".to_string()));
         assert!(tokens.contains(&"#行动".to_string()));
         assert!(tokens.contains(&"维和行动".to_string()));
+    }
+
+    #[test]
+    fn fast_nfkc_equals_the_general_algorithm() {
+        let samples = [
+            "安全理事会，回顾（A/RES/60/1）：２００５年",
+            "e\u{301}te\u{301} cafe\u{301}，ＡＢＣ\u{301}",
+            "한국어 ㄱㅏ 가\u{11A8} ﬁ ½ ㈱ ℡ Ⅻ ｶﾀｶﾅ",
+            "“引号”《书名》、。〈〉【】\u{3000}全角空格",
+            "\u{301}leading mark, Å vs A\u{30A}",
+        ];
+        for s in samples {
+            let expected: String = s.nfkc().collect();
+            assert_eq!(nfkc(s), expected, "{s:?}");
+        }
     }
 
     #[test]
