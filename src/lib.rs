@@ -9,10 +9,14 @@ pub mod analysis;
 pub mod corpus;
 pub mod error;
 pub mod eval;
+pub mod explain;
 pub mod features;
+pub mod formats;
+pub mod learn;
 pub mod model;
 pub mod sparse;
 pub mod suggest;
+pub mod thesaurus;
 pub mod train;
 
 pub use error::{Error, Result};
