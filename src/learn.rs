@@ -27,6 +27,12 @@ use crate::sparse::{CsrMatrix, SparseRow};
 use crate::thesaurus::{ConceptTable, Thesaurus};
 use crate::train::Progress;
 
+/// Passes over the new documents an update makes by default. The update need not be solved
+/// to the end: the prior keeps it close to a good model, and on cail2018_sample (half the
+/// training documents learned into a model of the other half) 5 passes gave the P@1 of
+/// solving to tolerance in a third of the solver time, 2 passes were within 0.5 point.
+pub const UPDATE_EPOCHS: usize = 5;
+
 /// Settings of an update.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LearnParams {
@@ -36,12 +42,14 @@ pub struct LearnParams {
 }
 
 impl LearnParams {
-    /// Defaults for updating `model`: its own C, the library's other solver settings.
+    /// Defaults for updating `model`: its own C, [`UPDATE_EPOCHS`] passes, the library's other
+    /// solver settings.
     pub fn for_model(model: &Model) -> Self {
         LearnParams {
             ovr: OneVsRestParams {
                 logistic: LogisticParams {
                     c: model.info.c,
+                    max_epochs: UPDATE_EPOCHS,
                     ..LogisticParams::default()
                 },
                 ..OneVsRestParams::default()
@@ -180,10 +188,35 @@ impl ValidLearnParams {
         if docs.is_empty() {
             return Err(Error::Training("the new corpus has no documents".into()));
         }
-        let mut seconds = BTreeMap::new();
         let start = Instant::now();
         let analyzer = Analyzer::new(model.analyzer.clone())?;
-        seconds.insert("load_segmenter", start.elapsed().as_secs_f64());
+        let load_seconds = start.elapsed().as_secs_f64();
+        let (updated, mut report) =
+            self.learn_with_analyzer(model, &analyzer, corpus, thesaurus, progress)?;
+        report.seconds.insert("load_segmenter", load_seconds);
+        Ok((updated, report))
+    }
+
+    /// [`Self::learn`] with the model's analyzer already built (callers may build it while
+    /// they read the corpus: loading the segmenter's dictionary takes a while).
+    pub fn learn_with_analyzer(
+        &self,
+        model: &Model,
+        analyzer: &Analyzer,
+        corpus: &Corpus,
+        thesaurus: Option<&Thesaurus>,
+        progress: &dyn Progress,
+    ) -> Result<(Model, LearnReport)> {
+        let docs = &corpus.documents;
+        if docs.is_empty() {
+            return Err(Error::Training("the new corpus has no documents".into()));
+        }
+        if analyzer.config() != &model.analyzer {
+            return Err(Error::Training(
+                "the analyzer differs from the model's".into(),
+            ));
+        }
+        let mut seconds = BTreeMap::new();
 
         // The descriptor list: the model's, plus new ones with enough new documents, sorted
         // by name as in training.
@@ -223,7 +256,7 @@ impl ValidLearnParams {
         let start = Instant::now();
         let texts = corpus.bodies();
         let bar = progress.stage("analysing", texts.len() as u64);
-        let analysed = analyse(model, &analyzer, &texts, &bar);
+        let analysed = analyse(model, analyzer, &texts, &bar);
         bar.finish_and_clear();
         let x = CsrMatrix::from_rows(analysed.rows, model.vectorizer.n_features());
         seconds.insert("analysis", start.elapsed().as_secs_f64());
