@@ -227,7 +227,8 @@ impl ValidLearnParams {
                 *new_counts.entry(desc.as_str()).or_insert(0) += 1;
             }
         }
-        let (added, skipped): (Vec<(&str, u32)>, Vec<(&str, u32)>) = new_counts
+        type Counts<'a> = Vec<(&'a str, u32)>;
+        let (added, skipped): (Counts, Counts) = new_counts
             .iter()
             .filter(|(d, _)| !old_index.contains_key(*d))
             .map(|(&d, &n)| (d, n))

@@ -160,7 +160,8 @@ pub fn maybe_gunzip(name: &str, bytes: Vec<u8>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Guesses the format of one file's contents: `%%%` first, `{` for JSON Lines, a tab for TSV.
+/// Guesses the format of one file's contents: `%%%` first, `{` for JSON Lines, a tab for TSV
+/// (`None` otherwise: readers then use the `%%%` format, whose parser reports the problem).
 pub fn detect(bytes: &[u8]) -> Option<CorpusFormat> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let first = bytes
@@ -252,19 +253,8 @@ pub fn read_raw(paths: &[PathBuf], format: Option<CorpusFormat>) -> Result<RawCo
                     ))
                 }
                 Some(f) => f,
-                None => match detect(&bytes) {
-                    Some(f) => f,
-                    None if bytes.iter().all(u8::is_ascii_whitespace) => CorpusFormat::Dtag,
-                    None => {
-                        problems.push(problem(
-                            &Arc::from(name.as_str()),
-                            1,
-                            "cannot tell the corpus format (not `%%%`, JSON Lines or TSV); \
-                             name it with --format",
-                        ));
-                        continue;
-                    }
-                },
+                // Neither JSON nor TSV: the native format, whose parser says what is wrong.
+                None => detect(&bytes).unwrap_or(CorpusFormat::Dtag),
             };
             *raw.sources.entry(chosen).or_insert(0) += 1;
             let parsed = parse_input(&name, &bytes, chosen);

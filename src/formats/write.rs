@@ -276,7 +276,7 @@ mod tests {
             let out = dir.path().join(file);
             let report = write_corpus(&original, format, &out, None).unwrap();
             assert_eq!(report.documents, 2);
-            let raw = read_raw(&[out.clone()], None).unwrap();
+            let raw = read_raw(std::slice::from_ref(&out), None).unwrap();
             assert_eq!(raw.sources.keys().next(), Some(&format), "{file}");
             let (back, _) = resolve(raw, None, true).unwrap();
             for (a, b) in back.documents.iter().zip(&original.documents) {

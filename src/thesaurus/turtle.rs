@@ -547,8 +547,7 @@ impl Parser {
             return self.error(format!("undeclared prefix `{prefix}:`"));
         };
         let mut local = String::new();
-        loop {
-            let Some(c) = self.peek() else { break };
+        while let Some(c) = self.peek() {
             if is_pn_chars(c) || c == ':' {
                 local.push(c);
                 self.bump();
