@@ -801,6 +801,32 @@ line"""@en .
     }
 
     #[test]
+    fn handles_blank_subjects_datatypes_and_keywords_in_any_case() {
+        let ttl = "prefix ex: <http://e/>\n\
+                   prefix xsd: <http://www.w3.org/2001/XMLSchema#>\n\
+                   [ ex:p \"in\" ] .\n\
+                   [ ex:q 1 ] ex:r \"5\"^^xsd:integer, '''it's \"long\"''' ;\n\
+                   ex:s <urn:x\\u0041> .";
+        let triples = parse(ttl).unwrap();
+        assert_eq!(triples.len(), 5);
+        let typed = &triples[2].object;
+        assert_eq!(
+            typed,
+            &Term::Literal {
+                value: "5".into(),
+                lang: None,
+                datatype: Some(format!("{XSD}integer")),
+            }
+        );
+        assert_eq!(triples[3].object, lit("it's \"long\"", None));
+        assert_eq!(triples[4].object, Term::Iri("urn:xA".into()));
+        assert_eq!(
+            triples[2].subject, triples[1].subject,
+            "one blank node for `[ ex:q 1 ]`"
+        );
+    }
+
+    #[test]
     fn reports_errors_with_line_and_column() {
         let err = parse("@prefix ex: <http://e/> .\nex:a ex:b \"open\n").unwrap_err();
         assert_eq!(err.line, 2);
