@@ -22,6 +22,8 @@ Peers read *.seg.txt (jieba-segmented) where present; their train time is the fi
 Options:
   --corpus NAME       only this corpus (default: cail2018_sample and reuters21578)
   --quick             first 1500 train / 500 test documents only
+  --scale N           (repeatable) a synthetic corpus of N training documents from `dtag synth`
+                      instead of the shared corpora (add --corpus NAME to run both)
   --systems LIST      comma list of dtag,sklearn,libmultilabel (default: all three)
   --no-build          do not run `cargo build --release`
   --dtag-train-args S extra `dtag train` arguments, e.g. "--analyzer whitespace"
@@ -39,13 +41,16 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 corpora=(cail2018_sample reuters21578)
+scales=()
+explicit_corpus=0
 build=1
 py_args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
-    --corpus) corpora=("${2:?--corpus needs a name}"); shift 2 ;;
+    --corpus) corpora=("${2:?--corpus needs a name}"); explicit_corpus=1; shift 2 ;;
     --quick) py_args+=(--quick); shift ;;
+    --scale) scales+=("${2:?--scale needs a number of documents}"); shift 2 ;;
     --no-build) build=0; shift ;;
     --systems|--C|--min-df|--lml-options|--backend|--dtag-train-args)
       py_args+=("$1=${2?$1 needs a value}"); shift 2 ;;
@@ -74,6 +79,22 @@ if [[ $build -eq 1 ]]; then
 fi
 
 # 3. One corpus at a time: dtag, then each peer in its own subprocess.
+# --scale N: synthetic corpora from `dtag synth` (N training documents, N/5 test documents,
+# 500 descriptors, 300 pre-segmented words each), so dtag uses its whitespace analyzer.
+if [[ ${#scales[@]} -gt 0 ]]; then
+  for n in "${scales[@]}"; do
+    dir="target/bench/corpora/synth-$n"
+    mkdir -p "$dir"
+    [[ -f "$dir/train.txt" ]] || target/release/dtag synth --documents "$n" --descriptors 500 \
+      --words 300 --seed 42 --output "$dir/train.txt"
+    [[ -f "$dir/test.txt" ]] || target/release/dtag synth --documents $((n / 5)) --descriptors 500 \
+      --words 300 --seed 43 --output "$dir/test.txt"
+    "$VPY" scripts/peers/peers.py bench --corpus "synth-$n" \
+      --corpora-dir target/bench/corpora --out-dir target/bench --dtag target/release/dtag \
+      ${py_args[@]+"${py_args[@]}"} "--dtag-train-args=--analyzer whitespace"
+  done
+  [[ $explicit_corpus -eq 1 ]] || exit 0
+fi
 for corpus in "${corpora[@]}"; do
   if [[ ! -f "../shared/corpora/$corpus/train.txt" ]]; then
     echo "no such corpus: ../shared/corpora/$corpus" >&2; exit 2

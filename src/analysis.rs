@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use jieba_rs::Jieba;
 use serde::{Deserialize, Serialize};
-use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::error::{Error, Result};
 
@@ -151,18 +151,33 @@ impl Segmenter for WhitespaceSegmenter {
     }
 }
 
+/// CJK Unified Ideographs: letters, never digits or uppercase. Checking this range first
+/// spares most Chinese characters the slower Unicode table lookups.
+#[inline]
+fn is_cjk_ideograph(c: char) -> bool {
+    ('\u{4E00}'..='\u{9FFF}').contains(&c)
+}
+
+#[inline]
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || is_cjk_ideograph(c) || (!c.is_ascii() && c.is_alphanumeric())
+}
+
 /// Strips punctuation and symbols from both ends; drops tokens with no letter or digit.
 pub struct TrimPunctuation;
 
 impl TokenFilter for TrimPunctuation {
     fn apply<'a>(&self, token: std::borrow::Cow<'a, str>) -> Option<std::borrow::Cow<'a, str>> {
-        let trimmed = token.trim_matches(|c: char| !c.is_alphanumeric());
+        let trimmed = token.trim_matches(|c: char| !is_word_char(c));
         if trimmed.is_empty() {
             return None;
         }
+        if trimmed.len() == token.len() {
+            return Some(token);
+        }
         Some(match token {
             std::borrow::Cow::Borrowed(s) => {
-                std::borrow::Cow::Borrowed(s.trim_matches(|c: char| !c.is_alphanumeric()))
+                std::borrow::Cow::Borrowed(s.trim_matches(|c: char| !is_word_char(c)))
             }
             std::borrow::Cow::Owned(_) => std::borrow::Cow::Owned(trimmed.to_string()),
         })
@@ -174,9 +189,11 @@ pub struct DropNumbers;
 
 impl TokenFilter for DropNumbers {
     fn apply<'a>(&self, token: std::borrow::Cow<'a, str>) -> Option<std::borrow::Cow<'a, str>> {
-        let is_number = token
-            .chars()
-            .all(|c| c.is_numeric() || matches!(c, '.' | ',' | '%'));
+        let is_number = token.chars().all(|c| {
+            c.is_ascii_digit()
+                || matches!(c, '.' | ',' | '%')
+                || (!c.is_ascii() && !is_cjk_ideograph(c) && c.is_numeric())
+        });
         (!is_number).then_some(token)
     }
 }
@@ -195,7 +212,14 @@ pub struct Lowercase;
 
 impl TokenFilter for Lowercase {
     fn apply<'a>(&self, token: std::borrow::Cow<'a, str>) -> Option<std::borrow::Cow<'a, str>> {
-        if token.chars().any(char::is_uppercase) {
+        let has_upper = if token.is_ascii() {
+            token.bytes().any(|b| b.is_ascii_uppercase())
+        } else {
+            token
+                .chars()
+                .any(|c| !is_cjk_ideograph(c) && c.is_uppercase())
+        };
+        if has_upper {
             Some(std::borrow::Cow::Owned(token.to_lowercase()))
         } else {
             Some(token)
@@ -270,18 +294,55 @@ impl Analyzer {
     }
 }
 
+/// NFKC normalisation with a fast path for the characters Chinese documents are made of.
+///
+/// ASCII, CJK ideographs and the common CJK punctuation are NFKC-stable, and full-width ASCII
+/// forms map to ASCII by a fixed offset; only runs of other characters go through the general
+/// algorithm, together with the character before them, which a combining mark may compose with.
+/// No character of the fast set composes with what precedes it, so the pieces normalise
+/// independently and the result equals NFKC of the whole text.
 fn nfkc(text: &str) -> std::borrow::Cow<'_, str> {
-    if is_nfkc_quick(text.chars()) == IsNormalized::Yes {
-        std::borrow::Cow::Borrowed(text)
-    } else {
-        std::borrow::Cow::Owned(text.nfkc().collect())
+    if text.chars().all(|c| c.is_ascii() || is_cjk_ideograph(c)) {
+        return std::borrow::Cow::Borrowed(text);
     }
+    let mut out = String::with_capacity(text.len());
+    let mut slow = String::new();
+    for c in text.chars() {
+        let fast = if c.is_ascii() || is_cjk_ideograph(c) || ('\u{3001}'..='\u{3011}').contains(&c)
+        {
+            Some(c)
+        } else if ('\u{FF01}'..='\u{FF5E}').contains(&c) {
+            char::from_u32(c as u32 - 0xFEE0)
+        } else {
+            None
+        };
+        match fast {
+            Some(f) => {
+                if !slow.is_empty() {
+                    out.extend(slow.nfkc());
+                    slow.clear();
+                }
+                out.push(f);
+            }
+            None => {
+                if slow.is_empty() {
+                    // The previous character may compose with this one: normalise them together.
+                    if let Some(prev) = out.pop() {
+                        slow.push(prev);
+                    }
+                }
+                slow.push(c);
+            }
+        }
+    }
+    out.extend(slow.nfkc());
+    std::borrow::Cow::Owned(out)
 }
 
 /// Emits the lowercased character n-grams of every run of letters and digits in `chunk`.
 fn char_ngrams(chunk: &str, min: usize, max: usize, emit: &mut dyn FnMut(&str)) {
     let mut gram = String::new();
-    for run in chunk.split(|c: char| !c.is_alphanumeric()) {
+    for run in chunk.split(|c: char| !is_word_char(c)) {
         let chars: Vec<char> = run.chars().flat_map(char::to_lowercase).collect();
         for n in min..=max {
             for window in chars.windows(n) {
@@ -356,6 +417,21 @@ mod tests {
         assert!(tokens.contains(&"#维和".to_string()));
         assert!(tokens.contains(&"#行动".to_string()));
         assert!(tokens.contains(&"维和行动".to_string()));
+    }
+
+    #[test]
+    fn fast_nfkc_equals_the_general_algorithm() {
+        let samples = [
+            "安全理事会，回顾（A/RES/60/1）：２００５年",
+            "e\u{301}te\u{301} cafe\u{301}，ＡＢＣ\u{301}",
+            "한국어 ㄱㅏ 가\u{11A8} ﬁ ½ ㈱ ℡ Ⅻ ｶﾀｶﾅ",
+            "“引号”《书名》、。〈〉【】\u{3000}全角空格",
+            "\u{301}leading mark, Å vs A\u{30A}",
+        ];
+        for s in samples {
+            let expected: String = s.nfkc().collect();
+            assert_eq!(nfkc(s), expected, "{s:?}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use dtag::features::TfidfParams;
 use dtag::model::{LogisticParams, Model, OneVsRestParams};
 use dtag::suggest::{DecisionRule, Suggester, Suggestion};
 use dtag::thesaurus::rollup::rollup;
+use dtag::synth::SynthParams;
 use dtag::train::{Progress, TrainParams};
 
 use crate::commands::{self, CorpusFormatArg, ThesaurusArgs};
@@ -58,6 +59,8 @@ enum Command {
     Convert(commands::ConvertArgs),
     /// List a model's descriptors, or a descriptor's strongest terms.
     Inspect(commands::InspectArgs),
+    /// Write a synthetic corpus for measuring cost at scale (not accuracy).
+    Synth(SynthArgs),
 }
 
 #[derive(Args, Debug)]
@@ -130,6 +133,15 @@ struct TrainArgs {
     /// Upper bound on solver epochs per descriptor.
     #[arg(long, default_value_t = LogisticParams::default().max_epochs, value_name = "N")]
     max_epochs: usize,
+
+    /// Rare descriptors train on their positives plus about F sampled negatives per positive,
+    /// importance-weighted (0 = always use every document).
+    #[arg(long, default_value_t = LogisticParams::default().negatives_per_positive, value_name = "F")]
+    negatives_per_positive: f64,
+
+    /// Sample no fewer documents than this per descriptor (smaller corpora are never sampled).
+    #[arg(long, default_value_t = LogisticParams::default().min_sampled_rows, value_name = "N")]
+    min_sampled_rows: usize,
 
     /// Drop weights smaller than this in magnitude from the saved model.
     #[arg(long, default_value_t = OneVsRestParams::default().prune_below, value_name = "F")]
@@ -222,6 +234,37 @@ struct EvalArgs {
     json: bool,
 }
 
+#[derive(Args, Debug)]
+struct SynthArgs {
+    /// Number of documents.
+    #[arg(long, default_value_t = SynthParams::default().documents, value_name = "N")]
+    documents: usize,
+
+    /// Number of distinct descriptors (frequencies are long-tailed).
+    #[arg(long, default_value_t = SynthParams::default().descriptors, value_name = "N")]
+    descriptors: usize,
+
+    /// Mean words per document.
+    #[arg(long, default_value_t = SynthParams::default().words_per_document, value_name = "N")]
+    words: usize,
+
+    /// Size of the Zipfian vocabulary.
+    #[arg(long, default_value_t = SynthParams::default().vocabulary, value_name = "N")]
+    vocabulary: usize,
+
+    /// Mean descriptors per document.
+    #[arg(long, default_value_t = SynthParams::default().descriptors_per_document, value_name = "F")]
+    descriptors_per_document: f64,
+
+    /// Seed of the generator (same seed, same corpus).
+    #[arg(long, default_value_t = SynthParams::default().seed, value_name = "N")]
+    seed: u64,
+
+    /// Where to write the corpus (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    output: PathBuf,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum AnalyzerArg {
     /// jieba-rs word segmentation (for Chinese; also splits Latin words).
@@ -285,6 +328,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Learn(args) => commands::learn(args, &bars),
         Command::Convert(args) => commands::convert(args),
         Command::Inspect(args) => commands::inspect(args),
+        Command::Synth(args) => synth(args),
     }
 }
 
@@ -315,6 +359,8 @@ fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
                 positive_weight: args.positive_weight,
                 tolerance: args.tolerance,
                 max_epochs: args.max_epochs,
+                negatives_per_positive: args.negatives_per_positive,
+                min_sampled_rows: args.min_sampled_rows,
                 ..LogisticParams::default()
             },
             prune_below: args.prune,
@@ -607,5 +653,34 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
             print!("{}", r.to_table());
         }
     }
+    Ok(())
+}
+
+fn synth(args: SynthArgs) -> anyhow::Result<()> {
+    let params = SynthParams {
+        documents: args.documents,
+        descriptors: args.descriptors,
+        words_per_document: args.words,
+        vocabulary: args.vocabulary,
+        descriptors_per_document: args.descriptors_per_document,
+        seed: args.seed,
+        ..SynthParams::default()
+    }
+    .check()?;
+    if args.output.as_os_str() == "-" {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        params.write(&mut out)?;
+        out.flush()?;
+        return Ok(());
+    }
+    let mut bytes = Vec::new();
+    let n = params.write(&mut bytes)?;
+    dtag::model::file::write_atomically(&args.output, &bytes)?;
+    eprintln!(
+        "wrote {n} synthetic documents ({} MB) to {}",
+        bytes.len() / 1_000_000,
+        args.output.display()
+    );
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! The pipeline, one module per stage:
 //! [`corpus`] (labelled documents) → [`analysis`] (tokens) → [`features`] (TF-IDF rows in
 //! [`sparse`] form) → [`model`] (one-vs-rest logistic regression) → [`suggest`] (ranked
-//! descriptors) → [`eval`] (precision and recall). [`train`] runs the first four stages.
+//! descriptors) → [`eval`] (precision and recall). [`train`] runs the first four stages;
+//! [`synth`] writes synthetic corpora for measuring cost at scale.
 
 pub mod analysis;
 pub mod corpus;
@@ -17,6 +18,7 @@ pub mod model;
 pub mod sparse;
 pub mod suggest;
 pub mod thesaurus;
+pub mod synth;
 pub mod train;
 
 pub use error::{Error, Result};
