@@ -12,12 +12,15 @@ use serde::Serialize;
 
 use dtag::analysis::{read_user_dict, AnalyzerConfig, SegmenterKind};
 use dtag::corpus::{self, Corpus};
-use dtag::eval::evaluate;
+use dtag::eval::evaluate_detailed;
 use dtag::features::TfidfParams;
 use dtag::model::{LogisticParams, Model, OneVsRestParams};
 use dtag::suggest::{DecisionRule, Suggester, Suggestion};
+use dtag::thesaurus::rollup::rollup;
 use dtag::synth::SynthParams;
 use dtag::train::{Progress, TrainParams};
+
+use crate::commands::{self, CorpusFormatArg, ThesaurusArgs};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -50,6 +53,12 @@ enum Command {
     Suggest(SuggestArgs),
     /// Measure precision and recall on a labelled corpus.
     Eval(EvalArgs),
+    /// Update a model with new documents (vocabulary kept, descriptors warm-started).
+    Learn(commands::LearnArgs),
+    /// Write a labelled corpus in another format (dtag `%%%`, Annif TSV, JSON Lines, directory).
+    Convert(commands::ConvertArgs),
+    /// List a model's descriptors, or a descriptor's strongest terms.
+    Inspect(commands::InspectArgs),
     /// Write a synthetic corpus for measuring cost at scale (not accuracy).
     Synth(SynthArgs),
 }
@@ -63,6 +72,15 @@ struct TrainArgs {
     /// Where to write the model.
     #[arg(long, value_name = "FILE")]
     model: PathBuf,
+
+    /// Corpus format.
+    #[arg(long, value_enum, default_value_t = CorpusFormatArg::Auto)]
+    format: CorpusFormatArg,
+
+    /// The thesaurus also gives the segmenter its Chinese labels as words, and the model its
+    /// descriptors' URIs, labels and microthesauri.
+    #[command(flatten)]
+    thesaurus: ThesaurusArgs,
 
     /// Inverse regularisation strength of every descriptor's model.
     #[arg(long, default_value_t = LogisticParams::default().c, value_name = "F")]
@@ -169,6 +187,18 @@ struct SuggestArgs {
     #[arg(long, value_enum, default_value_t = Format::Tsv)]
     format: Format,
 
+    /// Thesaurus for URIs and labels of the suggestions (models trained with one store them).
+    #[arg(long, value_name = "FILE")]
+    thesaurus: Option<PathBuf>,
+
+    /// For each suggestion, list the draft's terms that contributed most, both ways.
+    #[arg(long)]
+    explain: bool,
+
+    /// How many terms --explain lists each way.
+    #[arg(long, default_value_t = 5, value_name = "N", requires = "explain")]
+    explain_terms: usize,
+
     /// Drafts: files (one draft each, or a `%%%` corpus), `-` for stdin (the default).
     #[arg(value_name = "FILE")]
     inputs: Vec<PathBuf>,
@@ -183,6 +213,18 @@ struct EvalArgs {
     /// Labelled test corpus files or directories.
     #[arg(long, required = true, num_args = 1.., value_name = "FILE|DIR")]
     corpus: Vec<PathBuf>,
+
+    /// Corpus format.
+    #[arg(long, value_enum, default_value_t = CorpusFormatArg::Auto)]
+    format: CorpusFormatArg,
+
+    /// Without it, a model trained with a thesaurus resolves the corpus with what it stores.
+    #[command(flatten)]
+    thesaurus: ThesaurusArgs,
+
+    /// Also roll the results up to microthesauri and domains (needs a thesaurus).
+    #[arg(long)]
+    by_domain: bool,
 
     #[command(flatten)]
     decision: DecisionArgs,
@@ -248,7 +290,7 @@ fn parse_range(s: &str) -> Result<(usize, usize), String> {
 }
 
 /// Progress bars on stderr, hidden when quiet or not a terminal.
-struct Bars {
+pub(crate) struct Bars {
     quiet: bool,
 }
 
@@ -283,6 +325,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train(args, &bars),
         Command::Suggest(args) => suggest(args),
         Command::Eval(args) => eval(args),
+        Command::Learn(args) => commands::learn(args, &bars),
+        Command::Convert(args) => commands::convert(args),
+        Command::Inspect(args) => commands::inspect(args),
         Command::Synth(args) => synth(args),
     }
 }
@@ -292,7 +337,7 @@ fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
         Some(path) => read_user_dict(path)?,
         None => Vec::new(),
     };
-    let params = TrainParams {
+    let mut params = TrainParams {
         analyzer: AnalyzerConfig {
             segmenter: match args.analyzer {
                 AnalyzerArg::Jieba => SegmenterKind::Jieba,
@@ -321,20 +366,28 @@ fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
             prune_below: args.prune,
         },
         min_label_docs: args.min_label_docs,
-    }
-    .check()?;
+    };
+    params.clone().check()?;
 
     let started = Instant::now();
-    let corpus = corpus::read_corpus(&args.corpus)?;
+    let thesaurus = args.thesaurus.load()?;
+    if let Some(t) = &thesaurus {
+        let added = commands::add_thesaurus_words(&mut params.analyzer.user_words, t);
+        eprintln!("segmenter: {added} Chinese thesaurus labels added as words");
+    }
+    let params = params.check()?;
+    let corpus = commands::read_labelled(
+        &args.corpus,
+        args.format,
+        thesaurus.as_ref(),
+        args.thesaurus.strict_thesaurus,
+        true,
+    )?;
     let read_seconds = started.elapsed().as_secs_f64();
-    eprintln!(
-        "read {} documents with {} distinct descriptors ({} assignments) from {} source(s)",
-        corpus.documents.len(),
-        corpus.descriptor_set().len(),
-        corpus.assignments(),
-        corpus.sources
-    );
-    let (model, mut report) = params.fit(&corpus, bars)?;
+    let (mut model, mut report) = params.fit(&corpus, bars)?;
+    if let Some(t) = &thesaurus {
+        model.attach_thesaurus(t);
+    }
     report.seconds.insert("reading", read_seconds);
     let save_start = Instant::now();
     model.save(&args.model)?;
@@ -422,20 +475,34 @@ struct DraftSuggestions<'a> {
 
 fn suggest(args: SuggestArgs) -> anyhow::Result<()> {
     let rule = args.decision.rule()?;
-    let model = Model::load(&args.model)?;
+    if args.explain_terms == 0 {
+        bail!("invalid parameter explain_terms: must be at least 1");
+    }
+    let mut model = Model::load(&args.model)?;
+    if let Some(path) = &args.thesaurus {
+        model.attach_thesaurus(&commands::load_thesaurus(path)?);
+    }
     let drafts = read_drafts(&args.inputs)?;
+    let with_concepts = model.concepts.is_some();
     let suggester = Suggester::new(model)?;
     let texts: Vec<&str> = drafts.iter().map(|d| d.text.as_str()).collect();
+    if args.explain {
+        return suggest_explained(&suggester, &drafts, &rule, args.format, args.explain_terms);
+    }
     let results = suggester.suggest_batch(&texts, &rule);
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match args.format {
         Format::Tsv => {
-            writeln!(out, "document\trank\tdescriptor\tscore")?;
+            write!(out, "document\trank\tdescriptor\tscore")?;
+            if with_concepts {
+                write!(out, "\turi\tlabel_en\tlabel_zh")?;
+            }
+            writeln!(out)?;
             for (draft, suggestions) in drafts.iter().zip(&results) {
                 for (rank, s) in suggestions.iter().enumerate() {
-                    writeln!(
+                    write!(
                         out,
                         "{}\t{}\t{}\t{:.4}",
                         draft.name,
@@ -443,6 +510,10 @@ fn suggest(args: SuggestArgs) -> anyhow::Result<()> {
                         s.descriptor,
                         s.score
                     )?;
+                    if with_concepts {
+                        write!(out, "\t{}", concept_columns(s))?;
+                    }
+                    writeln!(out)?;
                 }
             }
         }
@@ -463,16 +534,124 @@ fn suggest(args: SuggestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// URI, English and Chinese label columns of a suggestion (empty when unknown).
+fn concept_columns(s: &Suggestion) -> String {
+    format!(
+        "{}\t{}\t{}",
+        s.uri.as_deref().unwrap_or(""),
+        s.label_en.as_deref().unwrap_or(""),
+        s.label_zh.as_deref().unwrap_or("")
+    )
+}
+
+fn suggest_explained(
+    suggester: &Suggester,
+    drafts: &[Draft],
+    rule: &DecisionRule,
+    format: Format,
+    terms: usize,
+) -> anyhow::Result<()> {
+    use rayon::prelude::*;
+    let results: Vec<Vec<dtag::explain::ExplainedSuggestion>> = drafts
+        .par_iter()
+        .map(|d| dtag::explain::suggest_explained(suggester, &d.text, rule, terms))
+        .collect();
+    let with_concepts = suggester.model().concepts.is_some();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match format {
+        Format::Tsv => {
+            write!(out, "document\trank\tdescriptor\tscore")?;
+            if with_concepts {
+                write!(out, "\turi\tlabel_en\tlabel_zh")?;
+            }
+            writeln!(out, "\tpositive_terms\tnegative_terms")?;
+            for (draft, suggestions) in drafts.iter().zip(&results) {
+                for (rank, e) in suggestions.iter().enumerate() {
+                    let s = &e.suggestion;
+                    write!(
+                        out,
+                        "{}\t{}\t{}\t{:.4}",
+                        draft.name,
+                        rank + 1,
+                        s.descriptor,
+                        s.score
+                    )?;
+                    if with_concepts {
+                        write!(out, "\t{}", concept_columns(s))?;
+                    }
+                    writeln!(
+                        out,
+                        "\t{}\t{}",
+                        commands::format_terms(&e.explanation.positive),
+                        commands::format_terms(&e.explanation.negative)
+                    )?;
+                }
+            }
+        }
+        Format::Json => {
+            let items: Vec<commands::ExplainedDraft> = drafts
+                .iter()
+                .zip(&results)
+                .map(|(d, s)| commands::ExplainedDraft {
+                    document: &d.name,
+                    suggestions: s,
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &items)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
 fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let rule = args.decision.rule()?;
     let model = Model::load(&args.model)?;
-    let corpus: Corpus = corpus::read_corpus(&args.corpus)?;
-    let suggester = Suggester::new(model)?;
-    let report = evaluate(&suggester, &corpus, &rule);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let given = args.thesaurus.load()?;
+    let stored = if given.is_none() {
+        model.stored_thesaurus()
     } else {
-        print!("{}", report.to_table());
+        None
+    };
+    let thesaurus = given.as_ref().or(stored.as_ref());
+    if args.by_domain && thesaurus.is_none() {
+        bail!(
+            "--by-domain needs a thesaurus: give --thesaurus, or evaluate a model trained with one"
+        );
+    }
+    let corpus: Corpus = commands::read_labelled(
+        &args.corpus,
+        args.format,
+        thesaurus,
+        args.thesaurus.strict_thesaurus,
+        given.is_some(),
+    )?;
+    let suggester = Suggester::new(model)?;
+    let detail = evaluate_detailed(&suggester, &corpus, &rule);
+    let rollup = match (args.by_domain, thesaurus) {
+        (true, Some(t)) => Some(rollup(&detail.labels, &detail.documents, t)),
+        _ => None,
+    };
+    if args.json {
+        #[derive(Serialize)]
+        struct WithRollup<'a> {
+            #[serde(flatten)]
+            report: &'a dtag::eval::EvalReport,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            by_domain: Option<&'a dtag::thesaurus::rollup::GroupRollup>,
+        }
+        let json = WithRollup {
+            report: &detail.report,
+            by_domain: rollup.as_ref(),
+        };
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        print!("{}", detail.report.to_table());
+        if let Some(r) = &rollup {
+            print!("{}", r.to_table());
+        }
     }
     Ok(())
 }

@@ -49,6 +49,8 @@ pub enum ProblemKind {
     NoDescriptors,
     HeaderWithoutBody,
     BodyWithoutHeader,
+    /// A problem particular to another input format, described.
+    Format(String),
 }
 
 /// A malformed document, located precisely.
@@ -69,6 +71,7 @@ impl fmt::Display for CorpusProblem {
             ProblemKind::BodyWithoutHeader => {
                 "text outside a document (body without a `%%%` header)".to_string()
             }
+            ProblemKind::Format(what) => what.clone(),
         };
         write!(f, "{}: {what}", self.origin)
     }

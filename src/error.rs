@@ -36,6 +36,22 @@ pub enum Error {
     #[error("{}: {reason}", path.display())]
     ModelFile { path: PathBuf, reason: String },
 
+    /// A thesaurus file could not be read.
+    #[error("{}:{line}: {reason}", path.display())]
+    Thesaurus {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+
+    /// Corpus descriptors that the thesaurus does not have (with `--strict-thesaurus`).
+    #[error("{}", format_unknown(.0))]
+    UnknownDescriptors(Vec<crate::formats::UnknownDescriptor>),
+
+    /// A corpus cannot be written in the requested format.
+    #[error("cannot write the corpus: {0}")]
+    Convert(String),
+
     /// Training cannot proceed with the given data.
     #[error("cannot train: {0}")]
     Training(String),
@@ -66,6 +82,25 @@ impl Error {
 
 /// At most this many corpus problems are spelled out; the rest are counted.
 const MAX_LISTED_PROBLEMS: usize = 20;
+
+fn format_unknown(unknown: &[crate::formats::UnknownDescriptor]) -> String {
+    let assignments: usize = unknown.iter().map(|u| u.count).sum();
+    let mut text = format!(
+        "{} descriptor(s) of the corpus ({assignments} assignment(s)) are not in the thesaurus:",
+        unknown.len()
+    );
+    for u in unknown.iter().take(MAX_LISTED_PROBLEMS) {
+        text.push_str("\n  ");
+        text.push_str(&u.to_string());
+    }
+    if unknown.len() > MAX_LISTED_PROBLEMS {
+        text.push_str(&format!(
+            "\n  … and {} more",
+            unknown.len() - MAX_LISTED_PROBLEMS
+        ));
+    }
+    text
+}
 
 fn format_problems(problems: &[CorpusProblem]) -> String {
     let mut text = format!("the corpus has {} malformed document(s):", problems.len());

@@ -53,6 +53,31 @@ struct DocOutcome {
 
 /// Scores every document of `corpus` and computes the figures.
 pub fn evaluate(suggester: &Suggester, corpus: &Corpus, rule: &DecisionRule) -> EvalReport {
+    evaluate_detailed(suggester, corpus, rule).report
+}
+
+/// The figures with the per-document decisions behind them, for breakdowns (by domain …).
+#[derive(Debug, Clone)]
+pub struct EvalDetail {
+    pub report: EvalReport,
+    /// Label names: the model's descriptors, then gold descriptors it never saw.
+    pub labels: Vec<String>,
+    pub documents: Vec<DocDecision>,
+}
+
+/// One document's gold and proposed labels (indices into [`EvalDetail::labels`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocDecision {
+    pub gold: Vec<u32>,
+    pub proposed: Vec<u32>,
+}
+
+/// [`evaluate`], keeping the decisions.
+pub fn evaluate_detailed(
+    suggester: &Suggester,
+    corpus: &Corpus,
+    rule: &DecisionRule,
+) -> EvalDetail {
     let model = suggester.model();
     let index = model.descriptor_index();
     let n_known = model.descriptors.len();
@@ -142,7 +167,18 @@ pub fn evaluate(suggester: &Suggester, corpus: &Corpus, rule: &DecisionRule) -> 
         .sum::<f64>()
         / supported.len().max(1) as f64;
 
-    EvalReport {
+    let mut labels = model.descriptors.clone();
+    let mut unseen_names: Vec<(&str, u32)> = unseen.iter().map(|(&n, &i)| (n, i)).collect();
+    unseen_names.sort_unstable_by_key(|&(_, i)| i);
+    labels.extend(unseen_names.into_iter().map(|(n, _)| n.to_string()));
+    let documents = outcomes
+        .iter()
+        .map(|o| DocDecision {
+            gold: o.gold.clone(),
+            proposed: o.ranked[..o.decided].iter().map(|&l| l as u32).collect(),
+        })
+        .collect();
+    let report = EvalReport {
         docs: outcomes.len(),
         p_at_1: p1 / n,
         p_at_3: p3 / n,
@@ -164,6 +200,11 @@ pub fn evaluate(suggester: &Suggester, corpus: &Corpus, rule: &DecisionRule) -> 
         unseen_assignments,
         threshold: rule.threshold,
         limit: rule.limit,
+    };
+    EvalDetail {
+        report,
+        labels,
+        documents,
     }
 }
 

@@ -264,7 +264,7 @@ impl TfidfVectorizer {
     }
 
     /// TF-IDF weights of `(column, count)` pairs, l2-normalised, sorted by column.
-    fn weigh(&self, mut entries: Vec<(u32, u32)>) -> SparseRow {
+    pub(crate) fn weigh(&self, mut entries: Vec<(u32, u32)>) -> SparseRow {
         entries.sort_unstable_by_key(|&(c, _)| c);
         let mut row = SparseRow {
             indices: Vec::with_capacity(entries.len()),

@@ -10,10 +10,14 @@ pub mod analysis;
 pub mod corpus;
 pub mod error;
 pub mod eval;
+pub mod explain;
 pub mod features;
+pub mod formats;
+pub mod learn;
 pub mod model;
 pub mod sparse;
 pub mod suggest;
+pub mod thesaurus;
 pub mod synth;
 pub mod train;
 

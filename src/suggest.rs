@@ -55,11 +55,17 @@ impl DecisionRule {
     }
 }
 
-/// One proposed descriptor.
+/// One proposed descriptor; URI and labels when the model knows its concept.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Suggestion {
     pub descriptor: String,
     pub score: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_en: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_zh: Option<String>,
 }
 
 /// A loaded model with its analyzer, ready to score texts.
@@ -96,6 +102,11 @@ impl Suggester {
     /// The `k` best descriptors as `(index, probability)`, best first.
     pub fn ranked(&self, text: &str, k: usize) -> Vec<(usize, f32)> {
         let row = self.model.vectorizer.transform(&self.analyzer, text);
+        self.ranked_row(&row, k)
+    }
+
+    /// [`Suggester::ranked`] for a row already vectorised.
+    pub fn ranked_row(&self, row: &crate::sparse::SparseRow, k: usize) -> Vec<(usize, f32)> {
         let mut logits = vec![0f32; self.model.classifier.n_labels()];
         self.model
             .classifier
@@ -112,11 +123,24 @@ impl Suggester {
         let n = rule.cut(&ranked);
         ranked[..n]
             .iter()
-            .map(|&(l, p)| Suggestion {
-                descriptor: self.model.descriptors[l].clone(),
-                score: p,
-            })
+            .map(|&(l, p)| self.suggestion(l, p))
             .collect()
+    }
+
+    /// The suggestion of descriptor `label` with `score`, with its concept's URI and labels.
+    pub fn suggestion(&self, label: usize, score: f32) -> Suggestion {
+        let concept = self
+            .model
+            .concepts
+            .as_ref()
+            .and_then(|c| c.descriptors[label].as_ref());
+        Suggestion {
+            descriptor: self.model.descriptors[label].clone(),
+            score,
+            uri: concept.map(|c| c.uri.clone()),
+            label_en: concept.and_then(|c| c.label_en.clone()),
+            label_zh: concept.and_then(|c| c.label_zh.clone()),
+        }
     }
 
     /// Suggestions for many texts, in parallel, in input order.

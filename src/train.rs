@@ -177,6 +177,7 @@ impl ValidTrainParams {
                 c: self.ovr.logistic().params().c,
                 dtag_version: env!("CARGO_PKG_VERSION").to_string(),
             },
+            concepts: None,
         };
         Ok((model, report))
     }

@@ -19,7 +19,7 @@ use super::{Model, ModelData};
 use crate::error::{Error, Result};
 
 pub const MAGIC: &[u8; 8] = b"DTAGMODL";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 3;
 const HEADER_LEN: usize = 32;
 /// Refuse payloads that claim to be larger than this when decompressed.
 const MAX_PAYLOAD: u64 = 32 << 30;

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::AnalyzerConfig;
 use crate::features::{TfidfState, TfidfVectorizer};
+use crate::thesaurus::ConceptTable;
 pub use logistic::{BinaryLogistic, LogisticParams, ValidLogisticParams};
-pub use ovr::{LabelSets, OneVsRest, OneVsRestParams, ValidOneVsRestParams};
+pub use ovr::{LabelSets, LabelWeights, OneVsRest, OneVsRestParams, ValidOneVsRestParams};
 
 /// What training recorded about itself, kept in the model for `dtag` and its users.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +33,8 @@ pub struct Model {
     pub descriptors: Vec<String>,
     pub classifier: OneVsRest,
     pub info: TrainingInfo,
+    /// URIs, labels and groups of the descriptors, when trained with a thesaurus.
+    pub concepts: Option<ConceptTable>,
 }
 
 /// The serialised form of [`Model`].
@@ -42,6 +45,7 @@ pub(crate) struct ModelData {
     pub descriptors: Vec<String>,
     pub classifier: OneVsRest,
     pub info: TrainingInfo,
+    pub concepts: Option<ConceptTable>,
 }
 
 impl Model {
@@ -52,6 +56,7 @@ impl Model {
             descriptors: self.descriptors.clone(),
             classifier: self.classifier.clone(),
             info: self.info.clone(),
+            concepts: self.concepts.clone(),
         }
     }
 
@@ -67,12 +72,20 @@ impl Model {
         {
             return Err("vocabulary does not match the classifier".into());
         }
+        if data
+            .concepts
+            .as_ref()
+            .is_some_and(|c| c.descriptors.len() != data.descriptors.len())
+        {
+            return Err("concept table does not match the descriptor list".into());
+        }
         Ok(Model {
             analyzer: data.analyzer,
             vectorizer: TfidfVectorizer::from_state(data.tfidf),
             descriptors: data.descriptors,
             classifier: data.classifier,
             info: data.info,
+            concepts: data.concepts,
         })
     }
 

@@ -8,7 +8,9 @@ use ndarray::Array2;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::logistic::{sigmoid, squared_norms, LogisticParams, ValidLogisticParams, BLOCK};
+use super::logistic::{
+    sigmoid, squared_norms, LogisticParams, ValidLogisticParams, WarmStart, BLOCK,
+};
 use crate::error::{Error, Result};
 use crate::sparse::CsrMatrix;
 
@@ -31,6 +33,9 @@ impl LabelSets {
         docs
     }
 }
+
+/// One label's sparse `(feature, weight)` pairs and intercept.
+pub type LabelWeights = (Vec<(u32, f32)>, f32);
 
 /// A trained label: its index, kept `(feature, weight)` pairs and intercept.
 type TrainedLabel = (usize, Vec<(u32, f32)>, f32);
@@ -83,6 +88,26 @@ impl ValidOneVsRestParams {
         y: &LabelSets,
         progress: &ProgressBar,
     ) -> Result<OneVsRest> {
+        self.fit_warm(x, y, &[], progress)
+    }
+
+    /// Like [`Self::fit_with_progress`], but label `l` starts from `warm[l]` (sparse weights and
+    /// intercept) when given: with `x` holding new documents only, that updates an existing
+    /// model (see [`ValidLogisticParams::fit_many`]). `warm` is empty or has one entry per label.
+    pub fn fit_warm(
+        &self,
+        x: &CsrMatrix,
+        y: &LabelSets,
+        warm: &[Option<LabelWeights>],
+        progress: &ProgressBar,
+    ) -> Result<OneVsRest> {
+        if !warm.is_empty() && warm.len() != y.n_labels {
+            return Err(Error::Training(format!(
+                "{} warm starts for {} labels",
+                warm.len(),
+                y.n_labels
+            )));
+        }
         if x.n_rows() != y.rows.len() {
             return Err(Error::Training(format!(
                 "{} feature rows but {} label rows",
@@ -103,7 +128,33 @@ impl ValidOneVsRestParams {
                     .iter()
                     .map(|&l| docs_per_label[l].as_slice())
                     .collect();
-                let models = self.logistic.fit_many(x, &norms, &positives, &[]);
+                // Dense starting weights for this block only, to bound memory.
+                let dense: Vec<Option<(Vec<f64>, f64)>> = if warm.is_empty() {
+                    Vec::new()
+                } else {
+                    block
+                        .iter()
+                        .map(|&l| {
+                            warm[l].as_ref().map(|(weights, intercept)| {
+                                let mut w = vec![0.0f64; x.n_cols()];
+                                for &(j, v) in weights {
+                                    w[j as usize] = v as f64;
+                                }
+                                (w, *intercept as f64)
+                            })
+                        })
+                        .collect()
+                };
+                let starts: Vec<Option<WarmStart>> = dense
+                    .iter()
+                    .map(|d| {
+                        d.as_ref().map(|(weights, intercept)| WarmStart {
+                            weights,
+                            intercept: *intercept,
+                        })
+                    })
+                    .collect();
+                let models = self.logistic.fit_many(x, &norms, &positives, &starts);
                 progress.inc(block.len() as u64);
                 let prune = self.prune_below;
                 block.iter().zip(models).map(move |(&label, model)| {
@@ -219,6 +270,23 @@ impl OneVsRest {
             .iter()
             .zip(&self.weights[s..e])
             .map(|(&l, &w)| (l as usize, w))
+    }
+
+    /// The intercept of one label.
+    pub fn intercept(&self, label: usize) -> f32 {
+        self.intercepts[label]
+    }
+
+    /// Every label's sparse weights and intercept (label-major, features ascending): the
+    /// inverse of [`OneVsRest::from_label_weights`].
+    pub fn label_weights(&self) -> Vec<LabelWeights> {
+        let mut out: Vec<LabelWeights> = self.intercepts.iter().map(|&b| (Vec::new(), b)).collect();
+        for j in 0..self.n_features {
+            for (l, w) in self.feature_weights(j) {
+                out[l].0.push((j as u32, w));
+            }
+        }
+        out
     }
 
     /// Decision values (logits) of every label for one row, written into `out`.

@@ -1,0 +1,588 @@
+//! Labelled corpora in several formats: dtag's own `%%%` format and Annif's TSV, JSON Lines and
+//! document directories, read into one [`Corpus`] and written back in any of them.
+//!
+//! Reading has two steps. [`read_raw`] parses the inputs, detecting each one's format unless one
+//! is given, into [`RawDocument`]s whose subjects are still as written (a label, a URI or both);
+//! every malformed document is a [`CorpusProblem`] naming file and line, and any problem refuses
+//! the whole corpus. [`resolve`] then names each subject: with a thesaurus, by the concept's
+//! English preferred label, found by URI or by (alternative) label; subjects the thesaurus does
+//! not know are kept as written and reported ([`ResolutionReport::unknown`]), or refused when
+//! `strict`. [`write`] writes a corpus in any format ([`write::write_corpus`]).
+
+pub mod annif;
+pub mod write;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::corpus::{self, Corpus, CorpusProblem, Document, Input, Origin, ProblemKind};
+use crate::error::{Error, Result};
+use crate::thesaurus::{looks_like_iri, strip_angle_brackets, MatchKind, Thesaurus};
+
+pub use write::write_corpus;
+
+/// A corpus format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CorpusFormat {
+    /// `%%%D1|D2|`, an empty line, the body on one line.
+    Dtag,
+    /// Annif's short-text TSV: `text<TAB><uri> <uri>`, optionally gzipped.
+    AnnifTsv,
+    /// Annif's JSON Lines: `{"text": …, "subjects": [{"uri": …, "label": …}]}` per line.
+    AnnifJsonl,
+    /// Annif's document directory: `NAME.txt` with `NAME.tsv` or `NAME.key` beside it.
+    AnnifDir,
+}
+
+impl CorpusFormat {
+    pub const ALL: [CorpusFormat; 4] = [
+        CorpusFormat::Dtag,
+        CorpusFormat::AnnifTsv,
+        CorpusFormat::AnnifJsonl,
+        CorpusFormat::AnnifDir,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CorpusFormat::Dtag => "dtag",
+            CorpusFormat::AnnifTsv => "annif-tsv",
+            CorpusFormat::AnnifJsonl => "annif-jsonl",
+            CorpusFormat::AnnifDir => "annif-dir",
+        }
+    }
+}
+
+impl fmt::Display for CorpusFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A subject as written in the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub uri: Option<String>,
+    pub label: Option<String>,
+    /// Where it is written (the `%%%` header, the TSV/JSONL line, the subject file's line).
+    pub origin: Origin,
+}
+
+impl Subject {
+    /// A subject from a label, which may itself be an IRI (`<…>` or `http…`).
+    pub fn from_text(text: &str, origin: Origin) -> Subject {
+        let text = text.trim();
+        if looks_like_iri(text) {
+            Subject {
+                uri: Some(strip_angle_brackets(text).to_string()),
+                label: None,
+                origin,
+            }
+        } else {
+            Subject {
+                uri: None,
+                label: Some(text.to_string()),
+                origin,
+            }
+        }
+    }
+
+    /// The subject as written, for messages and for naming it without a thesaurus: the label,
+    /// else the URI.
+    pub fn written(&self) -> &str {
+        self.label
+            .as_deref()
+            .or(self.uri.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+/// A document with its subjects as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawDocument {
+    pub text: String,
+    pub subjects: Vec<Subject>,
+    pub origin: Origin,
+}
+
+/// What [`read_raw`] found.
+#[derive(Debug, Default)]
+pub struct RawCorpus {
+    pub documents: Vec<RawDocument>,
+    /// Files (or stdin) read, by format.
+    pub sources: BTreeMap<CorpusFormat, usize>,
+    /// Files in Annif document directories that are not part of a document, and why.
+    pub ignored: Vec<(PathBuf, &'static str)>,
+}
+
+impl RawCorpus {
+    pub fn source_count(&self) -> usize {
+        self.sources.values().sum()
+    }
+}
+
+/// The documents and problems of one input.
+#[derive(Debug, Default)]
+pub struct ParsedInput {
+    pub documents: Vec<RawDocument>,
+    pub problems: Vec<CorpusProblem>,
+}
+
+pub(crate) fn problem(source: &Arc<str>, line: usize, what: impl Into<String>) -> CorpusProblem {
+    CorpusProblem {
+        origin: Origin {
+            source: source.clone(),
+            line,
+        },
+        kind: ProblemKind::Format(what.into()),
+    }
+}
+
+/// Gzip streams start with these two bytes.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Decompresses gzip data (recognised by its magic bytes); other data is returned as is.
+pub fn maybe_gunzip(name: &str, bytes: Vec<u8>) -> Result<Vec<u8>> {
+    if !bytes.starts_with(&GZIP_MAGIC) {
+        return Ok(bytes);
+    }
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(&bytes[..])
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            Error::io(
+                name,
+                std::io::Error::new(e.kind(), format!("not a valid gzip file: {e}")),
+            )
+        })?;
+    Ok(out)
+}
+
+/// Guesses the format of one file's contents: `%%%` first, `{` for JSON Lines, a tab for TSV
+/// (`None` otherwise: readers then use the `%%%` format, whose parser reports the problem).
+pub fn detect(bytes: &[u8]) -> Option<CorpusFormat> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let first = bytes
+        .split(|&b| b == b'\n')
+        .find(|l| !l.iter().all(u8::is_ascii_whitespace))?;
+    let trimmed: &[u8] = {
+        let start = first
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(0);
+        &first[start..]
+    };
+    if trimmed.starts_with(corpus::HEADER_PREFIX.as_bytes()) {
+        Some(CorpusFormat::Dtag)
+    } else if trimmed.starts_with(b"{") {
+        Some(CorpusFormat::AnnifJsonl)
+    } else if first.contains(&b'\t') {
+        Some(CorpusFormat::AnnifTsv)
+    } else {
+        None
+    }
+}
+
+/// Parses one input's bytes in a format.
+pub fn parse_input(name: &str, bytes: &[u8], format: CorpusFormat) -> ParsedInput {
+    match format {
+        CorpusFormat::Dtag => {
+            let parsed = corpus::parse_corpus(name, bytes);
+            ParsedInput {
+                documents: parsed
+                    .documents
+                    .into_iter()
+                    .map(|d| RawDocument {
+                        subjects: d
+                            .descriptors
+                            .iter()
+                            .map(|s| Subject::from_text(s, d.origin.clone()))
+                            .collect(),
+                        text: d.body,
+                        origin: d.origin,
+                    })
+                    .collect(),
+                problems: parsed.problems,
+            }
+        }
+        CorpusFormat::AnnifTsv => annif::parse_tsv(name, bytes),
+        CorpusFormat::AnnifJsonl => annif::parse_jsonl(name, bytes),
+        CorpusFormat::AnnifDir => ParsedInput {
+            documents: Vec::new(),
+            problems: vec![problem(
+                &Arc::from(name),
+                1,
+                "the annif-dir format is a directory, not a file",
+            )],
+        },
+    }
+}
+
+/// Reads every input (`-` is stdin; a directory is an Annif document directory when it holds a
+/// `*.txt` with a `.tsv` or `.key` beside it, or the format says so, and otherwise every file
+/// below it is read). `format` forces one format; `None` detects each input's. Fails with every
+/// problem listed if any document is malformed.
+pub fn read_raw(paths: &[PathBuf], format: Option<CorpusFormat>) -> Result<RawCorpus> {
+    let mut raw = RawCorpus::default();
+    let mut problems = Vec::new();
+    for path in paths {
+        let is_dir = path.as_os_str() != "-" && path.is_dir();
+        if is_dir
+            && (format == Some(CorpusFormat::AnnifDir)
+                || (format.is_none() && annif::is_document_directory(path)?))
+        {
+            let parsed = annif::read_dir(path, &mut raw.ignored)?;
+            *raw.sources.entry(CorpusFormat::AnnifDir).or_insert(0) += 1;
+            raw.documents.extend(parsed.documents);
+            problems.extend(parsed.problems);
+            continue;
+        }
+        for input in corpus::expand_inputs(std::slice::from_ref(path))? {
+            let name = input.name();
+            let bytes = maybe_gunzip(&name, input.read_bytes()?)?;
+            let chosen = match format {
+                Some(CorpusFormat::AnnifDir) => {
+                    return Err(Error::io(
+                        input_path(&input),
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            "the annif-dir format needs a directory",
+                        ),
+                    ))
+                }
+                Some(f) => f,
+                // Neither JSON nor TSV: the native format, whose parser says what is wrong.
+                None => detect(&bytes).unwrap_or(CorpusFormat::Dtag),
+            };
+            *raw.sources.entry(chosen).or_insert(0) += 1;
+            let parsed = parse_input(&name, &bytes, chosen);
+            raw.documents.extend(parsed.documents);
+            problems.extend(parsed.problems);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Corpus(problems));
+    }
+    Ok(raw)
+}
+
+fn input_path(input: &Input) -> PathBuf {
+    match input {
+        Input::Stdin => PathBuf::from("<stdin>"),
+        Input::File(p) => p.clone(),
+    }
+}
+
+/// A descriptor the thesaurus does not know, with where it is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownDescriptor {
+    /// As written (label, or URI).
+    pub name: String,
+    /// Assignments of it in the corpus.
+    pub count: usize,
+    /// The first places it is used.
+    pub origins: Vec<Origin>,
+}
+
+/// At most this many places are kept per unknown descriptor.
+const MAX_ORIGINS: usize = 5;
+
+impl fmt::Display for UnknownDescriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let places: Vec<String> = self.origins.iter().map(Origin::to_string).collect();
+        write!(
+            f,
+            "`{}` ({} assignment(s); at {}{})",
+            self.name,
+            self.count,
+            places.join(", "),
+            if self.count > self.origins.len() {
+                ", …"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// How the corpus's subjects were named.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResolutionReport {
+    /// The thesaurus used, if any.
+    pub thesaurus: Option<String>,
+    pub by_uri: usize,
+    pub by_pref_label: usize,
+    pub by_alt_label: usize,
+    /// Subjects the thesaurus does not have (kept as written), most used first.
+    pub unknown: Vec<UnknownDescriptor>,
+    /// Subjects dropped because another subject of the same document named the same concept.
+    pub merged_duplicates: usize,
+}
+
+impl ResolutionReport {
+    pub fn unknown_assignments(&self) -> usize {
+        self.unknown.iter().map(|u| u.count).sum()
+    }
+
+    /// A warning for stderr when something deserves one.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let (Some(source), false) = (&self.thesaurus, self.unknown.is_empty()) {
+            let mut text = format!(
+                "warning: {} descriptor(s) ({} assignment(s)) are not in the thesaurus {source}; \
+                 they are kept as written, without URI or labels (--strict-thesaurus refuses them):",
+                self.unknown.len(),
+                self.unknown_assignments()
+            );
+            for u in self.unknown.iter().take(20) {
+                text.push_str(&format!("\n  {u}"));
+            }
+            if self.unknown.len() > 20 {
+                text.push_str(&format!("\n  … and {} more", self.unknown.len() - 20));
+            }
+            out.push(text);
+        }
+        if self.merged_duplicates > 0 {
+            out.push(format!(
+                "note: {} subject(s) named a concept already assigned to the same document and \
+                 were merged",
+                self.merged_duplicates
+            ));
+        }
+        out
+    }
+}
+
+/// Names every subject and builds the corpus (see the module documentation).
+pub fn resolve(
+    raw: RawCorpus,
+    thesaurus: Option<&Thesaurus>,
+    strict: bool,
+) -> Result<(Corpus, ResolutionReport)> {
+    let mut report = ResolutionReport {
+        thesaurus: thesaurus.map(|t| t.source.clone()),
+        ..ResolutionReport::default()
+    };
+    let mut unknown: BTreeMap<String, UnknownDescriptor> = BTreeMap::new();
+    let sources = raw.source_count();
+    let mut documents = Vec::with_capacity(raw.documents.len());
+    for doc in raw.documents {
+        let mut names: Vec<String> = Vec::with_capacity(doc.subjects.len());
+        for subject in &doc.subjects {
+            let name = match thesaurus.and_then(|t| resolve_subject(t, subject)) {
+                Some((name, kind)) => {
+                    match kind {
+                        MatchKind::Uri => report.by_uri += 1,
+                        MatchKind::PrefLabel => report.by_pref_label += 1,
+                        MatchKind::AltLabel => report.by_alt_label += 1,
+                    }
+                    name
+                }
+                None => {
+                    let written = subject.written().to_string();
+                    if thesaurus.is_some() {
+                        let entry =
+                            unknown
+                                .entry(written.clone())
+                                .or_insert_with(|| UnknownDescriptor {
+                                    name: written.clone(),
+                                    count: 0,
+                                    origins: Vec::new(),
+                                });
+                        entry.count += 1;
+                        if entry.origins.len() < MAX_ORIGINS {
+                            entry.origins.push(subject.origin.clone());
+                        }
+                    }
+                    written
+                }
+            };
+            if names.contains(&name) {
+                report.merged_duplicates += 1;
+            } else {
+                names.push(name);
+            }
+        }
+        documents.push(Document {
+            descriptors: names,
+            body: doc.text,
+            origin: doc.origin,
+        });
+    }
+    let mut unknown: Vec<UnknownDescriptor> = unknown.into_values().collect();
+    unknown.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    if strict && !unknown.is_empty() {
+        return Err(Error::UnknownDescriptors(unknown));
+    }
+    report.unknown = unknown;
+    Ok((Corpus { documents, sources }, report))
+}
+
+/// A subject's concept name: by URI when it has one the thesaurus knows, else by label.
+fn resolve_subject(thesaurus: &Thesaurus, subject: &Subject) -> Option<(String, MatchKind)> {
+    if let Some(uri) = &subject.uri {
+        if let Some(c) = thesaurus.by_uri(uri) {
+            return Some((c.descriptor_name().to_string(), MatchKind::Uri));
+        }
+    }
+    let label = subject.label.as_deref()?;
+    thesaurus
+        .lookup(label)
+        .map(|(c, kind)| (c.descriptor_name().to_string(), kind))
+}
+
+/// Reads and resolves in one step; see [`read_raw`] and [`resolve`].
+pub fn read_corpus(
+    paths: &[PathBuf],
+    format: Option<CorpusFormat>,
+    thesaurus: Option<&Thesaurus>,
+    strict: bool,
+) -> Result<(Corpus, ResolutionReport, RawSummary)> {
+    let raw = read_raw(paths, format)?;
+    let summary = RawSummary {
+        sources: raw.sources.clone(),
+        ignored: raw.ignored.clone(),
+    };
+    let (corpus, report) = resolve(raw, thesaurus, strict)?;
+    Ok((corpus, report, summary))
+}
+
+/// What was read, beside the documents.
+#[derive(Debug, Clone, Default)]
+pub struct RawSummary {
+    pub sources: BTreeMap<CorpusFormat, usize>,
+    pub ignored: Vec<(PathBuf, &'static str)>,
+}
+
+impl RawSummary {
+    /// `2 dtag file(s), 1 annif-dir directory`, and the ignored files, for stderr.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = self
+            .sources
+            .iter()
+            .map(|(f, n)| {
+                let unit = if *f == CorpusFormat::AnnifDir {
+                    "director(y/ies)"
+                } else {
+                    "input(s)"
+                };
+                format!("{n} {f} {unit}")
+            })
+            .collect();
+        parts.join(", ")
+    }
+
+    pub fn ignored_note(&self) -> Option<String> {
+        if self.ignored.is_empty() {
+            return None;
+        }
+        let mut text = format!(
+            "note: {} file(s) in document directories are not part of a document:",
+            self.ignored.len()
+        );
+        for (path, why) in self.ignored.iter().take(10) {
+            text.push_str(&format!("\n  {} ({why})", path.display()));
+        }
+        if self.ignored.len() > 10 {
+            text.push_str(&format!("\n  … and {} more", self.ignored.len() - 10));
+        }
+        Some(text)
+    }
+}
+
+/// The path a directory entry would be named by in messages.
+pub(crate) fn display_name(path: &Path) -> Arc<str> {
+    Arc::from(path.display().to_string().as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::thesaurus::{Concept, Thesaurus};
+
+    fn thesaurus() -> Thesaurus {
+        let concept = |id: &str, en: &str, alt: &[&str]| Concept {
+            id: id.into(),
+            uri: format!("http://t/{id}"),
+            pref_labels: vec![("en".into(), en.into()), ("zh".into(), "中文".into())],
+            alt_labels: alt.iter().map(|a| ("en".into(), a.to_string())).collect(),
+            groups: vec![],
+            is_group: false,
+        };
+        Thesaurus::new(
+            "t.tsv".into(),
+            vec![
+                concept("1", "AFRICA", &[]),
+                concept("2", "REFUGEES", &["DISPLACED PERSONS"]),
+            ],
+            Default::default(),
+        )
+    }
+
+    #[test]
+    fn detects_formats_by_content() {
+        assert_eq!(detect(b"\n%%%A|\n\nx\n"), Some(CorpusFormat::Dtag));
+        assert_eq!(
+            detect(b"{\"text\":\"x\"}\n"),
+            Some(CorpusFormat::AnnifJsonl)
+        );
+        assert_eq!(
+            detect(b"some text\t<http://x>\n"),
+            Some(CorpusFormat::AnnifTsv)
+        );
+        assert_eq!(detect(b"just a draft\n"), None);
+    }
+
+    #[test]
+    fn resolves_by_uri_and_labels_and_reports_the_unknown() {
+        let text = "%%%Africa|displaced persons|\n\nbody one\n%%%<http://t/2>|REFUGEES|MARS|\n\nbody two\n";
+        let parsed = parse_input("c.txt", text.as_bytes(), CorpusFormat::Dtag);
+        assert!(parsed.problems.is_empty());
+        let raw = RawCorpus {
+            documents: parsed.documents,
+            sources: [(CorpusFormat::Dtag, 1)].into_iter().collect(),
+            ignored: vec![],
+        };
+        let t = thesaurus();
+        let (corpus, report) = resolve(raw, Some(&t), false).unwrap();
+        assert_eq!(corpus.documents[0].descriptors, vec!["AFRICA", "REFUGEES"]);
+        assert_eq!(corpus.documents[1].descriptors, vec!["REFUGEES", "MARS"]);
+        assert_eq!(
+            (report.by_uri, report.by_pref_label, report.by_alt_label),
+            (1, 2, 1)
+        );
+        assert_eq!(report.merged_duplicates, 1);
+        assert_eq!(report.unknown.len(), 1);
+        assert_eq!(
+            report.unknown[0].to_string(),
+            "`MARS` (1 assignment(s); at c.txt:4)"
+        );
+
+        let raw = RawCorpus {
+            documents: parse_input("c.txt", text.as_bytes(), CorpusFormat::Dtag).documents,
+            ..RawCorpus::default()
+        };
+        let err = resolve(raw, Some(&t), true).unwrap_err().to_string();
+        assert!(
+            err.contains("not in the thesaurus") && err.contains("c.txt:4"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn without_a_thesaurus_subjects_keep_their_label_or_uri() {
+        let parsed = annif::parse_tsv("c.tsv", b"some text\t<http://t/1> <http://t/2>\n");
+        let raw = RawCorpus {
+            documents: parsed.documents,
+            ..RawCorpus::default()
+        };
+        let (corpus, report) = resolve(raw, None, true).unwrap();
+        assert_eq!(
+            corpus.documents[0].descriptors,
+            vec!["http://t/1", "http://t/2"]
+        );
+        assert!(report.unknown.is_empty());
+    }
+}
