@@ -17,6 +17,7 @@ use dtag::features::TfidfParams;
 use dtag::model::{LogisticParams, Model, OneVsRestParams};
 use dtag::suggest::{DecisionRule, Suggester, Suggestion};
 use dtag::train::{Progress, TrainParams};
+use dtag::tune::TuneParams;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -117,6 +118,23 @@ struct TrainArgs {
     #[arg(long, default_value_t = OneVsRestParams::default().prune_below, value_name = "F")]
     prune: f32,
 
+    /// Cross-validate on the training corpus to calibrate scores and learn a threshold per
+    /// descriptor (used by `suggest` and `eval` unless `--threshold` is given).
+    #[arg(long)]
+    tune_thresholds: bool,
+
+    /// Cross-validation folds of `--tune-thresholds`.
+    #[arg(long, default_value_t = TuneParams::default().folds, value_name = "K")]
+    tune_folds: usize,
+
+    /// Weight, in documents, of the global threshold in each descriptor's tuned threshold.
+    #[arg(long, default_value_t = TuneParams::default().threshold_prior, value_name = "F")]
+    threshold_prior: f64,
+
+    /// Strength of the pull of each descriptor's calibration toward the shared one.
+    #[arg(long, default_value_t = TuneParams::default().calibration_prior, value_name = "F")]
+    calibration_prior: f64,
+
     /// Print the training summary as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -128,17 +146,19 @@ struct DecisionArgs {
     #[arg(long, default_value_t = DecisionRule::default().limit, value_name = "N")]
     limit: usize,
 
-    /// Propose descriptors with at least this probability (the best one always).
-    #[arg(long, default_value_t = DecisionRule::default().threshold, value_name = "P")]
-    threshold: f32,
+    /// Propose descriptors with at least this probability (the best one always). Default:
+    /// the model's tuned per-descriptor thresholds, or 0.5 for an untuned model.
+    #[arg(long, value_name = "P")]
+    threshold: Option<f32>,
 }
 
 impl DecisionArgs {
     fn rule(&self) -> anyhow::Result<DecisionRule> {
         Ok(DecisionRule {
             limit: self.limit,
-            threshold: self.threshold,
+            threshold: self.threshold.unwrap_or(DecisionRule::default().threshold),
             at_least_one: true,
+            use_model_thresholds: self.threshold.is_none(),
         }
         .check()?)
     }
@@ -275,6 +295,12 @@ fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
             prune_below: args.prune,
         },
         min_label_docs: args.min_label_docs,
+        tune: args.tune_thresholds.then(|| TuneParams {
+            folds: args.tune_folds,
+            threshold_prior: args.threshold_prior,
+            calibration_prior: args.calibration_prior,
+            ..TuneParams::default()
+        }),
     }
     .check()?;
 

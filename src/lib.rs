@@ -14,5 +14,6 @@ pub mod model;
 pub mod sparse;
 pub mod suggest;
 pub mod train;
+pub mod tune;
 
 pub use error::{Error, Result};

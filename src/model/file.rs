@@ -19,7 +19,8 @@ use super::{Model, ModelData};
 use crate::error::{Error, Result};
 
 pub const MAGIC: &[u8; 8] = b"DTAGMODL";
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 added the optional tuning (calibration and thresholds) at the end.
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 32;
 /// Refuse payloads that claim to be larger than this when decompressed.
 const MAX_PAYLOAD: u64 = 32 << 30;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::AnalyzerConfig;
 use crate::features::{TfidfState, TfidfVectorizer};
+use crate::tune::Tuning;
 pub use logistic::{BinaryLogistic, LogisticParams, ValidLogisticParams};
 pub use ovr::{LabelSets, OneVsRest, OneVsRestParams, ValidOneVsRestParams};
 
@@ -32,6 +33,8 @@ pub struct Model {
     pub descriptors: Vec<String>,
     pub classifier: OneVsRest,
     pub info: TrainingInfo,
+    /// Calibration and per-descriptor thresholds, when trained with threshold tuning.
+    pub tuning: Option<Tuning>,
 }
 
 /// The serialised form of [`Model`].
@@ -42,6 +45,7 @@ pub(crate) struct ModelData {
     pub descriptors: Vec<String>,
     pub classifier: OneVsRest,
     pub info: TrainingInfo,
+    pub tuning: Option<Tuning>,
 }
 
 impl Model {
@@ -52,6 +56,7 @@ impl Model {
             descriptors: self.descriptors.clone(),
             classifier: self.classifier.clone(),
             info: self.info.clone(),
+            tuning: self.tuning.clone(),
         }
     }
 
@@ -67,13 +72,36 @@ impl Model {
         {
             return Err("vocabulary does not match the classifier".into());
         }
+        if let Some(tuning) = &data.tuning {
+            tuning.validate(data.descriptors.len())?;
+        }
         Ok(Model {
             analyzer: data.analyzer,
             vectorizer: TfidfVectorizer::from_state(data.tfidf),
             descriptors: data.descriptors,
             classifier: data.classifier,
             info: data.info,
+            tuning: data.tuning,
         })
+    }
+
+    /// Turns decision values (model order) into the probabilities shown to users: calibrated
+    /// when the model was tuned, the logistic sigmoid otherwise.
+    pub fn probabilities_from_logits(&self, scores: &mut [f32]) {
+        match &self.tuning {
+            Some(t) => scores
+                .iter_mut()
+                .zip(&t.calibration)
+                .for_each(|(z, c)| *z = c.probability(*z)),
+            None => scores
+                .iter_mut()
+                .for_each(|z| *z = logistic::sigmoid(*z as f64) as f32),
+        }
+    }
+
+    /// Per-descriptor thresholds learned by tuning, if any.
+    pub fn label_thresholds(&self) -> Option<&[f32]> {
+        self.tuning.as_ref().map(|t| t.thresholds.as_slice())
     }
 
     /// Index of a descriptor, if the model knows it.
