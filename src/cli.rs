@@ -12,12 +12,15 @@ use serde::Serialize;
 
 use dtag::analysis::{read_user_dict, AnalyzerConfig, SegmenterKind};
 use dtag::corpus::{self, Corpus};
-use dtag::eval::evaluate;
+use dtag::cv::cross_validate;
+use dtag::eval::evaluate_detailed;
+use dtag::model::file::write_atomically;
+use dtag::report::{per_label_tsv, write_html_report};
 use dtag::features::TfidfParams;
 use dtag::model::{LogisticParams, Model, OneVsRestParams};
 use dtag::suggest::{DecisionRule, Suggester, Suggestion};
-use dtag::train::{Progress, TrainParams};
-use dtag::tune::TuneParams;
+use dtag::train::{Progress, TrainParams, ValidTrainParams};
+use dtag::tune::{ThresholdObjective, TuneParams};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -50,6 +53,8 @@ enum Command {
     Suggest(SuggestArgs),
     /// Measure precision and recall on a labelled corpus.
     Eval(EvalArgs),
+    /// k-fold cross-validation: mean ± sd of every evaluation figure.
+    Cv(CvArgs),
 }
 
 #[derive(Args, Debug)]
@@ -62,6 +67,17 @@ struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     model: PathBuf,
 
+    #[command(flatten)]
+    options: TrainOptions,
+
+    /// Print the training summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Settings shared by `train` and `cv`.
+#[derive(Args, Debug)]
+struct TrainOptions {
     /// Inverse regularisation strength of every descriptor's model.
     #[arg(long, default_value_t = LogisticParams::default().c, value_name = "F")]
     c: f64,
@@ -127,15 +143,40 @@ struct TrainArgs {
     #[arg(long, default_value_t = TuneParams::default().folds, value_name = "K")]
     tune_folds: usize,
 
-    /// Weight, in documents, of the global threshold in each descriptor's tuned threshold.
-    #[arg(long, default_value_t = TuneParams::default().threshold_prior, value_name = "F")]
-    threshold_prior: f64,
+    /// What the tuned thresholds maximise out of fold.
+    #[arg(long, value_enum, default_value_t = ObjectiveArg::MicroF1)]
+    threshold_objective: ObjectiveArg,
+
+    /// Descriptors with fewer training documents get thresholds pulled toward the global one.
+    #[arg(long, default_value_t = TuneParams::default().min_positives, value_name = "N")]
+    threshold_min_docs: usize,
 
     /// Strength of the pull of each descriptor's calibration toward the shared one.
     #[arg(long, default_value_t = TuneParams::default().calibration_prior, value_name = "F")]
     calibration_prior: f64,
+}
 
-    /// Print the training summary as JSON on stdout.
+#[derive(Args, Debug)]
+struct CvArgs {
+    /// Labelled corpus files or directories.
+    #[arg(long, required = true, num_args = 1.., value_name = "FILE|DIR")]
+    corpus: Vec<PathBuf>,
+
+    /// Number of folds.
+    #[arg(long, default_value_t = 5, value_name = "K")]
+    folds: usize,
+
+    /// Seed of the fold assignment.
+    #[arg(long, default_value_t = TuneParams::default().seed, value_name = "N")]
+    seed: u64,
+
+    #[command(flatten)]
+    options: TrainOptions,
+
+    #[command(flatten)]
+    decision: DecisionArgs,
+
+    /// Print the summary and every fold's figures as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -198,6 +239,14 @@ struct EvalArgs {
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
+
+    /// Also write per-descriptor figures (support, TP, FP, FN, P, R, F1, threshold) as TSV.
+    #[arg(long, value_name = "FILE.tsv")]
+    per_label: Option<PathBuf>,
+
+    /// Also write an HTML report with charts to DIR/index.html.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,6 +255,14 @@ enum AnalyzerArg {
     Jieba,
     /// Split on whitespace only (already tokenized text).
     Whitespace,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ObjectiveArg {
+    /// Thresholds that together maximise micro-F1.
+    MicroF1,
+    /// Each descriptor's threshold maximises its own F1 (more recall for rare descriptors).
+    DescriptorF1,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,10 +317,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train(args, &bars),
         Command::Suggest(args) => suggest(args),
         Command::Eval(args) => eval(args),
+        Command::Cv(args) => cv(args, &bars),
     }
 }
 
-fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
+fn train_params(args: &TrainOptions) -> anyhow::Result<ValidTrainParams> {
     let user_words = match &args.user_dict {
         Some(path) => read_user_dict(path)?,
         None => Vec::new(),
@@ -297,12 +355,21 @@ fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
         min_label_docs: args.min_label_docs,
         tune: args.tune_thresholds.then(|| TuneParams {
             folds: args.tune_folds,
-            threshold_prior: args.threshold_prior,
+            objective: match args.threshold_objective {
+                ObjectiveArg::MicroF1 => ThresholdObjective::MicroF1,
+                ObjectiveArg::DescriptorF1 => ThresholdObjective::DescriptorF1,
+            },
+            min_positives: args.threshold_min_docs,
             calibration_prior: args.calibration_prior,
             ..TuneParams::default()
         }),
     }
     .check()?;
+    Ok(params)
+}
+
+fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
+    let params = train_params(&args.options)?;
 
     let started = Instant::now();
     let corpus = corpus::read_corpus(&args.corpus)?;
@@ -333,7 +400,7 @@ fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
 vocabulary {} terms, {} stored weights",
         report.descriptors_trained,
         report.descriptors_skipped,
-        args.min_label_docs,
+        args.options.min_label_docs,
         report.documents,
         report.vocabulary,
         report.stored_weights
@@ -345,6 +412,28 @@ vocabulary {} terms, {} stored weights",
             .map(|(d, n)| format!("{d} ({n})"))
             .collect();
         eprintln!("skipped: {}", names.join(", "));
+    }
+    if let Some(t) = &report.tuning {
+        eprintln!(
+            "tuned on {} folds: global threshold {:.3}, {} descriptors with a threshold of their own; \
+out-of-fold micro-F1 {:.4}, macro-F1 {:.4}, document F1 {:.4}",
+            t.folds,
+            t.global_threshold,
+            t.descriptors_with_own_threshold,
+            t.oof_micro_f1,
+            t.oof_macro_f1,
+            t.oof_doc_f1
+        );
+        eprintln!(
+            "global grid (out of fold): best micro-F1 {:.4} at --limit {} --threshold {:.2}; \
+best document F1 {:.4} at --limit {} --threshold {:.2}",
+            t.best_for_micro_f1.f1,
+            t.best_for_micro_f1.limit,
+            t.best_for_micro_f1.threshold,
+            t.best_for_doc_f1.f1,
+            t.best_for_doc_f1.limit,
+            t.best_for_doc_f1.threshold
+        );
     }
     let stages: Vec<String> = report
         .seconds
@@ -448,7 +537,40 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let model = Model::load(&args.model)?;
     let corpus: Corpus = corpus::read_corpus(&args.corpus)?;
     let suggester = Suggester::new(model)?;
-    let report = evaluate(&suggester, &corpus, &rule);
+    let evaluation = evaluate_detailed(&suggester, &corpus, &rule);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&evaluation.report)?);
+    } else {
+        print!("{}", evaluation.report.to_table());
+    }
+    if let Some(path) = &args.per_label {
+        write_atomically(path, per_label_tsv(&evaluation).as_bytes())?;
+        eprintln!("per-descriptor figures written to {}", path.display());
+    }
+    if let Some(dir) = &args.report {
+        let sources: Vec<String> = args.corpus.iter().map(|p| p.display().to_string()).collect();
+        let title = format!(
+            "model {} on {}",
+            args.model.display(),
+            sources.join(", ")
+        );
+        let page = write_html_report(dir, &evaluation, &title)?;
+        eprintln!("report written to {}", page.display());
+    }
+    Ok(())
+}
+
+fn cv(args: CvArgs, bars: &Bars) -> anyhow::Result<()> {
+    let params = train_params(&args.options)?;
+    let rule = args.decision.rule()?;
+    let corpus = corpus::read_corpus(&args.corpus)?;
+    eprintln!(
+        "read {} documents with {} distinct descriptors; {}-fold cross-validation",
+        corpus.documents.len(),
+        corpus.descriptor_set().len(),
+        args.folds
+    );
+    let report = cross_validate(&params, &corpus, args.folds, args.seed, &rule, bars)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -15,7 +15,7 @@ use crate::suggest::{DecisionRule, Suggester};
 const RANK_DEPTH: usize = 10;
 
 /// The evaluation figures; field names are the `--json` keys.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct EvalReport {
     pub docs: usize,
     pub p_at_1: f64,
@@ -72,7 +72,7 @@ pub const CALIBRATION_DEPTH: usize = RANK_DEPTH;
 pub const RELIABILITY_BINS: usize = 10;
 
 /// One row of the reliability table: scores in `[lower, upper)` and how often they were right.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ReliabilityBin {
     pub lower: f64,
     pub upper: f64,

@@ -35,6 +35,18 @@ pub const GRID_LIMITS: std::ops::RangeInclusive<usize> = 1..=KEEP_TOP;
 /// Thresholds tried by the global grid: 0.00, 0.05, …, 0.95.
 pub const GRID_STEPS: usize = 20;
 
+/// Passes of the micro-F1 coordinate ascent (it settles in two or three).
+const MICRO_PASSES: usize = 4;
+
+/// What the per-descriptor thresholds maximise out of fold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThresholdObjective {
+    /// Micro-F1 over all descriptors together (fewer false positives from weak descriptors).
+    MicroF1,
+    /// Each descriptor's own F1 (favours recall of weak descriptors: macro-F1).
+    DescriptorF1,
+}
+
 /// Tuning settings as given by the user; [`TuneParams::check`] validates them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TuneParams {
@@ -42,8 +54,11 @@ pub struct TuneParams {
     pub folds: usize,
     /// Seed of the fold assignment.
     pub seed: u64,
-    /// Weight, in positive documents, of the global threshold in each descriptor's threshold.
-    pub threshold_prior: f64,
+    /// What the per-descriptor thresholds maximise.
+    pub objective: ThresholdObjective,
+    /// Descriptors with fewer training documents get a threshold blended toward the global
+    /// one, with weight `positives / min_positives` on their own.
+    pub min_positives: usize,
     /// Strength of the prior pulling each descriptor's calibration toward the shared one.
     pub calibration_prior: f64,
 }
@@ -53,7 +68,8 @@ impl Default for TuneParams {
         TuneParams {
             folds: 5,
             seed: 0xf01d,
-            threshold_prior: 2.0,
+            objective: ThresholdObjective::MicroF1,
+            min_positives: 3,
             calibration_prior: 10.0,
         }
     }
@@ -68,13 +84,14 @@ impl TuneParams {
         if self.folds < 2 {
             return Err(Error::param("folds", "must be at least 2"));
         }
-        for (name, v) in [
-            ("threshold_prior", self.threshold_prior),
-            ("calibration_prior", self.calibration_prior),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::param(name, format!("must be 0 or positive, got {v}")));
-            }
+        if self.min_positives == 0 {
+            return Err(Error::param("min_positives", "must be at least 1"));
+        }
+        if !(self.calibration_prior.is_finite() && self.calibration_prior >= 0.0) {
+            return Err(Error::param(
+                "calibration_prior",
+                format!("must be 0 or positive, got {}", self.calibration_prior),
+            ));
         }
         Ok(ValidTuneParams(self))
     }
@@ -158,8 +175,6 @@ impl ValidTuneParams {
         let n_labels = labels.n_labels;
         let mut docs: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n_docs];
         let mut dropped = vec![DroppedNegatives::default(); n_labels];
-        let scale: f64 = std::env::var("DTAG_CSCALE").ok().map_or(1.0, |v| if v == "auto" { k as f64 / (k as f64 - 1.0) } else { v.parse().unwrap() });
-        let ovr = &ovr.with_c_scaled(scale)?;
         for f in 0..k {
             let (held_out, kept): (Vec<usize>, Vec<usize>) = (0..n_docs).partition(|&d| fold[d] == f);
             let train_labels = LabelSets {
@@ -269,31 +284,30 @@ impl ValidTuneParams {
 
         let total_positives: u64 = positives.iter().sum();
         let global = best_global_threshold(&per_label, &calibration, total_positives);
-        let mut own_thresholds = 0;
-        let thresholds: Vec<f32> = (0..n_labels)
+        // Each descriptor's own choice: the cut maximising its F1 …
+        let own: Vec<Option<f32>> = (0..n_labels)
             .map(|l| {
-                let own = best_label_threshold(&per_label[l], positives[l]);
-                match own {
-                    Some(z) => {
-                        own_thresholds += 1;
-                        let p_own = calibration[l].probability(z) as f64;
-                        let n = positives[l] as f64;
-                        let w = n / (n + self.0.threshold_prior);
-                        blend_probabilities(p_own, global as f64, w) as f32
-                    }
-                    None => global,
-                }
+                best_label_threshold(&per_label[l], positives[l])
+                    .map(|z| calibration[l].probability(z))
             })
             .collect();
-
-        let thresholds = match std::env::var("DTAG_EXP").as_deref() {
-            Ok("micro") => micro_optimal_thresholds(&per_label, &calibration, &positives, &thresholds, 0.0),
-            Ok(x) if x.starts_with("mix") => {
-                let m: f64 = x[3..].parse().unwrap();
-                micro_optimal_thresholds(&per_label, &calibration, &positives, &thresholds, m)
-            }
-            _ => thresholds,
-        };
+        let mut own: Vec<f32> = own.iter().map(|t| t.unwrap_or(global)).collect();
+        // … or, for micro-F1, the cuts that together maximise out-of-fold micro-F1.
+        if self.0.objective == ThresholdObjective::MicroF1 {
+            own = micro_optimal_thresholds(&per_label, &calibration, &positives, &own);
+        }
+        // Too few positives to trust: blend toward the global threshold.
+        let min_positives = self.0.min_positives as f64;
+        let mut own_thresholds = 0;
+        let thresholds: Vec<f32> = own
+            .iter()
+            .zip(&positives)
+            .map(|(&t, &n)| {
+                let w = (n as f64 / min_positives).min(1.0);
+                own_thresholds += (w == 1.0) as usize;
+                blend_probabilities(t as f64, global as f64, w) as f32
+            })
+            .collect();
         let grid = GlobalGrid::search(&probs, &labels.rows);
         let oof_figures = OofFigures::measure(&probs, &labels.rows, &thresholds, n_labels);
         let tuning = Tuning {
@@ -501,14 +515,13 @@ fn best_global_threshold(per_label: &[Vec<(f32, bool)>], calibration: &[Platt], 
         .unwrap_or(0.5)
 }
 
-/// Per-descriptor thresholds maximising out-of-fold micro-F1 (coordinate ascent from `init`).
-/// `macro_weight` adds that multiple of the mean per-descriptor F1 to the objective.
+/// Per-descriptor thresholds that together maximise out-of-fold micro-F1: coordinate ascent
+/// from `init`, each pass giving every descriptor the cut best for micro-F1 given the others.
 fn micro_optimal_thresholds(
     per_label: &[Vec<(f32, bool)>],
     calibration: &[Platt],
     positives: &[u64],
     init: &[f32],
-    macro_weight: f64,
 ) -> Vec<f32> {
     let n_labels = per_label.len();
     let sorted: Vec<Vec<(f32, bool)>> = per_label
@@ -534,15 +547,15 @@ fn micro_optimal_thresholds(
     let mut thresholds = init.to_vec();
     let mut tpfp: Vec<(u64, u64)> = (0..n_labels).map(|l| counts(l, thresholds[l])).collect();
     let total_p: u64 = positives.iter().sum();
-    let with_support = positives.iter().filter(|&&p| p > 0).count().max(1) as f64;
-    let label_f1 = |tp: u64, fp: u64, p: u64| if tp == 0 { 0.0 } else { 2.0 * tp as f64 / (tp + fp + p) as f64 };
-    for _ in 0..4 {
+    let (mut all_tp, mut all_fp) = tpfp
+        .iter()
+        .fold((0u64, 0u64), |s, x| (s.0 + x.0, s.1 + x.1));
+    for _ in 0..MICRO_PASSES {
         for l in 0..n_labels {
-            let big_tp: u64 = tpfp.iter().map(|x| x.0).sum::<u64>() - tpfp[l].0;
-            let big_fp: u64 = tpfp.iter().map(|x| x.1).sum::<u64>() - tpfp[l].1;
+            let others_tp = all_tp - tpfp[l].0;
+            let others_fp = all_fp - tpfp[l].1;
             let objective = |tp: u64, fp: u64| {
-                2.0 * (big_tp + tp) as f64 / (big_tp + big_fp + tp + fp + total_p) as f64
-                    + macro_weight * label_f1(tp, fp, positives[l]) / with_support
+                2.0 * (others_tp + tp) as f64 / (others_tp + others_fp + tp + fp + total_p) as f64
             };
             let mut best = (objective(0, 0), 1.0f32, 0u64, 0u64);
             let (mut tp, mut fp) = (0u64, 0u64);
@@ -558,6 +571,8 @@ fn micro_optimal_thresholds(
             }
             thresholds[l] = best.1;
             tpfp[l] = (best.2, best.3);
+            all_tp = others_tp + best.2;
+            all_fp = others_fp + best.3;
         }
     }
     thresholds
@@ -731,7 +746,8 @@ pub struct TuningReport {
     pub folds: usize,
     pub global_threshold: f32,
     pub shared_calibration: Platt,
-    /// Descriptors whose threshold comes (partly) from their own out-of-fold F1.
+    /// Descriptors with enough positives for a threshold of their own (the others are
+    /// blended toward `global_threshold`).
     pub descriptors_with_own_threshold: usize,
     pub best_for_micro_f1: GridPoint,
     pub best_for_doc_f1: GridPoint,

@@ -76,18 +76,6 @@ impl ValidOneVsRestParams {
         &self.logistic
     }
 
-    /// The same settings with `C` multiplied by `factor` (> 0).
-    pub fn with_c_scaled(&self, factor: f64) -> Result<ValidOneVsRestParams> {
-        OneVsRestParams {
-            logistic: LogisticParams {
-                c: self.logistic.params().c * factor,
-                ..self.logistic.params().clone()
-            },
-            prune_below: self.prune_below,
-        }
-        .check()
-    }
-
     /// Trains every label; `progress` advances once per label.
     pub fn fit_with_progress(
         &self,
