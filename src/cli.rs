@@ -14,10 +14,10 @@ use dtag::analysis::{read_user_dict, AnalyzerConfig, SegmenterKind};
 use dtag::corpus::{self, Corpus};
 use dtag::cv::cross_validate;
 use dtag::eval::evaluate_detailed;
-use dtag::model::file::write_atomically;
-use dtag::report::{per_label_tsv, write_html_report};
 use dtag::features::TfidfParams;
+use dtag::model::file::write_atomically;
 use dtag::model::{LogisticParams, Model, OneVsRestParams};
+use dtag::report::{per_label_tsv, write_html_report};
 use dtag::suggest::{DecisionRule, Suggester, Suggestion};
 use dtag::train::{Progress, TrainParams, ValidTrainParams};
 use dtag::tune::{ThresholdObjective, TuneParams};
@@ -548,12 +548,12 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         eprintln!("per-descriptor figures written to {}", path.display());
     }
     if let Some(dir) = &args.report {
-        let sources: Vec<String> = args.corpus.iter().map(|p| p.display().to_string()).collect();
-        let title = format!(
-            "model {} on {}",
-            args.model.display(),
-            sources.join(", ")
-        );
+        let sources: Vec<String> = args
+            .corpus
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let title = format!("model {} on {}", args.model.display(), sources.join(", "));
         let page = write_html_report(dir, &evaluation, &title)?;
         eprintln!("report written to {}", page.display());
     }

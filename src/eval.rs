@@ -97,7 +97,10 @@ pub struct LabelOutcome {
 
 impl LabelOutcome {
     pub fn precision(&self) -> f64 {
-        ratio(self.true_positives, self.true_positives + self.false_positives)
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_positives,
+        )
     }
 
     pub fn recall(&self) -> f64 {
@@ -135,7 +138,11 @@ pub fn evaluate(suggester: &Suggester, corpus: &Corpus, rule: &DecisionRule) -> 
 }
 
 /// Like [`evaluate`], keeping per-descriptor outcomes and ranked scores.
-pub fn evaluate_detailed(suggester: &Suggester, corpus: &Corpus, rule: &DecisionRule) -> Evaluation {
+pub fn evaluate_detailed(
+    suggester: &Suggester,
+    corpus: &Corpus,
+    rule: &DecisionRule,
+) -> Evaluation {
     let model = suggester.model();
     let index = model.descriptor_index();
     let n_known = model.descriptors.len();

@@ -74,7 +74,10 @@ pub fn html_report(evaluation: &Evaluation, title: &str) -> String {
     html.push_str("<h2>At a glance</h2><table class=\"figures\">");
     let rows = [
         ("documents", r.docs.to_string()),
-        ("descriptors with test support", r.descriptors_with_support.to_string()),
+        (
+            "descriptors with test support",
+            r.descriptors_with_support.to_string(),
+        ),
         (
             "decision rule",
             if r.thresholds == "per-descriptor" {
@@ -93,7 +96,10 @@ pub fn html_report(evaluation: &Evaluation, title: &str) -> String {
         ),
         (
             "nDCG@3 · @5 · @10",
-            format!("{:.3} · {:.3} · {:.3}", r.ndcg_at_3, r.ndcg_at_5, r.ndcg_at_10),
+            format!(
+                "{:.3} · {:.3} · {:.3}",
+                r.ndcg_at_3, r.ndcg_at_5, r.ndcg_at_10
+            ),
         ),
         (
             "micro P · R · F1",
@@ -111,7 +117,10 @@ pub fn html_report(evaluation: &Evaluation, title: &str) -> String {
         ),
         (
             "document-average P · R · F1",
-            format!("{:.3} · {:.3} · {:.3}", r.doc_precision, r.doc_recall, r.doc_f1),
+            format!(
+                "{:.3} · {:.3} · {:.3}",
+                r.doc_precision, r.doc_recall, r.doc_f1
+            ),
         ),
         (
             "support-weighted P · R · F1",
@@ -623,7 +632,10 @@ mod tests {
             lines[1],
             "A\t3\t2\t1\t1\t0.6667\t0.6667\t0.6667\t0.4000\t10"
         );
-        assert_eq!(lines[2], "NEW TERM\t2\t0\t0\t2\t0.0000\t0.0000\t0.0000\t-\t0");
+        assert_eq!(
+            lines[2],
+            "NEW TERM\t2\t0\t0\t2\t0.0000\t0.0000\t0.0000\t-\t0"
+        );
         assert!(escape("<a & b>").contains("&lt;a &amp; b&gt;"));
     }
 }

@@ -176,13 +176,17 @@ impl ValidTuneParams {
         let mut docs: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n_docs];
         let mut dropped = vec![DroppedNegatives::default(); n_labels];
         for f in 0..k {
-            let (held_out, kept): (Vec<usize>, Vec<usize>) = (0..n_docs).partition(|&d| fold[d] == f);
+            let (held_out, kept): (Vec<usize>, Vec<usize>) =
+                (0..n_docs).partition(|&d| fold[d] == f);
             let train_labels = LabelSets {
                 n_labels,
                 rows: kept.iter().map(|&d| labels.rows[d].clone()).collect(),
             };
-            let model =
-                ovr.fit_with_progress(&x.select_rows(&kept), &train_labels, &ProgressBar::hidden())?;
+            let model = ovr.fit_with_progress(
+                &x.select_rows(&kept),
+                &train_labels,
+                &ProgressBar::hidden(),
+            )?;
             // Chunks bound the per-thread sums of dropped negatives.
             let chunk = held_out
                 .len()
@@ -215,7 +219,8 @@ impl ValidTuneParams {
                                     sums[l].logit_sum += z as f64;
                                 }
                             }
-                            entries.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                            entries
+                                .sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
                             (d, entries)
                         })
                         .collect();
@@ -265,7 +270,9 @@ impl ValidTuneParams {
         let calibration: Vec<Platt> = per_label
             .par_iter()
             .zip(&oof.dropped)
-            .map(|(pairs, dropped)| fit_label_platt(pairs, dropped, shared, self.0.calibration_prior))
+            .map(|(pairs, dropped)| {
+                fit_label_platt(pairs, dropped, shared, self.0.calibration_prior)
+            })
             .collect();
 
         // Calibrated out-of-fold probabilities, per document best first.
@@ -431,9 +438,12 @@ fn fit_shared_platt(per_label: &[Vec<(f32, bool)>], dropped: &[DroppedNegatives]
         .flatten()
         .map(|&(z, gold)| (z as f64, if gold { 1.0 } else { 0.0 }, 1.0))
         .collect();
-    points.extend(dropped.iter().filter(|d| d.count > 0).map(|d| {
-        (d.logit_sum / d.count as f64, 0.0, d.count as f64)
-    }));
+    points.extend(
+        dropped
+            .iter()
+            .filter(|d| d.count > 0)
+            .map(|d| (d.logit_sum / d.count as f64, 0.0, d.count as f64)),
+    );
     fit_platt(&points, Platt::IDENTITY, 0.0)
 }
 
@@ -492,13 +502,21 @@ fn best_cut(sorted: &[(f32, bool)], positives: u64, floor: f32) -> Option<(f32, 
 
 /// The F1-optimal decision value of one descriptor, or `None` when no cut-off helps.
 fn best_label_threshold(pairs: &[(f32, bool)], positives: u64) -> Option<f32> {
-    let mut sorted: Vec<(f32, bool)> = pairs.iter().copied().filter(|p| p.0 >= KEEP_LOGIT).collect();
+    let mut sorted: Vec<(f32, bool)> = pairs
+        .iter()
+        .copied()
+        .filter(|p| p.0 >= KEEP_LOGIT)
+        .collect();
     sorted.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
     best_cut(&sorted, positives, KEEP_LOGIT).map(|(z, _)| z)
 }
 
 /// The single calibrated-probability threshold that maximises micro-F1 out of fold.
-fn best_global_threshold(per_label: &[Vec<(f32, bool)>], calibration: &[Platt], positives: u64) -> f32 {
+fn best_global_threshold(
+    per_label: &[Vec<(f32, bool)>],
+    calibration: &[Platt],
+    positives: u64,
+) -> f32 {
     let mut all: Vec<(f32, bool)> = per_label
         .iter()
         .zip(calibration)
@@ -540,7 +558,11 @@ fn micro_optimal_thresholds(
     let counts = |l: usize, t: f32| {
         let (mut tp, mut fp) = (0u64, 0u64);
         for &(_, g) in sorted[l].iter().take_while(|e| e.0 >= t) {
-            if g { tp += 1 } else { fp += 1 }
+            if g {
+                tp += 1
+            } else {
+                fp += 1
+            }
         }
         (tp, fp)
     };
@@ -561,8 +583,14 @@ fn micro_optimal_thresholds(
             let (mut tp, mut fp) = (0u64, 0u64);
             let v = &sorted[l];
             for (i, &(p, g)) in v.iter().enumerate() {
-                if g { tp += 1 } else { fp += 1 }
-                if v.get(i + 1).is_some_and(|n| n.0 == p) { continue; }
+                if g {
+                    tp += 1
+                } else {
+                    fp += 1
+                }
+                if v.get(i + 1).is_some_and(|n| n.0 == p) {
+                    continue;
+                }
                 let value = objective(tp, fp);
                 if value > best.0 {
                     let next = v.get(i + 1).map_or(0.0, |n| n.0);
@@ -621,8 +649,16 @@ impl GlobalGrid {
                 }
                 let micro = 2.0 * tp as f64 / (proposed + total_gold).max(1) as f64;
                 (
-                    GridPoint { limit, threshold, f1: micro },
-                    GridPoint { limit, threshold, f1: doc_f1 / n_docs },
+                    GridPoint {
+                        limit,
+                        threshold,
+                        f1: micro,
+                    },
+                    GridPoint {
+                        limit,
+                        threshold,
+                        f1: doc_f1 / n_docs,
+                    },
                 )
             })
             .collect();
@@ -652,7 +688,12 @@ struct OofFigures {
 }
 
 impl OofFigures {
-    fn measure(probs: &[Vec<(u32, f32)>], gold: &[Vec<u32>], thresholds: &[f32], n_labels: usize) -> Self {
+    fn measure(
+        probs: &[Vec<(u32, f32)>],
+        gold: &[Vec<u32>],
+        thresholds: &[f32],
+        n_labels: usize,
+    ) -> Self {
         let mut tp = vec![0u64; n_labels];
         let mut fp = vec![0u64; n_labels];
         let mut support = vec![0u64; n_labels];
@@ -762,9 +803,9 @@ mod tests {
 
     #[test]
     fn best_cut_maximises_f1_between_distinct_scores() {
-        // Two of three gold in the top three: cutting after 0.7 gives F1 = 2·2/(3+3) = 0.667,
-        // after 0.8 gives 2·2/(2+3) = 0.8 (best), after 0.9 gives 2/(1+3) = 0.5.
-        let sorted = [(0.9, true), (0.8, true), (0.7, false), (0.2, true)];
+        // Three gold, one of them not kept. Cutting after 0.9 gives F1 = 2/(1+3) = 0.5, after
+        // 0.8 gives 2·2/(2+3) = 0.8 (best), after 0.7 gives 4/(3+3), after 0.2 gives 4/(4+3).
+        let sorted = [(0.9, true), (0.8, true), (0.7, false), (0.2, false)];
         let (cut, f1) = best_cut(&sorted, 3, 0.0).unwrap();
         assert!((cut - 0.75).abs() < 1e-6);
         assert!((f1 - 0.8).abs() < 1e-12);
@@ -797,10 +838,16 @@ mod tests {
             })
             .collect();
         let fit = fit_platt(&points, Platt::IDENTITY, 0.0);
-        assert!((fit.a - 2.0).abs() < 1e-3 && (fit.b + 1.0).abs() < 1e-3, "{fit:?}");
+        assert!(
+            (fit.a - 2.0).abs() < 1e-3 && (fit.b + 1.0).abs() < 1e-3,
+            "{fit:?}"
+        );
         // A strong prior keeps the prior's values.
         let held = fit_platt(&points, Platt { a: 1.0, b: 0.0 }, 1e9);
-        assert!((held.a - 1.0).abs() < 1e-3 && held.b.abs() < 1e-3, "{held:?}");
+        assert!(
+            (held.a - 1.0).abs() < 1e-3 && held.b.abs() < 1e-3,
+            "{held:?}"
+        );
     }
 
     #[test]
@@ -821,12 +868,17 @@ mod tests {
     fn grid_finds_the_limit_and_threshold_that_fit_the_data() {
         // Every document has two gold descriptors, ranked first with p 0.9 and 0.6; a wrong
         // one follows at 0.3. Best: threshold in (0.3, 0.6] or limit 2, F1 = 1.
-        let probs: Vec<Vec<(u32, f32)>> = (0..10).map(|_| vec![(0, 0.9), (1, 0.6), (2, 0.3)]).collect();
+        let probs: Vec<Vec<(u32, f32)>> = (0..10)
+            .map(|_| vec![(0, 0.9), (1, 0.6), (2, 0.3)])
+            .collect();
         let gold: Vec<Vec<u32>> = (0..10).map(|_| vec![0, 1]).collect();
         let grid = GlobalGrid::search(&probs, &gold);
         assert!((grid.best_micro.f1 - 1.0).abs() < 1e-12);
         assert!((grid.best_doc.f1 - 1.0).abs() < 1e-12);
         let p = grid.best_micro;
-        assert!(p.limit == 2 || (p.threshold > 0.3 && p.threshold <= 0.6), "{p:?}");
+        assert!(
+            p.limit == 2 || (p.threshold > 0.3 && p.threshold <= 0.6),
+            "{p:?}"
+        );
     }
 }
