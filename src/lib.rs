@@ -5,9 +5,12 @@
 //! [`sparse`] form) → [`model`] (one-vs-rest logistic regression) → [`suggest`] (ranked
 //! descriptors) → [`eval`] (precision and recall). [`train`] runs the first four stages;
 //! [`synth`] writes synthetic corpora for measuring cost at scale.
+//! [`tune`] cross-validates to calibrate scores and learn per-descriptor thresholds, [`cv`]
+//! cross-validates the whole pipeline, and [`report`] writes evaluations for people.
 
 pub mod analysis;
 pub mod corpus;
+pub mod cv;
 pub mod error;
 pub mod eval;
 pub mod explain;
@@ -15,10 +18,12 @@ pub mod features;
 pub mod formats;
 pub mod learn;
 pub mod model;
+pub mod report;
 pub mod sparse;
 pub mod suggest;
-pub mod thesaurus;
 pub mod synth;
+pub mod thesaurus;
 pub mod train;
+pub mod tune;
 
 pub use error::{Error, Result};
