@@ -15,6 +15,7 @@ use dtag::corpus::{self, Corpus};
 use dtag::eval::evaluate;
 use dtag::features::TfidfParams;
 use dtag::model::{LogisticParams, Model, OneVsRestParams};
+use dtag::serve::ServeParams;
 use dtag::suggest::{DecisionRule, Suggester, Suggestion};
 use dtag::train::{Progress, TrainParams};
 
@@ -49,6 +50,8 @@ enum Command {
     Suggest(SuggestArgs),
     /// Measure precision and recall on a labelled corpus.
     Eval(EvalArgs),
+    /// Serve suggestions over HTTP: Annif's REST API (`/v1`) and a web page (`/`).
+    Serve(ServeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -180,6 +183,41 @@ struct EvalArgs {
     json: bool,
 }
 
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// A model to serve as Annif project NAME (repeatable).
+    #[arg(long = "model", required = true, value_name = "NAME=FILE", value_parser = dtag::serve::parse_model_spec)]
+    models: Vec<(String, PathBuf)>,
+
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, default_value_t = ServeParams::default().bind, value_name = "ADDR:PORT")]
+    bind: std::net::SocketAddr,
+
+    /// Language code reported for the projects and their labels.
+    #[arg(long, default_value_t = ServeParams::default().language, value_name = "CODE")]
+    language: String,
+
+    /// Largest accepted request body in bytes (larger ones get 413).
+    #[arg(long, default_value_t = ServeParams::default().max_body_bytes, value_name = "N")]
+    max_body_bytes: usize,
+
+    /// Requests handled at once (more get 503).
+    #[arg(long, default_value_t = ServeParams::default().max_in_flight, value_name = "N")]
+    max_in_flight: usize,
+
+    /// Open connections at once (more get 503 and are closed).
+    #[arg(long, default_value_t = ServeParams::default().max_connections, value_name = "N")]
+    max_connections: usize,
+
+    /// Seconds allowed for sending the request headers, and again for the body.
+    #[arg(long, default_value_t = ServeParams::default().request_timeout.as_secs_f64(), value_name = "S")]
+    request_timeout: f64,
+
+    /// Seconds shutdown waits for requests in progress.
+    #[arg(long, default_value_t = ServeParams::default().shutdown_grace.as_secs_f64(), value_name = "S")]
+    shutdown_grace: f64,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum AnalyzerArg {
     /// jieba-rs word segmentation (for Chinese; also splits Latin words).
@@ -240,6 +278,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train(args, &bars),
         Command::Suggest(args) => suggest(args),
         Command::Eval(args) => eval(args),
+        Command::Serve(args) => serve(args),
     }
 }
 
@@ -428,5 +467,30 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", report.to_table());
     }
+    Ok(())
+}
+
+fn seconds(name: &str, value: f64) -> anyhow::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(value)
+        .map_err(|_| anyhow::anyhow!("--{name} must be a non-negative number of seconds"))
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let params = ServeParams {
+        models: args.models,
+        bind: args.bind,
+        language: args.language,
+        max_body_bytes: args.max_body_bytes,
+        max_in_flight: args.max_in_flight,
+        max_connections: args.max_connections,
+        request_timeout: seconds("request-timeout", args.request_timeout)?,
+        shutdown_grace: seconds("shutdown-grace", args.shutdown_grace)?,
+    }
+    .check()?;
+    params.run(|address| {
+        // Scripts and tests read this line to find the port.
+        println!("listening on http://{address}");
+        let _ = std::io::stdout().flush();
+    })?;
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod eval;
 pub mod features;
 pub mod model;
+pub mod serve;
 pub mod sparse;
 pub mod suggest;
 pub mod train;
