@@ -10,6 +10,8 @@ pub mod corpus;
 pub mod error;
 pub mod eval;
 pub mod features;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod serve;
 pub mod sparse;

@@ -177,10 +177,12 @@ pub fn decode_suggest(content_type: Option<&str>, body: &[u8]) -> Result<Suggest
                 options.set(&name, &value)?;
             }
             _ if name.starts_with("metadata_") => {}
-            _ => return Err(Problem::bad_request(format!(
+            _ => {
+                return Err(Problem::bad_request(format!(
                 "unknown form field `{}` (expected text, limit, threshold, language, metadata_*)",
                 truncate_for_message(&name)
-            ))),
+            )))
+            }
         }
     }
     let text = text.ok_or_else(|| Problem::bad_request("missing form field `text`"))?;
