@@ -311,6 +311,7 @@ async fn respond(app: &App, request: Request<Incoming>) -> Result<HttpResponse, 
             status: "ok",
             projects: app.projects.len(),
             in_flight: app.in_flight_now(),
+            requests_served: app.served.load(Ordering::Relaxed),
         }));
     }
     let _permit = app.in_flight.clone().try_acquire_owned().map_err(|_| {
@@ -471,6 +472,8 @@ struct Health {
     status: &'static str,
     projects: usize,
     in_flight: usize,
+    /// Requests answered since start (of any kind, errors included).
+    requests_served: u64,
 }
 
 #[derive(Serialize)]
