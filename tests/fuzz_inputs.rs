@@ -33,6 +33,26 @@ fn kept_fuzz_inputs_replay_without_panics() {
         }
     }
     println!("replayed {replayed} kept input(s)");
+    assert!(replayed > 0, "tests/fuzz_inputs/ holds no inputs");
+}
+
+/// Crash reproducers in code this test does not own, kept until they are fixed (then move the
+/// file to `tests/fuzz_inputs/<target>/`). Run with `cargo test --release --test fuzz_inputs
+/// -- --ignored`; today the process aborts on the first one.
+#[test]
+#[ignore = "reproduces a reported crash in src/model/file.rs (allocation from the header's claimed length)"]
+fn pending_crash_reproducers() {
+    for (name, target) in TARGETS {
+        let dir = Path::new("tests/fuzz_inputs_pending").join(name);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            println!("{name}: {}", path.display());
+            target(&std::fs::read(&path).unwrap());
+        }
+    }
 }
 
 /// xorshift64*: a fixed-seed generator, so a failure reproduces.
