@@ -3,7 +3,8 @@
 //! The pipeline, one module per stage:
 //! [`corpus`] (labelled documents) → [`analysis`] (tokens) → [`features`] (TF-IDF rows in
 //! [`sparse`] form) → [`model`] (one-vs-rest logistic regression) → [`suggest`] (ranked
-//! descriptors) → [`eval`] (precision and recall). [`train`] runs the first four stages.
+//! descriptors) → [`eval`] (precision and recall). [`train`] runs the first four stages;
+//! [`serve`] answers suggestion requests over HTTP (Annif's REST API and a web page).
 
 pub mod analysis;
 pub mod corpus;

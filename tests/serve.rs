@@ -13,12 +13,11 @@ use serde_json::Value;
 
 const DTAG: &str = env!("CARGO_BIN_EXE_dtag");
 
-/// The demo model, trained once per test run.
+/// The demo model, trained once per test run (into cargo's scratch directory for tests).
 fn demo_model() -> &'static Path {
     static MODEL: OnceLock<PathBuf> = OnceLock::new();
     MODEL.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap().keep();
-        let model = dir.join("demo.dtag");
+        let model = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-demo.dtag");
         let out = Command::new(DTAG)
             .args(["--quiet", "train", "--corpus", "data/train.txt", "--model"])
             .arg(&model)
