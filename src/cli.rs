@@ -18,6 +18,7 @@ use dtag::features::TfidfParams;
 use dtag::model::file::write_atomically;
 use dtag::model::{LogisticParams, Model, OneVsRestParams};
 use dtag::report::{per_label_tsv, write_html_report};
+use dtag::serve::ServeParams;
 use dtag::suggest::{DecisionRule, Suggester, Suggestion};
 use dtag::synth::SynthParams;
 use dtag::thesaurus::rollup::rollup;
@@ -67,6 +68,8 @@ enum Command {
     Synth(SynthArgs),
     /// k-fold cross-validation: mean ± sd of every evaluation figure.
     Cv(CvArgs),
+    /// Serve suggestions over HTTP: Annif's REST API (`/v1`) and a web page (`/`).
+    Serve(ServeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -334,6 +337,41 @@ struct SynthArgs {
     output: PathBuf,
 }
 
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// A model to serve as Annif project NAME (repeatable).
+    #[arg(long = "model", required = true, value_name = "NAME=FILE", value_parser = dtag::serve::parse_model_spec)]
+    models: Vec<(String, PathBuf)>,
+
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, default_value_t = ServeParams::default().bind, value_name = "ADDR:PORT")]
+    bind: std::net::SocketAddr,
+
+    /// Language code reported for the projects and their labels.
+    #[arg(long, default_value_t = ServeParams::default().language, value_name = "CODE")]
+    language: String,
+
+    /// Largest accepted request body in bytes (larger ones get 413).
+    #[arg(long, default_value_t = ServeParams::default().max_body_bytes, value_name = "N")]
+    max_body_bytes: usize,
+
+    /// Requests handled at once (more get 503).
+    #[arg(long, default_value_t = ServeParams::default().max_in_flight, value_name = "N")]
+    max_in_flight: usize,
+
+    /// Open connections at once (more get 503 and are closed).
+    #[arg(long, default_value_t = ServeParams::default().max_connections, value_name = "N")]
+    max_connections: usize,
+
+    /// Seconds allowed for sending the request headers, and again for the body.
+    #[arg(long, default_value_t = ServeParams::default().request_timeout.as_secs_f64(), value_name = "S")]
+    request_timeout: f64,
+
+    /// Seconds shutdown waits for requests in progress.
+    #[arg(long, default_value_t = ServeParams::default().shutdown_grace.as_secs_f64(), value_name = "S")]
+    shutdown_grace: f64,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum AnalyzerArg {
     /// jieba-rs word segmentation (for Chinese; also splits Latin words).
@@ -407,6 +445,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => commands::inspect(args),
         Command::Synth(args) => synth(args),
         Command::Cv(args) => cv(args, &bars),
+        Command::Serve(args) => serve(args),
     }
 }
 
@@ -830,5 +869,30 @@ fn synth(args: SynthArgs) -> anyhow::Result<()> {
         bytes.len() / 1_000_000,
         args.output.display()
     );
+    Ok(())
+}
+
+fn seconds(name: &str, value: f64) -> anyhow::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(value)
+        .map_err(|_| anyhow::anyhow!("--{name} must be a non-negative number of seconds"))
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let params = ServeParams {
+        models: args.models,
+        bind: args.bind,
+        language: args.language,
+        max_body_bytes: args.max_body_bytes,
+        max_in_flight: args.max_in_flight,
+        max_connections: args.max_connections,
+        request_timeout: seconds("request-timeout", args.request_timeout)?,
+        shutdown_grace: seconds("shutdown-grace", args.shutdown_grace)?,
+    }
+    .check()?;
+    params.run(|address| {
+        // Scripts and tests read this line to find the port.
+        println!("listening on http://{address}");
+        let _ = std::io::stdout().flush();
+    })?;
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! [`synth`] writes synthetic corpora for measuring cost at scale.
 //! [`tune`] cross-validates to calibrate scores and learn per-descriptor thresholds, [`cv`]
 //! cross-validates the whole pipeline, and [`report`] writes evaluations for people.
+//! [`serve`] answers suggestion requests over HTTP (Annif's REST API and a web page).
 
 pub mod analysis;
 pub mod corpus;
@@ -16,9 +17,12 @@ pub mod eval;
 pub mod explain;
 pub mod features;
 pub mod formats;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod learn;
 pub mod model;
 pub mod report;
+pub mod serve;
 pub mod sparse;
 pub mod suggest;
 pub mod synth;
