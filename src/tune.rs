@@ -131,6 +131,9 @@ pub struct DroppedNegatives {
     pub logit_sum: f64,
 }
 
+/// Kept entries of a run of held-out documents (by document index), and its dropped sums.
+type ScoredChunk = (Vec<(usize, Vec<(u32, f32)>)>, Vec<DroppedNegatives>);
+
 /// Out-of-fold decision values of every training document.
 #[derive(Debug, Clone)]
 pub struct OutOfFold {
@@ -192,7 +195,7 @@ impl ValidTuneParams {
                 .len()
                 .div_ceil(rayon::current_num_threads() * 4)
                 .max(1);
-            let scored: Vec<(Vec<(usize, Vec<(u32, f32)>)>, Vec<DroppedNegatives>)> = held_out
+            let scored: Vec<ScoredChunk> = held_out
                 .par_chunks(chunk)
                 .map(|chunk| {
                     let mut sums = vec![DroppedNegatives::default(); n_labels];
