@@ -868,6 +868,72 @@ mod tests {
     }
 
     #[test]
+    fn out_of_fold_scores_every_document_once_and_tuning_is_consistent() {
+        use crate::model::OneVsRestParams;
+        // Feature l marks label l; feature 3 is noise. Label 2: documents with neither 0 nor 1.
+        let indicator = |on: bool| if on { 1.0 } else { 0.0 };
+        let dense: Vec<Vec<f32>> = (0..40)
+            .map(|i| {
+                vec![
+                    indicator(i % 2 == 0),
+                    indicator(i % 3 == 0),
+                    indicator(i % 2 != 0 && i % 3 != 0),
+                    (i % 5) as f32 / 5.0,
+                ]
+            })
+            .collect();
+        let rows: Vec<Vec<u32>> = (0..40)
+            .map(|i| {
+                let mut r = Vec::new();
+                if i % 2 == 0 {
+                    r.push(0);
+                }
+                if i % 3 == 0 {
+                    r.push(1);
+                }
+                if r.is_empty() {
+                    r.push(2);
+                }
+                r
+            })
+            .collect();
+        let labels = LabelSets { n_labels: 3, rows };
+        let x = CsrMatrix::from_dense(&dense);
+        let ovr = OneVsRestParams::default().check().unwrap();
+        let params = TuneParams {
+            folds: 4,
+            ..TuneParams::default()
+        }
+        .check()
+        .unwrap();
+        let oof = params
+            .out_of_fold(&x, &labels, &ovr, &ProgressBar::hidden())
+            .unwrap();
+        for l in 0..3u32 {
+            let kept = oof
+                .docs
+                .iter()
+                .filter(|e| e.iter().any(|&(m, _)| m == l))
+                .count() as u64;
+            assert_eq!(kept + oof.dropped[l as usize].count, 40);
+        }
+        for (entries, gold) in oof.docs.iter().zip(&labels.rows) {
+            assert!(gold.iter().all(|g| entries.iter().any(|e| e.0 == *g)));
+            assert!(entries.windows(2).all(|w| w[0].1 >= w[1].1), "best first");
+        }
+        let (tuning, report) = params.tune(&oof, &labels).unwrap();
+        tuning.validate(3).unwrap();
+        // The problem is separable: out of fold, tuned thresholds get every label right.
+        assert!(report.oof_micro_f1 > 0.95, "{report:?}");
+        assert!(tuning.validate(2).is_err());
+        let broken = Tuning {
+            thresholds: vec![0.5, 1.5, 0.5],
+            ..tuning
+        };
+        assert!(broken.validate(3).is_err());
+    }
+
+    #[test]
     fn grid_finds_the_limit_and_threshold_that_fit_the_data() {
         // Every document has two gold descriptors, ranked first with p 0.9 and 0.6; a wrong
         // one follows at 0.3. Best: threshold in (0.3, 0.6] or limit 2, F1 = 1.
