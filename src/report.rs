@@ -255,7 +255,7 @@ struct Plot {
 
 impl Plot {
     const TOP: f64 = 12.0;
-    const RIGHT: f64 = 16.0;
+    const RIGHT: f64 = 24.0;
 
     fn new(x_range: (f64, f64), y_range: (f64, f64), x_label: &str, y_label: &str) -> Plot {
         let mut plot = Plot {
