@@ -173,19 +173,19 @@ struct TrainOptions {
     tune_thresholds: bool,
 
     /// Cross-validation folds of `--tune-thresholds`.
-    #[arg(long, default_value_t = TuneParams::default().folds, value_name = "K")]
+    #[arg(long, default_value_t = TuneParams::default().folds, value_name = "K", requires = "tune_thresholds")]
     tune_folds: usize,
 
     /// What the tuned thresholds maximise out of fold.
-    #[arg(long, value_enum, default_value_t = ObjectiveArg::MicroF1)]
+    #[arg(long, value_enum, default_value_t = ObjectiveArg::MicroF1, requires = "tune_thresholds")]
     threshold_objective: ObjectiveArg,
 
     /// Descriptors with fewer training documents get thresholds pulled toward the global one.
-    #[arg(long, default_value_t = TuneParams::default().min_positives, value_name = "N")]
+    #[arg(long, default_value_t = TuneParams::default().min_positives, value_name = "N", requires = "tune_thresholds")]
     threshold_min_docs: usize,
 
     /// Strength of the pull of each descriptor's calibration toward the shared one.
-    #[arg(long, default_value_t = TuneParams::default().calibration_prior, value_name = "F")]
+    #[arg(long, default_value_t = TuneParams::default().calibration_prior, value_name = "F", requires = "tune_thresholds")]
     calibration_prior: f64,
 }
 

@@ -255,7 +255,7 @@ struct Plot {
 
 impl Plot {
     const TOP: f64 = 12.0;
-    const RIGHT: f64 = 16.0;
+    const RIGHT: f64 = 24.0;
 
     fn new(x_range: (f64, f64), y_range: (f64, f64), x_label: &str, y_label: &str) -> Plot {
         let mut plot = Plot {
@@ -526,7 +526,7 @@ pub fn worst_descriptors(labels: &[LabelOutcome]) -> Vec<&LabelOutcome> {
 fn worst_chart(labels: &[LabelOutcome]) -> String {
     let worst = worst_descriptors(labels);
     let row = 16.0;
-    let (width, name_width, bar_width) = (520.0, 200.0, 200.0);
+    let (width, name_width, bar_width) = (520.0, 175.0, 160.0);
     let height = 24.0 + row * worst.len().max(1) as f64;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">\
@@ -539,7 +539,7 @@ fn worst_chart(labels: &[LabelOutcome]) -> String {
     }
     for (i, o) in worst.iter().enumerate() {
         let y = 20.0 + row * i as f64;
-        let name: String = o.descriptor.chars().take(30).collect();
+        let name: String = o.descriptor.chars().take(26).collect();
         let _ = write!(
             svg,
             "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\

@@ -131,6 +131,9 @@ pub struct DroppedNegatives {
     pub logit_sum: f64,
 }
 
+/// Kept entries of a run of held-out documents (by document index), and its dropped sums.
+type ScoredChunk = (Vec<(usize, Vec<(u32, f32)>)>, Vec<DroppedNegatives>);
+
 /// Out-of-fold decision values of every training document.
 #[derive(Debug, Clone)]
 pub struct OutOfFold {
@@ -192,8 +195,7 @@ impl ValidTuneParams {
                 .len()
                 .div_ceil(rayon::current_num_threads() * 4)
                 .max(1);
-            #[allow(clippy::type_complexity)] // (per-document label scores, per-label sums)
-            let scored: Vec<(Vec<(usize, Vec<(u32, f32)>)>, Vec<DroppedNegatives>)> = held_out
+            let scored: Vec<ScoredChunk> = held_out
                 .par_chunks(chunk)
                 .map(|chunk| {
                     let mut sums = vec![DroppedNegatives::default(); n_labels];
@@ -863,6 +865,72 @@ mod tests {
         for f in 0..3 {
             assert_eq!(fold.iter().filter(|&&x| x == f).count(), 10);
         }
+    }
+
+    #[test]
+    fn out_of_fold_scores_every_document_once_and_tuning_is_consistent() {
+        use crate::model::OneVsRestParams;
+        // Feature l marks label l; feature 3 is noise. Label 2: documents with neither 0 nor 1.
+        let indicator = |on: bool| if on { 1.0 } else { 0.0 };
+        let dense: Vec<Vec<f32>> = (0..40)
+            .map(|i| {
+                vec![
+                    indicator(i % 2 == 0),
+                    indicator(i % 3 == 0),
+                    indicator(i % 2 != 0 && i % 3 != 0),
+                    (i % 5) as f32 / 5.0,
+                ]
+            })
+            .collect();
+        let rows: Vec<Vec<u32>> = (0..40)
+            .map(|i| {
+                let mut r = Vec::new();
+                if i % 2 == 0 {
+                    r.push(0);
+                }
+                if i % 3 == 0 {
+                    r.push(1);
+                }
+                if r.is_empty() {
+                    r.push(2);
+                }
+                r
+            })
+            .collect();
+        let labels = LabelSets { n_labels: 3, rows };
+        let x = CsrMatrix::from_dense(&dense);
+        let ovr = OneVsRestParams::default().check().unwrap();
+        let params = TuneParams {
+            folds: 4,
+            ..TuneParams::default()
+        }
+        .check()
+        .unwrap();
+        let oof = params
+            .out_of_fold(&x, &labels, &ovr, &ProgressBar::hidden())
+            .unwrap();
+        for l in 0..3u32 {
+            let kept = oof
+                .docs
+                .iter()
+                .filter(|e| e.iter().any(|&(m, _)| m == l))
+                .count() as u64;
+            assert_eq!(kept + oof.dropped[l as usize].count, 40);
+        }
+        for (entries, gold) in oof.docs.iter().zip(&labels.rows) {
+            assert!(gold.iter().all(|g| entries.iter().any(|e| e.0 == *g)));
+            assert!(entries.windows(2).all(|w| w[0].1 >= w[1].1), "best first");
+        }
+        let (tuning, report) = params.tune(&oof, &labels).unwrap();
+        tuning.validate(3).unwrap();
+        // The problem is separable: out of fold, tuned thresholds get every label right.
+        assert!(report.oof_micro_f1 > 0.95, "{report:?}");
+        assert!(tuning.validate(2).is_err());
+        let broken = Tuning {
+            thresholds: vec![0.5, 1.5, 0.5],
+            ..tuning
+        };
+        assert!(broken.validate(3).is_err());
     }
 
     #[test]

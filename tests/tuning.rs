@@ -296,6 +296,19 @@ fn bad_tuning_settings_are_refused_with_the_reason() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("folds"));
     assert!(!model.exists(), "no model is written");
 
+    // Tuning options without tuning would be silently ignored: refused instead.
+    let out = dtag(&[
+        "train",
+        "--corpus",
+        repo("data/train.txt").to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--tune-folds",
+        "3",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tune-thresholds"));
+
     let out = dtag(&[
         "cv",
         "--corpus",
