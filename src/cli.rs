@@ -16,8 +16,8 @@ use dtag::eval::evaluate_detailed;
 use dtag::features::TfidfParams;
 use dtag::model::{LogisticParams, Model, OneVsRestParams};
 use dtag::suggest::{DecisionRule, Suggester, Suggestion};
-use dtag::thesaurus::rollup::rollup;
 use dtag::synth::SynthParams;
+use dtag::thesaurus::rollup::rollup;
 use dtag::train::{Progress, TrainParams};
 
 use crate::commands::{self, CorpusFormatArg, ThesaurusArgs};

@@ -17,8 +17,8 @@ pub mod learn;
 pub mod model;
 pub mod sparse;
 pub mod suggest;
-pub mod thesaurus;
 pub mod synth;
+pub mod thesaurus;
 pub mod train;
 
 pub use error::{Error, Result};
