@@ -413,6 +413,21 @@ fn solve_coordinate(
     }
     let mut gp = a * (z - old) + s * b + (z / (c - z)).ln();
     let violation = gp.abs();
+    let mut jumped = false;
+    // Far left of the root (a variable near 0 whose optimum is not, as on the first pass
+    // after a warm start), Newton on the log term only multiplies z by a bounded factor per
+    // step. When z = old and the root r lies right of it, a(r − old) > 0 gives
+    // r < u = c·σ(−s·b), hence r > c·σ(−s·b − a·(u − old)): starting there keeps the
+    // iteration left of the root, where it converges monotonically, in a few steps.
+    if gp < -1.0 && z == old {
+        let u = c * sigmoid(-s * b);
+        let lower = c * sigmoid(-s * b - a * (u - old));
+        if lower > z && lower < c {
+            z = lower;
+            gp = a * (z - old) + s * b + (z / (c - z)).ln();
+            jumped = true;
+        }
+    }
     let mut steps = 0;
     while steps < MAX_NEWTON_STEPS && gp.abs() >= tolerance {
         let gpp = a + c / (c - z) / z;
@@ -421,7 +436,7 @@ fn solve_coordinate(
         gp = a * (z - old) + s * b + (z / (c - z)).ln();
         steps += 1;
     }
-    if steps == 0 {
+    if steps == 0 && !jumped {
         return CoordinateOutcome {
             delta: 0.0,
             violation,
