@@ -12,13 +12,18 @@ use serde::Serialize;
 
 use dtag::analysis::{read_user_dict, AnalyzerConfig, SegmenterKind};
 use dtag::corpus::{self, Corpus};
+use dtag::cv::cross_validate;
 use dtag::eval::evaluate_detailed;
 use dtag::features::TfidfParams;
+use dtag::model::file::write_atomically;
 use dtag::model::{LogisticParams, Model, OneVsRestParams};
+use dtag::report::{per_label_tsv, write_html_report};
+use dtag::serve::ServeParams;
 use dtag::suggest::{DecisionRule, Suggester, Suggestion};
 use dtag::synth::SynthParams;
 use dtag::thesaurus::rollup::rollup;
 use dtag::train::{Progress, TrainParams};
+use dtag::tune::{ThresholdObjective, TuneParams};
 
 use crate::commands::{self, CorpusFormatArg, ThesaurusArgs};
 
@@ -61,6 +66,10 @@ enum Command {
     Inspect(commands::InspectArgs),
     /// Write a synthetic corpus for measuring cost at scale (not accuracy).
     Synth(SynthArgs),
+    /// k-fold cross-validation: mean ± sd of every evaluation figure.
+    Cv(CvArgs),
+    /// Serve suggestions over HTTP: Annif's REST API (`/v1`) and a web page (`/`).
+    Serve(ServeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -82,6 +91,17 @@ struct TrainArgs {
     #[command(flatten)]
     thesaurus: ThesaurusArgs,
 
+    #[command(flatten)]
+    options: TrainOptions,
+
+    /// Print the training summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Settings shared by `train` and `cv`.
+#[derive(Args, Debug)]
+struct TrainOptions {
     /// Inverse regularisation strength of every descriptor's model.
     #[arg(long, default_value_t = LogisticParams::default().c, value_name = "F")]
     c: f64,
@@ -147,7 +167,49 @@ struct TrainArgs {
     #[arg(long, default_value_t = OneVsRestParams::default().prune_below, value_name = "F")]
     prune: f32,
 
-    /// Print the training summary as JSON on stdout.
+    /// Cross-validate on the training corpus to calibrate scores and learn a threshold per
+    /// descriptor (used by `suggest` and `eval` unless `--threshold` is given).
+    #[arg(long)]
+    tune_thresholds: bool,
+
+    /// Cross-validation folds of `--tune-thresholds`.
+    #[arg(long, default_value_t = TuneParams::default().folds, value_name = "K")]
+    tune_folds: usize,
+
+    /// What the tuned thresholds maximise out of fold.
+    #[arg(long, value_enum, default_value_t = ObjectiveArg::MicroF1)]
+    threshold_objective: ObjectiveArg,
+
+    /// Descriptors with fewer training documents get thresholds pulled toward the global one.
+    #[arg(long, default_value_t = TuneParams::default().min_positives, value_name = "N")]
+    threshold_min_docs: usize,
+
+    /// Strength of the pull of each descriptor's calibration toward the shared one.
+    #[arg(long, default_value_t = TuneParams::default().calibration_prior, value_name = "F")]
+    calibration_prior: f64,
+}
+
+#[derive(Args, Debug)]
+struct CvArgs {
+    /// Labelled corpus files or directories.
+    #[arg(long, required = true, num_args = 1.., value_name = "FILE|DIR")]
+    corpus: Vec<PathBuf>,
+
+    /// Number of folds.
+    #[arg(long, default_value_t = 5, value_name = "K")]
+    folds: usize,
+
+    /// Seed of the fold assignment.
+    #[arg(long, default_value_t = TuneParams::default().seed, value_name = "N")]
+    seed: u64,
+
+    #[command(flatten)]
+    options: TrainOptions,
+
+    #[command(flatten)]
+    decision: DecisionArgs,
+
+    /// Print the summary and every fold's figures as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -158,17 +220,19 @@ struct DecisionArgs {
     #[arg(long, default_value_t = DecisionRule::default().limit, value_name = "N")]
     limit: usize,
 
-    /// Propose descriptors with at least this probability (the best one always).
-    #[arg(long, default_value_t = DecisionRule::default().threshold, value_name = "P")]
-    threshold: f32,
+    /// Propose descriptors with at least this probability (the best one always). Default:
+    /// the model's tuned per-descriptor thresholds, or 0.5 for an untuned model.
+    #[arg(long, value_name = "P")]
+    threshold: Option<f32>,
 }
 
 impl DecisionArgs {
     fn rule(&self) -> anyhow::Result<DecisionRule> {
         Ok(DecisionRule {
             limit: self.limit,
-            threshold: self.threshold,
+            threshold: self.threshold.unwrap_or(DecisionRule::default().threshold),
             at_least_one: true,
+            use_model_thresholds: self.threshold.is_none(),
         }
         .check()?)
     }
@@ -232,6 +296,14 @@ struct EvalArgs {
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
+
+    /// Also write per-descriptor figures (support, TP, FP, FN, P, R, F1, threshold) as TSV.
+    #[arg(long, value_name = "FILE.tsv")]
+    per_label: Option<PathBuf>,
+
+    /// Also write an HTML report with charts to DIR/index.html.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -265,12 +337,55 @@ struct SynthArgs {
     output: PathBuf,
 }
 
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// A model to serve as Annif project NAME (repeatable).
+    #[arg(long = "model", required = true, value_name = "NAME=FILE", value_parser = dtag::serve::parse_model_spec)]
+    models: Vec<(String, PathBuf)>,
+
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, default_value_t = ServeParams::default().bind, value_name = "ADDR:PORT")]
+    bind: std::net::SocketAddr,
+
+    /// Language code reported for the projects and their labels.
+    #[arg(long, default_value_t = ServeParams::default().language, value_name = "CODE")]
+    language: String,
+
+    /// Largest accepted request body in bytes (larger ones get 413).
+    #[arg(long, default_value_t = ServeParams::default().max_body_bytes, value_name = "N")]
+    max_body_bytes: usize,
+
+    /// Requests handled at once (more get 503).
+    #[arg(long, default_value_t = ServeParams::default().max_in_flight, value_name = "N")]
+    max_in_flight: usize,
+
+    /// Open connections at once (more get 503 and are closed).
+    #[arg(long, default_value_t = ServeParams::default().max_connections, value_name = "N")]
+    max_connections: usize,
+
+    /// Seconds allowed for sending the request headers, and again for the body.
+    #[arg(long, default_value_t = ServeParams::default().request_timeout.as_secs_f64(), value_name = "S")]
+    request_timeout: f64,
+
+    /// Seconds shutdown waits for requests in progress.
+    #[arg(long, default_value_t = ServeParams::default().shutdown_grace.as_secs_f64(), value_name = "S")]
+    shutdown_grace: f64,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum AnalyzerArg {
     /// jieba-rs word segmentation (for Chinese; also splits Latin words).
     Jieba,
     /// Split on whitespace only (already tokenized text).
     Whitespace,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ObjectiveArg {
+    /// Thresholds that together maximise micro-F1.
+    MicroF1,
+    /// Each descriptor's threshold maximises its own F1 (more recall for rare descriptors).
+    DescriptorF1,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -329,15 +444,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Convert(args) => commands::convert(args),
         Command::Inspect(args) => commands::inspect(args),
         Command::Synth(args) => synth(args),
+        Command::Cv(args) => cv(args, &bars),
+        Command::Serve(args) => serve(args),
     }
 }
 
-fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
+fn train_params(args: &TrainOptions) -> anyhow::Result<TrainParams> {
     let user_words = match &args.user_dict {
         Some(path) => read_user_dict(path)?,
         None => Vec::new(),
     };
-    let mut params = TrainParams {
+    let params = TrainParams {
         analyzer: AnalyzerConfig {
             segmenter: match args.analyzer {
                 AnalyzerArg::Jieba => SegmenterKind::Jieba,
@@ -366,7 +483,22 @@ fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
             prune_below: args.prune,
         },
         min_label_docs: args.min_label_docs,
+        tune: args.tune_thresholds.then(|| TuneParams {
+            folds: args.tune_folds,
+            objective: match args.threshold_objective {
+                ObjectiveArg::MicroF1 => ThresholdObjective::MicroF1,
+                ObjectiveArg::DescriptorF1 => ThresholdObjective::DescriptorF1,
+            },
+            min_positives: args.threshold_min_docs,
+            calibration_prior: args.calibration_prior,
+            ..TuneParams::default()
+        }),
     };
+    Ok(params)
+}
+
+fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
+    let mut params = train_params(&args.options)?;
     params.clone().check()?;
 
     let started = Instant::now();
@@ -406,7 +538,7 @@ fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
 vocabulary {} terms, {} stored weights",
         report.descriptors_trained,
         report.descriptors_skipped,
-        args.min_label_docs,
+        args.options.min_label_docs,
         report.documents,
         report.vocabulary,
         report.stored_weights
@@ -418,6 +550,28 @@ vocabulary {} terms, {} stored weights",
             .map(|(d, n)| format!("{d} ({n})"))
             .collect();
         eprintln!("skipped: {}", names.join(", "));
+    }
+    if let Some(t) = &report.tuning {
+        eprintln!(
+            "tuned on {} folds: global threshold {:.3}, {} descriptors with a threshold of their own; \
+out-of-fold micro-F1 {:.4}, macro-F1 {:.4}, document F1 {:.4}",
+            t.folds,
+            t.global_threshold,
+            t.descriptors_with_own_threshold,
+            t.oof_micro_f1,
+            t.oof_macro_f1,
+            t.oof_doc_f1
+        );
+        eprintln!(
+            "global grid (out of fold): best micro-F1 {:.4} at --limit {} --threshold {:.2}; \
+best document F1 {:.4} at --limit {} --threshold {:.2}",
+            t.best_for_micro_f1.f1,
+            t.best_for_micro_f1.limit,
+            t.best_for_micro_f1.threshold,
+            t.best_for_doc_f1.f1,
+            t.best_for_doc_f1.limit,
+            t.best_for_doc_f1.threshold
+        );
     }
     let stages: Vec<String> = report
         .seconds
@@ -629,9 +783,9 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         given.is_some(),
     )?;
     let suggester = Suggester::new(model)?;
-    let detail = evaluate_detailed(&suggester, &corpus, &rule);
+    let evaluation = evaluate_detailed(&suggester, &corpus, &rule);
     let rollup = match (args.by_domain, thesaurus) {
-        (true, Some(t)) => Some(rollup(&detail.labels, &detail.documents, t)),
+        (true, Some(t)) => Some(rollup(&evaluation.label_names(), &evaluation.documents, t)),
         _ => None,
     };
     if args.json {
@@ -643,15 +797,48 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
             by_domain: Option<&'a dtag::thesaurus::rollup::GroupRollup>,
         }
         let json = WithRollup {
-            report: &detail.report,
+            report: &evaluation.report,
             by_domain: rollup.as_ref(),
         };
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
-        print!("{}", detail.report.to_table());
+        print!("{}", evaluation.report.to_table());
         if let Some(r) = &rollup {
             print!("{}", r.to_table());
         }
+    }
+    if let Some(path) = &args.per_label {
+        write_atomically(path, per_label_tsv(&evaluation).as_bytes())?;
+        eprintln!("per-descriptor figures written to {}", path.display());
+    }
+    if let Some(dir) = &args.report {
+        let sources: Vec<String> = args
+            .corpus
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let title = format!("model {} on {}", args.model.display(), sources.join(", "));
+        let page = write_html_report(dir, &evaluation, &title)?;
+        eprintln!("report written to {}", page.display());
+    }
+    Ok(())
+}
+
+fn cv(args: CvArgs, bars: &Bars) -> anyhow::Result<()> {
+    let params = train_params(&args.options)?.check()?;
+    let rule = args.decision.rule()?;
+    let corpus = corpus::read_corpus(&args.corpus)?;
+    eprintln!(
+        "read {} documents with {} distinct descriptors; {}-fold cross-validation",
+        corpus.documents.len(),
+        corpus.descriptor_set().len(),
+        args.folds
+    );
+    let report = cross_validate(&params, &corpus, args.folds, args.seed, &rule, bars)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_table());
     }
     Ok(())
 }
@@ -682,5 +869,30 @@ fn synth(args: SynthArgs) -> anyhow::Result<()> {
         bytes.len() / 1_000_000,
         args.output.display()
     );
+    Ok(())
+}
+
+fn seconds(name: &str, value: f64) -> anyhow::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(value)
+        .map_err(|_| anyhow::anyhow!("--{name} must be a non-negative number of seconds"))
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let params = ServeParams {
+        models: args.models,
+        bind: args.bind,
+        language: args.language,
+        max_body_bytes: args.max_body_bytes,
+        max_in_flight: args.max_in_flight,
+        max_connections: args.max_connections,
+        request_timeout: seconds("request-timeout", args.request_timeout)?,
+        shutdown_grace: seconds("shutdown-grace", args.shutdown_grace)?,
+    }
+    .check()?;
+    params.run(|address| {
+        // Scripts and tests read this line to find the port.
+        println!("listening on http://{address}");
+        let _ = std::io::stdout().flush();
+    })?;
     Ok(())
 }

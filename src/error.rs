@@ -56,6 +56,10 @@ pub enum Error {
     #[error("cannot train: {0}")]
     Training(String),
 
+    /// The HTTP server (`dtag serve`) cannot start or run.
+    #[error("server: {0}")]
+    Server(String),
+
     /// An error reported by linfa's traits.
     #[error(transparent)]
     Linfa(#[from] linfa::Error),

@@ -284,6 +284,7 @@ mod tests {
             limit: 2,
             threshold: 0.0,
             at_least_one: true,
+            use_model_thresholds: false,
         };
         let explained = suggest_explained(&suggester, "stole injury shop", &rule, 10);
         assert_eq!(explained.len(), 2);

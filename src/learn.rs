@@ -349,6 +349,9 @@ impl ValidLearnParams {
                 dtag_version: env!("CARGO_PKG_VERSION").to_string(),
             },
             concepts,
+            // Thresholds and calibration were fitted to the old weights' scores; an update
+            // changes those scores, so they are dropped rather than silently misapplied.
+            tuning: None,
         };
         Ok((updated, report))
     }

@@ -5,20 +5,29 @@
 //! [`sparse`] form) → [`model`] (one-vs-rest logistic regression) → [`suggest`] (ranked
 //! descriptors) → [`eval`] (precision and recall). [`train`] runs the first four stages;
 //! [`synth`] writes synthetic corpora for measuring cost at scale.
+//! [`tune`] cross-validates to calibrate scores and learn per-descriptor thresholds, [`cv`]
+//! cross-validates the whole pipeline, and [`report`] writes evaluations for people.
+//! [`serve`] answers suggestion requests over HTTP (Annif's REST API and a web page).
 
 pub mod analysis;
 pub mod corpus;
+pub mod cv;
 pub mod error;
 pub mod eval;
 pub mod explain;
 pub mod features;
 pub mod formats;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod learn;
 pub mod model;
+pub mod report;
+pub mod serve;
 pub mod sparse;
 pub mod suggest;
 pub mod synth;
 pub mod thesaurus;
 pub mod train;
+pub mod tune;
 
 pub use error::{Error, Result};

@@ -17,6 +17,8 @@ pub struct DecisionRule {
     pub threshold: f32,
     /// … but always at least the best one.
     pub at_least_one: bool,
+    /// Use the model's per-descriptor thresholds (when it has them) instead of `threshold`.
+    pub use_model_thresholds: bool,
 }
 
 impl Default for DecisionRule {
@@ -25,6 +27,7 @@ impl Default for DecisionRule {
             limit: 10,
             threshold: 0.5,
             at_least_one: true,
+            use_model_thresholds: true,
         }
     }
 }
@@ -52,6 +55,27 @@ impl DecisionRule {
         } else {
             above
         }
+    }
+
+    /// Which of the ranked (descending) scores to propose, in rank order: among the best
+    /// `limit`, those reaching their descriptor's threshold (`label_thresholds[label]`, or
+    /// the global `threshold` when `None`), else the best one if `at_least_one`.
+    pub fn decide(
+        &self,
+        ranked: &[(usize, f32)],
+        label_thresholds: Option<&[f32]>,
+    ) -> Vec<(usize, f32)> {
+        let threshold = |label: usize| label_thresholds.map_or(self.threshold, |t| t[label]);
+        let mut chosen: Vec<(usize, f32)> = ranked
+            .iter()
+            .take(self.limit)
+            .filter(|&&(l, p)| p >= threshold(l))
+            .copied()
+            .collect();
+        if chosen.is_empty() && self.at_least_one {
+            chosen.extend(ranked.first().copied());
+        }
+        chosen
     }
 }
 
@@ -91,16 +115,23 @@ impl Suggester {
         &self.analyzer
     }
 
-    /// Probability of every descriptor (model order).
+    /// Probability of every descriptor (model order), calibrated when the model was tuned.
     pub fn probabilities(&self, text: &str) -> Vec<f32> {
         let row = self.model.vectorizer.transform(&self.analyzer, text);
+        let mut scores = vec![0f32; self.model.classifier.n_labels()];
         self.model
             .classifier
-            .probabilities(&row.indices, &row.values)
+            .decision_into(&row.indices, &row.values, &mut scores);
+        self.model.probabilities_from_logits(&mut scores);
+        scores
     }
 
     /// The `k` best descriptors as `(index, probability)`, best first.
     pub fn ranked(&self, text: &str, k: usize) -> Vec<(usize, f32)> {
+        if self.model.tuning.is_some() {
+            // Calibration differs per descriptor, so rank the probabilities themselves.
+            return top_k(&self.probabilities(text), k);
+        }
         let row = self.model.vectorizer.transform(&self.analyzer, text);
         self.ranked_row(&row, k)
     }
@@ -117,11 +148,19 @@ impl Suggester {
             .collect()
     }
 
+    /// The per-descriptor thresholds `rule` applies, if any.
+    pub fn label_thresholds(&self, rule: &DecisionRule) -> Option<&[f32]> {
+        if rule.use_model_thresholds {
+            self.model.label_thresholds()
+        } else {
+            None
+        }
+    }
+
     /// The proposed descriptors for one text.
     pub fn suggest(&self, text: &str, rule: &DecisionRule) -> Vec<Suggestion> {
         let ranked = self.ranked(text, rule.limit);
-        let n = rule.cut(&ranked);
-        ranked[..n]
+        rule.decide(&ranked, self.label_thresholds(rule))
             .iter()
             .map(|&(l, p)| self.suggestion(l, p))
             .collect()
@@ -191,5 +230,23 @@ mod tests {
         }
         .check()
         .is_err());
+    }
+
+    #[test]
+    fn per_descriptor_thresholds_choose_within_the_limit() {
+        let rule = DecisionRule {
+            limit: 3,
+            ..DecisionRule::default()
+        };
+        let ranked = [(0, 0.6), (1, 0.4), (2, 0.3), (3, 0.2)];
+        // Descriptor 0 needs 0.7, 1 needs 0.35, 2 needs 0.5, 3 would pass but is past the limit.
+        let thresholds = [0.7, 0.35, 0.5, 0.1];
+        assert_eq!(rule.decide(&ranked, Some(&thresholds)), vec![(1, 0.4)]);
+        // The global threshold reproduces `cut`.
+        assert_eq!(rule.decide(&ranked, None), vec![(0, 0.6)]);
+        assert_eq!(rule.decide(&ranked, None).len(), rule.cut(&ranked));
+        // Nothing passes: the best one still comes.
+        let strict = [0.9; 4];
+        assert_eq!(rule.decide(&ranked, Some(&strict)), vec![(0, 0.6)]);
     }
 }

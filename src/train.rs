@@ -11,6 +11,7 @@ use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::features::{TfidfParams, ValidTfidfParams};
 use crate::model::{LabelSets, Model, OneVsRestParams, TrainingInfo, ValidOneVsRestParams};
+use crate::tune::{TuneParams, TuningReport, ValidTuneParams};
 
 /// Receives progress of long stages; the CLI draws bars, the library default draws nothing.
 pub trait Progress: Sync {
@@ -35,6 +36,8 @@ pub struct TrainParams {
     pub ovr: OneVsRestParams,
     /// Descriptors with fewer training documents are skipped (and listed).
     pub min_label_docs: usize,
+    /// Cross-validate to calibrate scores and learn per-descriptor thresholds.
+    pub tune: Option<TuneParams>,
 }
 
 impl Default for TrainParams {
@@ -44,6 +47,7 @@ impl Default for TrainParams {
             tfidf: TfidfParams::default(),
             ovr: OneVsRestParams::default(),
             min_label_docs: 1,
+            tune: None,
         }
     }
 }
@@ -55,6 +59,7 @@ pub struct ValidTrainParams {
     tfidf: ValidTfidfParams,
     ovr: ValidOneVsRestParams,
     min_label_docs: usize,
+    tune: Option<ValidTuneParams>,
 }
 
 impl TrainParams {
@@ -68,6 +73,7 @@ impl TrainParams {
             tfidf: self.tfidf.check()?,
             ovr: self.ovr.check()?,
             min_label_docs: self.min_label_docs,
+            tune: self.tune.map(TuneParams::check).transpose()?,
         })
     }
 }
@@ -84,11 +90,18 @@ pub struct TrainReport {
     pub skipped: Vec<(String, u32)>,
     pub stored_weights: usize,
     pub seconds: BTreeMap<&'static str, f64>,
+    /// Present when trained with threshold tuning.
+    pub tuning: Option<TuningReport>,
 }
 
 impl ValidTrainParams {
     pub fn analyzer_config(&self) -> &AnalyzerConfig {
         &self.analyzer
+    }
+
+    /// Threshold tuning settings, when enabled.
+    pub fn tune(&self) -> Option<&ValidTuneParams> {
+        self.tune.as_ref()
     }
 
     /// Trains a model on `corpus`.
@@ -150,6 +163,19 @@ impl ValidTrainParams {
         bar.finish_and_clear();
         seconds.insert("training", start.elapsed().as_secs_f64());
 
+        let (tuning, tuning_report) = match &self.tune {
+            Some(tune) => {
+                let start = Instant::now();
+                let bar = progress.stage("cross-validating", tune.params().folds as u64);
+                let oof = tune.out_of_fold(&x, &labels, &self.ovr, &bar)?;
+                bar.finish_and_clear();
+                let (tuning, report) = tune.tune(&oof, &labels)?;
+                seconds.insert("tuning", start.elapsed().as_secs_f64());
+                (Some(tuning), Some(report))
+            }
+            None => (None, None),
+        };
+
         let skipped: Vec<(String, u32)> = skipped
             .into_iter()
             .map(|(d, n)| (d.to_string(), n))
@@ -164,6 +190,7 @@ impl ValidTrainParams {
             skipped: skipped.clone(),
             stored_weights: classifier.nnz(),
             seconds,
+            tuning: tuning_report,
         };
         let model = Model {
             analyzer: self.analyzer.clone(),
@@ -178,6 +205,7 @@ impl ValidTrainParams {
                 dtag_version: env!("CARGO_PKG_VERSION").to_string(),
             },
             concepts: None,
+            tuning,
         };
         Ok((model, report))
     }

@@ -386,7 +386,7 @@ fn learn_alternate_halves(name: &str, train: &Path, test: &Path, w: &Path) -> Ha
 }
 
 #[test]
-fn cail2018_learning_half_the_corpus_matches_a_full_retrain_and_is_faster() {
+fn cail2018_learning_half_the_corpus_matches_a_full_retrain() {
     let Some(dir) = cail() else { return };
     let _turn = CAIL.lock().unwrap_or_else(|e| e.into_inner());
     let work = tempfile::tempdir().unwrap();
@@ -405,25 +405,8 @@ fn cail2018_learning_half_the_corpus_matches_a_full_retrain_and_is_faster() {
         o.p_learned > o.p_half,
         "learning the second half did not help"
     );
-    // The solver's work is about 3 times less (measured ×2.9–3.2); the whole command also
-    // pays fixed costs that a retrain pays too (loading the segmenter's dictionary, reading
-    // and writing the model), which on this small corpus hold its speed-up at ×1.5–2. The
-    // bars leave room for a shared machine's noise.
-    assert!(
-        o.solver >= 2.0,
-        "the update's solver only ×{:.2} faster",
-        o.solver
-    );
-    assert!(
-        o.compute >= 1.6,
-        "analysis+solver only ×{:.2} faster",
-        o.compute
-    );
-    assert!(
-        o.wall >= 1.2,
-        "learn only ×{:.2} faster than a full retrain",
-        o.wall
-    );
+    // Speed is measured by benchmarks, never asserted here (shared machines are noisy); the
+    // timings are printed for the record (measured: solver ×2.9–3.2, whole command ×2.2–2.4).
 
     // The halves in file order: the second brings charges and words the first lacks.
     let docs = documents(&std::fs::read_to_string(&train).unwrap());
@@ -469,7 +452,7 @@ fn cail2018_learning_half_the_corpus_matches_a_full_retrain_and_is_faster() {
 }
 
 #[test]
-fn reuters_learning_half_the_corpus_matches_a_full_retrain_and_is_faster() {
+fn reuters_learning_half_the_corpus_matches_a_full_retrain() {
     let dir = root().join("../shared/corpora/reuters21578");
     if !dir.join("train.txt").is_file() {
         eprintln!("SKIPPED: {} not found", dir.display());
@@ -489,17 +472,7 @@ fn reuters_learning_half_the_corpus_matches_a_full_retrain_and_is_faster() {
         o.p_learned,
         o.p_full
     );
-    // Larger and faster to segment than CAIL: fixed costs weigh less (measured ×3.1–3.6).
-    assert!(
-        o.wall >= 2.0,
-        "learn only ×{:.2} faster than a full retrain",
-        o.wall
-    );
-    assert!(
-        o.solver >= 3.0,
-        "the update's solver only ×{:.2} faster",
-        o.solver
-    );
+    // Speed is printed, not asserted (measured: whole command ×2.8–3.3, solver ×6–14).
 }
 
 #[test]

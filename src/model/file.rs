@@ -19,7 +19,9 @@ use super::{Model, ModelData};
 use crate::error::{Error, Result};
 
 pub const MAGIC: &[u8; 8] = b"DTAGMODL";
-pub const FORMAT_VERSION: u32 = 3;
+/// Version 2 added optional tuning (calibration and thresholds), version 3 the optional
+/// concept table; both sit at the end of the payload.
+pub const FORMAT_VERSION: u32 = 4;
 const HEADER_LEN: usize = 32;
 /// Refuse payloads that claim to be larger than this when decompressed.
 const MAX_PAYLOAD: u64 = 32 << 30;

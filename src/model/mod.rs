@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::AnalyzerConfig;
 use crate::features::{TfidfState, TfidfVectorizer};
 use crate::thesaurus::ConceptTable;
+use crate::tune::Tuning;
 pub use logistic::{BinaryLogistic, LogisticParams, ValidLogisticParams};
 pub use ovr::{LabelSets, LabelWeights, OneVsRest, OneVsRestParams, ValidOneVsRestParams};
 
@@ -35,6 +36,8 @@ pub struct Model {
     pub info: TrainingInfo,
     /// URIs, labels and groups of the descriptors, when trained with a thesaurus.
     pub concepts: Option<ConceptTable>,
+    /// Calibration and per-descriptor thresholds, when trained with threshold tuning.
+    pub tuning: Option<Tuning>,
 }
 
 /// The serialised form of [`Model`].
@@ -46,6 +49,7 @@ pub(crate) struct ModelData {
     pub classifier: OneVsRest,
     pub info: TrainingInfo,
     pub concepts: Option<ConceptTable>,
+    pub tuning: Option<Tuning>,
 }
 
 impl Model {
@@ -57,6 +61,7 @@ impl Model {
             classifier: self.classifier.clone(),
             info: self.info.clone(),
             concepts: self.concepts.clone(),
+            tuning: self.tuning.clone(),
         }
     }
 
@@ -79,6 +84,9 @@ impl Model {
         {
             return Err("concept table does not match the descriptor list".into());
         }
+        if let Some(tuning) = &data.tuning {
+            tuning.validate(data.descriptors.len())?;
+        }
         Ok(Model {
             analyzer: data.analyzer,
             vectorizer: TfidfVectorizer::from_state(data.tfidf),
@@ -86,7 +94,27 @@ impl Model {
             classifier: data.classifier,
             info: data.info,
             concepts: data.concepts,
+            tuning: data.tuning,
         })
+    }
+
+    /// Turns decision values (model order) into the probabilities shown to users: calibrated
+    /// when the model was tuned, the logistic sigmoid otherwise.
+    pub fn probabilities_from_logits(&self, scores: &mut [f32]) {
+        match &self.tuning {
+            Some(t) => scores
+                .iter_mut()
+                .zip(&t.calibration)
+                .for_each(|(z, c)| *z = c.probability(*z)),
+            None => scores
+                .iter_mut()
+                .for_each(|z| *z = logistic::sigmoid(*z as f64) as f32),
+        }
+    }
+
+    /// Per-descriptor thresholds learned by tuning, if any.
+    pub fn label_thresholds(&self) -> Option<&[f32]> {
+        self.tuning.as_ref().map(|t| t.thresholds.as_slice())
     }
 
     /// Index of a descriptor, if the model knows it.

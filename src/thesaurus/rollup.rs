@@ -84,7 +84,7 @@ struct Counts {
 }
 
 /// Rolls evaluation decisions up through `thesaurus` (the file, or the one a model stores);
-/// `labels` and `documents` are those of [`crate::eval::EvalDetail`].
+/// `labels` are [`crate::eval::Evaluation::label_names`], `documents` its `documents`.
 pub fn rollup(labels: &[String], documents: &[DocDecision], thesaurus: &Thesaurus) -> GroupRollup {
     // Per label: its microthesauri and its domains (each at most once).
     let mut without_group = BTreeSet::new();

@@ -1,0 +1,621 @@
+//! Decoding HTTP requests into API calls: routing, form and query strings, JSON batches.
+//!
+//! Everything here is pure (bytes in, [`ApiCall`] or [`Problem`] out) so the decoder can be
+//! fuzzed and unit-tested without a socket. It is strict on purpose: a malformed percent
+//! escape, text that is not UTF-8, a repeated or unknown field, or a number out of range is a
+//! 4xx problem naming the field, never a silently repaired value.
+
+use serde::Deserialize;
+
+use super::problem::Problem;
+
+/// Annif's limit on documents per `suggest-batch` call.
+pub const MAX_BATCH_DOCUMENTS: usize = 32;
+/// Annif's default number of results.
+pub const DEFAULT_LIMIT: usize = 10;
+/// Annif's default score threshold.
+pub const DEFAULT_THRESHOLD: f32 = 0.0;
+
+/// Where a request goes, decided from its method and path alone (before the body is read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /`: the web page.
+    Page,
+    /// `GET /healthz`.
+    Health,
+    /// `GET /v1/`: API information.
+    ApiInfo,
+    /// `GET /v1/projects`.
+    ListProjects,
+    /// `GET /v1/projects/{id}`.
+    ShowProject(String),
+    /// `POST /v1/projects/{id}/suggest`.
+    Suggest(String),
+    /// `POST /v1/projects/{id}/suggest-batch`.
+    SuggestBatch(String),
+}
+
+impl Route {
+    /// Routes a request; `path` is the raw (still percent-encoded) path without the query.
+    pub fn parse(method: &str, path: &str) -> Result<Route, Problem> {
+        let (route, allowed) = match path {
+            "/" => (Some(Route::Page), "GET, HEAD"),
+            "/healthz" => (Some(Route::Health), "GET, HEAD"),
+            "/v1" | "/v1/" => (Some(Route::ApiInfo), "GET, HEAD"),
+            "/v1/projects" => (Some(Route::ListProjects), "GET, HEAD"),
+            _ => match path.strip_prefix("/v1/projects/") {
+                None => (None, ""),
+                Some(rest) => {
+                    let (id, action) = match rest.split_once('/') {
+                        Some((id, action)) => (id, Some(action)),
+                        None => (rest, None),
+                    };
+                    if id.is_empty() {
+                        (None, "")
+                    } else {
+                        let id = percent_decode(id, false)
+                            .map_err(|e| Problem::bad_request(format!("project id: {e}")))?;
+                        match action {
+                            None => (Some(Route::ShowProject(id)), "GET, HEAD"),
+                            Some("suggest") => (Some(Route::Suggest(id)), "POST"),
+                            Some("suggest-batch") => (Some(Route::SuggestBatch(id)), "POST"),
+                            Some(_) => (None, ""),
+                        }
+                    }
+                }
+            },
+        };
+        let Some(route) = route else {
+            return Err(Problem::not_found(format!("no such resource: {path}")));
+        };
+        let method_ok = match allowed {
+            "POST" => method == "POST",
+            _ => method == "GET" || method == "HEAD",
+        };
+        if method_ok {
+            Ok(route)
+        } else {
+            Err(Problem::method_not_allowed(method, allowed))
+        }
+    }
+
+    /// The project a route names, if any.
+    pub fn project_id(&self) -> Option<&str> {
+        match self {
+            Route::ShowProject(id) | Route::Suggest(id) | Route::SuggestBatch(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Whether the route reads a request body.
+    pub fn has_body(&self) -> bool {
+        matches!(self, Route::Suggest(_) | Route::SuggestBatch(_))
+    }
+}
+
+/// How many results to return and the lowest score to return.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SuggestOptions {
+    pub limit: usize,
+    pub threshold: f32,
+    /// Language of the labels, when the caller asked for one.
+    pub language: Option<LanguageTag>,
+}
+
+impl Default for SuggestOptions {
+    fn default() -> Self {
+        SuggestOptions {
+            limit: DEFAULT_LIMIT,
+            threshold: DEFAULT_THRESHOLD,
+            language: None,
+        }
+    }
+}
+
+/// A short language code (BCP 47 primary tag, at most 8 ASCII letters), kept inline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LanguageTag {
+    bytes: [u8; 8],
+    len: u8,
+}
+
+impl LanguageTag {
+    pub fn parse(text: &str) -> Option<LanguageTag> {
+        if text.is_empty() || text.len() > 8 || !text.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return None;
+        }
+        let mut bytes = [0u8; 8];
+        bytes[..text.len()].copy_from_slice(text.to_ascii_lowercase().as_bytes());
+        Some(LanguageTag {
+            bytes,
+            len: text.len() as u8,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len as usize]).expect("ASCII letters")
+    }
+}
+
+/// One document of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchDocument {
+    pub text: String,
+    pub document_id: Option<String>,
+}
+
+/// A fully decoded `suggest` call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuggestCall {
+    pub text: String,
+    pub options: SuggestOptions,
+}
+
+/// A fully decoded `suggest-batch` call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchCall {
+    pub documents: Vec<BatchDocument>,
+    pub options: SuggestOptions,
+}
+
+/// Decodes the form body of `suggest` (`text`, `limit`, `threshold`, `language`, and
+/// `metadata_*` fields, which Annif allows and dtag ignores).
+pub fn decode_suggest(content_type: Option<&str>, body: &[u8]) -> Result<SuggestCall, Problem> {
+    require_media_type(content_type, "application/x-www-form-urlencoded")?;
+    let fields = decode_form(body).map_err(|e| Problem::bad_request(format!("form body: {e}")))?;
+    let mut text = None;
+    let mut options = SuggestOptions::default();
+    let mut seen = Seen::default();
+    for (name, value) in fields {
+        match name.as_str() {
+            "text" => {
+                seen.once("text")?;
+                text = Some(value);
+            }
+            "limit" | "threshold" | "language" => {
+                seen.once(field_name(&name))?;
+                options.set(&name, &value)?;
+            }
+            _ if name.starts_with("metadata_") => {}
+            _ => {
+                return Err(Problem::bad_request(format!(
+                "unknown form field `{}` (expected text, limit, threshold, language, metadata_*)",
+                truncate_for_message(&name)
+            )))
+            }
+        }
+    }
+    let text = text.ok_or_else(|| Problem::bad_request("missing form field `text`"))?;
+    Ok(SuggestCall { text, options })
+}
+
+/// Decodes `suggest-batch`: options from the query string, documents from the JSON body
+/// `{"documents": [{"text": …, "document_id": …, "metadata": {…}}, …]}`.
+pub fn decode_batch(
+    query: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<BatchCall, Problem> {
+    let options = decode_query_options(query)?;
+    require_media_type(content_type, "application/json")?;
+    let parsed: BatchBody = serde_json::from_slice(body)
+        .map_err(|e| Problem::bad_request(format!("JSON body: {e}")))?;
+    if parsed.documents.len() > MAX_BATCH_DOCUMENTS {
+        return Err(Problem::bad_request(format!(
+            "{} documents in one batch; at most {MAX_BATCH_DOCUMENTS} are allowed",
+            parsed.documents.len()
+        )));
+    }
+    let documents = parsed
+        .documents
+        .into_iter()
+        .map(|d| BatchDocument {
+            text: d.text,
+            document_id: d.document_id,
+        })
+        .collect();
+    Ok(BatchCall { documents, options })
+}
+
+/// Decodes `limit`, `threshold` and `language` from a query string (other names are refused).
+pub fn decode_query_options(query: Option<&str>) -> Result<SuggestOptions, Problem> {
+    let mut options = SuggestOptions::default();
+    let Some(query) = query else {
+        return Ok(options);
+    };
+    let fields = decode_form(query.as_bytes())
+        .map_err(|e| Problem::bad_request(format!("query string: {e}")))?;
+    let mut seen = Seen::default();
+    for (name, value) in fields {
+        match name.as_str() {
+            "limit" | "threshold" | "language" => {
+                seen.once(field_name(&name))?;
+                options.set(&name, &value)?;
+            }
+            _ => {
+                return Err(Problem::bad_request(format!(
+                    "unknown query parameter `{}` (expected limit, threshold, language)",
+                    truncate_for_message(&name)
+                )))
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// Decodes every part of a request the way the server does, for fuzzing and tests: the route,
+/// then the body of the routes that have one.
+pub fn decode_request(
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Route, Problem> {
+    let route = Route::parse(method, path)?;
+    match &route {
+        Route::Suggest(_) => {
+            decode_suggest(content_type, body)?;
+        }
+        Route::SuggestBatch(_) => {
+            decode_batch(query, content_type, body)?;
+        }
+        _ => {}
+    }
+    Ok(route)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    documents: Vec<BatchDocumentJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchDocumentJson {
+    text: String,
+    #[serde(default)]
+    document_id: Option<String>,
+    /// Accepted for Annif compatibility; dtag models do not use metadata.
+    #[serde(default)]
+    #[allow(dead_code)]
+    metadata: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl SuggestOptions {
+    fn set(&mut self, name: &str, value: &str) -> Result<(), Problem> {
+        match name {
+            "limit" => {
+                self.limit = value.trim().parse::<usize>().map_err(|_| {
+                    Problem::bad_request(format!(
+                        "limit must be a non-negative integer, not `{}`",
+                        truncate_for_message(value)
+                    ))
+                })?
+            }
+            "threshold" => {
+                let threshold = value
+                    .trim()
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|t| (0.0..=1.0).contains(t));
+                self.threshold = threshold.ok_or_else(|| {
+                    Problem::bad_request(format!(
+                        "threshold must be a number in [0, 1], not `{}`",
+                        truncate_for_message(value)
+                    ))
+                })?
+            }
+            "language" => {
+                self.language = Some(LanguageTag::parse(value.trim()).ok_or_else(|| {
+                    Problem::bad_request(format!(
+                        "language must be a language code such as `en`, not `{}`",
+                        truncate_for_message(value)
+                    ))
+                })?)
+            }
+            _ => unreachable!("only called for known option names"),
+        }
+        Ok(())
+    }
+}
+
+/// Remembers which fields were given, to refuse repeats.
+#[derive(Default)]
+struct Seen(Vec<&'static str>);
+
+impl Seen {
+    fn once(&mut self, name: &'static str) -> Result<(), Problem> {
+        if self.0.contains(&name) {
+            return Err(Problem::bad_request(format!(
+                "field `{name}` is given twice"
+            )));
+        }
+        self.0.push(name);
+        Ok(())
+    }
+}
+
+fn field_name(name: &str) -> &'static str {
+    match name {
+        "limit" => "limit",
+        "threshold" => "threshold",
+        _ => "language",
+    }
+}
+
+/// Checks the media type of `Content-Type` (parameters other than a UTF-8 charset refused).
+fn require_media_type(content_type: Option<&str>, expected: &str) -> Result<(), Problem> {
+    let Some(content_type) = content_type else {
+        return Err(Problem::unsupported_media_type(format!(
+            "missing Content-Type; expected {expected}"
+        )));
+    };
+    let mut parts = content_type.split(';');
+    let media_type = parts.next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case(expected) {
+        return Err(Problem::unsupported_media_type(format!(
+            "Content-Type `{}`; expected {expected}",
+            truncate_for_message(content_type)
+        )));
+    }
+    for parameter in parts {
+        let (key, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+        if key.trim().eq_ignore_ascii_case("charset") {
+            let charset = value.trim().trim_matches('"');
+            if !charset.eq_ignore_ascii_case("utf-8") && !charset.eq_ignore_ascii_case("utf8") {
+                return Err(Problem::unsupported_media_type(format!(
+                    "charset `{}`; only UTF-8 is accepted",
+                    truncate_for_message(charset)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Splits an `application/x-www-form-urlencoded` byte string into decoded `(name, value)`
+/// pairs. Empty pairs (`a=1&&b=2`) are skipped, as browsers do.
+pub fn decode_form(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| format!("not valid UTF-8 (byte {})", e.valid_up_to()))?;
+    let mut fields = Vec::new();
+    for pair in text.split('&') {
+        if pair.is_empty() {
+            continue;
+        }
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = percent_decode(name, true)?;
+        let value = percent_decode(value, true)
+            .map_err(|e| format!("field `{}`: {e}", truncate_for_message(&name)))?;
+        fields.push((name, value));
+    }
+    Ok(fields)
+}
+
+/// Decodes `%XX` escapes (and `+` as space when `plus_is_space`); the result must be UTF-8.
+pub fn percent_decode(text: &str, plus_is_space: bool) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = |b: u8| (b as char).to_digit(16);
+                let high = bytes.get(i + 1).copied().and_then(hex);
+                let low = bytes.get(i + 2).copied().and_then(hex);
+                match (high, low) {
+                    (Some(h), Some(l)) => out.push((h * 16 + l) as u8),
+                    _ => {
+                        return Err(format!(
+                            "malformed percent escape at byte {i} (expected % and two hex digits)"
+                        ))
+                    }
+                }
+                i += 3;
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|e| {
+        format!(
+            "decoded text is not valid UTF-8 (byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for &b in text.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Echoes at most 64 characters of client input in error messages.
+fn truncate_for_message(text: &str) -> String {
+    const MAX_CHARS: usize = 64;
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(MAX_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{head}…")
+    } else {
+        head
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+    const JSON: Option<&str> = Some("application/json");
+
+    #[test]
+    fn routes_annif_paths_and_decodes_project_ids() {
+        assert_eq!(Route::parse("GET", "/v1/projects"), Ok(Route::ListProjects));
+        assert_eq!(Route::parse("GET", "/v1/"), Ok(Route::ApiInfo));
+        assert_eq!(
+            Route::parse("GET", "/v1/projects/un%20zh"),
+            Ok(Route::ShowProject("un zh".into()))
+        );
+        assert_eq!(
+            Route::parse("POST", "/v1/projects/demo/suggest"),
+            Ok(Route::Suggest("demo".into()))
+        );
+        assert_eq!(
+            Route::parse("POST", "/v1/projects/demo/suggest-batch"),
+            Ok(Route::SuggestBatch("demo".into()))
+        );
+        assert_eq!(
+            Route::parse("GET", "/v1/projects/").unwrap_err().status,
+            404
+        );
+        assert_eq!(
+            Route::parse("GET", "/v1/projects/demo/learn")
+                .unwrap_err()
+                .status,
+            404
+        );
+        assert_eq!(
+            Route::parse("GET", "/v1/projects/demo/suggest")
+                .unwrap_err()
+                .status,
+            405
+        );
+        assert_eq!(Route::parse("DELETE", "/").unwrap_err().status, 405);
+        assert_eq!(
+            Route::parse("GET", "/v1/projects/%FF").unwrap_err().status,
+            400
+        );
+        assert_eq!(
+            Route::parse("GET", "/v1/projects/%4").unwrap_err().status,
+            400
+        );
+    }
+
+    #[test]
+    fn decodes_annif_client_suggest_forms() {
+        let call = decode_suggest(
+            FORM,
+            b"text=%E7%BB%B4%E6%8C%81+%E5%92%8C%E5%B9%B3&limit=5&threshold=0.25",
+        )
+        .unwrap();
+        assert_eq!(call.text, "维持 和平");
+        assert_eq!(call.options.limit, 5);
+        assert_eq!(call.options.threshold, 0.25);
+        let defaults = decode_suggest(
+            Some("application/x-www-form-urlencoded; charset=UTF-8"),
+            b"text=a&metadata_title=x",
+        )
+        .unwrap();
+        assert_eq!(defaults.options, SuggestOptions::default());
+    }
+
+    #[test]
+    fn refuses_bad_forms_with_the_reason() {
+        let status = |ct, body: &[u8]| decode_suggest(ct, body).unwrap_err().status;
+        assert_eq!(status(FORM, b"limit=3"), 400); // no text
+        assert_eq!(status(FORM, b"text=a&text=b"), 400);
+        assert_eq!(status(FORM, b"text=a&limit=-1"), 400);
+        assert_eq!(status(FORM, b"text=a&limit=ten"), 400);
+        assert_eq!(status(FORM, b"text=a&threshold=1.5"), 400);
+        assert_eq!(status(FORM, b"text=a&threshold=NaN"), 400);
+        assert_eq!(status(FORM, b"text=a&treshold=0.5"), 400);
+        assert_eq!(status(FORM, b"text=%E7%BB"), 400); // truncated UTF-8 sequence
+        assert_eq!(status(FORM, b"text=\xff\xfe"), 400);
+        assert_eq!(status(FORM, b"text=100%"), 400);
+        assert_eq!(status(JSON, b"text=a"), 415);
+        assert_eq!(status(None, b"text=a"), 415);
+        assert_eq!(
+            status(
+                Some("application/x-www-form-urlencoded; charset=latin1"),
+                b"text=a"
+            ),
+            415
+        );
+        let detail = decode_suggest(FORM, b"text=a&limit=x").unwrap_err().detail;
+        assert!(detail.contains("limit"), "{detail}");
+    }
+
+    #[test]
+    fn decodes_batches_and_enforces_the_document_cap() {
+        let body =
+            br#"{"documents":[{"text":"a","document_id":"d1"},{"text":"b","metadata":{"k":"v"}}]}"#;
+        let call = decode_batch(Some("limit=3&threshold=0.1"), JSON, body).unwrap();
+        assert_eq!(call.documents.len(), 2);
+        assert_eq!(call.documents[0].document_id.as_deref(), Some("d1"));
+        assert_eq!(call.documents[1].document_id, None);
+        assert_eq!(call.options.limit, 3);
+
+        let many = format!(
+            "{{\"documents\":[{}]}}",
+            vec![r#"{"text":"x"}"#; MAX_BATCH_DOCUMENTS + 1].join(",")
+        );
+        assert_eq!(
+            decode_batch(None, JSON, many.as_bytes())
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            decode_batch(None, JSON, b"{\"documents\":[{}]}")
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(decode_batch(None, JSON, b"[1,2").unwrap_err().status, 400);
+        assert_eq!(
+            decode_batch(None, JSON, b"{\"documents\":[{\"text\":\"\xff\"}]}")
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            decode_batch(Some("limit=x"), JSON, body)
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            decode_batch(Some("foo=1"), JSON, body).unwrap_err().status,
+            400
+        );
+        assert_eq!(decode_batch(None, FORM, body).unwrap_err().status, 415);
+    }
+
+    #[test]
+    fn percent_encoding_round_trips() {
+        for text in [
+            "PEACEKEEPING OPERATIONS",
+            "COUNTER-TERRORISM",
+            "维持和平行动",
+            "a/b?c=d&e%f",
+        ] {
+            assert_eq!(percent_decode(&percent_encode(text), false).unwrap(), text);
+        }
+        assert_eq!(percent_encode("A B"), "A%20B");
+    }
+
+    #[test]
+    fn language_tags_are_short_ascii_words() {
+        assert_eq!(LanguageTag::parse("ZH").unwrap().as_str(), "zh");
+        assert!(LanguageTag::parse("").is_none());
+        assert!(LanguageTag::parse("zh-Hans").is_none());
+        assert!(LanguageTag::parse("abcdefghi").is_none());
+    }
+}
