@@ -195,6 +195,11 @@ pub struct LearnArgs {
     #[arg(long, default_value_t = OneVsRestParams::default().prune_below, value_name = "F")]
     prune: f32,
 
+    /// Each descriptor updates on its new positives plus a weighted sample of the new
+    /// negatives, never fewer rows than this (the model's weights stand for the rest).
+    #[arg(long, default_value_t = dtag::learn::UPDATE_MIN_SAMPLED_ROWS, value_name = "N")]
+    min_sampled_rows: usize,
+
     /// Descriptors new to the model need this many new documents.
     #[arg(long, default_value_t = 1, value_name = "N")]
     min_label_docs: usize,
@@ -215,6 +220,7 @@ pub fn learn(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
                     positive_weight: args.positive_weight,
                     tolerance: args.tolerance,
                     max_epochs: args.max_epochs,
+                    min_sampled_rows: args.min_sampled_rows,
                     ..LogisticParams::default()
                 },
                 prune_below: args.prune,

@@ -254,7 +254,7 @@ fn learn_resolves_new_documents_through_the_models_thesaurus() {
 // ---------------------------------------------------------------------------------------------
 // CAIL2018
 
-/// The CAIL tests take turns: one times commands, the other would slow them down.
+/// The tests on real corpora take turns: those that time commands must not overlap.
 static CAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn cail() -> Option<PathBuf> {
@@ -290,20 +290,24 @@ fn seconds(report: &Value, stages: &[&str]) -> f64 {
         .sum()
 }
 
-#[test]
-fn cail2018_learning_half_the_corpus_matches_a_full_retrain_and_is_faster() {
-    let Some(dir) = cail() else { return };
-    let _turn = CAIL.lock().unwrap_or_else(|e| e.into_inner());
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    let train = dir.join("train.txt");
-    let test = dir.join("test.txt");
-    let docs = documents(&std::fs::read_to_string(&train).unwrap());
+/// What learning half a corpus into a model of the other half gave.
+struct HalvesOutcome {
+    p_full: f64,
+    p_half: f64,
+    p_learned: f64,
+    /// Full retrain over update: wall-clock, analysis + solver, solver alone.
+    wall: f64,
+    compute: f64,
+    solver: f64,
+}
 
-    // train.txt is ordered by source and charge, so "halves" are taken alternately: each
-    // half is a sample of the same cases (the split in document order is measured below).
-    let half = |parity: usize, name: &str| {
-        let path = w.join(name);
+/// Trains on every other document of `train`, learns the rest into that model, and compares
+/// with training on all of them: P@1 on `test`, and times (each command run twice,
+/// alternately; the faster run counts, since the machine is shared).
+fn learn_alternate_halves(name: &str, train: &Path, test: &Path, w: &Path) -> HalvesOutcome {
+    let docs = documents(&std::fs::read_to_string(train).unwrap());
+    let half = |parity: usize, file: &str| {
+        let path = w.join(file);
         let text: String = docs
             .iter()
             .enumerate()
@@ -314,26 +318,30 @@ fn cail2018_learning_half_the_corpus_matches_a_full_retrain_and_is_faster() {
         path
     };
     let (first, second) = (half(0, "first.txt"), half(1, "second.txt"));
-
-    let full = w.join("full.dtag");
-    let base = w.join("half.dtag");
-    let learned = w.join("learned.dtag");
+    let (full, base, learned) = (
+        w.join("full.dtag"),
+        w.join("half.dtag"),
+        w.join("learned.dtag"),
+    );
     dtag(&["-q", "train", "--corpus", &p(&first), "--model", &p(&base)]).ok();
-
-    // Each timed twice, alternately; the faster run of each counts (the machine is shared).
     let (mut train_runs, mut learn_runs) = (Vec::new(), Vec::new());
     for _ in 0..2 {
         let run = dtag(&[
             "-q",
             "train",
             "--corpus",
-            &p(&train),
+            &p(train),
             "--model",
             &p(&full),
             "--json",
         ])
         .ok();
-        train_runs.push((run.seconds, seconds(&run.json(), &["analysis", "training"])));
+        let report = run.json();
+        train_runs.push([
+            run.seconds,
+            seconds(&report, &["analysis", "training"]),
+            seconds(&report, &["training"]),
+        ]);
         std::fs::copy(&base, &learned).unwrap();
         let run = dtag(&[
             "-q",
@@ -345,42 +353,63 @@ fn cail2018_learning_half_the_corpus_matches_a_full_retrain_and_is_faster() {
             "--json",
         ])
         .ok();
-        learn_runs.push((run.seconds, seconds(&run.json(), &["analysis", "training"])));
+        let report = run.json();
+        learn_runs.push([
+            run.seconds,
+            seconds(&report, &["analysis", "training"]),
+            seconds(&report, &["training"]),
+        ]);
     }
-    let min = |runs: &[(f64, f64)], k: usize| {
-        runs.iter()
-            .map(|r| if k == 0 { r.0 } else { r.1 })
-            .fold(f64::INFINITY, f64::min)
+    let best =
+        |runs: &[[f64; 3]], k: usize| runs.iter().map(|r| r[k]).fold(f64::INFINITY, f64::min);
+    let outcome = HalvesOutcome {
+        p_full: p_at_1(&full, test),
+        p_half: p_at_1(&base, test),
+        p_learned: p_at_1(&learned, test),
+        wall: best(&train_runs, 0) / best(&learn_runs, 0),
+        compute: best(&train_runs, 1) / best(&learn_runs, 1),
+        solver: best(&train_runs, 2) / best(&learn_runs, 2),
     };
-    let wall = min(&train_runs, 0) / min(&learn_runs, 0);
-    let compute = min(&train_runs, 1) / min(&learn_runs, 1);
-
-    let (p_full, p_half, p_learned) = (
-        p_at_1(&full, &test),
-        p_at_1(&base, &test),
-        p_at_1(&learned, &test),
-    );
     eprintln!(
-        "cail2018, alternate halves: P@1 full {p_full:.4}, first half {p_half:.4}, learned {p_learned:.4}; \
-         train {:.2}s, learn {:.2}s (wall ×{wall:.2}); analysis+solver {:.2}s vs {:.2}s (×{compute:.2})",
-        min(&train_runs, 0),
-        min(&learn_runs, 0),
-        min(&train_runs, 1),
-        min(&learn_runs, 1)
+        "{name}, alternate halves: P@1 full {:.4}, half {:.4}, learned {:.4}; train {:.2}s, \
+         learn {:.2}s: wall ×{:.2}, analysis+solver ×{:.2}, solver ×{:.2}",
+        outcome.p_full,
+        outcome.p_half,
+        outcome.p_learned,
+        best(&train_runs, 0),
+        best(&learn_runs, 0),
+        outcome.wall,
+        outcome.compute,
+        outcome.solver
+    );
+    outcome
+}
+
+#[test]
+fn cail2018_learning_half_the_corpus_matches_a_full_retrain() {
+    let Some(dir) = cail() else { return };
+    let _turn = CAIL.lock().unwrap_or_else(|e| e.into_inner());
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (train, test) = (dir.join("train.txt"), dir.join("test.txt"));
+    // train.txt is ordered by source and charge, so "halves" are taken alternately: each
+    // half is a sample of the same cases (the split in file order is measured below).
+    let o = learn_alternate_halves("cail2018", &train, &test, w);
+    assert!(
+        o.p_learned >= o.p_full - 0.01,
+        "learned P@1 {:.4} is more than 1 point below the full retrain's {:.4}",
+        o.p_learned,
+        o.p_full
     );
     assert!(
-        p_learned >= p_full - 0.01,
-        "learned P@1 {p_learned:.4} is more than 1 point below the full retrain's {p_full:.4}"
-    );
-    assert!(
-        p_learned > p_half,
-        "learning the second half did not help: {p_learned} vs {p_half}"
+        o.p_learned > o.p_half,
+        "learning the second half did not help"
     );
     // Speed is measured by benchmarks, never asserted here (shared machines are noisy); the
-    // timings above are printed for the record.
-    let _ = (wall, compute);
+    // timings are printed for the record (measured: solver ×2.9–3.2, whole command ×2.2–2.4).
 
     // The halves in file order: the second brings charges and words the first lacks.
+    let docs = documents(&std::fs::read_to_string(&train).unwrap());
     let ordered = |range: std::ops::Range<usize>, name: &str| {
         let path = w.join(name);
         std::fs::write(&path, docs[range].concat()).unwrap();
@@ -413,12 +442,37 @@ fn cail2018_learning_half_the_corpus_matches_a_full_retrain_and_is_faster() {
     let p_head_learned = p_at_1(&head_model, &test);
     eprintln!(
         "cail2018, halves in file order: P@1 first half {p_head:.4}, learned {p_head_learned:.4} \
-         (full {p_full:.4}); {} descriptors added, {} of {} tokens outside the first half's vocabulary",
+         (full {:.4}); {} descriptors added, {} of {} tokens outside the first half's vocabulary",
+        o.p_full,
         report["descriptors_added"].as_array().unwrap().len(),
         report["ignored_tokens"],
         report["tokens"]
     );
     assert!(p_head_learned > p_head + 0.05);
+}
+
+#[test]
+fn reuters_learning_half_the_corpus_matches_a_full_retrain() {
+    let dir = root().join("../shared/corpora/reuters21578");
+    if !dir.join("train.txt").is_file() {
+        eprintln!("SKIPPED: {} not found", dir.display());
+        return;
+    }
+    let _turn = CAIL.lock().unwrap_or_else(|e| e.into_inner());
+    let work = tempfile::tempdir().unwrap();
+    let o = learn_alternate_halves(
+        "reuters21578",
+        &dir.join("train.txt"),
+        &dir.join("test.txt"),
+        work.path(),
+    );
+    assert!(
+        o.p_learned >= o.p_full - 0.01,
+        "learned P@1 {:.4} vs full {:.4}",
+        o.p_learned,
+        o.p_full
+    );
+    // Speed is printed, not asserted (measured: whole command ×2.8–3.3, solver ×6–14).
 }
 
 #[test]

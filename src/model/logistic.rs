@@ -413,6 +413,21 @@ fn solve_coordinate(
     }
     let mut gp = a * (z - old) + s * b + (z / (c - z)).ln();
     let violation = gp.abs();
+    let mut jumped = false;
+    // Far left of the root (a variable near 0 whose optimum is not, as on the first pass
+    // after a warm start), Newton on the log term only multiplies z by a bounded factor per
+    // step. When z = old and the root r lies right of it, a(r − old) > 0 gives
+    // r < u = c·σ(−s·b), hence r > c·σ(−s·b − a·(u − old)): starting there keeps the
+    // iteration left of the root, where it converges monotonically, in a few steps.
+    if gp < -1.0 && z == old {
+        let u = c * sigmoid(-s * b);
+        let lower = c * sigmoid(-s * b - a * (u - old));
+        if lower > z && lower < c {
+            z = lower;
+            gp = a * (z - old) + s * b + (z / (c - z)).ln();
+            jumped = true;
+        }
+    }
     let mut steps = 0;
     while steps < MAX_NEWTON_STEPS && gp.abs() >= tolerance {
         let gpp = a + c / (c - z) / z;
@@ -421,7 +436,7 @@ fn solve_coordinate(
         gp = a * (z - old) + s * b + (z / (c - z)).ln();
         steps += 1;
     }
-    if steps == 0 {
+    if steps == 0 && !jumped {
         return CoordinateOutcome {
             delta: 0.0,
             violation,
@@ -639,6 +654,54 @@ mod tests {
             assert!((a - b).abs() < 1e-5);
         }
         assert!((kept.intercept - cold.intercept).abs() < 1e-5);
+    }
+
+    #[test]
+    fn coordinate_steps_reach_the_root_from_far_below_it() {
+        // Root of a(z − old) + s·b + ln(z/(c − z)) by bisection, for comparison.
+        let root = |a: f64, b: f64, c: f64, old: f64, s: f64| {
+            let g = |z: f64| a * (z - old) + s * b + (z / (c - z)).ln();
+            let (mut lo, mut hi) = (1e-300, c * (1.0 - 1e-15));
+            for _ in 0..400 {
+                let mid = 0.5 * (lo + hi);
+                if g(mid) < 0.0 {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            0.5 * (lo + hi)
+        };
+        // (a, margin b, C): well classified rows whose variable starts near 0, as after a
+        // warm start, and harder ones.
+        for &(a, b, c) in &[
+            (2.0, 5.0, 48.0),
+            (2.0, 0.5, 48.0),
+            (1.5, 12.0, 72.0),
+            (2.0, -3.0, 48.0),
+            (0.3, 8.0, 1.0),
+        ] {
+            let a0 = 1e-8;
+            let mut pair = [a0, c - a0];
+            let outcome = solve_coordinate(a, b, c, &mut pair, 1e-10);
+            let s = if 0.5 * a * (c - 2.0 * a0) + b < 0.0 {
+                -1.0
+            } else {
+                1.0
+            };
+            let want = if s > 0.0 {
+                root(a, b, c, a0, 1.0)
+            } else {
+                c - root(a, b, c, c - a0, -1.0)
+            };
+            assert!(
+                (pair[0] - want).abs() <= 1e-7 * want.max(1e-3),
+                "a={a} b={b} c={c}: {} vs {want}",
+                pair[0]
+            );
+            assert!((pair[0] + pair[1] - c).abs() < 1e-9);
+            assert!(outcome.newton_steps < 20, "{} steps", outcome.newton_steps);
+        }
     }
 
     #[test]
