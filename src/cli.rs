@@ -649,24 +649,11 @@ fn suggest(args: SuggestArgs) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     match args.format {
         Format::Tsv => {
-            write!(out, "document\trank\tdescriptor\tscore")?;
-            if with_concepts {
-                write!(out, "\turi\tlabel_en\tlabel_zh")?;
-            }
+            write_tsv_header(&mut out, with_concepts)?;
             writeln!(out)?;
             for (draft, suggestions) in drafts.iter().zip(&results) {
                 for (rank, s) in suggestions.iter().enumerate() {
-                    write!(
-                        out,
-                        "{}\t{}\t{}\t{:.4}",
-                        draft.name,
-                        rank + 1,
-                        s.descriptor,
-                        s.score
-                    )?;
-                    if with_concepts {
-                        write!(out, "\t{}", concept_columns(s))?;
-                    }
+                    write_tsv_row(&mut out, &draft.name, rank, s, with_concepts)?;
                     writeln!(out)?;
                 }
             }
@@ -688,14 +675,40 @@ fn suggest(args: SuggestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// URI, English and Chinese label columns of a suggestion (empty when unknown).
-fn concept_columns(s: &Suggestion) -> String {
-    format!(
-        "{}\t{}\t{}",
-        s.uri.as_deref().unwrap_or(""),
-        s.label_en.as_deref().unwrap_or(""),
-        s.label_zh.as_deref().unwrap_or("")
-    )
+/// The TSV header's shared columns (callers add their own and end the line).
+fn write_tsv_header(out: &mut dyn Write, with_concepts: bool) -> std::io::Result<()> {
+    write!(out, "document\trank\tdescriptor\tscore")?;
+    if with_concepts {
+        write!(out, "\turi\tlabel_en\tlabel_zh")?;
+    }
+    Ok(())
+}
+
+/// One suggestion's shared TSV columns; URI and labels are empty when unknown.
+fn write_tsv_row(
+    out: &mut dyn Write,
+    document: &str,
+    rank: usize,
+    s: &Suggestion,
+    with_concepts: bool,
+) -> std::io::Result<()> {
+    write!(
+        out,
+        "{document}\t{}\t{}\t{:.4}",
+        rank + 1,
+        s.descriptor,
+        s.score
+    )?;
+    if with_concepts {
+        write!(
+            out,
+            "\t{}\t{}\t{}",
+            s.uri.as_deref().unwrap_or(""),
+            s.label_en.as_deref().unwrap_or(""),
+            s.label_zh.as_deref().unwrap_or("")
+        )?;
+    }
+    Ok(())
 }
 
 fn suggest_explained(
@@ -715,25 +728,11 @@ fn suggest_explained(
     let mut out = std::io::BufWriter::new(stdout.lock());
     match format {
         Format::Tsv => {
-            write!(out, "document\trank\tdescriptor\tscore")?;
-            if with_concepts {
-                write!(out, "\turi\tlabel_en\tlabel_zh")?;
-            }
+            write_tsv_header(&mut out, with_concepts)?;
             writeln!(out, "\tpositive_terms\tnegative_terms")?;
             for (draft, suggestions) in drafts.iter().zip(&results) {
                 for (rank, e) in suggestions.iter().enumerate() {
-                    let s = &e.suggestion;
-                    write!(
-                        out,
-                        "{}\t{}\t{}\t{:.4}",
-                        draft.name,
-                        rank + 1,
-                        s.descriptor,
-                        s.score
-                    )?;
-                    if with_concepts {
-                        write!(out, "\t{}", concept_columns(s))?;
-                    }
+                    write_tsv_row(&mut out, &draft.name, rank, &e.suggestion, with_concepts)?;
                     writeln!(
                         out,
                         "\t{}\t{}",

@@ -312,25 +312,15 @@ mod tests {
             "africa food aid aid",
             "climate change peace",
         ];
-        let v = TfidfParams {
+        let (v, fitted) = TfidfParams {
             min_df: 1,
             ..TfidfParams::default()
         }
         .check()
         .unwrap()
         .fit_transform(&a, &texts, &ProgressBar::hidden())
-        .unwrap()
-        .0;
+        .unwrap();
         let batch = v.transform_batch(&a, &texts, &ProgressBar::hidden());
-        let fitted = TfidfParams {
-            min_df: 1,
-            ..TfidfParams::default()
-        }
-        .check()
-        .unwrap()
-        .fit_transform(&a, &texts, &ProgressBar::hidden())
-        .unwrap()
-        .1;
         assert_eq!(fitted, batch);
         for (i, t) in texts.iter().enumerate() {
             let single = v.transform(&a, t);

@@ -4,7 +4,6 @@
 //! fixture `tests/fixtures/unbis_demo.ttl`; the tests on `../shared` skip when it is absent.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
@@ -14,63 +13,8 @@ const TTL: &str = "tests/fixtures/unbis_demo.ttl";
 const CONCEPTS: &str = "../shared/corpora/unbis_thesaurus/concepts.tsv";
 const EXAMPLE: &str = "../shared/examples/unsc_regional_cooperation_zh.txt";
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> Self {
-        assert_eq!(
-            self.code,
-            Some(0),
-            "dtag failed\nstdout:\n{}\nstderr:\n{}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-
-    fn fails(self) -> Self {
-        assert!(
-            self.code.is_some() && self.code != Some(0),
-            "expected a failure\nstdout:\n{}\nstderr:\n{}",
-            self.stdout,
-            self.stderr
-        );
-        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
-        assert!(self.stderr.contains("error"), "{}", self.stderr);
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
-    }
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn dtag<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_dtag"))
-        .current_dir(root())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot start dtag");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn p(path: &Path) -> String {
-    path.to_str().unwrap().to_string()
-}
+mod common;
+use common::{dtag, p, root, Run};
 
 fn shared_present(test: &str) -> bool {
     let present = root().join(CONCEPTS).is_file() && root().join(EXAMPLE).is_file();

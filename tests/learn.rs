@@ -6,62 +6,14 @@
 //! faster; and `--explain` must name the words that mark a charge.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
 
 use serde_json::Value;
 
 const TRAIN: &str = "data/train.txt";
 const TEST: &str = "data/test.txt";
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    seconds: f64,
-}
-
-impl Run {
-    fn ok(self) -> Self {
-        assert_eq!(
-            self.code,
-            Some(0),
-            "dtag failed\nstdout:\n{}\nstderr:\n{}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
-    }
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn dtag<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
-    let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_dtag"))
-        .current_dir(root())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot start dtag");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        seconds: started.elapsed().as_secs_f64(),
-    }
-}
-
-fn p(path: &Path) -> String {
-    path.to_str().unwrap().to_string()
-}
+mod common;
+use common::{dtag, p, root};
 
 fn p_at_1(model: &Path, test: &Path) -> f64 {
     dtag(&["eval", "--model", &p(model), "--corpus", &p(test), "--json"])
