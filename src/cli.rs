@@ -167,25 +167,35 @@ struct TrainOptions {
     #[arg(long, default_value_t = OneVsRestParams::default().prune_below, value_name = "F")]
     prune: f32,
 
-    /// Cross-validate on the training corpus to calibrate scores and learn a threshold per
-    /// descriptor (used by `suggest` and `eval` unless `--threshold` is given).
+    /// Skip threshold tuning. By default training cross-validates on the training corpus to
+    /// calibrate scores and learn a threshold per descriptor (used by `suggest` and `eval`
+    /// unless `--threshold` is given); without it scores are the raw logistic outputs, cut at 0.5.
     #[arg(long)]
+    no_tune: bool,
+
+    /// Tune thresholds (the default; kept so that older scripts keep working).
+    #[arg(long, hide = true, conflicts_with = "no_tune")]
     tune_thresholds: bool,
 
-    /// Cross-validation folds of `--tune-thresholds`.
-    #[arg(long, default_value_t = TuneParams::default().folds, value_name = "K", requires = "tune_thresholds")]
+    /// Cross-validation folds of threshold tuning.
+    #[arg(long, default_value_t = TuneParams::default().folds, value_name = "K", conflicts_with = "no_tune")]
     tune_folds: usize,
 
+    /// Epochs each fold's model of threshold tuning runs, starting from the model trained on
+    /// all folds with the held-out fold removed (0: train each fold's model from zero).
+    #[arg(long, default_value_t = TuneParams::default().refit_epochs, value_name = "N", conflicts_with = "no_tune")]
+    tune_epochs: usize,
+
     /// What the tuned thresholds maximise out of fold.
-    #[arg(long, value_enum, default_value_t = ObjectiveArg::MicroF1, requires = "tune_thresholds")]
+    #[arg(long, value_enum, default_value_t = ObjectiveArg::MicroF1, conflicts_with = "no_tune")]
     threshold_objective: ObjectiveArg,
 
     /// Descriptors with fewer training documents get thresholds pulled toward the global one.
-    #[arg(long, default_value_t = TuneParams::default().min_positives, value_name = "N", requires = "tune_thresholds")]
+    #[arg(long, default_value_t = TuneParams::default().min_positives, value_name = "N", conflicts_with = "no_tune")]
     threshold_min_docs: usize,
 
     /// Strength of the pull of each descriptor's calibration toward the shared one.
-    #[arg(long, default_value_t = TuneParams::default().calibration_prior, value_name = "F", requires = "tune_thresholds")]
+    #[arg(long, default_value_t = TuneParams::default().calibration_prior, value_name = "F", conflicts_with = "no_tune")]
     calibration_prior: f64,
 }
 
@@ -483,8 +493,9 @@ fn train_params(args: &TrainOptions) -> anyhow::Result<TrainParams> {
             prune_below: args.prune,
         },
         min_label_docs: args.min_label_docs,
-        tune: args.tune_thresholds.then(|| TuneParams {
+        tune: (!args.no_tune).then(|| TuneParams {
             folds: args.tune_folds,
+            refit_epochs: args.tune_epochs,
             objective: match args.threshold_objective {
                 ObjectiveArg::MicroF1 => ThresholdObjective::MicroF1,
                 ObjectiveArg::DescriptorF1 => ThresholdObjective::DescriptorF1,
@@ -550,6 +561,9 @@ vocabulary {} terms, {} stored weights",
             .map(|(d, n)| format!("{d} ({n})"))
             .collect();
         eprintln!("skipped: {}", names.join(", "));
+    }
+    if let Some(reason) = &report.tuning_skipped {
+        eprintln!("thresholds not tuned: {reason}");
     }
     if let Some(t) = &report.tuning {
         eprintln!(

@@ -10,8 +10,9 @@ use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::features::{TfidfParams, ValidTfidfParams};
+use crate::model::logistic::HeldOutFolds;
 use crate::model::{LabelSets, Model, OneVsRestParams, TrainingInfo, ValidOneVsRestParams};
-use crate::tune::{TuneParams, TuningReport, ValidTuneParams};
+use crate::tune::{fold_assignment, TuneParams, TuningReport, ValidTuneParams};
 
 /// Receives progress of long stages; the CLI draws bars, the library default draws nothing.
 pub trait Progress: Sync {
@@ -27,6 +28,9 @@ impl Progress for NoProgress {
         ProgressBar::hidden()
     }
 }
+
+/// Fewest documents per cross-validation fold for threshold tuning to run.
+pub const MIN_DOCS_PER_FOLD: usize = 10;
 
 /// All training settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +96,8 @@ pub struct TrainReport {
     pub seconds: BTreeMap<&'static str, f64>,
     /// Present when trained with threshold tuning.
     pub tuning: Option<TuningReport>,
+    /// Why tuning was asked for but not done (a corpus too small to cross-validate).
+    pub tuning_skipped: Option<String>,
 }
 
 impl ValidTrainParams {
@@ -159,12 +165,51 @@ impl ValidTrainParams {
 
         let start = Instant::now();
         let bar = progress.stage("training", labels.n_labels as u64);
-        let classifier = self.ovr.fit_with_progress(&x, &labels, &bar)?;
+        // Folds of a handful of documents give thresholds fitted to noise: below
+        // `MIN_DOCS_PER_FOLD` documents per fold, tuning is skipped and the report says so.
+        let (tune, tuning_skipped) = match &self.tune {
+            Some(t) if docs.len() < t.params().folds * MIN_DOCS_PER_FOLD => (
+                None,
+                Some(format!(
+                    "{} documents are too few for {} folds (tuning needs {} per fold)",
+                    docs.len(),
+                    t.params().folds,
+                    MIN_DOCS_PER_FOLD
+                )),
+            ),
+            t => (t.as_ref(), None),
+        };
+        let refit = tune.filter(|t| t.params().refit_epochs > 0);
+        let (classifier, held_out) = match refit {
+            Some(tune) => {
+                let t = tune.params();
+                let positives = labels.documents_per_label();
+                let keep = |l: usize, values: Vec<f32>| {
+                    ValidTuneParams::keep_held_out(&positives[l], &values)
+                };
+                let fold_of = fold_assignment(&labels.rows, labels.n_labels, t.folds, t.seed);
+                let folds = HeldOutFolds {
+                    fold_of: &fold_of,
+                    folds: t.folds,
+                    epochs: t.refit_epochs,
+                };
+                let (classifier, kept) = self.ovr.fit_held_out(&x, &labels, folds, &bar, &keep)?;
+                (classifier, Some(kept))
+            }
+            None => (self.ovr.fit_with_progress(&x, &labels, &bar)?, None),
+        };
         bar.finish_and_clear();
         seconds.insert("training", start.elapsed().as_secs_f64());
 
-        let (tuning, tuning_report) = match &self.tune {
-            Some(tune) => {
+        let (tuning, tuning_report) = match (tune, held_out) {
+            (Some(tune), Some(kept)) => {
+                let start = Instant::now();
+                let oof = tune.held_out_scores(x.n_rows(), kept);
+                let (tuning, report) = tune.tune(&oof, &labels)?;
+                seconds.insert("tuning", start.elapsed().as_secs_f64());
+                (Some(tuning), Some(report))
+            }
+            (Some(tune), None) => {
                 let start = Instant::now();
                 let bar = progress.stage("cross-validating", tune.params().folds as u64);
                 let oof = tune.out_of_fold(&x, &labels, &self.ovr, &bar)?;
@@ -173,7 +218,7 @@ impl ValidTrainParams {
                 seconds.insert("tuning", start.elapsed().as_secs_f64());
                 (Some(tuning), Some(report))
             }
-            None => (None, None),
+            (None, _) => (None, None),
         };
 
         let skipped: Vec<(String, u32)> = skipped
@@ -191,6 +236,7 @@ impl ValidTrainParams {
             stored_weights: classifier.nnz(),
             seconds,
             tuning: tuning_report,
+            tuning_skipped,
         };
         let model = Model {
             analyzer: self.analyzer.clone(),

@@ -52,6 +52,9 @@ pub enum ThresholdObjective {
 pub struct TuneParams {
     /// Cross-validation folds.
     pub folds: usize,
+    /// 0: each fold's model is trained from zero. Otherwise it starts from the model trained
+    /// on every fold, with the held-out fold's part removed, and runs this many epochs.
+    pub refit_epochs: usize,
     /// Seed of the fold assignment.
     pub seed: u64,
     /// What the per-descriptor thresholds maximise.
@@ -67,6 +70,7 @@ impl Default for TuneParams {
     fn default() -> Self {
         TuneParams {
             folds: 5,
+            refit_epochs: 1,
             seed: 0xf01d,
             objective: ThresholdObjective::MicroF1,
             min_positives: 3,
@@ -129,6 +133,14 @@ pub fn fold_assignment(rows: &[Vec<u32>], n_labels: usize, folds: usize, seed: u
 pub struct DroppedNegatives {
     pub count: u64,
     pub logit_sum: f64,
+}
+
+/// What tuning keeps of one label's held-out decision values.
+#[derive(Debug, Clone, Default)]
+pub struct LabelHeldOut {
+    /// `(document, decision value)` of positives and of values at or above [`KEEP_LOGIT`].
+    pub kept: Vec<(u32, f32)>,
+    pub dropped: DroppedNegatives,
 }
 
 /// Kept entries of a run of held-out documents (by document index), and its dropped sums.
@@ -247,6 +259,49 @@ impl ValidTuneParams {
             dropped,
             folds: k,
         })
+    }
+
+    /// Keeps what tuning needs of one label's held-out decision values (one per document):
+    /// the values of its positive documents (`positives`, sorted) and those at or above
+    /// [`KEEP_LOGIT`]; the other negatives are only summed.
+    pub fn keep_held_out(positives: &[u32], values: &[f32]) -> LabelHeldOut {
+        let mut kept = LabelHeldOut::default();
+        let mut next_positive = positives.iter().peekable();
+        for (d, &z) in values.iter().enumerate() {
+            let positive = next_positive.next_if(|&&p| p as usize == d).is_some();
+            if positive || z >= KEEP_LOGIT {
+                kept.kept.push((d as u32, z));
+            } else {
+                kept.dropped.count += 1;
+                kept.dropped.logit_sum += z as f64;
+            }
+        }
+        kept
+    }
+
+    /// Out-of-sample scores from the held-out estimates of one training run
+    /// ([`ValidOneVsRestParams::fit_held_out`] reduced by [`Self::keep_held_out`]), in label
+    /// order. Unlike k-fold scores, a document's list is not topped up to its [`KEEP_TOP`]
+    /// best descriptors: values below [`KEEP_LOGIT`] are only summed.
+    pub fn held_out_scores(&self, n_docs: usize, per_label: Vec<LabelHeldOut>) -> OutOfFold {
+        let n_labels = per_label.len();
+        let mut docs: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n_docs];
+        let mut dropped = Vec::with_capacity(n_labels);
+        for (l, label) in per_label.into_iter().enumerate() {
+            for (d, z) in label.kept {
+                docs[d as usize].push((l as u32, z));
+            }
+            dropped.push(label.dropped);
+        }
+        docs.par_iter_mut().for_each(|entries| {
+            entries.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        });
+        OutOfFold {
+            n_labels,
+            docs,
+            dropped,
+            folds: self.0.folds,
+        }
     }
 
     /// Calibration, thresholds and the global grid from out-of-fold scores.

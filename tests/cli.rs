@@ -628,7 +628,14 @@ fn known_descriptors() -> BTreeSet<String> {
 
 #[test]
 fn suggest_prints_tsv_ranked_per_draft() {
-    let mut args = vec!["suggest".to_string(), "--model".into(), model_arg()];
+    // An explicit --threshold replaces the model's tuned per-descriptor thresholds.
+    let mut args = vec![
+        "suggest".to_string(),
+        "--model".into(),
+        model_arg(),
+        "--threshold".into(),
+        "0.5".into(),
+    ];
     args.extend(DRAFTS.iter().map(|s| s.to_string()));
     let rows = parse_tsv(&dtag(&args).ok().stdout);
     let known = known_descriptors();
@@ -642,7 +649,7 @@ fn suggest_prints_tsv_ranked_per_draft() {
             if k > 0 {
                 assert!(mine[k - 1].3 >= row.3, "scores descend");
                 // Below the top one, only descriptors at or above the threshold are proposed.
-                assert!(row.3 >= 0.5, "{row:?} is below the default threshold");
+                assert!(row.3 >= 0.5, "{row:?} is below the threshold");
             }
         }
         let top = &mine[0].2;

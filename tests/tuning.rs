@@ -79,7 +79,13 @@ fn thresholds(tsv: &str) -> Vec<(String, String)> {
 #[test]
 fn tuned_model_stores_thresholds_and_eval_uses_them() {
     let dir = tempfile::tempdir().unwrap();
-    let (tuned, report) = train(dir.path(), "tuned.dtm", &["--tune-thresholds"]);
+    // Tuning is the default; the old opt-in flag is still accepted.
+    let (tuned, report) = train(dir.path(), "tuned.dtm", &[]);
+    let (again, _) = train(dir.path(), "again.dtm", &["--tune-thresholds"]);
+    assert_eq!(
+        std::fs::read(&tuned).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
     let tuning = &report["tuning"];
     assert_eq!(tuning["folds"], 5);
     let global = tuning["global_threshold"].as_f64().unwrap();
@@ -113,7 +119,7 @@ fn tuned_model_stores_thresholds_and_eval_uses_them() {
     assert!(forced.iter().all(|(_, t)| t == "0.5000"), "{forced:?}");
 
     // An untuned model has no per-descriptor thresholds.
-    let (plain, report) = train(dir.path(), "plain.dtm", &[]);
+    let (plain, report) = train(dir.path(), "plain.dtm", &["--no-tune"]);
     assert!(report["tuning"].is_null());
     assert_eq!(eval(&plain, &[])["thresholds"], "global");
 
@@ -296,18 +302,51 @@ fn bad_tuning_settings_are_refused_with_the_reason() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("folds"));
     assert!(!model.exists(), "no model is written");
 
-    // Tuning options without tuning would be silently ignored: refused instead.
+    // Tuning options with tuning turned off would be silently ignored: refused instead.
     let out = dtag(&[
         "train",
         "--corpus",
         repo("data/train.txt").to_str().unwrap(),
         "--model",
         model.to_str().unwrap(),
+        "--no-tune",
         "--tune-folds",
         "3",
     ]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--tune-thresholds"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-tune"));
+
+    // A corpus too small for the folds trains untuned and says why.
+    let small = dir.path().join("small.txt");
+    let text = std::fs::read_to_string(repo("data/train.txt")).unwrap();
+    let first: Vec<&str> = text
+        .split("%%%")
+        .filter(|d| !d.is_empty())
+        .take(20)
+        .collect();
+    std::fs::write(&small, format!("%%%{}", first.join("%%%"))).unwrap();
+    let out = dtag(&[
+        "train",
+        "--corpus",
+        small.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["tuning"].is_null(), "{report}");
+    assert!(
+        report["tuning_skipped"]
+            .as_str()
+            .is_some_and(|r| r.contains("20 documents")),
+        "{report}"
+    );
+    std::fs::remove_file(&model).unwrap();
 
     let out = dtag(&[
         "cv",

@@ -9,7 +9,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::logistic::{
-    sigmoid, squared_norms, LogisticParams, ValidLogisticParams, WarmStart, BLOCK,
+    sigmoid, squared_norms, BinaryLogistic, HeldOutFolds, LogisticParams, ValidLogisticParams,
+    WarmStart, BLOCK,
 };
 use crate::error::{Error, Result};
 use crate::sparse::CsrMatrix;
@@ -37,8 +38,13 @@ impl LabelSets {
 /// One label's sparse `(feature, weight)` pairs and intercept.
 pub type LabelWeights = (Vec<(u32, f32)>, f32);
 
-/// A trained label: its index, kept `(feature, weight)` pairs and intercept.
-type TrainedLabel = (usize, Vec<(u32, f32)>, f32);
+/// A trained label: its index, kept `(feature, weight)` pairs, intercept and what the
+/// held-out reducer made of it.
+type TrainedLabel<T> = (usize, Vec<(u32, f32)>, f32, Option<T>);
+
+/// Turns one label's held-out decision values (label index, one value per document) into
+/// what the caller keeps of them.
+pub type HeldOutReducer<'a, T> = dyn Fn(usize, Vec<f32>) -> T + Sync + 'a;
 
 /// One-vs-rest settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +107,39 @@ impl ValidOneVsRestParams {
         warm: &[Option<LabelWeights>],
         progress: &ProgressBar,
     ) -> Result<OneVsRest> {
+        let none: Option<(HeldOutFolds, &HeldOutReducer<'_, ()>)> = None;
+        Ok(self.fit_blocks(x, y, warm, progress, none)?.0)
+    }
+
+    /// Trains every label and also estimates, for every document, the decision value a
+    /// model not trained on it would give (see [`ValidLogisticParams::fit_many_held_out`]).
+    /// Each label's held-out values (one per row of `x`) go through `reduce` as soon as the
+    /// label is solved, so only what it keeps stays in memory; the results come in label order.
+    pub fn fit_held_out<T: Send>(
+        &self,
+        x: &CsrMatrix,
+        y: &LabelSets,
+        folds: HeldOutFolds,
+        progress: &ProgressBar,
+        reduce: &HeldOutReducer<'_, T>,
+    ) -> Result<(OneVsRest, Vec<T>)> {
+        if folds.fold_of.len() != x.n_rows() || folds.fold_of.iter().any(|&f| f >= folds.folds) {
+            return Err(Error::Training(
+                "the fold assignment does not match the documents".into(),
+            ));
+        }
+        let (model, reduced) = self.fit_blocks(x, y, &[], progress, Some((folds, reduce)))?;
+        Ok((model, reduced.into_iter().flatten().collect()))
+    }
+
+    fn fit_blocks<T: Send>(
+        &self,
+        x: &CsrMatrix,
+        y: &LabelSets,
+        warm: &[Option<LabelWeights>],
+        progress: &ProgressBar,
+        held_out: Option<(HeldOutFolds, &HeldOutReducer<'_, T>)>,
+    ) -> Result<(OneVsRest, Vec<Option<T>>)> {
         if !warm.is_empty() && warm.len() != y.n_labels {
             return Err(Error::Training(format!(
                 "{} warm starts for {} labels",
@@ -121,58 +160,85 @@ impl ValidOneVsRestParams {
         let mut order: Vec<usize> = (0..y.n_labels).collect();
         order.sort_by_key(|&l| std::cmp::Reverse(docs_per_label[l].len()));
         let blocks: Vec<&[usize]> = order.chunks(BLOCK).collect();
-        let mut trained: Vec<TrainedLabel> = blocks
+        let mut trained: Vec<TrainedLabel<T>> = blocks
             .into_par_iter()
             .flat_map_iter(|block| {
                 let positives: Vec<&[u32]> = block
                     .iter()
                     .map(|&l| docs_per_label[l].as_slice())
                     .collect();
-                // Dense starting weights for this block only, to bound memory.
-                let dense: Vec<Option<(Vec<f64>, f64)>> = if warm.is_empty() {
-                    Vec::new()
-                } else {
-                    block
-                        .iter()
-                        .map(|&l| {
-                            warm[l].as_ref().map(|(weights, intercept)| {
-                                let mut w = vec![0.0f64; x.n_cols()];
-                                for &(j, v) in weights {
-                                    w[j as usize] = v as f64;
-                                }
-                                (w, *intercept as f64)
+                let models: Vec<(BinaryLogistic, Option<T>)> = match held_out {
+                    Some((folds, reduce)) => self
+                        .logistic
+                        .fit_many_held_out(x, &norms, &positives, folds)
+                        .into_iter()
+                        .zip(block)
+                        .map(|((model, held_out), &label)| (model, Some(reduce(label, held_out))))
+                        .collect(),
+                    None => {
+                        // Dense starting weights for this block only, to bound memory.
+                        let dense: Vec<Option<(Vec<f64>, f64)>> = if warm.is_empty() {
+                            Vec::new()
+                        } else {
+                            block
+                                .iter()
+                                .map(|&l| {
+                                    warm[l].as_ref().map(|(weights, intercept)| {
+                                        let mut w = vec![0.0f64; x.n_cols()];
+                                        for &(j, v) in weights {
+                                            w[j as usize] = v as f64;
+                                        }
+                                        (w, *intercept as f64)
+                                    })
+                                })
+                                .collect()
+                        };
+                        let starts: Vec<Option<WarmStart>> = dense
+                            .iter()
+                            .map(|d| {
+                                d.as_ref().map(|(weights, intercept)| WarmStart {
+                                    weights,
+                                    intercept: *intercept,
+                                })
                             })
-                        })
-                        .collect()
+                            .collect();
+                        self.logistic
+                            .fit_many(x, &norms, &positives, &starts)
+                            .into_iter()
+                            .map(|model| (model, None))
+                            .collect()
+                    }
                 };
-                let starts: Vec<Option<WarmStart>> = dense
-                    .iter()
-                    .map(|d| {
-                        d.as_ref().map(|(weights, intercept)| WarmStart {
-                            weights,
-                            intercept: *intercept,
-                        })
-                    })
-                    .collect();
-                let models = self.logistic.fit_many(x, &norms, &positives, &starts);
                 progress.inc(block.len() as u64);
                 let prune = self.prune_below;
-                block.iter().zip(models).map(move |(&label, model)| {
-                    let kept: Vec<(u32, f32)> = model
-                        .weights
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, w)| w.abs() as f32 >= prune && **w != 0.0)
-                        .map(|(j, &w)| (j as u32, w as f32))
-                        .collect();
-                    (label, kept, model.intercept as f32)
-                })
+                block
+                    .iter()
+                    .zip(models)
+                    .map(move |(&label, (model, reduced))| {
+                        let kept: Vec<(u32, f32)> = model
+                            .weights
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, w)| w.abs() as f32 >= prune && **w != 0.0)
+                            .map(|(j, &w)| (j as u32, w as f32))
+                            .collect();
+                        (label, kept, model.intercept as f32, reduced)
+                    })
             })
             .collect();
         trained.sort_by_key(|t| t.0);
-        let per_label: Vec<(Vec<(u32, f32)>, f32)> =
-            trained.into_iter().map(|(_, w, b)| (w, b)).collect();
-        Ok(OneVsRest::from_label_weights(x.n_cols(), per_label))
+        let mut reduced = Vec::with_capacity(trained.len());
+        let per_label: Vec<(Vec<(u32, f32)>, f32)> = trained
+            .into_iter()
+            .map(|(_, w, b, r)| {
+                reduced.push(r);
+                (w, b)
+            })
+            .collect();
+        Ok((
+            OneVsRest::from_label_weights(x.n_cols(), per_label),
+            reduced,
+        ))
     }
 }
 
