@@ -35,8 +35,11 @@ fn json(args: &[&str]) -> Value {
 }
 
 fn train(dir: &Path, name: &str, extra: &[&str]) -> (PathBuf, Value) {
+    train_on(&repo("data/train.txt"), dir, name, extra)
+}
+
+fn train_on(corpus: &Path, dir: &Path, name: &str, extra: &[&str]) -> (PathBuf, Value) {
     let model = dir.join(name);
-    let corpus = repo("data/train.txt");
     let mut args = vec![
         "train",
         "--corpus",
@@ -325,20 +328,7 @@ fn bad_tuning_settings_are_refused_with_the_reason() {
         .take(20)
         .collect();
     std::fs::write(&small, format!("%%%{}", first.join("%%%"))).unwrap();
-    let out = dtag(&[
-        "train",
-        "--corpus",
-        small.to_str().unwrap(),
-        "--model",
-        model.to_str().unwrap(),
-        "--json",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, report) = train_on(&small, dir.path(), "small.dtm", &[]);
     assert!(report["tuning"].is_null(), "{report}");
     assert!(
         report["tuning_skipped"]
@@ -346,7 +336,6 @@ fn bad_tuning_settings_are_refused_with_the_reason() {
             .is_some_and(|r| r.contains("20 documents")),
         "{report}"
     );
-    std::fs::remove_file(&model).unwrap();
 
     let out = dtag(&[
         "cv",
