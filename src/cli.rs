@@ -23,7 +23,7 @@ use dtag::suggest::{DecisionRule, Suggester, Suggestion};
 use dtag::synth::SynthParams;
 use dtag::thesaurus::rollup::rollup;
 use dtag::train::{Progress, TrainParams};
-use dtag::tune::{ThresholdObjective, TuneParams};
+use dtag::tune::{ThresholdObjective, TuneParams, TuningReport};
 
 use crate::commands::{self, CorpusFormatArg, ThesaurusArgs};
 
@@ -562,31 +562,7 @@ vocabulary {} terms, {} stored weights",
             .collect();
         eprintln!("skipped: {}", names.join(", "));
     }
-    if let Some(reason) = &report.tuning_skipped {
-        eprintln!("thresholds not tuned: {reason}");
-    }
-    if let Some(t) = &report.tuning {
-        eprintln!(
-            "tuned on {} folds: global threshold {:.3}, {} descriptors with a threshold of their own; \
-out-of-fold micro-F1 {:.4}, macro-F1 {:.4}, document F1 {:.4}",
-            t.folds,
-            t.global_threshold,
-            t.descriptors_with_own_threshold,
-            t.oof_micro_f1,
-            t.oof_macro_f1,
-            t.oof_doc_f1
-        );
-        eprintln!(
-            "global grid (out of fold): best micro-F1 {:.4} at --limit {} --threshold {:.2}; \
-best document F1 {:.4} at --limit {} --threshold {:.2}",
-            t.best_for_micro_f1.f1,
-            t.best_for_micro_f1.limit,
-            t.best_for_micro_f1.threshold,
-            t.best_for_doc_f1.f1,
-            t.best_for_doc_f1.limit,
-            t.best_for_doc_f1.threshold
-        );
-    }
+    print_tuning(report.tuning.as_ref(), report.tuning_skipped.as_deref());
     let stages: Vec<String> = report
         .seconds
         .iter()
@@ -908,4 +884,33 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = std::io::stdout().flush();
     })?;
     Ok(())
+}
+
+/// The summary of threshold tuning (or why there was none) on stderr.
+pub(crate) fn print_tuning(tuning: Option<&TuningReport>, skipped: Option<&str>) {
+    if let Some(reason) = skipped {
+        eprintln!("thresholds not tuned: {reason}");
+    }
+    if let Some(t) = tuning {
+        eprintln!(
+            "tuned on {} folds: global threshold {:.3}, {} descriptors with a threshold of their own; \
+out-of-fold micro-F1 {:.4}, macro-F1 {:.4}, document F1 {:.4}",
+            t.folds,
+            t.global_threshold,
+            t.descriptors_with_own_threshold,
+            t.oof_micro_f1,
+            t.oof_macro_f1,
+            t.oof_doc_f1
+        );
+        eprintln!(
+            "global grid (out of fold): best micro-F1 {:.4} at --limit {} --threshold {:.2}; \
+best document F1 {:.4} at --limit {} --threshold {:.2}",
+            t.best_for_micro_f1.f1,
+            t.best_for_micro_f1.limit,
+            t.best_for_micro_f1.threshold,
+            t.best_for_doc_f1.f1,
+            t.best_for_doc_f1.limit,
+            t.best_for_doc_f1.threshold
+        );
+    }
 }

@@ -28,6 +28,7 @@ use crate::model::{
 use crate::sparse::{CsrMatrix, SparseRow};
 use crate::thesaurus::{ConceptTable, Thesaurus};
 use crate::train::Progress;
+use crate::tune::{TuneParams, TuningReport};
 
 /// Passes over the new documents an update makes at most. The update need not be solved to
 /// the end: the prior keeps it close to a good model; on cail2018_sample (half the training
@@ -106,6 +107,10 @@ pub struct LearnReport {
     pub top_ignored_terms: Vec<(String, u32)>,
     pub stored_weights: usize,
     pub seconds: BTreeMap<&'static str, f64>,
+    /// Present when the model was tuned and has been re-tuned on the new documents.
+    pub tuning: Option<TuningReport>,
+    /// Why a tuned model's tuning was dropped (too few new documents to cross-validate).
+    pub tuning_skipped: Option<String>,
 }
 
 /// How many of the most frequent ignored terms are named in the report.
@@ -286,10 +291,37 @@ impl ValidLearnParams {
                     .and_then(|&i| old_weights[i as usize].take())
             })
             .collect();
+        // A tuned model is re-tuned on the new documents (its calibration and thresholds were
+        // fitted to the old weights' scores, which the update changes); when they are too few
+        // to cross-validate, tuning is dropped rather than silently misapplied.
+        let tune = model.tuning.as_ref().map(|t| {
+            TuneParams {
+                folds: t.folds.max(2),
+                ..TuneParams::default()
+            }
+            .check()
+        });
+        let tune = tune.transpose()?;
+        let tuning_skipped = tune.as_ref().and_then(|t| t.too_few_documents(docs.len()));
         let bar = progress.stage("learning", labels.n_labels as u64);
-        let classifier = self.ovr.fit_warm(&x, &labels, &warm, &bar)?;
+        let (classifier, oof) = match tune.as_ref().filter(|_| tuning_skipped.is_none()) {
+            Some(tune) => {
+                let (classifier, oof) = tune.fit_held_out(&self.ovr, &x, &labels, &warm, &bar)?;
+                (classifier, Some((tune, oof)))
+            }
+            None => (self.ovr.fit_warm(&x, &labels, &warm, &bar)?, None),
+        };
         bar.finish_and_clear();
         seconds.insert("training", start.elapsed().as_secs_f64());
+        let (tuning, tuning_report) = match oof {
+            Some((tune, oof)) => {
+                let start = Instant::now();
+                let (tuning, report) = tune.tune(&oof, &labels)?;
+                seconds.insert("tuning", start.elapsed().as_secs_f64());
+                (Some(tuning), Some(report))
+            }
+            None => (None, None),
+        };
 
         let descriptors: Vec<String> = names.iter().map(|d| d.to_string()).collect();
         let label_documents = descriptors
@@ -335,6 +367,8 @@ impl ValidLearnParams {
             top_ignored_terms: ignored,
             stored_weights: classifier.nnz(),
             seconds,
+            tuning: tuning_report,
+            tuning_skipped,
         };
         let updated = Model {
             analyzer: model.analyzer.clone(),
@@ -349,9 +383,7 @@ impl ValidLearnParams {
                 dtag_version: env!("CARGO_PKG_VERSION").to_string(),
             },
             concepts,
-            // Thresholds and calibration were fitted to the old weights' scores; an update
-            // changes those scores, so they are dropped rather than silently misapplied.
-            tuning: None,
+            tuning,
         };
         Ok((updated, report))
     }

@@ -10,9 +10,8 @@ use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::features::{TfidfParams, ValidTfidfParams};
-use crate::model::logistic::HeldOutFolds;
 use crate::model::{LabelSets, Model, OneVsRestParams, TrainingInfo, ValidOneVsRestParams};
-use crate::tune::{fold_assignment, TuneParams, TuningReport, ValidTuneParams};
+use crate::tune::{TuneParams, TuningReport, ValidTuneParams};
 
 /// Receives progress of long stages; the CLI draws bars, the library default draws nothing.
 pub trait Progress: Sync {
@@ -28,9 +27,6 @@ impl Progress for NoProgress {
         ProgressBar::hidden()
     }
 }
-
-/// Fewest documents per cross-validation fold for threshold tuning to run.
-pub const MIN_DOCS_PER_FOLD: usize = 10;
 
 /// All training settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -165,36 +161,18 @@ impl ValidTrainParams {
 
         let start = Instant::now();
         let bar = progress.stage("training", labels.n_labels as u64);
-        // Folds of a handful of documents give thresholds fitted to noise: below
-        // `MIN_DOCS_PER_FOLD` documents per fold, tuning is skipped and the report says so.
         let (tune, tuning_skipped) = match &self.tune {
-            Some(t) if docs.len() < t.params().folds * MIN_DOCS_PER_FOLD => (
-                None,
-                Some(format!(
-                    "{} documents are too few for {} folds (tuning needs {} per fold)",
-                    docs.len(),
-                    t.params().folds,
-                    MIN_DOCS_PER_FOLD
-                )),
-            ),
-            t => (t.as_ref(), None),
+            Some(t) => match t.too_few_documents(docs.len()) {
+                Some(reason) => (None, Some(reason)),
+                None => (Some(t), None),
+            },
+            None => (None, None),
         };
         let refit = tune.filter(|t| t.params().refit_epochs > 0);
         let (classifier, held_out) = match refit {
             Some(tune) => {
-                let t = tune.params();
-                let positives = labels.documents_per_label();
-                let keep = |l: usize, values: Vec<f32>| {
-                    ValidTuneParams::keep_held_out(&positives[l], &values)
-                };
-                let fold_of = fold_assignment(&labels.rows, labels.n_labels, t.folds, t.seed);
-                let folds = HeldOutFolds {
-                    fold_of: &fold_of,
-                    folds: t.folds,
-                    epochs: t.refit_epochs,
-                };
-                let (classifier, kept) = self.ovr.fit_held_out(&x, &labels, folds, &bar, &keep)?;
-                (classifier, Some(kept))
+                let (classifier, oof) = tune.fit_held_out(&self.ovr, &x, &labels, &[], &bar)?;
+                (classifier, Some(oof))
             }
             None => (self.ovr.fit_with_progress(&x, &labels, &bar)?, None),
         };
@@ -202,9 +180,8 @@ impl ValidTrainParams {
         seconds.insert("training", start.elapsed().as_secs_f64());
 
         let (tuning, tuning_report) = match (tune, held_out) {
-            (Some(tune), Some(kept)) => {
+            (Some(tune), Some(oof)) => {
                 let start = Instant::now();
-                let oof = tune.held_out_scores(x.n_rows(), kept);
                 let (tuning, report) = tune.tune(&oof, &labels)?;
                 seconds.insert("tuning", start.elapsed().as_secs_f64());
                 (Some(tuning), Some(report))

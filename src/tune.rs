@@ -19,8 +19,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::logistic::HeldOutFolds;
 use crate::model::logistic::{log1p_exp, sigmoid, XorShift};
-use crate::model::{LabelSets, ValidOneVsRestParams};
+use crate::model::{LabelSets, LabelWeights, OneVsRest, ValidOneVsRestParams};
 use crate::sparse::CsrMatrix;
 use crate::suggest::top_k;
 
@@ -34,6 +35,9 @@ pub const KEEP_TOP: usize = 10;
 pub const GRID_LIMITS: std::ops::RangeInclusive<usize> = 1..=KEEP_TOP;
 /// Thresholds tried by the global grid: 0.00, 0.05, …, 0.95.
 pub const GRID_STEPS: usize = 20;
+
+/// Fewest documents per cross-validation fold for threshold tuning to run.
+pub const MIN_DOCS_PER_FOLD: usize = 10;
 
 /// Passes of the micro-F1 coordinate ascent (it settles in two or three).
 const MICRO_PASSES: usize = 4;
@@ -133,6 +137,24 @@ pub fn fold_assignment(rows: &[Vec<u32>], n_labels: usize, folds: usize, seed: u
 pub struct DroppedNegatives {
     pub count: u64,
     pub logit_sum: f64,
+}
+
+/// Keeps what tuning needs of one label's held-out decision values (one per document):
+/// the values of its positive documents (`positives`, sorted) and those at or above
+/// [`KEEP_LOGIT`]; the other negatives are only summed.
+fn keep_held_out(positives: &[u32], values: &[f32]) -> LabelHeldOut {
+    let mut kept = LabelHeldOut::default();
+    let mut next_positive = positives.iter().peekable();
+    for (d, &z) in values.iter().enumerate() {
+        let positive = next_positive.next_if(|&&p| p as usize == d).is_some();
+        if positive || z >= KEEP_LOGIT {
+            kept.kept.push((d as u32, z));
+        } else {
+            kept.dropped.count += 1;
+            kept.dropped.logit_sum += z as f64;
+        }
+    }
+    kept
 }
 
 /// What tuning keeps of one label's held-out decision values.
@@ -261,31 +283,49 @@ impl ValidTuneParams {
         })
     }
 
-    /// Keeps what tuning needs of one label's held-out decision values (one per document):
-    /// the values of its positive documents (`positives`, sorted) and those at or above
-    /// [`KEEP_LOGIT`]; the other negatives are only summed.
-    pub fn keep_held_out(positives: &[u32], values: &[f32]) -> LabelHeldOut {
-        let mut kept = LabelHeldOut::default();
-        let mut next_positive = positives.iter().peekable();
-        for (d, &z) in values.iter().enumerate() {
-            let positive = next_positive.next_if(|&&p| p as usize == d).is_some();
-            if positive || z >= KEEP_LOGIT {
-                kept.kept.push((d as u32, z));
-            } else {
-                kept.dropped.count += 1;
-                kept.dropped.logit_sum += z as f64;
-            }
-        }
-        kept
+    /// Why `n_docs` documents are too few to tune on, if they are: folds of a handful of
+    /// documents give thresholds fitted to noise.
+    pub fn too_few_documents(&self, n_docs: usize) -> Option<String> {
+        let folds = self.0.folds;
+        (n_docs < folds * MIN_DOCS_PER_FOLD).then(|| {
+            format!(
+                "{n_docs} documents are too few for {folds} folds (tuning needs {MIN_DOCS_PER_FOLD} per fold)"
+            )
+        })
     }
 
-    /// Out-of-sample scores from the held-out estimates of one training run
-    /// ([`ValidOneVsRestParams::fit_held_out`] reduced by [`Self::keep_held_out`]), in label
-    /// order. Unlike k-fold scores, a document's list is not topped up to its [`KEEP_TOP`]
-    /// best descriptors: values below [`KEEP_LOGIT`] are only summed.
-    pub fn held_out_scores(&self, n_docs: usize, per_label: Vec<LabelHeldOut>) -> OutOfFold {
+    /// Trains `ovr` on `x` (starting from `warm`, as [`ValidOneVsRestParams::fit_warm`]) and
+    /// scores every document out of sample in the same run: each fold's model is refitted
+    /// from the solution for `refit_epochs` epochs (see
+    /// [`crate::model::logistic::ValidLogisticParams::fit_many_held_out`]). Unlike the scores
+    /// of [`Self::out_of_fold`], a document's list is not topped up to its [`KEEP_TOP`] best
+    /// descriptors: values below [`KEEP_LOGIT`] are only summed.
+    pub fn fit_held_out(
+        &self,
+        ovr: &ValidOneVsRestParams,
+        x: &CsrMatrix,
+        labels: &LabelSets,
+        warm: &[Option<LabelWeights>],
+        progress: &ProgressBar,
+    ) -> Result<(OneVsRest, OutOfFold)> {
+        let t = &self.0;
+        if t.refit_epochs == 0 {
+            return Err(Error::param(
+                "refit_epochs",
+                "must be at least 1 to refit folds",
+            ));
+        }
+        let positives = labels.documents_per_label();
+        let keep = |l: usize, values: Vec<f32>| keep_held_out(&positives[l], &values);
+        let fold_of = fold_assignment(&labels.rows, labels.n_labels, t.folds, t.seed);
+        let folds = HeldOutFolds {
+            fold_of: &fold_of,
+            folds: t.folds,
+            epochs: t.refit_epochs,
+        };
+        let (model, per_label) = ovr.fit_held_out(x, labels, warm, folds, progress, &keep)?;
         let n_labels = per_label.len();
-        let mut docs: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n_docs];
+        let mut docs: Vec<Vec<(u32, f32)>> = vec![Vec::new(); x.n_rows()];
         let mut dropped = Vec::with_capacity(n_labels);
         for (l, label) in per_label.into_iter().enumerate() {
             for (d, z) in label.kept {
@@ -296,12 +336,13 @@ impl ValidTuneParams {
         docs.par_iter_mut().for_each(|entries| {
             entries.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         });
-        OutOfFold {
+        let oof = OutOfFold {
             n_labels,
             docs,
             dropped,
-            folds: self.0.folds,
-        }
+            folds: t.folds,
+        };
+        Ok((model, oof))
     }
 
     /// Calibration, thresholds and the global grid from out-of-fold scores.

@@ -56,6 +56,15 @@ fn learn_updates_a_model_keeps_its_vocabulary_and_reports_new_terms() {
     let report = run.json();
     assert_eq!(report["documents"], 30);
     assert_eq!(report["descriptors_updated"], 17);
+    // The model was tuned, but 30 new documents are too few to re-tune on: tuning is dropped,
+    // and the report says why.
+    assert!(report["tuning"].is_null(), "{report}");
+    assert!(
+        report["tuning_skipped"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("30 documents")),
+        "{report}"
+    );
     assert_eq!(
         report["descriptors_added"],
         serde_json::json!(["WATER SUPPLY"])
@@ -306,6 +315,8 @@ fn learn_alternate_halves(name: &str, train: &Path, test: &Path, w: &Path) -> Ha
         ])
         .ok();
         let report = run.json();
+        // Enough new documents: the update is re-tuned on them.
+        assert!(report["tuning"]["folds"].as_u64() == Some(5), "{report}");
         learn_runs.push([
             run.seconds,
             seconds(&report, &["analysis", "training"]),

@@ -122,6 +122,39 @@ impl ValidLogisticParams {
         positive_docs: &[&[u32]],
         warm_starts: &[Option<WarmStart>],
     ) -> Vec<BinaryLogistic> {
+        self.solve_blocks(x, sq_norms, positive_docs, warm_starts, None)
+            .into_iter()
+            .map(|(model, _)| model)
+            .collect()
+    }
+
+    /// Like [`Self::fit_many`], and also returns each label's held-out decision values for
+    /// every row of `x`: what a model not trained on that row would say of it. Rows the solver
+    /// never saw (negatives left out by subsampling) are held out already; for the others the
+    /// folds of `folds` are refitted from the solution (see `Refit::held_out_decisions`).
+    /// With warm starts `w₀`, the solution is `w₀ + Σ yᵢαᵢxᵢ` and the same removal applies.
+    pub fn fit_many_held_out(
+        &self,
+        x: &CsrMatrix,
+        sq_norms: &[f64],
+        positive_docs: &[&[u32]],
+        warm_starts: &[Option<WarmStart>],
+        folds: HeldOutFolds,
+    ) -> Vec<(BinaryLogistic, Vec<f32>)> {
+        self.solve_blocks(x, sq_norms, positive_docs, warm_starts, Some(folds))
+            .into_iter()
+            .map(|(model, held_out)| (model, held_out.expect("held-out values were asked for")))
+            .collect()
+    }
+
+    fn solve_blocks(
+        &self,
+        x: &CsrMatrix,
+        sq_norms: &[f64],
+        positive_docs: &[&[u32]],
+        warm_starts: &[Option<WarmStart>],
+        held_out: Option<HeldOutFolds>,
+    ) -> Vec<(BinaryLogistic, Option<Vec<f32>>)> {
         assert!(warm_starts.is_empty() || warm_starts.len() == positive_docs.len());
         positive_docs
             .chunks(BLOCK)
@@ -132,31 +165,10 @@ impl ValidLogisticParams {
                 } else {
                     &warm_starts[b * BLOCK..b * BLOCK + block.len()]
                 };
-                fit_block_dispatch(&self.0, x, sq_norms, block, warm, None).0
-            })
-            .collect()
-    }
-
-    /// Like [`Self::fit_many`] from zero, and also returns each label's held-out decision
-    /// values for every row of `x`: what the model would say of a document it was not
-    /// trained on. Rows the solver never saw (negatives left out by subsampling) are held
-    /// out already. For a row it trained on, the dual gives the estimate cheaply: the
-    /// weights are `Σ yᵢαᵢxᵢ`, so removing the row's own term `yᵢαᵢxᵢ` (its share of it,
-    /// for a sampled negative standing for several) and scoring it again estimates its
-    /// leave-one-out decision value (Jaakkola & Haussler 1999), without refitting.
-    pub fn fit_many_held_out(
-        &self,
-        x: &CsrMatrix,
-        sq_norms: &[f64],
-        positive_docs: &[&[u32]],
-        folds: HeldOutFolds,
-    ) -> Vec<(BinaryLogistic, Vec<f32>)> {
-        positive_docs
-            .chunks(BLOCK)
-            .flat_map(|block| {
-                let (models, held_out) =
-                    fit_block_dispatch(&self.0, x, sq_norms, block, &[], Some(folds));
-                models.into_iter().zip(held_out)
+                let (models, values) =
+                    fit_block_dispatch(&self.0, x, sq_norms, block, warm, held_out);
+                let values = values.into_iter().map(Some).chain(std::iter::repeat(None));
+                models.into_iter().zip(values)
             })
             .collect()
     }
@@ -815,7 +827,7 @@ mod tests {
             folds: 4,
             epochs: 200,
         };
-        let held_out = params.fit_many_held_out(&x, &norms, &labels, folds);
+        let held_out = params.fit_many_held_out(&x, &norms, &labels, &[], folds);
         for f in 0..4 {
             let kept: Vec<usize> = (0..x.n_rows()).filter(|&i| fold_of[i] != f).collect();
             let sub = x.select_rows(&kept);

@@ -111,14 +111,16 @@ impl ValidOneVsRestParams {
         Ok(self.fit_blocks(x, y, warm, progress, none)?.0)
     }
 
-    /// Trains every label and also estimates, for every document, the decision value a
-    /// model not trained on it would give (see [`ValidLogisticParams::fit_many_held_out`]).
+    /// Trains every label (from `warm`, as [`Self::fit_warm`]) and also estimates, for every
+    /// document, the decision value a model not trained on it would give (see
+    /// [`ValidLogisticParams::fit_many_held_out`]).
     /// Each label's held-out values (one per row of `x`) go through `reduce` as soon as the
     /// label is solved, so only what it keeps stays in memory; the results come in label order.
     pub fn fit_held_out<T: Send>(
         &self,
         x: &CsrMatrix,
         y: &LabelSets,
+        warm: &[Option<LabelWeights>],
         folds: HeldOutFolds,
         progress: &ProgressBar,
         reduce: &HeldOutReducer<'_, T>,
@@ -128,7 +130,7 @@ impl ValidOneVsRestParams {
                 "the fold assignment does not match the documents".into(),
             ));
         }
-        let (model, reduced) = self.fit_blocks(x, y, &[], progress, Some((folds, reduce)))?;
+        let (model, reduced) = self.fit_blocks(x, y, warm, progress, Some((folds, reduce)))?;
         Ok((model, reduced.into_iter().flatten().collect()))
     }
 
@@ -167,47 +169,46 @@ impl ValidOneVsRestParams {
                     .iter()
                     .map(|&l| docs_per_label[l].as_slice())
                     .collect();
+                // Dense starting weights for this block only, to bound memory.
+                let dense: Vec<Option<(Vec<f64>, f64)>> = if warm.is_empty() {
+                    Vec::new()
+                } else {
+                    block
+                        .iter()
+                        .map(|&l| {
+                            warm[l].as_ref().map(|(weights, intercept)| {
+                                let mut w = vec![0.0f64; x.n_cols()];
+                                for &(j, v) in weights {
+                                    w[j as usize] = v as f64;
+                                }
+                                (w, *intercept as f64)
+                            })
+                        })
+                        .collect()
+                };
+                let starts: Vec<Option<WarmStart>> = dense
+                    .iter()
+                    .map(|d| {
+                        d.as_ref().map(|(weights, intercept)| WarmStart {
+                            weights,
+                            intercept: *intercept,
+                        })
+                    })
+                    .collect();
                 let models: Vec<(BinaryLogistic, Option<T>)> = match held_out {
                     Some((folds, reduce)) => self
                         .logistic
-                        .fit_many_held_out(x, &norms, &positives, folds)
+                        .fit_many_held_out(x, &norms, &positives, &starts, folds)
                         .into_iter()
                         .zip(block)
-                        .map(|((model, held_out), &label)| (model, Some(reduce(label, held_out))))
+                        .map(|((model, values), &label)| (model, Some(reduce(label, values))))
                         .collect(),
-                    None => {
-                        // Dense starting weights for this block only, to bound memory.
-                        let dense: Vec<Option<(Vec<f64>, f64)>> = if warm.is_empty() {
-                            Vec::new()
-                        } else {
-                            block
-                                .iter()
-                                .map(|&l| {
-                                    warm[l].as_ref().map(|(weights, intercept)| {
-                                        let mut w = vec![0.0f64; x.n_cols()];
-                                        for &(j, v) in weights {
-                                            w[j as usize] = v as f64;
-                                        }
-                                        (w, *intercept as f64)
-                                    })
-                                })
-                                .collect()
-                        };
-                        let starts: Vec<Option<WarmStart>> = dense
-                            .iter()
-                            .map(|d| {
-                                d.as_ref().map(|(weights, intercept)| WarmStart {
-                                    weights,
-                                    intercept: *intercept,
-                                })
-                            })
-                            .collect();
-                        self.logistic
-                            .fit_many(x, &norms, &positives, &starts)
-                            .into_iter()
-                            .map(|model| (model, None))
-                            .collect()
-                    }
+                    None => self
+                        .logistic
+                        .fit_many(x, &norms, &positives, &starts)
+                        .into_iter()
+                        .map(|model| (model, None))
+                        .collect(),
                 };
                 progress.inc(block.len() as u64);
                 let prune = self.prune_below;
