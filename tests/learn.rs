@@ -58,13 +58,7 @@ fn learn_updates_a_model_keeps_its_vocabulary_and_reports_new_terms() {
     assert_eq!(report["descriptors_updated"], 17);
     // The model was tuned, but 30 new documents are too few to re-tune on: tuning is dropped,
     // and the report says why.
-    assert!(report["tuning"].is_null(), "{report}");
-    assert!(
-        report["tuning_skipped"]
-            .as_str()
-            .is_some_and(|r| r.starts_with("30 documents")),
-        "{report}"
-    );
+    common::assert_untuned_for_too_few(&report, "30 documents");
     assert_eq!(
         report["descriptors_added"],
         serde_json::json!(["WATER SUPPLY"])

@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+
 const DTAG: &str = env!("CARGO_BIN_EXE_dtag");
 
 fn repo(path: &str) -> PathBuf {
@@ -329,13 +331,7 @@ fn bad_tuning_settings_are_refused_with_the_reason() {
         .collect();
     std::fs::write(&small, format!("%%%{}", first.join("%%%"))).unwrap();
     let (_, report) = train_on(&small, dir.path(), "small.dtm", &[]);
-    assert!(report["tuning"].is_null(), "{report}");
-    assert!(
-        report["tuning_skipped"]
-            .as_str()
-            .is_some_and(|r| r.contains("20 documents")),
-        "{report}"
-    );
+    common::assert_untuned_for_too_few(&report, "20 documents");
 
     let out = dtag(&[
         "cv",

@@ -72,3 +72,15 @@ pub fn dtag<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
 pub fn p(path: &Path) -> String {
     path.to_str().unwrap().to_string()
 }
+
+/// Asserts that a `train` or `learn` JSON report left the model untuned, and that its reason
+/// names `documents` (e.g. "20 documents").
+pub fn assert_untuned_for_too_few(report: &Value, documents: &str) {
+    assert!(report["tuning"].is_null(), "{report}");
+    assert!(
+        report["tuning_skipped"]
+            .as_str()
+            .is_some_and(|r| r.contains(documents)),
+        "{report}"
+    );
+}
