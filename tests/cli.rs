@@ -5,10 +5,12 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use serde_json::Value;
+
+mod common;
+use common::{dtag, dtag_with_stdin, p, root};
 
 const TRAIN: &str = "data/train.txt";
 const TEST: &str = "data/test.txt";
@@ -30,106 +32,6 @@ fn intended(draft: &str) -> &'static [&'static str] {
     }
 }
 
-/// What a run of the binary left behind.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> Self {
-        assert_eq!(
-            self.code,
-            Some(0),
-            "dtag failed\nstdout:\n{}\nstderr:\n{}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-
-    /// A clean failure: an exit code (no signal), a message, no panic.
-    fn fails(self) -> Self {
-        assert!(
-            self.code.is_some() && self.code != Some(0),
-            "expected a non-zero exit, got {:?}\nstdout:\n{}\nstderr:\n{}",
-            self.code,
-            self.stdout,
-            self.stderr
-        );
-        assert!(
-            !self.stderr.contains("panicked"),
-            "dtag panicked:\n{}",
-            self.stderr
-        );
-        assert!(
-            self.stderr.trim_start().starts_with("error"),
-            "stderr should start with an error message:\n{}",
-            self.stderr
-        );
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
-    }
-}
-
-fn crate_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn dtag_with_stdin<I, S>(args: I, stdin: Option<&[u8]>) -> Run
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dtag"));
-    cmd.current_dir(crate_root())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-    let mut child = cmd.spawn().expect("cannot start dtag");
-    if let Some(bytes) = stdin {
-        use std::io::Write;
-        let mut pipe = child.stdin.take().unwrap();
-        let bytes = bytes.to_vec();
-        // Write from a thread so a full stdout pipe can never deadlock the test.
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(&bytes);
-        });
-    }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().expect("dtag did not finish");
-    Run {
-        code: status.code(),
-        stdout: String::from_utf8(stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
-}
-
-fn dtag<I, S>(args: I) -> Run
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    dtag_with_stdin(args, None)
-}
-
-fn path_arg(p: &Path) -> String {
-    p.to_str().expect("UTF-8 temp path").to_string()
-}
-
 /// A model trained once on data/train.txt with default settings, shared by the tests that
 /// only read it.
 fn demo_model() -> &'static Path {
@@ -139,25 +41,17 @@ fn demo_model() -> &'static Path {
         std::fs::create_dir_all(&dir).unwrap();
         // A fixed name: written atomically and deterministic, so concurrent runs agree.
         let model = dir.join("demo.dtag");
-        dtag([
-            "-q",
-            "train",
-            "--corpus",
-            TRAIN,
-            "--model",
-            &path_arg(&model),
-        ])
-        .ok();
+        dtag(["-q", "train", "--corpus", TRAIN, "--model", &p(&model)]).ok();
         model
     })
 }
 
 fn model_arg() -> String {
-    path_arg(demo_model())
+    p(demo_model())
 }
 
 fn descriptors_of(corpus: &str) -> Vec<Vec<String>> {
-    std::fs::read_to_string(crate_root().join(corpus))
+    std::fs::read_to_string(root().join(corpus))
         .unwrap()
         .lines()
         .filter_map(|l| l.strip_prefix("%%%"))
@@ -191,7 +85,7 @@ fn train_writes_a_model_and_a_json_summary() {
         "--corpus",
         TRAIN,
         "--model",
-        &path_arg(&model),
+        &p(&model),
         "--json",
     ])
     .ok();
@@ -225,15 +119,7 @@ fn train_writes_a_model_and_a_json_summary() {
 fn train_without_json_prints_nothing_on_stdout() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.dtag");
-    let run = dtag([
-        "-q",
-        "train",
-        "--corpus",
-        TRAIN,
-        "--model",
-        &path_arg(&model),
-    ])
-    .ok();
+    let run = dtag(["-q", "train", "--corpus", TRAIN, "--model", &p(&model)]).ok();
     assert!(run.stdout.is_empty(), "stdout: {}", run.stdout);
     assert!(model.is_file());
 }
@@ -248,7 +134,7 @@ fn min_label_docs_skips_and_lists_rare_descriptors() {
         "--corpus",
         TRAIN,
         "--model",
-        &path_arg(&model),
+        &p(&model),
         "--min-label-docs",
         "10",
         "--json",
@@ -275,16 +161,9 @@ fn min_label_docs_skips_and_lists_rare_descriptors() {
     assert!(run.stderr.contains("SMALL ARMS"), "{}", run.stderr);
 
     // Descriptors the model skipped are unseen by it: eval counts them as misses and says so.
-    let eval = dtag([
-        "eval",
-        "--model",
-        &path_arg(&model),
-        "--corpus",
-        TEST,
-        "--json",
-    ])
-    .ok()
-    .json();
+    let eval = dtag(["eval", "--model", &p(&model), "--corpus", TEST, "--json"])
+        .ok()
+        .json();
     let gold = descriptors_of(TEST);
     let unseen_assignments = gold
         .iter()
@@ -308,7 +187,7 @@ fn a_corpus_directory_is_read_in_full_and_hidden_files_are_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let corpus_dir = dir.path().join("corpus");
     std::fs::create_dir_all(corpus_dir.join("more")).unwrap();
-    let text = std::fs::read_to_string(crate_root().join(TRAIN)).unwrap();
+    let text = std::fs::read_to_string(root().join(TRAIN)).unwrap();
     // Split the corpus at a document boundary into two files, one in a subdirectory.
     let lines: Vec<&str> = text.lines().collect();
     let cut = lines
@@ -332,9 +211,9 @@ fn a_corpus_directory_is_read_in_full_and_hidden_files_are_ignored() {
         "-q",
         "train",
         "--corpus",
-        &path_arg(&corpus_dir),
+        &p(&corpus_dir),
         "--model",
-        &path_arg(&model),
+        &p(&model),
         "--json",
     ])
     .ok()
@@ -346,13 +225,13 @@ fn a_corpus_directory_is_read_in_full_and_hidden_files_are_ignored() {
     // eval takes directories too …
     let test_dir = dir.path().join("test");
     std::fs::create_dir(&test_dir).unwrap();
-    std::fs::copy(crate_root().join(TEST), test_dir.join("test.txt")).unwrap();
+    std::fs::copy(root().join(TEST), test_dir.join("test.txt")).unwrap();
     let report = dtag([
         "eval",
         "--model",
-        &path_arg(&model),
+        &p(&model),
         "--corpus",
-        &path_arg(&test_dir),
+        &p(&test_dir),
         "--json",
     ])
     .ok()
@@ -360,14 +239,7 @@ fn a_corpus_directory_is_read_in_full_and_hidden_files_are_ignored() {
     assert_eq!(number(&report, "docs"), 28.0);
     // … and refuses one holding a file that is not a corpus, naming it.
     std::fs::write(test_dir.join("notes.txt"), "这不是语料。\n").unwrap();
-    let run = dtag([
-        "eval",
-        "--model",
-        &path_arg(&model),
-        "--corpus",
-        &path_arg(&test_dir),
-    ])
-    .fails();
+    let run = dtag(["eval", "--model", &p(&model), "--corpus", &p(&test_dir)]).fails();
     let place = format!("{}:1:", test_dir.join("notes.txt").display());
     assert!(run.stderr.contains(&place), "{}", run.stderr);
 
@@ -375,7 +247,7 @@ fn a_corpus_directory_is_read_in_full_and_hidden_files_are_ignored() {
     let run = dtag([
         "suggest",
         "--model",
-        &path_arg(&model),
+        &p(&model),
         "--format",
         "json",
         "data/drafts",
@@ -399,16 +271,8 @@ fn a_corpus_on_stdin_trains_the_same_model_as_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let from_file = dir.path().join("file.dtag");
     let from_stdin = dir.path().join("stdin.dtag");
-    dtag([
-        "-q",
-        "train",
-        "--corpus",
-        TRAIN,
-        "--model",
-        &path_arg(&from_file),
-    ])
-    .ok();
-    let bytes = std::fs::read(crate_root().join(TRAIN)).unwrap();
+    dtag(["-q", "train", "--corpus", TRAIN, "--model", &p(&from_file)]).ok();
+    let bytes = std::fs::read(root().join(TRAIN)).unwrap();
     let summary = dtag_with_stdin(
         [
             "-q",
@@ -416,7 +280,7 @@ fn a_corpus_on_stdin_trains_the_same_model_as_the_file() {
             "--corpus",
             "-",
             "--model",
-            &path_arg(&from_stdin),
+            &p(&from_stdin),
             "--json",
         ],
         Some(&bytes),
@@ -445,9 +309,9 @@ fn assert_rejected(bytes: &[u8], lines: &[usize], what: &str) {
         "-q",
         "train",
         "--corpus",
-        &path_arg(&corpus),
+        &p(&corpus),
         "--model",
-        &path_arg(&model),
+        &p(&model),
     ])
     .fails();
     for line in lines {
@@ -536,7 +400,7 @@ fn every_problem_of_a_corpus_is_listed() {
 #[test]
 fn a_bad_file_in_a_directory_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(crate_root().join(TRAIN), dir.path().join("a.txt")).unwrap();
+    std::fs::copy(root().join(TRAIN), dir.path().join("a.txt")).unwrap();
     std::fs::write(
         dir.path().join("b.txt"),
         format!("{GOOD_DOC}%%%X||Y|\n\nz\n"),
@@ -547,9 +411,9 @@ fn a_bad_file_in_a_directory_is_named() {
         "-q",
         "train",
         "--corpus",
-        &path_arg(dir.path()),
+        &p(dir.path()),
         "--model",
-        &path_arg(&model),
+        &p(&model),
     ])
     .fails();
     let place = format!("{}:4:", dir.path().join("b.txt").display());
@@ -561,27 +425,11 @@ fn a_bad_file_in_a_directory_is_named() {
 fn a_failed_training_leaves_the_previous_model_intact() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.dtag");
-    dtag([
-        "-q",
-        "train",
-        "--corpus",
-        TRAIN,
-        "--model",
-        &path_arg(&model),
-    ])
-    .ok();
+    dtag(["-q", "train", "--corpus", TRAIN, "--model", &p(&model)]).ok();
     let before = std::fs::read(&model).unwrap();
     let bad = dir.path().join("bad.txt");
     std::fs::write(&bad, "%%%A|\n").unwrap();
-    dtag([
-        "-q",
-        "train",
-        "--corpus",
-        &path_arg(&bad),
-        "--model",
-        &path_arg(&model),
-    ])
-    .fails();
+    dtag(["-q", "train", "--corpus", &p(&bad), "--model", &p(&model)]).fails();
     assert_eq!(std::fs::read(&model).unwrap(), before);
 }
 
@@ -593,9 +441,9 @@ fn a_missing_corpus_is_a_clear_error() {
         "-q",
         "train",
         "--corpus",
-        &path_arg(&missing),
+        &p(&missing),
         "--model",
-        &path_arg(&dir.path().join("m.dtag")),
+        &p(&dir.path().join("m.dtag")),
     ])
     .fails();
     assert!(run.stderr.contains("nope.txt"), "{}", run.stderr);
@@ -756,7 +604,7 @@ fn suggest_reads_stdin_and_scores_a_draft_as_in_a_batch() {
         .ok()
         .stdout,
     );
-    let text = std::fs::read(crate_root().join(DRAFTS[0])).unwrap();
+    let text = std::fs::read(root().join(DRAFTS[0])).unwrap();
     // No file argument means stdin; so does `-`.
     for args in [
         vec!["suggest", "--model", &model_arg()],
@@ -777,7 +625,7 @@ fn suggest_reads_stdin_and_scores_a_draft_as_in_a_batch() {
 #[test]
 fn suggest_reads_a_corpus_as_one_draft_per_body() {
     let rows = parse_tsv(&dtag(["suggest", "--model", &model_arg(), TEST]).ok().stdout);
-    let headers: Vec<usize> = std::fs::read_to_string(crate_root().join(TEST))
+    let headers: Vec<usize> = std::fs::read_to_string(root().join(TEST))
         .unwrap()
         .lines()
         .enumerate()
@@ -793,7 +641,7 @@ fn suggest_reads_a_corpus_as_one_draft_per_body() {
     );
 
     // A corpus on stdin too.
-    let bytes = std::fs::read(crate_root().join(TEST)).unwrap();
+    let bytes = std::fs::read(root().join(TEST)).unwrap();
     let rows = parse_tsv(
         &dtag_with_stdin(["suggest", "--model", &model_arg(), "-"], Some(&bytes))
             .ok()
@@ -808,7 +656,7 @@ fn suggest_refuses_a_malformed_corpus_and_a_non_utf8_draft() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("c.txt");
     std::fs::write(&corpus, format!("{GOOD_DOC}%%%A||B|\n\nx\n")).unwrap();
-    let run = dtag(["suggest", "--model", &model_arg(), &path_arg(&corpus)]).fails();
+    let run = dtag(["suggest", "--model", &model_arg(), &p(&corpus)]).fails();
     assert!(
         run.stderr.contains(&format!("{}:4", corpus.display())),
         "{}",
@@ -816,7 +664,7 @@ fn suggest_refuses_a_malformed_corpus_and_a_non_utf8_draft() {
     );
     let draft = dir.path().join("d.txt");
     std::fs::write(&draft, b"\xe5\x84\xbf\xff").unwrap();
-    let run = dtag(["suggest", "--model", &model_arg(), &path_arg(&draft)]).fails();
+    let run = dtag(["suggest", "--model", &model_arg(), &p(&draft)]).fails();
     assert!(run.stderr.contains("d.txt"), "{}", run.stderr);
     assert!(run.stderr.contains("UTF-8"), "{}", run.stderr);
 }
@@ -889,7 +737,7 @@ fn eval_prints_a_table_without_json() {
 fn eval_reports_descriptors_unseen_in_training() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("test.txt");
-    let text = std::fs::read_to_string(crate_root().join(TEST)).unwrap();
+    let text = std::fs::read_to_string(root().join(TEST)).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap();
     let rest: Vec<&str> = lines.collect();
@@ -905,7 +753,7 @@ fn eval_reports_descriptors_unseen_in_training() {
         "--model",
         &model_arg(),
         "--corpus",
-        &path_arg(&corpus),
+        &p(&corpus),
         "--json",
     ])
     .ok()
@@ -917,15 +765,9 @@ fn eval_reports_descriptors_unseen_in_training() {
     // The unseen descriptors count as misses: recall cannot be perfect.
     assert!(number(&report, "r_at_5") < 1.0);
 
-    let table = dtag([
-        "eval",
-        "--model",
-        &model_arg(),
-        "--corpus",
-        &path_arg(&corpus),
-    ])
-    .ok()
-    .stdout;
+    let table = dtag(["eval", "--model", &model_arg(), "--corpus", &p(&corpus)])
+        .ok()
+        .stdout;
     let line = table
         .lines()
         .find(|l| l.contains("unseen"))
@@ -938,14 +780,7 @@ fn eval_refuses_a_malformed_corpus() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("t.txt");
     std::fs::write(&corpus, format!("{GOOD_DOC}%%%A|A|\n\nx\n")).unwrap();
-    let run = dtag([
-        "eval",
-        "--model",
-        &model_arg(),
-        "--corpus",
-        &path_arg(&corpus),
-    ])
-    .fails();
+    let run = dtag(["eval", "--model", &model_arg(), "--corpus", &p(&corpus)]).fails();
     assert!(
         run.stderr.contains(&format!("{}:4", corpus.display())),
         "{}",
@@ -962,7 +797,7 @@ fn assert_bad_model(bytes: &[u8], what: &str) {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("damaged.dtag");
     std::fs::write(&model, bytes).unwrap();
-    let m = path_arg(&model);
+    let m = p(&model);
     for run in [
         dtag(["suggest", "--model", &m, DRAFTS[0]]),
         dtag(["eval", "--model", &m, "--corpus", TEST]),
@@ -1007,11 +842,11 @@ fn a_flipped_payload_byte_is_reported() {
 
 #[test]
 fn a_foreign_file_is_reported() {
-    let readme = std::fs::read(crate_root().join("data/README.md")).unwrap();
+    let readme = std::fs::read(root().join("data/README.md")).unwrap();
     assert_bad_model(&readme, "not a dtag model");
     assert_bad_model(b"", "not a dtag model");
     // A corpus given as --model by mistake.
-    let corpus = std::fs::read(crate_root().join(TRAIN)).unwrap();
+    let corpus = std::fs::read(root().join(TRAIN)).unwrap();
     assert_bad_model(&corpus, "not a dtag model");
 }
 
@@ -1032,7 +867,7 @@ fn trailing_bytes_after_the_payload_are_reported() {
 #[test]
 fn a_missing_model_is_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let m = path_arg(&dir.path().join("none.dtag"));
+    let m = p(&dir.path().join("none.dtag"));
     let run = dtag(["suggest", "--model", &m, DRAFTS[0]]).fails();
     assert!(run.stderr.contains(&m), "{}", run.stderr);
 }
@@ -1140,9 +975,9 @@ fn help_of_each_subcommand_lists_its_contract_flags() {
 fn invalid_parameters_fail_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.dtag");
-    let m = path_arg(&model);
+    let m = p(&model);
     // The corpus and model do not exist: a parameter error must come first.
-    let missing = path_arg(&dir.path().join("missing.txt"));
+    let missing = p(&dir.path().join("missing.txt"));
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["train", "--corpus", &missing, "--model", &m, "--c", "0"],

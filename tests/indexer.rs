@@ -45,7 +45,7 @@ fn example_resolution_descriptors_all_resolve_and_suggestions_show_chinese_label
     let dir = tempfile::tempdir().unwrap();
     // Strict: every one of the example's 27 descriptors must be a concept, or this fails.
     let jsonl = dir.path().join("example.jsonl");
-    dtag(&[
+    dtag([
         "convert",
         "--corpus",
         EXAMPLE,
@@ -87,7 +87,7 @@ fn example_resolution_descriptors_all_resolve_and_suggestions_show_chinese_label
         "{}",
         run.stderr
     );
-    let out = dtag(&[
+    let out = dtag([
         "suggest",
         "--model",
         &p(&model),
@@ -121,14 +121,14 @@ fn example_resolution_descriptors_all_resolve_and_suggestions_show_chinese_label
         .expect("AFRICA among the top 5 for a resolution on African regional organisations");
     assert_eq!(africa["label_zh"], "非洲");
     // TSV has the same columns.
-    let tsv = dtag(&["suggest", "--model", &p(&model), EXAMPLE])
+    let tsv = dtag(["suggest", "--model", &p(&model), EXAMPLE])
         .ok()
         .stdout;
     assert!(tsv.starts_with("document\trank\tdescriptor\tscore\turi\tlabel_en\tlabel_zh\n"));
     assert!(tsv.lines().nth(1).unwrap().split('\t').count() == 7);
 
     // Evaluated strictly with the roll-up: all 27 resolve; 6 of them the model knows.
-    let eval = dtag(&[
+    let eval = dtag([
         "eval",
         "--model",
         &p(&model),
@@ -170,7 +170,7 @@ fn a_turtle_thesaurus_names_labels_and_groups_the_descriptors() {
         run.stderr
     );
 
-    let listing = dtag(&["inspect", "--model", &p(&model), "--json"])
+    let listing = dtag(["inspect", "--model", &p(&model), "--json"])
         .ok()
         .json();
     let rows = listing.as_array().unwrap();
@@ -183,7 +183,7 @@ fn a_turtle_thesaurus_names_labels_and_groups_the_descriptors() {
     assert_eq!(pk["uri"], "http://metadata.un.org/thesaurus/1004779");
 
     // The Chinese labels are segmenter words: 维持和平行动 is one term of the vocabulary.
-    let profile = dtag(&[
+    let profile = dtag([
         "inspect",
         "--model",
         &p(&model),
@@ -198,7 +198,7 @@ fn a_turtle_thesaurus_names_labels_and_groups_the_descriptors() {
     assert_eq!(profile["descriptor"], "PEACEKEEPING OPERATIONS");
 
     // Roll-up through the groups the model stores (no --thesaurus needed).
-    let eval = dtag(&[
+    let eval = dtag([
         "eval",
         "--model",
         &p(&model),
@@ -224,7 +224,7 @@ fn a_turtle_thesaurus_names_labels_and_groups_the_descriptors() {
     assert_eq!(domain("17")["label_en"], "GEOGRAPHICAL DESCRIPTORS");
     let level = by["domain_level"]["f1"].as_f64().unwrap();
     assert!(level > 0.5, "domain-level F1 {level}");
-    let table = dtag(&[
+    let table = dtag([
         "eval",
         "--model",
         &p(&model),
@@ -265,7 +265,7 @@ fn unknown_descriptors_are_warned_about_or_refused_with_their_lines() {
         "{}",
         run.stderr
     );
-    let listing = dtag(&["inspect", "--model", &p(&model), "--json"])
+    let listing = dtag(["inspect", "--model", &p(&model), "--json"])
         .ok()
         .json();
     let names: Vec<&str> = listing
@@ -282,7 +282,7 @@ fn unknown_descriptors_are_warned_about_or_refused_with_their_lines() {
     );
 
     let before = std::fs::read(&model).unwrap();
-    let run = dtag(&[
+    let run = dtag([
         "-q",
         "train",
         "--corpus",
@@ -318,7 +318,7 @@ fn broken_thesaurus_files_are_reported_with_their_line() {
         "@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n\n<http://x/1> skos:prefLabel \"A\"@en ;\n    skos:altLabel \"B\"@en , .\n",
     )
     .unwrap();
-    let run = dtag(&[
+    let run = dtag([
         "-q",
         "train",
         "--corpus",
@@ -336,7 +336,7 @@ fn broken_thesaurus_files_are_reported_with_their_line() {
     );
     let tsv = dir.path().join("concepts.tsv");
     std::fs::write(&tsv, "id\turi\tpref_en\n1\thttp://x/1\tA\n2\thttp://x/2\n").unwrap();
-    let run = dtag(&[
+    let run = dtag([
         "-q",
         "train",
         "--corpus",
@@ -368,7 +368,7 @@ fn the_same_corpus_as_percent_annif_tsv_jsonl_and_directory_trains_identical_mod
         ("annif-dir", "train-docs"),
     ];
     for (format, file) in formats {
-        let run = dtag(&[
+        let run = dtag([
             "convert",
             "--corpus",
             TRAIN,
@@ -426,7 +426,7 @@ fn the_same_corpus_as_percent_annif_tsv_jsonl_and_directory_trains_identical_mod
 
     // And back: TSV (URIs) to %%% through the thesaurus gives the original headers.
     let back = d.join("back.txt");
-    dtag(&[
+    dtag([
         "convert",
         "--corpus",
         &p(&d.join("train.tsv.gz")),
@@ -447,7 +447,7 @@ fn annif_tsv_needs_uris_and_malformed_inputs_are_reported_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let out = d.join("x.tsv");
-    let run = dtag(&[
+    let run = dtag([
         "convert",
         "--corpus",
         TRAIN,
@@ -470,7 +470,7 @@ fn annif_tsv_needs_uris_and_malformed_inputs_are_reported_with_file_and_line() {
         "正文一\t<http://metadata.un.org/thesaurus/1000099>\n正文二 没有制表符\n正文三\tAFRICA\n",
     )
     .unwrap();
-    let run = dtag(&[
+    let run = dtag([
         "-q",
         "train",
         "--corpus",
@@ -489,7 +489,7 @@ fn annif_tsv_needs_uris_and_malformed_inputs_are_reported_with_file_and_line() {
 
     let jsonl = d.join("bad.jsonl");
     std::fs::write(&jsonl, "{\"text\": \"正文\", \"subjects\": [{\"label\": \"AFRICA\"}]}\n{\"text\": \"x\", \"subjects\": \n").unwrap();
-    let run = dtag(&[
+    let run = dtag([
         "-q",
         "train",
         "--corpus",
@@ -509,7 +509,7 @@ fn annif_tsv_needs_uris_and_malformed_inputs_are_reported_with_file_and_line() {
     std::fs::write(docs.join("a.txt"), "文本").unwrap();
     std::fs::write(docs.join("a.key"), "AFRICA\n").unwrap();
     std::fs::write(docs.join("b.txt"), "文本").unwrap();
-    let run = dtag(&[
+    let run = dtag([
         "-q",
         "train",
         "--corpus",
@@ -524,7 +524,7 @@ fn annif_tsv_needs_uris_and_malformed_inputs_are_reported_with_file_and_line() {
         run.stderr
     );
 
-    let run = dtag(&[
+    let run = dtag([
         "-q",
         "train",
         "--corpus",
@@ -555,7 +555,7 @@ fn demo_model(dir: &Path) -> PathBuf {
 fn suggest_explain_lists_the_terms_behind_each_suggestion() {
     let dir = tempfile::tempdir().unwrap();
     let model = demo_model(dir.path());
-    let out = dtag(&[
+    let out = dtag([
         "suggest",
         "--model",
         &p(&model),
@@ -600,7 +600,7 @@ fn suggest_explain_lists_the_terms_behind_each_suggestion() {
     let score = children["score"].as_f64().unwrap();
     assert!((1.0 / (1.0 + (-logit).exp()) - score).abs() < 1e-3);
 
-    let tsv = dtag(&[
+    let tsv = dtag([
         "suggest",
         "--model",
         &p(&model),
@@ -627,7 +627,7 @@ fn suggest_explain_lists_the_terms_behind_each_suggestion() {
 fn inspect_lists_a_descriptors_strongest_terms_both_ways() {
     let dir = tempfile::tempdir().unwrap();
     let model = demo_model(dir.path());
-    let profile = dtag(&[
+    let profile = dtag([
         "inspect",
         "--model",
         &p(&model),
@@ -655,7 +655,7 @@ fn inspect_lists_a_descriptors_strongest_terms_both_ways() {
         .map(|t| t["weight"].as_f64().unwrap())
         .collect();
     assert!(!weights.is_empty() && weights.windows(2).all(|w| w[0] <= w[1]) && weights[0] < 0.0);
-    let tsv = dtag(&["inspect", "--model", &p(&model), "--descriptor", "REFUGEES"]).ok();
+    let tsv = dtag(["inspect", "--model", &p(&model), "--descriptor", "REFUGEES"]).ok();
     assert!(
         tsv.stdout
             .starts_with("sign\trank\tterm\tweight\tidf\n+\t1\t"),
@@ -667,7 +667,7 @@ fn inspect_lists_a_descriptors_strongest_terms_both_ways() {
         "{}",
         tsv.stderr
     );
-    let run = dtag(&["inspect", "--model", &p(&model), "--descriptor", "NOPE"]).fails();
+    let run = dtag(["inspect", "--model", &p(&model), "--descriptor", "NOPE"]).fails();
     assert!(
         run.stderr.contains("no descriptor `NOPE`"),
         "{}",

@@ -16,7 +16,7 @@ mod common;
 use common::{dtag, p, root};
 
 fn p_at_1(model: &Path, test: &Path) -> f64 {
-    dtag(&["eval", "--model", &p(model), "--corpus", &p(test), "--json"])
+    dtag(["eval", "--model", &p(model), "--corpus", &p(test), "--json"])
         .ok()
         .json()["p_at_1"]
         .as_f64()
@@ -31,7 +31,7 @@ fn learn_updates_a_model_keeps_its_vocabulary_and_reports_new_terms() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let model = d.join("m.dtag");
-    dtag(&["-q", "train", "--corpus", TRAIN, "--model", &p(&model)]).ok();
+    dtag(["-q", "train", "--corpus", TRAIN, "--model", &p(&model)]).ok();
     let before = std::fs::read(&model).unwrap();
 
     // New documents, one with a descriptor the model does not have.
@@ -41,7 +41,7 @@ fn learn_updates_a_model_keeps_its_vocabulary_and_reports_new_terms() {
     text.push_str("%%%WATER SUPPLY|\n\n供水 水井 饮用水 设施 修复\n");
     std::fs::write(&new, text).unwrap();
     let updated = d.join("updated.dtag");
-    let run = dtag(&[
+    let run = dtag([
         "-q",
         "learn",
         "--model",
@@ -81,7 +81,7 @@ fn learn_updates_a_model_keeps_its_vocabulary_and_reports_new_terms() {
     assert_eq!(std::fs::read(&model).unwrap(), before);
 
     let listing = |m: &Path| {
-        dtag(&["inspect", "--model", &p(m), "--json"])
+        dtag(["inspect", "--model", &p(m), "--json"])
             .ok()
             .json()
             .as_array()
@@ -100,14 +100,14 @@ fn learn_updates_a_model_keeps_its_vocabulary_and_reports_new_terms() {
     let docs = |name: &str| after.iter().find(|(d, _)| d == name).unwrap().1;
     assert_eq!(docs("AFRICA"), 40 + 9 + 1);
     assert_eq!(docs("WATER SUPPLY"), 2);
-    let inspect = dtag(&["inspect", "--model", &p(&updated)]).ok();
+    let inspect = dtag(["inspect", "--model", &p(&updated)]).ok();
     assert!(
         inspect.stderr.contains("153 training documents"),
         "{}",
         inspect.stderr
     );
     let vocabulary = |m: &Path| {
-        let s = dtag(&["inspect", "--model", &p(m)]).ok().stderr;
+        let s = dtag(["inspect", "--model", &p(m)]).ok().stderr;
         s.split("vocabulary ")
             .nth(1)
             .unwrap()
@@ -119,7 +119,7 @@ fn learn_updates_a_model_keeps_its_vocabulary_and_reports_new_terms() {
     assert_eq!(vocabulary(&updated), vocabulary(&model));
 
     // The updated model still ranks the drafts' intended descriptors first.
-    let out = dtag(&[
+    let out = dtag([
         "suggest",
         "--model",
         &p(&updated),
@@ -140,7 +140,7 @@ fn learn_updates_a_model_keeps_its_vocabulary_and_reports_new_terms() {
     // In place, and refused input leaves the model intact.
     let bad = d.join("bad.txt");
     std::fs::write(&bad, "%%%AFRICA|\n").unwrap();
-    let run = dtag(&["-q", "learn", "--model", &p(&model), "--corpus", &p(&bad)]);
+    let run = dtag(["-q", "learn", "--model", &p(&model), "--corpus", &p(&bad)]);
     assert_ne!(run.code, Some(0));
     assert!(
         run.stderr
@@ -149,7 +149,7 @@ fn learn_updates_a_model_keeps_its_vocabulary_and_reports_new_terms() {
         run.stderr
     );
     assert_eq!(std::fs::read(&model).unwrap(), before);
-    dtag(&["-q", "learn", "--model", &p(&model), "--corpus", &p(&new)]).ok();
+    dtag(["-q", "learn", "--model", &p(&model), "--corpus", &p(&new)]).ok();
     assert_ne!(std::fs::read(&model).unwrap(), before);
     assert_eq!(
         std::fs::read(&model).unwrap(),
@@ -163,7 +163,7 @@ fn learn_resolves_new_documents_through_the_models_thesaurus() {
     let d = dir.path();
     let model = d.join("m.dtag");
     let ttl = "tests/fixtures/unbis_demo.ttl";
-    dtag(&[
+    dtag([
         "-q",
         "train",
         "--corpus",
@@ -181,7 +181,7 @@ fn learn_resolves_new_documents_through_the_models_thesaurus() {
         "{\"text\": \"维持和平行动 特派团 非洲\", \"subjects\": [{\"uri\": \"http://metadata.un.org/thesaurus/1004779\"}, {\"label\": \"africa\"}]}\n",
     )
     .unwrap();
-    let report = dtag(&[
+    let report = dtag([
         "-q",
         "learn",
         "--model",
@@ -193,7 +193,7 @@ fn learn_resolves_new_documents_through_the_models_thesaurus() {
     .ok()
     .json();
     assert_eq!(report["descriptors_added"], serde_json::json!([]));
-    let listing = dtag(&["inspect", "--model", &p(&model), "--json"])
+    let listing = dtag(["inspect", "--model", &p(&model), "--json"])
         .ok()
         .json();
     let pk = listing
@@ -278,10 +278,10 @@ fn learn_alternate_halves(name: &str, train: &Path, test: &Path, w: &Path) -> Ha
         w.join("half.dtag"),
         w.join("learned.dtag"),
     );
-    dtag(&["-q", "train", "--corpus", &p(&first), "--model", &p(&base)]).ok();
+    dtag(["-q", "train", "--corpus", &p(&first), "--model", &p(&base)]).ok();
     let (mut train_runs, mut learn_runs) = (Vec::new(), Vec::new());
     for _ in 0..2 {
-        let run = dtag(&[
+        let run = dtag([
             "-q",
             "train",
             "--corpus",
@@ -298,7 +298,7 @@ fn learn_alternate_halves(name: &str, train: &Path, test: &Path, w: &Path) -> Ha
             seconds(&report, &["training"]),
         ]);
         std::fs::copy(&base, &learned).unwrap();
-        let run = dtag(&[
+        let run = dtag([
             "-q",
             "learn",
             "--model",
@@ -375,7 +375,7 @@ fn cail2018_learning_half_the_corpus_matches_a_full_retrain() {
     let n = docs.len();
     let (head, tail) = (ordered(0..n / 2, "head.txt"), ordered(n / 2..n, "tail.txt"));
     let head_model = w.join("head.dtag");
-    dtag(&[
+    dtag([
         "-q",
         "train",
         "--corpus",
@@ -385,7 +385,7 @@ fn cail2018_learning_half_the_corpus_matches_a_full_retrain() {
     ])
     .ok();
     let p_head = p_at_1(&head_model, &test);
-    let report = dtag(&[
+    let report = dtag([
         "-q",
         "learn",
         "--model",
@@ -438,7 +438,7 @@ fn cail2018_explanations_name_the_words_of_the_charge() {
     let _turn = CAIL.lock().unwrap_or_else(|e| e.into_inner());
     let work = tempfile::tempdir().unwrap();
     let model = work.path().join("cail.dtag");
-    dtag(&[
+    dtag([
         "-q",
         "train",
         "--corpus",
@@ -460,7 +460,7 @@ fn cail2018_explanations_name_the_words_of_the_charge() {
     {
         let path = work.path().join(format!("{charge}.txt"));
         std::fs::write(&path, case(charge, article)).unwrap();
-        let out = dtag(&[
+        let out = dtag([
             "suggest",
             "--model",
             &p(&model),
@@ -500,7 +500,7 @@ fn cail2018_explanations_name_the_words_of_the_charge() {
             "{label}: no charge word among the top terms {positive:?}"
         );
     }
-    let profile = dtag(&[
+    let profile = dtag([
         "inspect",
         "--model",
         &p(&model),

@@ -27,16 +27,26 @@ impl Run {
         self
     }
 
-    /// A clean failure: an exit code (no signal), an error message, no panic.
+    /// A clean failure: an exit code (no signal), an `error` line on stderr (warnings may
+    /// come first), no panic.
     pub fn fails(self) -> Self {
         assert!(
             self.code.is_some() && self.code != Some(0),
-            "expected a failure\nstdout:\n{}\nstderr:\n{}",
+            "expected a non-zero exit, got {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.code,
             self.stdout,
             self.stderr
         );
-        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
-        assert!(self.stderr.contains("error"), "{}", self.stderr);
+        assert!(
+            !self.stderr.contains("panicked"),
+            "dtag panicked:\n{}",
+            self.stderr
+        );
+        assert!(
+            self.stderr.lines().any(|l| l.starts_with("error")),
+            "stderr should have an error message:\n{}",
+            self.stderr
+        );
         self
     }
 
@@ -52,14 +62,43 @@ pub fn root() -> &'static Path {
 }
 
 /// Runs `dtag` with `args` from the crate root, with no standard input.
-pub fn dtag<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
+pub fn dtag<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    dtag_with_stdin(args, None)
+}
+
+/// Runs `dtag` with `args` from the crate root, feeding it `stdin` when given.
+pub fn dtag_with_stdin<I, S>(args: I, stdin: Option<&[u8]>) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_dtag"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dtag"))
         .current_dir(root())
         .args(args)
-        .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .spawn()
         .expect("cannot start dtag");
+    if let Some(bytes) = stdin {
+        use std::io::Write;
+        let mut pipe = child.stdin.take().unwrap();
+        let bytes = bytes.to_vec();
+        // Write from a thread so a full stdout pipe can never deadlock the test.
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&bytes);
+        });
+    }
+    let out = child.wait_with_output().expect("dtag did not finish");
     Run {
         code: out.status.code(),
         stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
