@@ -519,6 +519,7 @@ fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
         eprintln!("segmenter: {added} Chinese thesaurus labels added as words");
     }
     let params = params.check()?;
+    let segmenter = commands::BackgroundAnalyzer::start(params.analyzer_config().clone());
     let corpus = commands::read_labelled(
         &args.corpus,
         args.format,
@@ -526,20 +527,15 @@ fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
         args.thesaurus.strict_thesaurus,
         true,
     )?;
-    let read_seconds = started.elapsed().as_secs_f64();
-    let (mut model, mut report) = params.fit(&corpus, bars)?;
+    let mut seconds = std::collections::BTreeMap::new();
+    seconds.insert("reading", started.elapsed().as_secs_f64());
+    let analyzer = segmenter.join(&mut seconds)?;
+    let (mut model, mut report) = params.fit_with_analyzer(&analyzer, &corpus, bars)?;
     if let Some(t) = &thesaurus {
         model.attach_thesaurus(t);
     }
-    report.seconds.insert("reading", read_seconds);
-    let save_start = Instant::now();
-    model.save(&args.model)?;
-    report
-        .seconds
-        .insert("saving", save_start.elapsed().as_secs_f64());
-    report
-        .seconds
-        .insert("total", started.elapsed().as_secs_f64());
+    commands::save_timed(&model, &args.model, &mut seconds, started)?;
+    report.seconds.extend(seconds);
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

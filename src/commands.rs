@@ -2,6 +2,7 @@
 //! shared by several subcommands and the `learn`, `convert` and `inspect` subcommands. `cli.rs`
 //! declares the subcommands and calls in here.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -10,6 +11,7 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
+use dtag::analysis::{Analyzer, AnalyzerConfig};
 use dtag::corpus::Corpus;
 use dtag::explain::{descriptor_profile, find_descriptor, ExplainedSuggestion};
 use dtag::formats::{self, CorpusFormat};
@@ -232,12 +234,7 @@ pub fn learn(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
     check(args.c.unwrap_or(LogisticParams::default().c))?;
     let model = Model::load(&args.model)?;
     let params = check(args.c.unwrap_or(model.info.c))?;
-    // The segmenter's dictionary loads while the corpus is read.
-    let config = model.analyzer.clone();
-    let segmenter = std::thread::spawn(move || {
-        let started = Instant::now();
-        dtag::analysis::Analyzer::new(config).map(|a| (a, started.elapsed().as_secs_f64()))
-    });
+    let segmenter = BackgroundAnalyzer::start(model.analyzer.clone());
     let given = args.thesaurus.load()?;
     let stored = if given.is_none() {
         model.stored_thesaurus()
@@ -252,27 +249,14 @@ pub fn learn(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
         args.thesaurus.strict_thesaurus,
         given.is_some(),
     )?;
-    let read_seconds = started.elapsed().as_secs_f64();
-    let waited = Instant::now();
-    let (analyzer, load_seconds) = segmenter
-        .join()
-        .map_err(|_| anyhow::anyhow!("loading the segmenter failed"))??;
-    let wait_seconds = waited.elapsed().as_secs_f64();
+    let mut seconds = BTreeMap::new();
+    seconds.insert("reading", started.elapsed().as_secs_f64());
+    let analyzer = segmenter.join(&mut seconds)?;
     let (updated, mut report) =
         params.learn_with_analyzer(&model, &analyzer, &corpus, given.as_ref(), progress)?;
-    report.seconds.insert("reading", read_seconds);
-    // The segmenter loaded while the corpus was read; only the wait adds to the total.
-    report.seconds.insert("load_segmenter", load_seconds);
-    report.seconds.insert("segmenter_wait", wait_seconds);
     let out = args.output.as_deref().unwrap_or(&args.model);
-    let save_start = Instant::now();
-    updated.save(out)?;
-    report
-        .seconds
-        .insert("saving", save_start.elapsed().as_secs_f64());
-    report
-        .seconds
-        .insert("total", started.elapsed().as_secs_f64());
+    save_timed(&updated, out, &mut seconds, started)?;
+    report.seconds.extend(seconds);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
@@ -525,5 +509,46 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+/// The analyzer (and its segmenter's dictionary, which takes a while) built on another thread
+/// while the caller reads its input.
+pub struct BackgroundAnalyzer(std::thread::JoinHandle<dtag::Result<(Analyzer, f64)>>);
+
+impl BackgroundAnalyzer {
+    pub fn start(config: AnalyzerConfig) -> Self {
+        BackgroundAnalyzer(std::thread::spawn(move || {
+            let started = Instant::now();
+            Analyzer::new(config).map(|a| (a, started.elapsed().as_secs_f64()))
+        }))
+    }
+
+    /// Waits for the analyzer; records its load time and the part of it spent waiting (only
+    /// that adds to the total).
+    pub fn join(self, seconds: &mut BTreeMap<&'static str, f64>) -> anyhow::Result<Analyzer> {
+        let waited = Instant::now();
+        let (analyzer, load_seconds) = self
+            .0
+            .join()
+            .map_err(|_| anyhow::anyhow!("loading the segmenter failed"))??;
+        seconds.insert("load_segmenter", load_seconds);
+        seconds.insert("segmenter_wait", waited.elapsed().as_secs_f64());
+        Ok(analyzer)
+    }
+}
+
+/// Writes `model` to `path` atomically and records the time it took and the total since
+/// `started`.
+pub fn save_timed(
+    model: &Model,
+    path: &Path,
+    seconds: &mut BTreeMap<&'static str, f64>,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let save_start = Instant::now();
+    model.save(path)?;
+    seconds.insert("saving", save_start.elapsed().as_secs_f64());
+    seconds.insert("total", started.elapsed().as_secs_f64());
     Ok(())
 }

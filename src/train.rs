@@ -108,15 +108,32 @@ impl ValidTrainParams {
 
     /// Trains a model on `corpus`.
     pub fn fit(&self, corpus: &Corpus, progress: &dyn Progress) -> Result<(Model, TrainReport)> {
+        let start = Instant::now();
+        let analyzer = Analyzer::new(self.analyzer.clone())?;
+        let load_seconds = start.elapsed().as_secs_f64();
+        let (model, mut report) = self.fit_with_analyzer(&analyzer, corpus, progress)?;
+        report.seconds.insert("load_segmenter", load_seconds);
+        Ok((model, report))
+    }
+
+    /// [`Self::fit`] with the analyzer already built (callers may build it while they read the
+    /// corpus: loading the segmenter's dictionary takes a while).
+    pub fn fit_with_analyzer(
+        &self,
+        analyzer: &Analyzer,
+        corpus: &Corpus,
+        progress: &dyn Progress,
+    ) -> Result<(Model, TrainReport)> {
         let mut seconds = BTreeMap::new();
         let docs = &corpus.documents;
         if docs.is_empty() {
             return Err(Error::Training("the corpus has no documents".into()));
         }
-
-        let start = Instant::now();
-        let analyzer = Analyzer::new(self.analyzer.clone())?;
-        seconds.insert("load_segmenter", start.elapsed().as_secs_f64());
+        if analyzer.config() != &self.analyzer {
+            return Err(Error::Training(
+                "the analyzer differs from the training settings".into(),
+            ));
+        }
 
         // Descriptors in sorted order so models do not depend on document order.
         let mut counts: BTreeMap<&str, u32> = BTreeMap::new();
@@ -155,7 +172,7 @@ impl ValidTrainParams {
         let texts = corpus.bodies();
         let start = Instant::now();
         let bar = progress.stage("analysing", texts.len() as u64);
-        let (vectorizer, x) = self.tfidf.fit_transform(&analyzer, &texts, &bar)?;
+        let (vectorizer, x) = self.tfidf.fit_transform(analyzer, &texts, &bar)?;
         bar.finish_and_clear();
         seconds.insert("analysis", start.elapsed().as_secs_f64());
 
