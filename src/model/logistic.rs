@@ -412,7 +412,8 @@ fn block_margins<const K: usize>(
 /// Rows whose dual variables are all below this share of their cost lie far on the right
 /// side of every label's boundary (`αᵢ = Cᵢσ(−yᵢzᵢ)` at the optimum, so margin > 6.9); removing
 /// a fold barely moves them, so the refit epochs skip them. On cail2018_sample that leaves a
-/// quarter of the rows, and tuning costs a sixth of a training instead of one and a half.
+/// quarter of the rows, and the refits of 5 folds cost about a quarter of the solve instead of
+/// four solves.
 /// (Skipping them in the epochs of the solve itself, until a final full check, saved nothing
 /// measurable there: most descriptors converge in a few epochs.)
 const REFIT_MIN_DUAL_SHARE: f64 = 1e-3;
