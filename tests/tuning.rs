@@ -293,33 +293,25 @@ fn cv_reports_mean_and_sd_of_every_figure() {
 fn bad_tuning_settings_are_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.dtm");
-    let out = dtag(&[
-        "train",
-        "--corpus",
-        repo("data/train.txt").to_str().unwrap(),
-        "--model",
-        model.to_str().unwrap(),
-        "--tune-thresholds",
-        "--tune-folds",
-        "1",
-    ]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("folds"));
-    assert!(!model.exists(), "no model is written");
-
+    let corpus = repo("data/train.txt");
+    let refused = |extra: &[&str], reason: &str| {
+        let mut args = vec![
+            "train",
+            "--corpus",
+            corpus.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = dtag(&args);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(reason), "{err}");
+        assert!(!model.exists(), "no model is written");
+    };
+    refused(&["--tune-folds", "1"], "folds");
     // Tuning options with tuning turned off would be silently ignored: refused instead.
-    let out = dtag(&[
-        "train",
-        "--corpus",
-        repo("data/train.txt").to_str().unwrap(),
-        "--model",
-        model.to_str().unwrap(),
-        "--no-tune",
-        "--tune-folds",
-        "3",
-    ]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-tune"));
+    refused(&["--no-tune", "--tune-folds", "3"], "--no-tune");
 
     // A corpus too small for the folds trains untuned and says why.
     let small = dir.path().join("small.txt");
