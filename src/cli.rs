@@ -23,7 +23,7 @@ use dtag::suggest::{DecisionRule, Suggester, Suggestion};
 use dtag::synth::SynthParams;
 use dtag::thesaurus::rollup::rollup;
 use dtag::train::{Progress, TrainParams};
-use dtag::tune::{ThresholdObjective, TuneParams, TuningReport};
+use dtag::tune::{ThresholdObjective, TuneParams, TuningSummary};
 
 use crate::commands::{self, CorpusFormatArg, ThesaurusArgs};
 
@@ -558,7 +558,7 @@ vocabulary {} terms, {} stored weights",
             .collect();
         eprintln!("skipped: {}", names.join(", "));
     }
-    print_tuning(report.tuning.as_ref(), report.tuning_skipped.as_deref());
+    print_tuning(&report.tuning);
     let stages: Vec<String> = report
         .seconds
         .iter()
@@ -883,11 +883,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// The summary of threshold tuning (or why there was none) on stderr.
-pub(crate) fn print_tuning(tuning: Option<&TuningReport>, skipped: Option<&str>) {
-    if let Some(reason) = skipped {
+pub(crate) fn print_tuning(summary: &TuningSummary) {
+    if let Some(reason) = &summary.skipped {
         eprintln!("thresholds not tuned: {reason}");
     }
-    if let Some(t) = tuning {
+    if let Some(t) = &summary.report {
         eprintln!(
             "tuned on {} folds: global threshold {:.3}, {} descriptors with a threshold of their own; \
 out-of-fold micro-F1 {:.4}, macro-F1 {:.4}, document F1 {:.4}",

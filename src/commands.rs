@@ -294,7 +294,7 @@ pub fn learn(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
     if !report.descriptors_added.is_empty() {
         eprintln!("added: {}", report.descriptors_added.join(", "));
     }
-    crate::cli::print_tuning(report.tuning.as_ref(), report.tuning_skipped.as_deref());
+    crate::cli::print_tuning(&report.tuning);
     let stages: Vec<String> = report
         .seconds
         .iter()

@@ -28,7 +28,7 @@ use crate::model::{
 use crate::sparse::{CsrMatrix, SparseRow};
 use crate::thesaurus::{ConceptTable, Thesaurus};
 use crate::train::Progress;
-use crate::tune::{TuneParams, TuningReport};
+use crate::tune::{fit_and_tune, TuneParams, TuningSummary};
 
 /// Passes over the new documents an update makes at most. The update need not be solved to
 /// the end: the prior keeps it close to a good model; on cail2018_sample (half the training
@@ -107,10 +107,9 @@ pub struct LearnReport {
     pub top_ignored_terms: Vec<(String, u32)>,
     pub stored_weights: usize,
     pub seconds: BTreeMap<&'static str, f64>,
-    /// Present when the model was tuned and has been re-tuned on the new documents.
-    pub tuning: Option<TuningReport>,
-    /// Why a tuned model's tuning was dropped (too few new documents to cross-validate).
-    pub tuning_skipped: Option<String>,
+    /// Re-tuning of a tuned model on the new documents, or why its tuning was dropped.
+    #[serde(flatten)]
+    pub tuning: TuningSummary,
 }
 
 /// How many of the most frequent ignored terms are named in the report.
@@ -276,7 +275,6 @@ impl ValidLearnParams {
         let x = CsrMatrix::from_rows(analysed.rows, model.vectorizer.n_features());
         seconds.insert("analysis", start.elapsed().as_secs_f64());
 
-        let start = Instant::now();
         let mut old_weights: Vec<Option<LabelWeights>> = model
             .classifier
             .label_weights()
@@ -302,26 +300,16 @@ impl ValidLearnParams {
             .check()
         });
         let tune = tune.transpose()?;
-        let tuning_skipped = tune.as_ref().and_then(|t| t.too_few_documents(docs.len()));
-        let bar = progress.stage("learning", labels.n_labels as u64);
-        let (classifier, oof) = match tune.as_ref().filter(|_| tuning_skipped.is_none()) {
-            Some(tune) => {
-                let (classifier, oof) = tune.fit_held_out(&self.ovr, &x, &labels, &warm, &bar)?;
-                (classifier, Some((tune, oof)))
-            }
-            None => (self.ovr.fit_warm(&x, &labels, &warm, &bar)?, None),
-        };
-        bar.finish_and_clear();
-        seconds.insert("training", start.elapsed().as_secs_f64());
-        let (tuning, tuning_report) = match oof {
-            Some((tune, oof)) => {
-                let start = Instant::now();
-                let (tuning, report) = tune.tune(&oof, &labels)?;
-                seconds.insert("tuning", start.elapsed().as_secs_f64());
-                (Some(tuning), Some(report))
-            }
-            None => (None, None),
-        };
+        let (classifier, tuning, tuning_summary) = fit_and_tune(
+            &self.ovr,
+            tune.as_ref(),
+            &x,
+            &labels,
+            &warm,
+            progress,
+            "learning",
+            &mut seconds,
+        )?;
 
         let descriptors: Vec<String> = names.iter().map(|d| d.to_string()).collect();
         let label_documents = descriptors
@@ -367,8 +355,7 @@ impl ValidLearnParams {
             top_ignored_terms: ignored,
             stored_weights: classifier.nnz(),
             seconds,
-            tuning: tuning_report,
-            tuning_skipped,
+            tuning: tuning_summary,
         };
         let updated = Model {
             analyzer: model.analyzer.clone(),

@@ -11,7 +11,7 @@ use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::features::{TfidfParams, ValidTfidfParams};
 use crate::model::{LabelSets, Model, OneVsRestParams, TrainingInfo, ValidOneVsRestParams};
-use crate::tune::{TuneParams, TuningReport, ValidTuneParams};
+use crate::tune::{fit_and_tune, TuneParams, TuningSummary, ValidTuneParams};
 
 /// Receives progress of long stages; the CLI draws bars, the library default draws nothing.
 pub trait Progress: Sync {
@@ -90,10 +90,8 @@ pub struct TrainReport {
     pub skipped: Vec<(String, u32)>,
     pub stored_weights: usize,
     pub seconds: BTreeMap<&'static str, f64>,
-    /// Present when trained with threshold tuning.
-    pub tuning: Option<TuningReport>,
-    /// Why tuning was asked for but not done (a corpus too small to cross-validate).
-    pub tuning_skipped: Option<String>,
+    #[serde(flatten)]
+    pub tuning: TuningSummary,
 }
 
 impl ValidTrainParams {
@@ -176,44 +174,16 @@ impl ValidTrainParams {
         bar.finish_and_clear();
         seconds.insert("analysis", start.elapsed().as_secs_f64());
 
-        let start = Instant::now();
-        let bar = progress.stage("training", labels.n_labels as u64);
-        let (tune, tuning_skipped) = match &self.tune {
-            Some(t) => match t.too_few_documents(docs.len()) {
-                Some(reason) => (None, Some(reason)),
-                None => (Some(t), None),
-            },
-            None => (None, None),
-        };
-        let refit = tune.filter(|t| t.params().refit_epochs > 0);
-        let (classifier, held_out) = match refit {
-            Some(tune) => {
-                let (classifier, oof) = tune.fit_held_out(&self.ovr, &x, &labels, &[], &bar)?;
-                (classifier, Some(oof))
-            }
-            None => (self.ovr.fit_with_progress(&x, &labels, &bar)?, None),
-        };
-        bar.finish_and_clear();
-        seconds.insert("training", start.elapsed().as_secs_f64());
-
-        let (tuning, tuning_report) = match (tune, held_out) {
-            (Some(tune), Some(oof)) => {
-                let start = Instant::now();
-                let (tuning, report) = tune.tune(&oof, &labels)?;
-                seconds.insert("tuning", start.elapsed().as_secs_f64());
-                (Some(tuning), Some(report))
-            }
-            (Some(tune), None) => {
-                let start = Instant::now();
-                let bar = progress.stage("cross-validating", tune.params().folds as u64);
-                let oof = tune.out_of_fold(&x, &labels, &self.ovr, &bar)?;
-                bar.finish_and_clear();
-                let (tuning, report) = tune.tune(&oof, &labels)?;
-                seconds.insert("tuning", start.elapsed().as_secs_f64());
-                (Some(tuning), Some(report))
-            }
-            (None, _) => (None, None),
-        };
+        let (classifier, tuning, tuning_summary) = fit_and_tune(
+            &self.ovr,
+            self.tune.as_ref(),
+            &x,
+            &labels,
+            &[],
+            progress,
+            "training",
+            &mut seconds,
+        )?;
 
         let skipped: Vec<(String, u32)> = skipped
             .into_iter()
@@ -229,8 +199,7 @@ impl ValidTrainParams {
             skipped: skipped.clone(),
             stored_weights: classifier.nnz(),
             seconds,
-            tuning: tuning_report,
-            tuning_skipped,
+            tuning: tuning_summary,
         };
         let model = Model {
             analyzer: self.analyzer.clone(),

@@ -14,6 +14,9 @@
 //!    global threshold with weight `n / (n + prior)` for `n` positives, so a descriptor with
 //!    one or two examples does not get a threshold fitted to them alone.
 
+use std::collections::BTreeMap;
+use std::time::Instant;
+
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -24,6 +27,7 @@ use crate::model::logistic::{log1p_exp, sigmoid, XorShift};
 use crate::model::{LabelSets, LabelWeights, OneVsRest, ValidOneVsRestParams};
 use crate::sparse::CsrMatrix;
 use crate::suggest::top_k;
+use crate::train::Progress;
 
 /// Decision values below this (probability < 0.001 before calibration) are not kept for a
 /// document unless the descriptor is gold or among its best [`KEEP_TOP`]; every threshold
@@ -436,6 +440,74 @@ impl ValidTuneParams {
         };
         Ok((tuning, report))
     }
+}
+
+/// What tuning did in a training run; the train and learn summaries carry it under the keys
+/// `tuning` and `tuning_skipped`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TuningSummary {
+    /// Present when the model was tuned.
+    #[serde(rename = "tuning")]
+    pub report: Option<TuningReport>,
+    /// Why tuning was asked for but not done (a corpus too small to cross-validate).
+    #[serde(rename = "tuning_skipped")]
+    pub skipped: Option<String>,
+}
+
+/// Trains `ovr` on `x` (starting from `warm`, as [`ValidOneVsRestParams::fit_warm`]) and, with
+/// `tune` and enough documents, tunes thresholds and calibration on out-of-sample scores: from
+/// refitted folds of the same run, or from folds trained from zero when `refit_epochs` is 0.
+/// Records the `training` and `tuning` seconds; `stage` names the training progress bar.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_and_tune(
+    ovr: &ValidOneVsRestParams,
+    tune: Option<&ValidTuneParams>,
+    x: &CsrMatrix,
+    labels: &LabelSets,
+    warm: &[Option<LabelWeights>],
+    progress: &dyn Progress,
+    stage: &str,
+    seconds: &mut BTreeMap<&'static str, f64>,
+) -> Result<(OneVsRest, Option<Tuning>, TuningSummary)> {
+    let mut summary = TuningSummary {
+        report: None,
+        skipped: tune.and_then(|t| t.too_few_documents(labels.rows.len())),
+    };
+    let tune = tune.filter(|_| summary.skipped.is_none());
+    let start = Instant::now();
+    let bar = progress.stage(stage, labels.n_labels as u64);
+    let (classifier, held_out) = match tune.filter(|t| t.params().refit_epochs > 0) {
+        Some(t) => {
+            let (classifier, oof) = t.fit_held_out(ovr, x, labels, warm, &bar)?;
+            (classifier, Some(oof))
+        }
+        None => (ovr.fit_warm(x, labels, warm, &bar)?, None),
+    };
+    bar.finish_and_clear();
+    seconds.insert("training", start.elapsed().as_secs_f64());
+    let Some(tune) = tune else {
+        return Ok((classifier, None, summary));
+    };
+    let start = Instant::now();
+    let oof = match held_out {
+        Some(oof) => oof,
+        None if !warm.is_empty() => {
+            return Err(Error::param(
+                "refit_epochs",
+                "folds trained from zero cannot start from an existing model",
+            ))
+        }
+        None => {
+            let bar = progress.stage("cross-validating", tune.params().folds as u64);
+            let oof = tune.out_of_fold(x, labels, ovr, &bar)?;
+            bar.finish_and_clear();
+            oof
+        }
+    };
+    let (tuning, report) = tune.tune(&oof, labels)?;
+    seconds.insert("tuning", start.elapsed().as_secs_f64());
+    summary.report = Some(report);
+    Ok((classifier, Some(tuning), summary))
 }
 
 /// Blends two probabilities on the logit scale: `w = 1` gives `own`, `w = 0` gives `prior`.

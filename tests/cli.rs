@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 mod common;
-use common::{dtag, dtag_with_stdin, p, root};
+use common::{dtag, dtag_with_stdin, p, root, train};
 
 const TRAIN: &str = "data/train.txt";
 const TEST: &str = "data/test.txt";
@@ -41,7 +41,7 @@ fn demo_model() -> &'static Path {
         std::fs::create_dir_all(&dir).unwrap();
         // A fixed name: written atomically and deterministic, so concurrent runs agree.
         let model = dir.join("demo.dtag");
-        dtag(["-q", "train", "--corpus", TRAIN, "--model", &p(&model)]).ok();
+        train(TRAIN, &model, &[]).ok();
         model
     })
 }
@@ -79,16 +79,7 @@ fn number(v: &Value, key: &str) -> f64 {
 fn train_writes_a_model_and_a_json_summary() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("demo.dtag");
-    let run = dtag([
-        "-q",
-        "train",
-        "--corpus",
-        TRAIN,
-        "--model",
-        &p(&model),
-        "--json",
-    ])
-    .ok();
+    let run = train(TRAIN, &model, &["--json"]).ok();
 
     let bytes = std::fs::read(&model).expect("model file written");
     assert!(
@@ -119,7 +110,7 @@ fn train_writes_a_model_and_a_json_summary() {
 fn train_without_json_prints_nothing_on_stdout() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.dtag");
-    let run = dtag(["-q", "train", "--corpus", TRAIN, "--model", &p(&model)]).ok();
+    let run = train(TRAIN, &model, &[]).ok();
     assert!(run.stdout.is_empty(), "stdout: {}", run.stdout);
     assert!(model.is_file());
 }
@@ -128,18 +119,7 @@ fn train_without_json_prints_nothing_on_stdout() {
 fn min_label_docs_skips_and_lists_rare_descriptors() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.dtag");
-    let run = dtag([
-        "-q",
-        "train",
-        "--corpus",
-        TRAIN,
-        "--model",
-        &p(&model),
-        "--min-label-docs",
-        "10",
-        "--json",
-    ])
-    .ok();
+    let run = train(TRAIN, &model, &["--min-label-docs", "10", "--json"]).ok();
     let summary = run.json();
     // data/README.md: four descriptors have 8 or 9 training documents.
     let expected: BTreeSet<&str> = [
@@ -207,17 +187,7 @@ fn a_corpus_directory_is_read_in_full_and_hidden_files_are_ignored() {
     std::fs::write(corpus_dir.join(".notes"), "not a corpus\n").unwrap();
 
     let model = dir.path().join("m.dtag");
-    let summary = dtag([
-        "-q",
-        "train",
-        "--corpus",
-        &p(&corpus_dir),
-        "--model",
-        &p(&model),
-        "--json",
-    ])
-    .ok()
-    .json();
+    let summary = train(&p(&corpus_dir), &model, &["--json"]).ok().json();
     assert_eq!(number(&summary, "documents"), 123.0);
     assert_eq!(number(&summary, "sources"), 2.0);
     assert_eq!(number(&summary, "descriptors_trained"), 17.0);
@@ -271,7 +241,7 @@ fn a_corpus_on_stdin_trains_the_same_model_as_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let from_file = dir.path().join("file.dtag");
     let from_stdin = dir.path().join("stdin.dtag");
-    dtag(["-q", "train", "--corpus", TRAIN, "--model", &p(&from_file)]).ok();
+    train(TRAIN, &from_file, &[]).ok();
     let bytes = std::fs::read(root().join(TRAIN)).unwrap();
     let summary = dtag_with_stdin(
         [
@@ -305,15 +275,7 @@ fn assert_rejected(bytes: &[u8], lines: &[usize], what: &str) {
     let corpus = dir.path().join("bad.txt");
     std::fs::write(&corpus, bytes).unwrap();
     let model = dir.path().join("m.dtag");
-    let run = dtag([
-        "-q",
-        "train",
-        "--corpus",
-        &p(&corpus),
-        "--model",
-        &p(&model),
-    ])
-    .fails();
+    let run = train(&p(&corpus), &model, &[]).fails();
     for line in lines {
         let place = format!("{}:{line}:", corpus.display());
         assert!(
@@ -407,15 +369,7 @@ fn a_bad_file_in_a_directory_is_named() {
     )
     .unwrap();
     let model = dir.path().join("m.dtag");
-    let run = dtag([
-        "-q",
-        "train",
-        "--corpus",
-        &p(dir.path()),
-        "--model",
-        &p(&model),
-    ])
-    .fails();
+    let run = train(&p(dir.path()), &model, &[]).fails();
     let place = format!("{}:4:", dir.path().join("b.txt").display());
     assert!(run.stderr.contains(&place), "{}", run.stderr);
     assert!(!run.stderr.contains("a.txt:"), "{}", run.stderr);
@@ -425,11 +379,11 @@ fn a_bad_file_in_a_directory_is_named() {
 fn a_failed_training_leaves_the_previous_model_intact() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.dtag");
-    dtag(["-q", "train", "--corpus", TRAIN, "--model", &p(&model)]).ok();
+    train(TRAIN, &model, &[]).ok();
     let before = std::fs::read(&model).unwrap();
     let bad = dir.path().join("bad.txt");
     std::fs::write(&bad, "%%%A|\n").unwrap();
-    dtag(["-q", "train", "--corpus", &p(&bad), "--model", &p(&model)]).fails();
+    train(&p(&bad), &model, &[]).fails();
     assert_eq!(std::fs::read(&model).unwrap(), before);
 }
 
@@ -437,15 +391,7 @@ fn a_failed_training_leaves_the_previous_model_intact() {
 fn a_missing_corpus_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.txt");
-    let run = dtag([
-        "-q",
-        "train",
-        "--corpus",
-        &p(&missing),
-        "--model",
-        &p(&dir.path().join("m.dtag")),
-    ])
-    .fails();
+    let run = train(&p(&missing), &dir.path().join("m.dtag"), &[]).fails();
     assert!(run.stderr.contains("nope.txt"), "{}", run.stderr);
 }
 

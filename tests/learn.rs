@@ -13,7 +13,7 @@ const TRAIN: &str = "data/train.txt";
 const TEST: &str = "data/test.txt";
 
 mod common;
-use common::{dtag, p, root};
+use common::{dtag, p, root, train};
 
 fn p_at_1(model: &Path, test: &Path) -> f64 {
     dtag(["eval", "--model", &p(model), "--corpus", &p(test), "--json"])
@@ -31,7 +31,7 @@ fn learn_updates_a_model_keeps_its_vocabulary_and_reports_new_terms() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let model = d.join("m.dtag");
-    dtag(["-q", "train", "--corpus", TRAIN, "--model", &p(&model)]).ok();
+    train(TRAIN, &model, &[]).ok();
     let before = std::fs::read(&model).unwrap();
 
     // New documents, one with a descriptor the model does not have.
@@ -163,17 +163,7 @@ fn learn_resolves_new_documents_through_the_models_thesaurus() {
     let d = dir.path();
     let model = d.join("m.dtag");
     let ttl = "tests/fixtures/unbis_demo.ttl";
-    dtag([
-        "-q",
-        "train",
-        "--corpus",
-        TRAIN,
-        "--model",
-        &p(&model),
-        "--thesaurus",
-        ttl,
-    ])
-    .ok();
+    train(TRAIN, &model, &["--thesaurus", ttl]).ok();
     // URIs and an alternative label, resolved without giving the thesaurus again.
     let new = d.join("new.jsonl");
     std::fs::write(
@@ -256,11 +246,11 @@ struct HalvesOutcome {
     solver: f64,
 }
 
-/// Trains on every other document of `train`, learns the rest into that model, and compares
+/// Trains on every other document of `corpus`, learns the rest into that model, and compares
 /// with training on all of them: P@1 on `test`, and times (each command run twice,
 /// alternately; the faster run counts, since the machine is shared).
-fn learn_alternate_halves(name: &str, train: &Path, test: &Path, w: &Path) -> HalvesOutcome {
-    let docs = documents(&std::fs::read_to_string(train).unwrap());
+fn learn_alternate_halves(name: &str, corpus: &Path, test: &Path, w: &Path) -> HalvesOutcome {
+    let docs = documents(&std::fs::read_to_string(corpus).unwrap());
     let half = |parity: usize, file: &str| {
         let path = w.join(file);
         let text: String = docs
@@ -278,19 +268,10 @@ fn learn_alternate_halves(name: &str, train: &Path, test: &Path, w: &Path) -> Ha
         w.join("half.dtag"),
         w.join("learned.dtag"),
     );
-    dtag(["-q", "train", "--corpus", &p(&first), "--model", &p(&base)]).ok();
+    train(&p(&first), &base, &[]).ok();
     let (mut train_runs, mut learn_runs) = (Vec::new(), Vec::new());
     for _ in 0..2 {
-        let run = dtag([
-            "-q",
-            "train",
-            "--corpus",
-            &p(train),
-            "--model",
-            &p(&full),
-            "--json",
-        ])
-        .ok();
+        let run = train(&p(corpus), &full, &["--json"]).ok();
         let report = run.json();
         train_runs.push([
             run.seconds,
@@ -375,15 +356,7 @@ fn cail2018_learning_half_the_corpus_matches_a_full_retrain() {
     let n = docs.len();
     let (head, tail) = (ordered(0..n / 2, "head.txt"), ordered(n / 2..n, "tail.txt"));
     let head_model = w.join("head.dtag");
-    dtag([
-        "-q",
-        "train",
-        "--corpus",
-        &p(&head),
-        "--model",
-        &p(&head_model),
-    ])
-    .ok();
+    common::train(&p(&head), &head_model, &[]).ok();
     let p_head = p_at_1(&head_model, &test);
     let report = dtag([
         "-q",
@@ -438,15 +411,7 @@ fn cail2018_explanations_name_the_words_of_the_charge() {
     let _turn = CAIL.lock().unwrap_or_else(|e| e.into_inner());
     let work = tempfile::tempdir().unwrap();
     let model = work.path().join("cail.dtag");
-    dtag([
-        "-q",
-        "train",
-        "--corpus",
-        &p(&dir.join("train.txt")),
-        "--model",
-        &p(&model),
-    ])
-    .ok();
+    train(&p(&dir.join("train.txt")), &model, &[]).ok();
     let test = std::fs::read_to_string(dir.join("test.txt")).unwrap();
     // The first plain case of theft (盗窃, art. 264) and of fraud (诈骗, art. 266).
     let case = |charge: &str, article: &str| {

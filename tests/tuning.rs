@@ -42,16 +42,9 @@ fn train(dir: &Path, name: &str, extra: &[&str]) -> (PathBuf, Value) {
 
 fn train_on(corpus: &Path, dir: &Path, name: &str, extra: &[&str]) -> (PathBuf, Value) {
     let model = dir.join(name);
-    let mut args = vec![
-        "train",
-        "--corpus",
-        corpus.to_str().unwrap(),
-        "--model",
-        model.to_str().unwrap(),
-        "--json",
-    ];
+    let mut args = vec!["--json"];
     args.extend_from_slice(extra);
-    let report = json(&args);
+    let report = common::train(&common::p(corpus), &model, &args).ok().json();
     (model, report)
 }
 
@@ -293,20 +286,9 @@ fn cv_reports_mean_and_sd_of_every_figure() {
 fn bad_tuning_settings_are_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.dtm");
-    let corpus = repo("data/train.txt");
     let refused = |extra: &[&str], reason: &str| {
-        let mut args = vec![
-            "train",
-            "--corpus",
-            corpus.to_str().unwrap(),
-            "--model",
-            model.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let out = dtag(&args);
-        assert!(!out.status.success(), "{args:?} was accepted");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(reason), "{err}");
+        let run = common::train("data/train.txt", &model, extra).fails();
+        assert!(run.stderr.contains(reason), "{}", run.stderr);
         assert!(!model.exists(), "no model is written");
     };
     refused(&["--tune-folds", "1"], "folds");

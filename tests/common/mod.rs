@@ -123,3 +123,11 @@ pub fn assert_untuned_for_too_few(report: &Value, documents: &str) {
         "{report}"
     );
 }
+
+/// Runs `dtag -q train --corpus CORPUS --model MODEL EXTRA…`.
+pub fn train(corpus: &str, model: &Path, extra: &[&str]) -> Run {
+    let model = p(model);
+    let mut args = vec!["-q", "train", "--corpus", corpus, "--model", &model];
+    args.extend_from_slice(extra);
+    dtag(args)
+}
