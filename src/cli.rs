@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use dtag::analysis::{read_user_dict, AnalyzerConfig, SegmenterKind};
+use dtag::analysis::{read_user_dict, AnalyzerConfig, CharNgrams, SegmenterKind};
 use dtag::corpus::{self, Corpus};
 use dtag::cv::cross_validate;
 use dtag::eval::evaluate_detailed;
@@ -126,7 +126,7 @@ struct TrainOptions {
     #[arg(long, value_name = "N")]
     max_features: Option<usize>,
 
-    /// Use raw term counts instead of 1 + ln(count).
+    /// Weigh words by raw counts instead of 1 + ln(count).
     #[arg(long)]
     no_sublinear_tf: bool,
 
@@ -142,9 +142,12 @@ struct TrainOptions {
     #[arg(long, default_value_t = AnalyzerConfig::default().min_word_chars, value_name = "N")]
     min_word_chars: usize,
 
-    /// Add character n-grams of these lengths as extra features, e.g. `2-3`.
-    #[arg(long, value_name = "MIN-MAX", value_parser = parse_range)]
-    char_ngrams: Option<(usize, usize)>,
+    /// Character n-grams added as features, weighted by presence: `han:MIN-MAX` for runs of
+    /// Chinese characters, `all:MIN-MAX` (or `MIN-MAX`) for every run of letters and digits,
+    /// `none` for words only. Default: `han:1-1` (single Chinese characters) with the jieba
+    /// analyzer, `none` with the whitespace analyzer.
+    #[arg(long, value_name = "SPEC", value_parser = parse_char_ngrams)]
+    char_ngrams: Option<CharNgramsArg>,
 
     /// Solver stopping tolerance (largest dual gradient violation).
     #[arg(long, default_value_t = LogisticParams::default().tolerance, value_name = "F")]
@@ -404,14 +407,12 @@ enum Format {
     Json,
 }
 
-fn parse_range(s: &str) -> Result<(usize, usize), String> {
-    let (a, b) = s.split_once('-').unwrap_or((s, s));
-    let num = |x: &str| {
-        x.trim()
-            .parse::<usize>()
-            .map_err(|_| format!("`{s}` is not MIN-MAX"))
-    };
-    Ok((num(a)?, num(b)?))
+/// `--char-ngrams` as given; `none` is a choice of its own, unlike an absent flag.
+#[derive(Clone, Copy, Debug)]
+struct CharNgramsArg(Option<CharNgrams>);
+
+fn parse_char_ngrams(s: &str) -> Result<CharNgramsArg, String> {
+    CharNgrams::parse(s).map(CharNgramsArg)
 }
 
 /// Progress bars on stderr, hidden when quiet or not a terminal.
@@ -464,14 +465,17 @@ fn train_params(args: &TrainOptions) -> anyhow::Result<TrainParams> {
         Some(path) => read_user_dict(path)?,
         None => Vec::new(),
     };
+    let segmenter = match args.analyzer {
+        AnalyzerArg::Jieba => SegmenterKind::Jieba,
+        AnalyzerArg::Whitespace => SegmenterKind::Whitespace,
+    };
     let params = TrainParams {
         analyzer: AnalyzerConfig {
-            segmenter: match args.analyzer {
-                AnalyzerArg::Jieba => SegmenterKind::Jieba,
-                AnalyzerArg::Whitespace => SegmenterKind::Whitespace,
-            },
+            segmenter,
             user_words,
-            char_ngrams: args.char_ngrams,
+            char_ngrams: args
+                .char_ngrams
+                .map_or_else(|| CharNgrams::default_for(segmenter), |arg| arg.0),
             min_word_chars: args.min_word_chars,
         },
         tfidf: TfidfParams {

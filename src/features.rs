@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::Analyzer;
+use crate::analysis::{Analyzer, CHAR_NGRAM_PREFIX};
 use crate::error::{Error, Result};
 use crate::sparse::{CsrMatrix, SparseRow};
 
@@ -199,6 +199,9 @@ pub struct TfidfState {
 pub struct TfidfVectorizer {
     state: TfidfState,
     index: FxHashMap<String, u32>,
+    /// Columns of character n-grams, weighted by presence: a character's count mostly
+    /// repeats the counts of the words it is part of, which the word columns already weigh.
+    presence_only: Vec<bool>,
 }
 
 impl TfidfVectorizer {
@@ -218,7 +221,16 @@ impl TfidfVectorizer {
             .enumerate()
             .map(|(i, t)| (t.clone(), i as u32))
             .collect();
-        TfidfVectorizer { state, index }
+        let presence_only = state
+            .terms
+            .iter()
+            .map(|t| t.starts_with(CHAR_NGRAM_PREFIX))
+            .collect();
+        TfidfVectorizer {
+            state,
+            index,
+            presence_only,
+        }
     }
 
     pub fn state(&self) -> &TfidfState {
@@ -272,7 +284,9 @@ impl TfidfVectorizer {
         };
         let mut norm = 0.0f64;
         for (col, count) in entries {
-            let tf = if self.state.sublinear_tf {
+            let tf = if self.presence_only[col as usize] {
+                1.0
+            } else if self.state.sublinear_tf {
                 1.0 + (count as f64).ln()
             } else {
                 count as f64
@@ -352,6 +366,36 @@ mod tests {
         let norm: f32 = row.values.iter().map(|v| v * v).sum();
         assert!((norm - 1.0).abs() < 1e-5);
         assert!(row.values[1] > row.values[0]);
+    }
+
+    #[test]
+    fn character_ngrams_count_once_words_by_count() {
+        let a = Analyzer::new(AnalyzerConfig {
+            segmenter: SegmenterKind::Whitespace,
+            min_word_chars: 1,
+            char_ngrams: crate::analysis::CharNgrams::parse("han:1-1").unwrap(),
+            ..Default::default()
+        })
+        .unwrap();
+        let v = TfidfParams {
+            min_df: 1,
+            ..TfidfParams::default()
+        }
+        .check()
+        .unwrap()
+        .fit_transform(&a, &["刀 刀 刀 枪", "枪"], &ProgressBar::hidden())
+        .unwrap()
+        .0;
+        let row = v.transform(&a, "刀 刀 刀 枪");
+        let value = |term: &str| {
+            let col = v.column(term).unwrap();
+            let at = row.indices.iter().position(|&c| c == col).unwrap();
+            row.values[at] / v.state().idf[col as usize]
+        };
+        // The word 刀 weighs 1 + ln 3 against the word 枪's 1; the character #刀 weighs 1,
+        // as #枪 does.
+        assert!((value("刀") / value("枪") - (1.0 + 3f32.ln())).abs() < 1e-5);
+        assert!((value("#刀") / value("#枪") - 1.0).abs() < 1e-6);
     }
 
     #[test]

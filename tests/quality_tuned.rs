@@ -88,9 +88,10 @@ fn cail_tuned_thresholds_lift_macro_and_micro_f1() {
         figure(&tuned, "p_at_1"),
         figure(&tuned, "ece"),
     );
-    // Measured: micro-F1 0.834, macro-F1 0.435, P@1 0.883 (untuned 0.815 / 0.305 / 0.882).
-    assert!(figure(&tuned, "micro_f1") >= 0.83);
-    assert!(figure(&tuned, "macro_f1") >= 0.43);
+    // Measured: micro-F1 0.8439, macro-F1 0.4292, P@1 0.8930 (untuned 0.8286 / 0.3121 /
+    // 0.8930); the same bytes with any thread count. The bars are the issue's.
+    assert!(figure(&tuned, "micro_f1") >= 0.84);
+    assert!(figure(&tuned, "macro_f1") >= 0.42);
     assert!(figure(&tuned, "p_at_1") >= figure(&plain, "p_at_1"));
     assert!(figure(&tuned, "micro_f1") > figure(&plain, "micro_f1") + 0.015);
     assert!(figure(&tuned, "macro_f1") > figure(&plain, "macro_f1") + 0.1);
