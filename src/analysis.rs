@@ -128,7 +128,10 @@ impl CharNgrams {
         if self.min == 0 || self.min > self.max || self.max > 8 {
             return Err(Error::param(
                 "char_ngrams",
-                format!("expected 1 <= min <= max <= 8, got {}-{}", self.min, self.max),
+                format!(
+                    "expected 1 <= min <= max <= 8, got {}-{}",
+                    self.min, self.max
+                ),
             ));
         }
         Ok(())
@@ -519,7 +522,9 @@ mod tests {
         let all = CharNgrams::parse("2-3").unwrap().unwrap();
         assert_eq!((all.min, all.max, all.scripts), (2, 3, CharScripts::All));
         assert_eq!(CharNgrams::parse("none").unwrap(), None);
-        assert!(CharNgrams::parse("latin:1-2").unwrap_err().contains("unknown script"));
+        assert!(CharNgrams::parse("latin:1-2")
+            .unwrap_err()
+            .contains("unknown script"));
         assert!(CharNgrams::parse("3-2").is_err());
         assert!(CharNgrams::parse("x").is_err());
         assert_eq!(CharNgrams::default_for(SegmenterKind::Whitespace), None);
