@@ -2,7 +2,7 @@
 (standard library only): types a draft, sets limit and threshold, presses Suggest, and reads
 the results from the page.
 
-Usage: browser_check.py CHROMEDRIVER_URL PAGE_URL DRAFT_FILE EXPECTED_TOP PROFILE_DIR SCREENSHOT
+Usage: browser_check.py CHROMEDRIVER_URL PAGE_URL DRAFT_FILE EXPECTED_TOP[,…] PROFILE_DIR SCREENSHOT
 Exits 1 when the page does not show the expected results.
 """
 
@@ -117,8 +117,9 @@ def run(driver, page_url, draft, expected_top, screenshot):
     for descriptor, score, shown, width in results:
         print(f"  {descriptor:28s} {shown}  bar {width}")
 
-    if not results or results[0][0] != expected_top:
-        failures.append(f"top descriptor {results[0][0] if results else None!r}, expected {expected_top!r}")
+    leading = sorted(r[0] for r in results[:len(expected_top)])
+    if leading != sorted(expected_top):
+        failures.append(f"leading descriptors {leading}, expected {sorted(expected_top)}")
     if len(results) > limit:
         failures.append(f"{len(results)} results for limit {limit}")
     scores = [r[1] for r in results]
@@ -145,7 +146,9 @@ def run(driver, page_url, draft, expected_top, screenshot):
 
 
 def main():
-    driver_url, page_url, draft_file, expected_top, profile_dir, screenshot = sys.argv[1:]
+    driver_url, page_url, draft_file, expected, profile_dir, screenshot = sys.argv[1:]
+    # The descriptors expected to lead the results, in any order: "A,B".
+    expected_top = expected.split(",")
     with open(draft_file, encoding="utf-8") as f:
         draft = f.read().strip()
     driver = WebDriver(driver_url, profile_dir)
@@ -156,7 +159,7 @@ def main():
     if failures:
         print("FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
         sys.exit(1)
-    print(f"browser test passed: the page suggests {expected_top} first")
+    print(f"browser test passed: the page suggests {', '.join(expected_top)} first")
 
 
 if __name__ == "__main__":

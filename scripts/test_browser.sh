@@ -3,7 +3,8 @@
 # chromium-driver), headless, with a fresh profile, driven over WebDriver's HTTP API by
 # scripts/browser_check.py (Python standard library only). Trains the demo model, starts
 # `dtag serve` and chromedriver on free loopback ports, types data/drafts/draft_01.txt into the
-# page, presses Suggest and asserts the top descriptor is PEACEKEEPING OPERATIONS.
+# page, presses Suggest and asserts the draft's two descriptors (PEACEKEEPING OPERATIONS and
+# CHILDREN, in either order) lead the results.
 # Always stops the server and chromedriver; leaves a screenshot at target/browser-test.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,5 +61,5 @@ done
 
 mkdir -p "$ROOT/target"
 python3 scripts/browser_check.py "http://127.0.0.1:$DRIVER_PORT" "http://$ADDRESS/" \
-  data/drafts/draft_01.txt "PEACEKEEPING OPERATIONS" "$WORK/profile" "$ROOT/target/browser-test.png" \
+  data/drafts/draft_01.txt "PEACEKEEPING OPERATIONS,CHILDREN" "$WORK/profile" "$ROOT/target/browser-test.png" \
   || { echo "--- chromedriver log (tail)" >&2; tail -n 30 "$WORK/chromedriver.log" >&2; exit 1; }
