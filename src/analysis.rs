@@ -486,14 +486,19 @@ mod tests {
         assert_eq!(tokens, vec!["cocoa", "prices", "rose", "ok"]);
     }
 
-    #[test]
-    fn char_ngrams_form_a_separate_block() {
+    /// Tokens of `text` split on whitespace, with the character n-grams of `spec`.
+    fn tokens_with_ngrams(spec: &str, text: &str) -> Vec<String> {
         let config = AnalyzerConfig {
             segmenter: SegmenterKind::Whitespace,
-            char_ngrams: CharNgrams::parse("2-2").unwrap(),
+            char_ngrams: CharNgrams::parse(spec).unwrap(),
             ..Default::default()
         };
-        let tokens = Analyzer::new(config).unwrap().tokens("维和行动");
+        Analyzer::new(config).unwrap().tokens(text)
+    }
+
+    #[test]
+    fn char_ngrams_form_a_separate_block() {
+        let tokens = tokens_with_ngrams("2-2", "维和行动");
         assert!(tokens.contains(&"#维和".to_string()));
         assert!(tokens.contains(&"#行动".to_string()));
         assert!(tokens.contains(&"维和行动".to_string()));
@@ -501,12 +506,7 @@ mod tests {
 
     #[test]
     fn han_ngrams_skip_other_scripts() {
-        let config = AnalyzerConfig {
-            segmenter: SegmenterKind::Whitespace,
-            char_ngrams: CharNgrams::parse("han:1-2").unwrap(),
-            ..Default::default()
-        };
-        let tokens = Analyzer::new(config).unwrap().tokens("UN维和 2005年");
+        let tokens = tokens_with_ngrams("han:1-2", "UN维和 2005年");
         let grams: Vec<&str> = tokens
             .iter()
             .filter(|t| t.starts_with(CHAR_NGRAM_PREFIX))
