@@ -796,10 +796,6 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
             print!("{}", r.to_table());
         }
     }
-    if let Some(path) = &args.per_label {
-        write_atomically(path, per_label_tsv(&evaluation).as_bytes())?;
-        eprintln!("per-descriptor figures written to {}", path.display());
-    }
     if let Some(dir) = &args.report {
         let sources: Vec<String> = args
             .corpus
@@ -809,6 +805,11 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         let title = format!("model {} on {}", args.model.display(), sources.join(", "));
         let page = write_html_report(dir, &evaluation, &title)?;
         eprintln!("report written to {}", page.display());
+    }
+    // After the report, which creates its directory: `--per-label DIR/labels.tsv` may go in it.
+    if let Some(path) = &args.per_label {
+        write_atomically(path, per_label_tsv(&evaluation).as_bytes())?;
+        eprintln!("per-descriptor figures written to {}", path.display());
     }
     Ok(())
 }

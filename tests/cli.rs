@@ -393,6 +393,13 @@ fn a_missing_corpus_is_a_clear_error() {
     let missing = dir.path().join("nope.txt");
     let run = train(&p(&missing), &dir.path().join("m.dtag"), &[]).fails();
     assert!(run.stderr.contains("nope.txt"), "{}", run.stderr);
+    // The cause is said once, not repeated by the error chain.
+    assert_eq!(
+        run.stderr.matches("No such file or directory").count(),
+        1,
+        "{}",
+        run.stderr
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
