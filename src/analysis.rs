@@ -26,6 +26,91 @@ pub enum SegmenterKind {
     Jieba,
     /// Whitespace-separated tokens as they stand, for already tokenized text.
     Whitespace,
+    /// Runs of letters and digits (Unicode), for alphabetic languages: punctuation and
+    /// symbols split words, so `tarot-kortit` and `(kortit)` give the words a reader sees.
+    Words,
+}
+
+/// The language of the documents, as an Annif project has one: it chooses the segmenter,
+/// the stop words and the stemmer. Stored in the model with the rest of the analyzer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Language {
+    /// Chinese: jieba segmentation, no stemming.
+    #[default]
+    Zh,
+    En,
+    Fi,
+    Fr,
+    Es,
+    Ru,
+    Ar,
+}
+
+impl Language {
+    pub const ALL: [Language; 7] = [
+        Language::Zh,
+        Language::En,
+        Language::Fi,
+        Language::Fr,
+        Language::Es,
+        Language::Ru,
+        Language::Ar,
+    ];
+
+    /// ISO 639-1 code, as in `--language` and thesaurus language tags.
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Zh => "zh",
+            Language::En => "en",
+            Language::Fi => "fi",
+            Language::Fr => "fr",
+            Language::Es => "es",
+            Language::Ru => "ru",
+            Language::Ar => "ar",
+        }
+    }
+
+    pub fn parse(code: &str) -> std::result::Result<Language, String> {
+        let code = code.trim().to_ascii_lowercase();
+        Language::ALL
+            .into_iter()
+            .find(|l| l.code() == code)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Language::ALL.iter().map(|l| l.code()).collect();
+                format!("unknown language `{code}` (known: {})", known.join(", "))
+            })
+    }
+
+    /// The segmenter text in this language needs: jieba for Chinese, word runs otherwise.
+    pub fn default_segmenter(self) -> SegmenterKind {
+        match self {
+            Language::Zh => SegmenterKind::Jieba,
+            _ => SegmenterKind::Words,
+        }
+    }
+
+    /// Snowball stemmer of the language (Chinese has no inflection to remove).
+    fn stemmer(self) -> Option<rust_stemmers::Algorithm> {
+        use rust_stemmers::Algorithm;
+        match self {
+            Language::Zh => None,
+            Language::En => Some(Algorithm::English),
+            Language::Fi => Some(Algorithm::Finnish),
+            Language::Fr => Some(Algorithm::French),
+            Language::Es => Some(Algorithm::Spanish),
+            Language::Ru => Some(Algorithm::Russian),
+            Language::Ar => Some(Algorithm::Arabic),
+        }
+    }
+
+    /// Function words dropped before stemming (NLTK's lists); none for Chinese, where
+    /// `MinChars` already drops the one-character function words.
+    fn stop_words(self) -> &'static [&'static str] {
+        match self {
+            Language::Zh => &[],
+            other => stop_words::lookup(other.code()).unwrap_or(&[]),
+        }
+    }
 }
 
 /// A word for the segmenter's dictionary, as in a jieba user dictionary line.
@@ -47,6 +132,8 @@ pub struct AnalyzerConfig {
     /// Words shorter than this many characters are dropped (single Chinese characters are
     /// mostly function words: 的, 在, 被).
     pub min_word_chars: usize,
+    /// Stop words and stemming follow the language.
+    pub language: Language,
 }
 
 impl Default for AnalyzerConfig {
@@ -56,6 +143,21 @@ impl Default for AnalyzerConfig {
             user_words: Vec::new(),
             char_ngrams: CharNgrams::default_for(SegmenterKind::Jieba),
             min_word_chars: 2,
+            language: Language::Zh,
+        }
+    }
+}
+
+impl AnalyzerConfig {
+    /// The defaults for text in `language`: its segmenter, and the character n-grams that
+    /// segmenter wants.
+    pub fn for_language(language: Language) -> Self {
+        let segmenter = language.default_segmenter();
+        AnalyzerConfig {
+            segmenter,
+            char_ngrams: CharNgrams::default_for(segmenter),
+            language,
+            ..AnalyzerConfig::default()
         }
     }
 }
@@ -90,7 +192,7 @@ impl CharNgrams {
                 max: 1,
                 scripts: CharScripts::Han,
             }),
-            SegmenterKind::Whitespace => None,
+            SegmenterKind::Whitespace | SegmenterKind::Words => None,
         }
     }
 
@@ -222,6 +324,18 @@ impl Segmenter for WhitespaceSegmenter {
     }
 }
 
+/// Runs of letters and digits; everything else separates words.
+pub struct WordsSegmenter;
+
+impl Segmenter for WordsSegmenter {
+    fn segment<'a>(&self, chunk: &'a str, emit: &mut dyn FnMut(&'a str)) {
+        chunk
+            .split(|c: char| !is_word_char(c))
+            .filter(|w| !w.is_empty())
+            .for_each(emit);
+    }
+}
+
 /// CJK Unified Ideographs: letters, never digits or uppercase. Checking this range first
 /// spares most Chinese characters the slower Unicode table lookups.
 #[inline]
@@ -298,6 +412,28 @@ impl TokenFilter for Lowercase {
     }
 }
 
+/// Drops the language's function words (tokens are lowercase by then).
+pub struct StopWords(rustc_hash::FxHashSet<&'static str>);
+
+impl TokenFilter for StopWords {
+    fn apply<'a>(&self, token: std::borrow::Cow<'a, str>) -> Option<std::borrow::Cow<'a, str>> {
+        (!self.0.contains(token.as_ref())).then_some(token)
+    }
+}
+
+/// Reduces words to their Snowball stem, so inflected forms (`kirjastossa`, `kirjastoon`)
+/// count as one feature and match one thesaurus label.
+pub struct Stem(rust_stemmers::Stemmer);
+
+impl TokenFilter for Stem {
+    fn apply<'a>(&self, token: std::borrow::Cow<'a, str>) -> Option<std::borrow::Cow<'a, str>> {
+        match self.0.stem(&token) {
+            std::borrow::Cow::Borrowed(s) if s.len() == token.len() => Some(token),
+            stem => Some(std::borrow::Cow::Owned(stem.into_owned())),
+        }
+    }
+}
+
 /// A configured analyzer: NFKC normalisation, segmentation, filters, optional char n-grams.
 /// Cheap to share across rayon threads (`Send + Sync`, one segmenter for all).
 pub struct Analyzer {
@@ -320,15 +456,24 @@ impl Analyzer {
         let segmenter: Box<dyn Segmenter> = match config.segmenter {
             SegmenterKind::Jieba => Box::new(JiebaSegmenter::new(&config.user_words)),
             SegmenterKind::Whitespace => Box::new(WhitespaceSegmenter),
+            SegmenterKind::Words => Box::new(WordsSegmenter),
         };
+        let mut filters: Vec<Box<dyn TokenFilter>> = vec![
+            Box::new(TrimPunctuation),
+            Box::new(DropNumbers),
+            Box::new(MinChars(config.min_word_chars)),
+            Box::new(Lowercase),
+        ];
+        let stop_words = config.language.stop_words();
+        if !stop_words.is_empty() {
+            filters.push(Box::new(StopWords(stop_words.iter().copied().collect())));
+        }
+        if let Some(algorithm) = config.language.stemmer() {
+            filters.push(Box::new(Stem(rust_stemmers::Stemmer::create(algorithm))));
+        }
         Ok(Analyzer {
             segmenter,
-            filters: vec![
-                Box::new(TrimPunctuation),
-                Box::new(DropNumbers),
-                Box::new(MinChars(config.min_word_chars)),
-                Box::new(Lowercase),
-            ],
+            filters,
             config,
         })
     }
@@ -337,8 +482,19 @@ impl Analyzer {
         &self.config
     }
 
-    /// Calls `emit` for every token of `text`, in order.
+    /// Calls `emit` for every token of `text`, in order: words, and after each chunk's words
+    /// its character n-grams.
     pub fn for_each_token(&self, text: &str, emit: &mut dyn FnMut(&str)) {
+        self.analyze(text, true, emit)
+    }
+
+    /// Calls `emit` for every word of `text`, in order, without character n-grams: the
+    /// sequence thesaurus labels are matched in.
+    pub fn for_each_word(&self, text: &str, emit: &mut dyn FnMut(&str)) {
+        self.analyze(text, false, emit)
+    }
+
+    fn analyze(&self, text: &str, with_ngrams: bool, emit: &mut dyn FnMut(&str)) {
         let normalized = nfkc(text);
         for chunk in normalized.split_whitespace() {
             self.segmenter.segment(chunk, &mut |word| {
@@ -351,7 +507,7 @@ impl Analyzer {
                 }
                 emit(&token);
             });
-            if let Some(grams) = &self.config.char_ngrams {
+            if let Some(grams) = self.config.char_ngrams.as_ref().filter(|_| with_ngrams) {
                 char_ngrams(chunk, grams, emit);
             }
         }
@@ -544,6 +700,26 @@ mod tests {
             let expected: String = s.nfkc().collect();
             assert_eq!(nfkc(s), expected, "{s:?}");
         }
+    }
+
+    #[test]
+    fn finnish_words_are_stemmed_and_stop_words_dropped() {
+        let a = Analyzer::new(AnalyzerConfig::for_language(Language::Fi)).unwrap();
+        let tokens = a.tokens("Kirjastossa on tarot-kortteja, ja kirjastoon tuli kortteja.");
+        // Inflected forms share a stem; `on` and `ja` are stop words; the hyphen splits.
+        assert_eq!(tokens[0], tokens[4], "{tokens:?}");
+        assert_eq!(tokens[2], tokens[6], "{tokens:?}");
+        assert!(tokens.contains(&"tarot".to_string()), "{tokens:?}");
+        assert!(!tokens.iter().any(|t| t == "on" || t == "ja"), "{tokens:?}");
+    }
+
+    #[test]
+    fn mixed_script_text_keeps_every_script() {
+        let a = Analyzer::new(AnalyzerConfig::for_language(Language::En)).unwrap();
+        let tokens = a.tokens("Peacekeeping operations 维持和平行动 in Africa");
+        assert!(tokens.contains(&"维持和平行动".to_string()), "{tokens:?}");
+        assert!(tokens.contains(&"peacekeep".to_string()), "{tokens:?}");
+        assert!(Language::parse("xx").unwrap_err().contains("known: zh, en"));
     }
 
     #[test]

@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use dtag::analysis::{read_user_dict, AnalyzerConfig, CharNgrams, SegmenterKind};
+use dtag::analysis::{read_user_dict, AnalyzerConfig, CharNgrams, Language, SegmenterKind};
+use dtag::ensemble::EnsembleParams;
 use dtag::corpus::{self, Corpus};
 use dtag::cv::cross_validate;
 use dtag::eval::evaluate_detailed;
@@ -130,9 +131,15 @@ struct TrainOptions {
     #[arg(long)]
     no_sublinear_tf: bool,
 
-    /// How bodies are split into words.
-    #[arg(long, value_enum, default_value_t = AnalyzerArg::Jieba)]
-    analyzer: AnalyzerArg,
+    /// Language of the documents, stored in the model (as an Annif project's language):
+    /// `zh` segments with jieba; `en`, `fi`, `fr`, `es`, `ru`, `ar` split words, drop stop
+    /// words and stem (Snowball). Thesaurus labels in this language (or untagged) are matched.
+    #[arg(long, default_value = "zh", value_name = "LANG", value_parser = Language::parse)]
+    language: Language,
+
+    /// How bodies are split into words (default: the language's: jieba for zh, words otherwise).
+    #[arg(long, value_enum)]
+    analyzer: Option<AnalyzerArg>,
 
     /// jieba user dictionary (`word [freq] [tag]` per line); its words stay whole.
     #[arg(long, value_name = "FILE")]
@@ -200,6 +207,20 @@ struct TrainOptions {
     /// Strength of the pull of each descriptor's calibration toward the shared one.
     #[arg(long, default_value_t = TuneParams::default().calibration_prior, value_name = "F", conflicts_with = "no_tune")]
     calibration_prior: f64,
+
+    /// One-vs-rest only: fit no ensemble. By default tuning's out-of-fold scores also fit
+    /// nearest neighbours and a lexicon of descriptor (and thesaurus) labels, fused with
+    /// one-vs-rest, and the fused ranking is kept when it ranks better out of fold.
+    #[arg(long, conflicts_with = "no_tune")]
+    no_ensemble: bool,
+
+    /// Training documents that vote for a draft's descriptors in the ensemble (0: none).
+    #[arg(long, default_value_t = EnsembleParams::default().neighbours, value_name = "N", conflicts_with = "no_ensemble")]
+    neighbours: usize,
+
+    /// Do not match descriptor and thesaurus labels in the text.
+    #[arg(long, conflicts_with = "no_ensemble")]
+    no_lexicon: bool,
 }
 
 #[derive(Args, Debug)]
@@ -466,8 +487,9 @@ fn train_params(args: &TrainOptions) -> anyhow::Result<TrainParams> {
         None => Vec::new(),
     };
     let segmenter = match args.analyzer {
-        AnalyzerArg::Jieba => SegmenterKind::Jieba,
-        AnalyzerArg::Whitespace => SegmenterKind::Whitespace,
+        Some(AnalyzerArg::Jieba) => SegmenterKind::Jieba,
+        Some(AnalyzerArg::Whitespace) => SegmenterKind::Whitespace,
+        None => args.language.default_segmenter(),
     };
     let params = TrainParams {
         analyzer: AnalyzerConfig {
@@ -477,6 +499,7 @@ fn train_params(args: &TrainOptions) -> anyhow::Result<TrainParams> {
                 .char_ngrams
                 .map_or_else(|| CharNgrams::default_for(segmenter), |arg| arg.0),
             min_word_chars: args.min_word_chars,
+            language: args.language,
         },
         tfidf: TfidfParams {
             min_df: args.min_df,
@@ -508,6 +531,11 @@ fn train_params(args: &TrainOptions) -> anyhow::Result<TrainParams> {
             calibration_prior: args.calibration_prior,
             ..TuneParams::default()
         }),
+        ensemble: (!args.no_ensemble).then(|| EnsembleParams {
+            neighbours: args.neighbours,
+            lexicon: !args.no_lexicon,
+            ..EnsembleParams::default()
+        }),
     };
     Ok(params)
 }
@@ -534,7 +562,8 @@ fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
     let mut seconds = std::collections::BTreeMap::new();
     seconds.insert("reading", started.elapsed().as_secs_f64());
     let analyzer = segmenter.join(&mut seconds)?;
-    let (mut model, mut report) = params.fit_with_analyzer(&analyzer, &corpus, bars)?;
+    let (mut model, mut report) =
+        params.fit_with_analyzer(&analyzer, &corpus, thesaurus.as_ref(), bars)?;
     if let Some(t) = &thesaurus {
         model.attach_thesaurus(t);
     }
@@ -563,6 +592,28 @@ vocabulary {} terms, {} stored weights",
         eprintln!("skipped: {}", names.join(", "));
     }
     print_tuning(&report.tuning);
+    if let Some(e) = &report.ensemble {
+        let figures = |f: &dtag::metrics::RankingFigures| {
+            format!(
+                "P@1 {:.4}, P@5 {:.4}, nDCG@5 {:.4}",
+                f.p_at_1, f.p_at_5, f.ndcg_at_5
+            )
+        };
+        eprintln!(
+            "ensemble ({} neighbours, {} lexicon labels, {} descriptors from the lexicon alone): \
+out of fold {} against one-vs-rest alone {}: {}",
+            e.neighbours,
+            e.lexicon_labels,
+            e.lexicon_only_descriptors,
+            figures(&e.fused),
+            figures(&e.one_vs_rest),
+            if e.chosen {
+                "used"
+            } else {
+                "not used (one-vs-rest ranks as well alone)"
+            }
+        );
+    }
     let stages: Vec<String> = report
         .seconds
         .iter()
@@ -824,7 +875,7 @@ fn cv(args: CvArgs, bars: &Bars) -> anyhow::Result<()> {
         corpus.descriptor_set().len(),
         args.folds
     );
-    let report = cross_validate(&params, &corpus, args.folds, args.seed, &rule, bars)?;
+    let report = cross_validate(&params, &corpus, None, args.folds, args.seed, &rule, bars)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -37,6 +37,7 @@ pub struct CvReport {
 pub fn cross_validate(
     params: &ValidTrainParams,
     corpus: &Corpus,
+    thesaurus: Option<&crate::thesaurus::Thesaurus>,
     folds: usize,
     seed: u64,
     rule: &DecisionRule,
@@ -77,7 +78,7 @@ pub fn cross_validate(
             documents: docs.into_iter().map(|(d, _)| d.clone()).collect(),
             sources: corpus.sources,
         };
-        let (model, _) = params.fit(&subset(kept), &NoProgress)?;
+        let (model, _) = params.fit(&subset(kept), thesaurus, &NoProgress)?;
         let suggester = Suggester::new(model)?;
         per_fold.push(evaluate(&suggester, &subset(held_out), rule));
         bar.inc(1);

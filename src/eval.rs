@@ -9,6 +9,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::corpus::Corpus;
+use crate::metrics::ndcg;
 use crate::suggest::{DecisionRule, Suggester};
 
 /// Depth of the ranking kept per document (covers every @k reported).
@@ -408,24 +409,6 @@ fn f1(p: f64, r: f64) -> f64 {
     }
 }
 
-/// Binary-gain nDCG@k with a log2 discount; the ideal ranking puts all gold labels first.
-fn ndcg(ranked: &[usize], is_gold: &dyn Fn(usize) -> bool, n_gold: usize, k: usize) -> f64 {
-    let discount = |rank: usize| 1.0 / ((rank + 2) as f64).log2();
-    let dcg: f64 = ranked
-        .iter()
-        .take(k)
-        .enumerate()
-        .filter(|&(_, &l)| is_gold(l))
-        .map(|(r, _)| discount(r))
-        .sum();
-    let ideal: f64 = (0..n_gold.min(k)).map(discount).sum();
-    if ideal == 0.0 {
-        0.0
-    } else {
-        dcg / ideal
-    }
-}
-
 impl EvalReport {
     /// A readable table of the figures.
     pub fn to_table(&self) -> String {
@@ -535,16 +518,6 @@ impl EvalReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ndcg_is_one_for_a_perfect_ranking() {
-        let gold = [3usize, 1];
-        let is_gold = |l: usize| gold.contains(&l);
-        assert!((ndcg(&[3, 1, 0], &is_gold, 2, 5) - 1.0).abs() < 1e-12);
-        let worse = ndcg(&[0, 3, 1], &is_gold, 2, 5);
-        assert!(worse < 1.0 && worse > 0.5);
-        assert_eq!(ndcg(&[0, 2], &is_gold, 2, 5), 0.0);
-    }
 
     #[test]
     fn ece_of_known_scores() {

@@ -36,6 +36,17 @@ pub struct Explanation {
     pub positive: Vec<TermContribution>,
     /// Largest negative contributions, most negative first.
     pub negative: Vec<TermContribution>,
+    /// With an ensemble: each member's share of the fused decision value, which ranked the
+    /// descriptor (`logit` above is then the one-vs-rest member's own decision value).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberContribution>,
+}
+
+/// One ensemble member's share of a descriptor's fused decision value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MemberContribution {
+    pub member: &'static str,
+    pub contribution: f32,
 }
 
 /// Explains the decisions of `labels` (descriptor indices) on a vectorised draft, listing at
@@ -49,7 +60,10 @@ pub fn explain_row(
     let classifier = &model.classifier;
     let mut slot = vec![usize::MAX; classifier.n_labels()];
     for (i, &l) in labels.iter().enumerate() {
-        slot[l] = i;
+        // Descriptors proposed by the lexicon alone have no term weights.
+        if let Some(s) = slot.get_mut(l) {
+            *s = i;
+        }
     }
     let mut shares: Vec<Vec<(usize, f32, f32)>> = vec![Vec::new(); labels.len()];
     for (j, x) in row.iter() {
@@ -66,7 +80,11 @@ pub fn explain_row(
         .iter()
         .zip(shares)
         .map(|(&l, mut terms)| {
-            let intercept = classifier.intercept(l);
+            let intercept = if l < classifier.n_labels() {
+                classifier.intercept(l)
+            } else {
+                0.0
+            };
             let logit = intercept + terms.iter().map(|&(_, x, w)| x * w).sum::<f32>();
             let entry = |&(j, x, w): &(usize, f32, f32)| TermContribution {
                 term: model.vectorizer.term(j).to_string(),
@@ -94,6 +112,7 @@ pub fn explain_row(
                 logit,
                 positive,
                 negative,
+                members: Vec::new(),
             }
         })
         .collect()
@@ -116,16 +135,39 @@ pub fn suggest_explained(
     top: usize,
 ) -> Vec<ExplainedSuggestion> {
     let model = suggester.model();
-    let row = model.vectorizer.transform(suggester.analyzer(), text);
-    let ranked = suggester.ranked_row(&row, rule.limit);
-    let chosen = &ranked[..rule.cut(&ranked)];
+    let scored = suggester.score(text, rule.limit);
+    let ranked: Vec<(usize, f32)> = scored
+        .ranked
+        .iter()
+        .map(|r| (r.label, model.probability(r.value)))
+        .collect();
+    let chosen = rule.decide(&ranked, suggester.label_thresholds(rule));
     let labels: Vec<usize> = chosen.iter().map(|&(l, _)| l).collect();
+    let explanations = explain_row(model, &scored.row, &labels, top);
     chosen
         .iter()
-        .zip(explain_row(model, &row, &labels, top))
-        .map(|(&(l, p), explanation)| ExplainedSuggestion {
-            suggestion: suggester.suggestion(l, p),
-            explanation,
+        .zip(explanations)
+        .map(|(&(l, p), mut explanation)| {
+            let evidence = scored
+                .ranked
+                .iter()
+                .find(|r| r.label == l)
+                .and_then(|r| r.evidence);
+            if let (Some(ensemble), Some(features)) = (&model.ensemble, evidence) {
+                explanation.members = ensemble
+                    .fusion()
+                    .contributions(&features)
+                    .into_iter()
+                    .map(|(member, contribution)| MemberContribution {
+                        member: member.name(),
+                        contribution,
+                    })
+                    .collect();
+            }
+            ExplainedSuggestion {
+                suggestion: suggester.suggestion(l, p),
+                explanation,
+            }
         })
         .collect()
 }

@@ -110,6 +110,8 @@ pub struct LearnReport {
     /// Re-tuning of a tuned model on the new documents, or why its tuning was dropped.
     #[serde(flatten)]
     pub tuning: TuningSummary,
+    /// Why the model's ensemble was not carried over (`null`: it had none).
+    pub ensemble_dropped: Option<String>,
 }
 
 /// How many of the most frequent ignored terms are named in the report.
@@ -233,7 +235,14 @@ impl ValidLearnParams {
 
         // The descriptor list: the model's, plus new ones with enough new documents, sorted
         // by name as in training.
-        let old_index = model.descriptor_index();
+        // Descriptors the lexicon alone proposed have no model to update; the ensemble is
+        // fitted to the old scores and is not carried over (the report says so).
+        let trained = &model.descriptors[..model.trained_descriptors()];
+        let old_index: FxHashMap<&str, u32> = trained
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.as_str(), i as u32))
+            .collect();
         let mut new_counts: BTreeMap<&str, u32> = BTreeMap::new();
         for d in docs {
             for desc in &d.descriptors {
@@ -246,7 +255,7 @@ impl ValidLearnParams {
             .filter(|(d, _)| !old_index.contains_key(*d))
             .map(|(&d, &n)| (d, n))
             .partition(|&(_, n)| n as usize >= self.min_label_docs);
-        let mut names: Vec<&str> = model.descriptors.iter().map(String::as_str).collect();
+        let mut names: Vec<&str> = trained.iter().map(String::as_str).collect();
         names.extend(added.iter().map(|&(d, _)| d));
         names.sort_unstable();
         let index: FxHashMap<&str, u32> = names
@@ -346,7 +355,7 @@ impl ValidLearnParams {
         let report = LearnReport {
             documents: docs.len(),
             assignments: corpus.assignments(),
-            descriptors_updated: model.descriptors.len(),
+            descriptors_updated: trained.len(),
             descriptors_added: added.iter().map(|&(d, _)| d.to_string()).collect(),
             descriptors_skipped: skipped.iter().map(|&(d, n)| (d.to_string(), n)).collect(),
             tokens: analysed.tokens,
@@ -356,6 +365,11 @@ impl ValidLearnParams {
             stored_weights: classifier.nnz(),
             seconds,
             tuning: tuning_summary,
+            ensemble_dropped: model.ensemble.is_some().then(|| {
+                "the model's ensemble (neighbours, lexicon, fusion) was fitted to the old \
+scores and is not carried over: retrain with `dtag train` to fit it again"
+                    .to_string()
+            }),
         };
         let updated = Model {
             analyzer: model.analyzer.clone(),
@@ -371,6 +385,7 @@ impl ValidLearnParams {
             },
             concepts,
             tuning,
+            ensemble: None,
         };
         Ok((updated, report))
     }

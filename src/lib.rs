@@ -12,6 +12,7 @@
 pub mod analysis;
 pub mod corpus;
 pub mod cv;
+pub mod ensemble;
 pub mod error;
 pub mod eval;
 pub mod explain;
@@ -20,6 +21,7 @@ pub mod formats;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod learn;
+pub mod metrics;
 pub mod model;
 pub mod report;
 pub mod serve;

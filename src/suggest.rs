@@ -5,8 +5,10 @@ use serde::Serialize;
 
 use crate::analysis::Analyzer;
 use crate::error::{Error, Result};
-use crate::model::logistic::sigmoid;
+use crate::ensemble::Features;
+use crate::metrics::top_k;
 use crate::model::Model;
+use crate::sparse::SparseRow;
 
 /// Which descriptors to propose from the ranked scores.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,20 +43,6 @@ impl DecisionRule {
             return Err(Error::param("threshold", "must be a probability in [0, 1]"));
         }
         Ok(self)
-    }
-
-    /// How many of the ranked (descending) scores to propose.
-    pub fn cut(&self, ranked: &[(usize, f32)]) -> usize {
-        let above = ranked
-            .iter()
-            .take(self.limit)
-            .take_while(|&&(_, p)| p >= self.threshold)
-            .count();
-        if above == 0 && self.at_least_one {
-            ranked.len().min(1)
-        } else {
-            above
-        }
     }
 
     /// Which of the ranked (descending) scores to propose, in rank order: among the best
@@ -92,6 +80,21 @@ pub struct Suggestion {
     pub label_zh: Option<String>,
 }
 
+/// One ranked descriptor: its ranking value and, with an ensemble, the members' evidence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ranked {
+    pub label: usize,
+    pub value: f32,
+    pub evidence: Option<Features>,
+}
+
+/// A text's analysed row and its best descriptors.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    pub row: SparseRow,
+    pub ranked: Vec<Ranked>,
+}
+
 /// A loaded model with its analyzer, ready to score texts.
 #[derive(Debug)]
 pub struct Suggester {
@@ -115,37 +118,58 @@ impl Suggester {
         &self.analyzer
     }
 
-    /// Probability of every descriptor (model order), calibrated when the model was tuned.
-    pub fn probabilities(&self, text: &str) -> Vec<f32> {
+    /// The `k` best descriptors of `text` by ranking value (one-vs-rest decision values, or
+    /// the fused values of the ensemble), best first, with the row and evidence behind them.
+    /// Every command ranks through this one function.
+    pub fn score(&self, text: &str, k: usize) -> Scored {
         let row = self.model.vectorizer.transform(&self.analyzer, text);
-        let mut scores = vec![0f32; self.model.classifier.n_labels()];
-        self.model
-            .classifier
-            .decision_into(&row.indices, &row.values, &mut scores);
-        self.model.probabilities_from_logits(&mut scores);
-        scores
-    }
-
-    /// The `k` best descriptors as `(index, probability)`, best first.
-    pub fn ranked(&self, text: &str, k: usize) -> Vec<(usize, f32)> {
-        if self.model.tuning.is_some() {
-            // Calibration differs per descriptor, so rank the probabilities themselves.
-            return top_k(&self.probabilities(text), k);
-        }
-        let row = self.model.vectorizer.transform(&self.analyzer, text);
-        self.ranked_row(&row, k)
-    }
-
-    /// [`Suggester::ranked`] for a row already vectorised.
-    pub fn ranked_row(&self, row: &crate::sparse::SparseRow, k: usize) -> Vec<(usize, f32)> {
         let mut logits = vec![0f32; self.model.classifier.n_labels()];
         self.model
             .classifier
             .decision_into(&row.indices, &row.values, &mut logits);
-        top_k(&logits, k)
-            .into_iter()
-            .map(|(l, z)| (l, sigmoid(z as f64) as f32))
+        let ranked = match &self.model.ensemble {
+            Some(ensemble) => {
+                let evidence = ensemble.evidence(&self.analyzer, text, &row, &logits);
+                let mut candidates = ensemble.rank(&evidence);
+                candidates.truncate(k);
+                candidates
+                    .into_iter()
+                    .map(|c| Ranked {
+                        label: c.label as usize,
+                        value: c.value,
+                        evidence: Some(c.features),
+                    })
+                    .collect()
+            }
+            None => top_k(&logits, k)
+                .into_iter()
+                .map(|(label, value)| Ranked {
+                    label,
+                    value,
+                    evidence: None,
+                })
+                .collect(),
+        };
+        Scored { row, ranked }
+    }
+
+    /// The `k` best descriptors as `(index, probability)`, best first.
+    pub fn ranked(&self, text: &str, k: usize) -> Vec<(usize, f32)> {
+        self.score(text, k)
+            .ranked
+            .iter()
+            .map(|r| (r.label, self.model.probability(r.value)))
             .collect()
+    }
+
+    /// Probability of every descriptor (model order); 0 for those the ensemble's members did
+    /// not propose.
+    pub fn probabilities(&self, text: &str) -> Vec<f32> {
+        let mut p = vec![0f32; self.model.descriptors.len()];
+        for (l, q) in self.ranked(text, p.len()) {
+            p[l] = q;
+        }
+        p
     }
 
     /// The per-descriptor thresholds `rule` applies, if any.
@@ -188,42 +212,17 @@ impl Suggester {
     }
 }
 
-/// Indices and values of the `k` largest entries, largest first (ties: lower index first).
-pub fn top_k(values: &[f32], k: usize) -> Vec<(usize, f32)> {
-    let k = k.min(values.len());
-    if k == 0 {
-        return Vec::new();
-    }
-    let by_score = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-    let mut all: Vec<(usize, f32)> = values.iter().copied().enumerate().collect();
-    if k < all.len() {
-        all.select_nth_unstable_by(k - 1, by_score);
-        all.truncate(k);
-    }
-    all.sort_unstable_by(by_score);
-    all
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn top_k_orders_and_breaks_ties_by_index() {
-        assert_eq!(
-            top_k(&[0.1, 0.9, 0.5, 0.9], 3),
-            vec![(1, 0.9), (3, 0.9), (2, 0.5)]
-        );
-        assert_eq!(top_k(&[0.3], 5), vec![(0, 0.3)]);
-    }
-
-    #[test]
     fn decision_rule_keeps_the_best_even_below_threshold() {
         let rule = DecisionRule::default();
-        assert_eq!(rule.cut(&[(0, 0.3), (1, 0.2)]), 1);
-        assert_eq!(rule.cut(&[(0, 0.9), (1, 0.6), (2, 0.4)]), 2);
+        assert_eq!(rule.decide(&[(0, 0.3), (1, 0.2)], None).len(), 1);
+        assert_eq!(rule.decide(&[(0, 0.9), (1, 0.6), (2, 0.4)], None).len(), 2);
         let capped = DecisionRule { limit: 1, ..rule };
-        assert_eq!(capped.cut(&[(0, 0.9), (1, 0.6)]), 1);
+        assert_eq!(capped.decide(&[(0, 0.9), (1, 0.6)], None).len(), 1);
         assert!(DecisionRule {
             threshold: 1.5,
             ..rule
@@ -244,7 +243,6 @@ mod tests {
         assert_eq!(rule.decide(&ranked, Some(&thresholds)), vec![(1, 0.4)]);
         // The global threshold reproduces `cut`.
         assert_eq!(rule.decide(&ranked, None), vec![(0, 0.6)]);
-        assert_eq!(rule.decide(&ranked, None).len(), rule.cut(&ranked));
         // Nothing passes: the best one still comes.
         let strict = [0.9; 4];
         assert_eq!(rule.decide(&ranked, Some(&strict)), vec![(0, 0.6)]);

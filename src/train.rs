@@ -8,10 +8,15 @@ use serde::Serialize;
 
 use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::corpus::Corpus;
+use crate::ensemble::{Ensemble, EnsembleParams, EnsembleReport};
 use crate::error::{Error, Result};
 use crate::features::{TfidfParams, ValidTfidfParams};
 use crate::model::{LabelSets, Model, OneVsRestParams, TrainingInfo, ValidOneVsRestParams};
-use crate::tune::{fit_and_tune, TuneParams, TuningSummary, ValidTuneParams};
+use crate::thesaurus::Thesaurus;
+use crate::tune::{
+    fit_held_out_if_tuning, DroppedNegatives, OutOfFold, TuneParams, TuningSummary,
+    ValidTuneParams,
+};
 
 /// Receives progress of long stages; the CLI draws bars, the library default draws nothing.
 pub trait Progress: Sync {
@@ -38,6 +43,9 @@ pub struct TrainParams {
     pub min_label_docs: usize,
     /// Cross-validate to calibrate scores and learn per-descriptor thresholds.
     pub tune: Option<TuneParams>,
+    /// Fit neighbours and the label lexicon beside one-vs-rest and fuse them, when tuning's
+    /// out-of-fold scores show the fused ranking is better (needs `tune`).
+    pub ensemble: Option<EnsembleParams>,
 }
 
 impl Default for TrainParams {
@@ -48,6 +56,7 @@ impl Default for TrainParams {
             ovr: OneVsRestParams::default(),
             min_label_docs: 1,
             tune: None,
+            ensemble: Some(EnsembleParams::default()),
         }
     }
 }
@@ -60,6 +69,7 @@ pub struct ValidTrainParams {
     ovr: ValidOneVsRestParams,
     min_label_docs: usize,
     tune: Option<ValidTuneParams>,
+    ensemble: Option<EnsembleParams>,
 }
 
 impl TrainParams {
@@ -74,6 +84,7 @@ impl TrainParams {
             ovr: self.ovr.check()?,
             min_label_docs: self.min_label_docs,
             tune: self.tune.map(TuneParams::check).transpose()?,
+            ensemble: self.ensemble.map(EnsembleParams::check).transpose()?,
         })
     }
 }
@@ -92,6 +103,8 @@ pub struct TrainReport {
     pub seconds: BTreeMap<&'static str, f64>,
     #[serde(flatten)]
     pub tuning: TuningSummary,
+    /// The ensemble fitted beside one-vs-rest and whether it is used (`null`: not fitted).
+    pub ensemble: Option<EnsembleReport>,
 }
 
 impl ValidTrainParams {
@@ -104,12 +117,18 @@ impl ValidTrainParams {
         self.tune.as_ref()
     }
 
-    /// Trains a model on `corpus`.
-    pub fn fit(&self, corpus: &Corpus, progress: &dyn Progress) -> Result<(Model, TrainReport)> {
+    /// Trains a model on `corpus`; with a `thesaurus`, its labels in the analyzer's language
+    /// feed the lexicon member of the ensemble.
+    pub fn fit(
+        &self,
+        corpus: &Corpus,
+        thesaurus: Option<&Thesaurus>,
+        progress: &dyn Progress,
+    ) -> Result<(Model, TrainReport)> {
         let start = Instant::now();
         let analyzer = Analyzer::new(self.analyzer.clone())?;
         let load_seconds = start.elapsed().as_secs_f64();
-        let (model, mut report) = self.fit_with_analyzer(&analyzer, corpus, progress)?;
+        let (model, mut report) = self.fit_with_analyzer(&analyzer, corpus, thesaurus, progress)?;
         report.seconds.insert("load_segmenter", load_seconds);
         Ok((model, report))
     }
@@ -120,6 +139,7 @@ impl ValidTrainParams {
         &self,
         analyzer: &Analyzer,
         corpus: &Corpus,
+        thesaurus: Option<&Thesaurus>,
         progress: &dyn Progress,
     ) -> Result<(Model, TrainReport)> {
         let mut seconds = BTreeMap::new();
@@ -174,7 +194,7 @@ impl ValidTrainParams {
         bar.finish_and_clear();
         seconds.insert("analysis", start.elapsed().as_secs_f64());
 
-        let (classifier, tuning, tuning_summary) = fit_and_tune(
+        let (classifier, held_out, mut tuning_summary) = fit_held_out_if_tuning(
             &self.ovr,
             self.tune.as_ref(),
             &x,
@@ -184,6 +204,53 @@ impl ValidTrainParams {
             "training",
             &mut seconds,
         )?;
+        let mut descriptors: Vec<String> = kept.iter().map(|&(d, _)| d.to_string()).collect();
+        let mut label_documents: Vec<u32> = kept.iter().map(|&(_, n)| n).collect();
+        let mut ensemble = None;
+        let mut ensemble_report = None;
+        let tuning = match (self.tune.as_ref(), held_out) {
+            (Some(tune), Some(mut oof)) => {
+                let mut tuning_labels = labels.clone();
+                if let Some(params) = &self.ensemble {
+                    let start = Instant::now();
+                    let (new_names, lexicon_labels) =
+                        lexicon_labels(&descriptors, thesaurus, self.analyzer.language.code());
+                    let mut all_documents = label_documents.clone();
+                    all_documents.resize(descriptors.len() + new_names.len(), 0);
+                    let (fitted, fused, report) = Ensemble::fit(
+                        params,
+                        analyzer,
+                        &x,
+                        &labels.rows,
+                        &texts,
+                        &oof.docs,
+                        &lexicon_labels,
+                        all_documents.clone(),
+                        descriptors.len(),
+                    )?;
+                    seconds.insert("ensemble", start.elapsed().as_secs_f64());
+                    if report.chosen {
+                        descriptors.extend(new_names);
+                        label_documents = all_documents;
+                        ensemble = Some(fitted);
+                        tuning_labels.n_labels = descriptors.len();
+                        oof = OutOfFold {
+                            n_labels: descriptors.len(),
+                            docs: fused,
+                            dropped: vec![DroppedNegatives::default(); descriptors.len()],
+                            folds: oof.folds,
+                        };
+                    }
+                    ensemble_report = Some(report);
+                }
+                let start = Instant::now();
+                let (tuning, report) = tune.tune(&oof, &tuning_labels)?;
+                *seconds.entry("tuning").or_insert(0.0) += start.elapsed().as_secs_f64();
+                tuning_summary.report = Some(report);
+                Some(tuning)
+            }
+            _ => None,
+        };
 
         let skipped: Vec<(String, u32)> = skipped
             .into_iter()
@@ -200,22 +267,71 @@ impl ValidTrainParams {
             stored_weights: classifier.nnz(),
             seconds,
             tuning: tuning_summary,
+            ensemble: ensemble_report,
         };
         let model = Model {
             analyzer: self.analyzer.clone(),
             vectorizer,
-            descriptors: kept.iter().map(|&(d, _)| d.to_string()).collect(),
+            descriptors,
             classifier,
             info: TrainingInfo {
                 documents: docs.len(),
-                label_documents: kept.iter().map(|&(_, n)| n).collect(),
+                label_documents,
                 skipped,
                 c: self.ovr.logistic().params().c,
                 dtag_version: env!("CARGO_PKG_VERSION").to_string(),
             },
             concepts: None,
             tuning,
+            ensemble,
         };
         Ok((model, report))
     }
+}
+
+/// The labels the lexicon member matches: every trained descriptor's own name and, with a
+/// thesaurus, the labels in `language` (or untagged) of every concept. Concepts that are no
+/// trained descriptor become new descriptors, proposed by the lexicon alone; their names are
+/// returned in the order of their indices after `trained`.
+pub fn lexicon_labels(
+    trained: &[String],
+    thesaurus: Option<&Thesaurus>,
+    language: &str,
+) -> (Vec<String>, Vec<(u32, String, bool)>) {
+    let mut index: rustc_hash::FxHashMap<&str, u32> = trained
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.as_str(), i as u32))
+        .collect();
+    let mut labels: Vec<(u32, String, bool)> = trained
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (i as u32, d.clone(), true))
+        .collect();
+    let mut new_names: Vec<String> = Vec::new();
+    for concept in thesaurus.map_or(&[][..], |t| t.concepts()) {
+        if concept.is_group {
+            continue;
+        }
+        let in_language: Vec<(&str, bool)> = concept.labels_in(language).collect();
+        if in_language.is_empty() {
+            continue;
+        }
+        let name = concept.descriptor_name();
+        let descriptor = match index.get(name) {
+            Some(&i) => i,
+            None => {
+                let i = (trained.len() + new_names.len()) as u32;
+                new_names.push(name.to_string());
+                index.insert(name, i);
+                i
+            }
+        };
+        labels.extend(
+            in_language
+                .into_iter()
+                .map(|(label, preferred)| (descriptor, label.to_string(), preferred)),
+        );
+    }
+    (new_names, labels)
 }

@@ -26,7 +26,7 @@ use crate::model::logistic::HeldOutFolds;
 use crate::model::logistic::{log1p_exp, sigmoid, XorShift};
 use crate::model::{LabelSets, LabelWeights, OneVsRest, ValidOneVsRestParams};
 use crate::sparse::CsrMatrix;
-use crate::suggest::top_k;
+use crate::metrics::top_k;
 use crate::train::Progress;
 
 /// Decision values below this (probability < 0.001 before calibration) are not kept for a
@@ -378,20 +378,6 @@ impl ValidTuneParams {
             })
             .collect();
 
-        // Calibrated out-of-fold probabilities, per document best first.
-        let probs: Vec<Vec<(u32, f32)>> = oof
-            .docs
-            .par_iter()
-            .map(|entries| {
-                let mut p: Vec<(u32, f32)> = entries
-                    .iter()
-                    .map(|&(l, z)| (l, calibration[l as usize].probability(z)))
-                    .collect();
-                p.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                p
-            })
-            .collect();
-
         let total_positives: u64 = positives.iter().sum();
         let global = best_global_threshold(&per_label, &calibration, total_positives);
         // Each descriptor's own choice: the cut maximising its F1 …
@@ -418,10 +404,28 @@ impl ValidTuneParams {
                 blend_probabilities(t as f64, global as f64, w) as f32
             })
             .collect();
+        // Ranking stays by decision value: one shared map turns values into the probabilities
+        // shown, and each descriptor's threshold, chosen on its own calibrated scale, is moved
+        // to the shared scale at the same decision value, so it cuts exactly where it did.
+        let thresholds: Vec<f32> = thresholds
+            .iter()
+            .zip(&calibration)
+            .map(|(&t, own)| shared.probability(own.value_at(t)))
+            .collect();
+        let probs: Vec<Vec<(u32, f32)>> = oof
+            .docs
+            .par_iter()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .map(|&(l, z)| (l, shared.probability(z)))
+                    .collect()
+            })
+            .collect();
         let grid = GlobalGrid::search(&probs, &labels.rows);
         let oof_figures = OofFigures::measure(&probs, &labels.rows, &thresholds, n_labels);
         let tuning = Tuning {
-            calibration,
+            calibration: shared,
             thresholds,
             global_threshold: global,
             folds: oof.folds,
@@ -469,7 +473,33 @@ pub fn fit_and_tune(
     stage: &str,
     seconds: &mut BTreeMap<&'static str, f64>,
 ) -> Result<(OneVsRest, Option<Tuning>, TuningSummary)> {
-    let mut summary = TuningSummary {
+    let (classifier, held_out, mut summary) =
+        fit_held_out_if_tuning(ovr, tune, x, labels, warm, progress, stage, seconds)?;
+    let Some((tune, oof)) = tune.zip(held_out) else {
+        return Ok((classifier, None, summary));
+    };
+    let start = Instant::now();
+    let (tuning, report) = tune.tune(&oof, labels)?;
+    *seconds.entry("tuning").or_insert(0.0) += start.elapsed().as_secs_f64();
+    summary.report = Some(report);
+    Ok((classifier, Some(tuning), summary))
+}
+
+/// The first half of [`fit_and_tune`]: trains `ovr` and, when tuning is asked for and the
+/// corpus is large enough, returns every document's out-of-fold decision values (best
+/// first), for tuning or for fitting an ensemble on.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_held_out_if_tuning(
+    ovr: &ValidOneVsRestParams,
+    tune: Option<&ValidTuneParams>,
+    x: &CsrMatrix,
+    labels: &LabelSets,
+    warm: &[Option<LabelWeights>],
+    progress: &dyn Progress,
+    stage: &str,
+    seconds: &mut BTreeMap<&'static str, f64>,
+) -> Result<(OneVsRest, Option<OutOfFold>, TuningSummary)> {
+    let summary = TuningSummary {
         report: None,
         skipped: tune.and_then(|t| t.too_few_documents(labels.rows.len())),
     };
@@ -504,10 +534,8 @@ pub fn fit_and_tune(
             oof
         }
     };
-    let (tuning, report) = tune.tune(&oof, labels)?;
     seconds.insert("tuning", start.elapsed().as_secs_f64());
-    summary.report = Some(report);
-    Ok((classifier, Some(tuning), summary))
+    Ok((classifier, Some(oof), summary))
 }
 
 /// Blends two probabilities on the logit scale: `w = 1` gives `own`, `w = 0` gives `prior`.
@@ -532,6 +560,12 @@ impl Platt {
     #[inline]
     pub fn probability(&self, z: f32) -> f32 {
         sigmoid(self.a as f64 * z as f64 + self.b as f64) as f32
+    }
+
+    /// The decision value whose probability is `p` (the inverse of [`Self::probability`]).
+    pub fn value_at(&self, p: f32) -> f32 {
+        let p = (p as f64).clamp(1e-7, 1.0 - 1e-7);
+        (((p / (1.0 - p)).ln() - self.b as f64) / self.a as f64) as f32
     }
 }
 
@@ -921,8 +955,9 @@ impl OofFigures {
 /// What tuning stores in the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tuning {
-    /// Per descriptor (model order).
-    pub calibration: Vec<Platt>,
+    /// Decision value → probability shown, one map for every descriptor so that calibration
+    /// never reorders a document's descriptors.
+    pub calibration: Platt,
     /// Per descriptor: propose when the calibrated probability reaches this.
     pub thresholds: Vec<f32>,
     /// The best single threshold, the fallback of descriptors with too few positives.
@@ -934,18 +969,15 @@ pub struct Tuning {
 impl Tuning {
     /// Checks a loaded tuning against the model's descriptor count.
     pub fn validate(&self, n_labels: usize) -> std::result::Result<(), String> {
-        if self.calibration.len() != n_labels || self.thresholds.len() != n_labels {
+        if self.thresholds.len() != n_labels {
             return Err("tuned thresholds do not match the descriptors".into());
         }
         let probability = |p: f32| (0.0..=1.0).contains(&p);
         if !self.thresholds.iter().all(|&t| probability(t)) || !probability(self.global_threshold) {
             return Err("a tuned threshold is not a probability".into());
         }
-        if !self
-            .calibration
-            .iter()
-            .all(|c| c.a.is_finite() && c.a > 0.0 && c.b.is_finite())
-        {
+        let c = &self.calibration;
+        if !(c.a.is_finite() && c.a > 0.0 && c.b.is_finite()) {
             return Err("a calibration is not finite and increasing".into());
         }
         Ok(())

@@ -8,6 +8,7 @@ pub mod ovr;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::AnalyzerConfig;
+use crate::ensemble::{Ensemble, EnsembleData};
 use crate::features::{TfidfState, TfidfVectorizer};
 use crate::thesaurus::ConceptTable;
 use crate::tune::Tuning;
@@ -38,6 +39,10 @@ pub struct Model {
     pub concepts: Option<ConceptTable>,
     /// Calibration and per-descriptor thresholds, when trained with threshold tuning.
     pub tuning: Option<Tuning>,
+    /// Neighbours, label lexicon and their fusion with the one-vs-rest models, when training
+    /// found that they rank better. Descriptors past `classifier.n_labels()` are proposed by
+    /// the lexicon alone.
+    pub ensemble: Option<Ensemble>,
 }
 
 /// The serialised form of [`Model`].
@@ -50,6 +55,7 @@ pub(crate) struct ModelData {
     pub info: TrainingInfo,
     pub concepts: Option<ConceptTable>,
     pub tuning: Option<Tuning>,
+    pub ensemble: Option<EnsembleData>,
 }
 
 impl Model {
@@ -62,12 +68,16 @@ impl Model {
             info: self.info.clone(),
             concepts: self.concepts.clone(),
             tuning: self.tuning.clone(),
+            ensemble: self.ensemble.as_ref().map(Ensemble::to_data),
         }
     }
 
     pub(crate) fn from_data(data: ModelData) -> std::result::Result<Self, String> {
         data.classifier.validate()?;
-        if data.classifier.n_labels() != data.descriptors.len()
+        let trained = data.classifier.n_labels();
+        let lexicon_only = trained != data.descriptors.len();
+        if trained > data.descriptors.len()
+            || (lexicon_only && data.ensemble.is_none())
             || data.info.label_documents.len() != data.descriptors.len()
         {
             return Err("descriptor list does not match the classifier".into());
@@ -87,7 +97,19 @@ impl Model {
         if let Some(tuning) = &data.tuning {
             tuning.validate(data.descriptors.len())?;
         }
+        let ensemble = data
+            .ensemble
+            .map(|e| {
+                Ensemble::from_data(
+                    e,
+                    data.tfidf.terms.len(),
+                    data.descriptors.len(),
+                    trained,
+                )
+            })
+            .transpose()?;
         Ok(Model {
+            ensemble,
             analyzer: data.analyzer,
             vectorizer: TfidfVectorizer::from_state(data.tfidf),
             descriptors: data.descriptors,
@@ -98,18 +120,19 @@ impl Model {
         })
     }
 
-    /// Turns decision values (model order) into the probabilities shown to users: calibrated
-    /// when the model was tuned, the logistic sigmoid otherwise.
-    pub fn probabilities_from_logits(&self, scores: &mut [f32]) {
+    /// The probability shown for a ranking value (a one-vs-rest or fused decision value):
+    /// calibrated when the model was tuned, the logistic sigmoid otherwise. The same map for
+    /// every descriptor, so it never changes their order.
+    pub fn probability(&self, value: f32) -> f32 {
         match &self.tuning {
-            Some(t) => scores
-                .iter_mut()
-                .zip(&t.calibration)
-                .for_each(|(z, c)| *z = c.probability(*z)),
-            None => scores
-                .iter_mut()
-                .for_each(|z| *z = logistic::sigmoid(*z as f64) as f32),
+            Some(t) => t.calibration.probability(value),
+            None => logistic::sigmoid(value as f64) as f32,
         }
+    }
+
+    /// Descriptors with a one-vs-rest model (the others are proposed by the lexicon alone).
+    pub fn trained_descriptors(&self) -> usize {
+        self.classifier.n_labels()
     }
 
     /// Per-descriptor thresholds learned by tuning, if any.

@@ -11,6 +11,7 @@ pub mod rollup;
 pub mod skos;
 pub mod table;
 pub mod turtle;
+pub mod vocab;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -78,6 +79,17 @@ impl Concept {
             .iter()
             .find(|(tag, _)| primary_language(tag) == lang)
             .map(|(_, label)| label.as_str())
+    }
+
+    /// Preferred then alternative labels in a language (by primary subtag) or untagged, with
+    /// whether each is preferred: the labels a text in that language may use.
+    pub fn labels_in<'a>(&'a self, lang: &'a str) -> impl Iterator<Item = (&'a str, bool)> + 'a {
+        let pref = self.pref_labels.iter().map(|l| (l, true));
+        let alt = self.alt_labels.iter().map(|l| (l, false));
+        pref.chain(alt).filter_map(move |((tag, label), preferred)| {
+            let tag = primary_language(tag);
+            (tag == lang || tag.is_empty()).then_some((label.as_str(), preferred))
+        })
     }
 
     /// English preferred label, else an untagged one.
@@ -185,8 +197,8 @@ impl Thesaurus {
         }
     }
 
-    /// Reads a thesaurus file: the UNBIS table (`.tsv`, or text starting with a tab-separated
-    /// header) or SKOS Turtle (anything else).
+    /// Reads a thesaurus file: Annif's TSV vocabulary (`<URI>\tlabel` lines), the UNBIS table
+    /// (`.tsv`, or text starting with a tab-separated header) or SKOS Turtle (anything else).
     pub fn load(path: &Path) -> Result<Thesaurus> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let text = std::str::from_utf8(&bytes).map_err(|e| {
@@ -207,7 +219,9 @@ impl Thesaurus {
                 .lines()
                 .next()
                 .is_some_and(|first| first.contains('\t') && !first.trim_start().starts_with('@'));
-        let thesaurus = if is_table {
+        let thesaurus = if vocab::looks_like_vocab(text) {
+            vocab::read(path, text)?
+        } else if is_table {
             table::read(path, text)?
         } else {
             skos::read(path, text)?

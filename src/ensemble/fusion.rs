@@ -1,0 +1,257 @@
+//! Fusion: one logistic regression over the evidence of every member for a (document,
+//! descriptor) candidate, fitted on out-of-sample evidence of the training corpus.
+//!
+//! *Why a model, not fixed weights:* the members' scores live on different scales (a logit,
+//! a vote share, counts of mentions) and how much each is worth differs from corpus to corpus
+//! (labels written in the text matter on a thesaurus corpus, hardly on charge codes). Fitted
+//! on out-of-fold scores, the regression learns those weights from the corpus at hand and
+//! gives one probability comparable across descriptors, which is what ranking needs.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::logistic::log1p_exp;
+
+/// The evidence of one candidate, a fixed set of numbers (see [`FEATURES`]).
+pub type Features = [f32; N_FEATURES];
+
+pub const N_FEATURES: usize = 15;
+
+/// Which member each feature belongs to, for explanations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Member {
+    Bias,
+    OneVsRest,
+    Neighbours,
+    Lexical,
+    Prior,
+}
+
+impl Member {
+    pub fn name(self) -> &'static str {
+        match self {
+            Member::Bias => "bias",
+            Member::OneVsRest => "one-vs-rest",
+            Member::Neighbours => "neighbours",
+            Member::Lexical => "lexical",
+            Member::Prior => "prior",
+        }
+    }
+
+    pub const ALL: [Member; 5] = [
+        Member::Bias,
+        Member::OneVsRest,
+        Member::Neighbours,
+        Member::Lexical,
+        Member::Prior,
+    ];
+}
+
+/// Name and member of every feature, in feature order.
+pub const FEATURES: [(&str, Member); N_FEATURES] = [
+    ("bias", Member::Bias),
+    ("ovr_logit", Member::OneVsRest),
+    ("ovr_trained", Member::OneVsRest),
+    ("knn_share", Member::Neighbours),
+    ("knn_share_sqrt", Member::Neighbours),
+    ("knn_nearest", Member::Neighbours),
+    ("lex_mentioned", Member::Lexical),
+    ("lex_log_count", Member::Lexical),
+    ("lex_early", Member::Lexical),
+    ("lex_spread", Member::Lexical),
+    ("lex_label_words", Member::Lexical),
+    ("lex_precision_logit", Member::Lexical),
+    ("lex_preferred", Member::Lexical),
+    ("lex_unambiguous", Member::Lexical),
+    ("label_frequency", Member::Prior),
+];
+
+/// Fitted weights of the fusion regression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fusion {
+    pub weights: Vec<f32>,
+}
+
+impl Fusion {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.weights.len() != N_FEATURES || !self.weights.iter().all(|w| w.is_finite()) {
+            return Err("the fusion weights do not match this version of dtag".into());
+        }
+        Ok(())
+    }
+
+    /// The fused decision value (a logit) of a candidate.
+    pub fn logit(&self, f: &Features) -> f32 {
+        self.weights.iter().zip(f).map(|(w, x)| w * x).sum()
+    }
+
+    /// The fused logit split by member: `(member, contribution)`, summing to [`Self::logit`].
+    pub fn contributions(&self, f: &Features) -> Vec<(Member, f32)> {
+        Member::ALL
+            .iter()
+            .map(|&member| {
+                let sum = FEATURES
+                    .iter()
+                    .zip(self.weights.iter().zip(f))
+                    .filter(|((_, m), _)| *m == member)
+                    .map(|(_, (w, x))| w * x)
+                    .sum();
+                (member, sum)
+            })
+            .collect()
+    }
+
+    /// Fits the weights by Newton's method with backtracking on the log-loss plus a small
+    /// ridge penalty (`ridge`, not on the bias). Fifteen weights over a few hundred thousand
+    /// candidates: each step is one pass building a 15 × 15 system.
+    pub fn fit(rows: &[Features], gold: &[bool], ridge: f64) -> Fusion {
+        const STEPS: usize = 30;
+        let n = N_FEATURES;
+        let penalty = |i: usize| if i == 0 { 1e-6 } else { ridge };
+        let objective = |w: &[f64]| -> f64 {
+            let loss: f64 = rows
+                .iter()
+                .zip(gold)
+                .map(|(f, &y)| {
+                    let z: f64 = w.iter().zip(f).map(|(w, &x)| w * x as f64).sum();
+                    log1p_exp(z) - if y { z } else { 0.0 }
+                })
+                .sum();
+            loss + (0..n).map(|i| 0.5 * penalty(i) * w[i] * w[i]).sum::<f64>()
+        };
+        let mut w = vec![0f64; n];
+        // Start the bias at the base rate: fewer steps, and safe when a class is missing.
+        let positives = gold.iter().filter(|&&g| g).count() as f64;
+        let rate = ((positives + 0.5) / (gold.len() as f64 + 1.0)).clamp(1e-6, 1.0 - 1e-6);
+        w[0] = (rate / (1.0 - rate)).ln();
+        let mut current = objective(&w);
+        for _ in 0..STEPS {
+            let mut gradient = vec![0f64; n];
+            let mut hessian = vec![0f64; n * n];
+            for (f, &y) in rows.iter().zip(gold) {
+                let z: f64 = w.iter().zip(f).map(|(w, &x)| w * x as f64).sum();
+                let p = 1.0 / (1.0 + (-z).exp());
+                let r = p - y as u8 as f64;
+                let s = (p * (1.0 - p)).max(1e-12);
+                for i in 0..n {
+                    let xi = f[i] as f64;
+                    if xi == 0.0 {
+                        continue;
+                    }
+                    gradient[i] += r * xi;
+                    for j in i..n {
+                        hessian[i * n + j] += s * xi * f[j] as f64;
+                    }
+                }
+            }
+            for i in 0..n {
+                for j in 0..i {
+                    hessian[i * n + j] = hessian[j * n + i];
+                }
+                // The ridge also keeps the system solvable when a feature is always zero.
+                gradient[i] += penalty(i) * w[i];
+                hessian[i * n + i] += penalty(i);
+            }
+            let Some(step) = solve(hessian, gradient) else {
+                break;
+            };
+            // Halve the step until the objective decreases (Newton alone can overshoot where
+            // the loss is nearly flat).
+            let mut t = 1.0;
+            let mut improved = None;
+            while t > 1e-4 {
+                let trial: Vec<f64> = w.iter().zip(&step).map(|(w, s)| w - t * s).collect();
+                let value = objective(&trial);
+                if value < current {
+                    improved = Some((trial, value));
+                    break;
+                }
+                t *= 0.5;
+            }
+            let Some((trial, value)) = improved else {
+                break;
+            };
+            let settled = (current - value) < 1e-9 * current.abs().max(1.0);
+            w = trial;
+            current = value;
+            if settled {
+                break;
+            }
+        }
+        Fusion {
+            weights: w.into_iter().map(|x| x as f32).collect(),
+        }
+    }
+}
+
+/// Solves `a x = b` for a small symmetric positive definite `a` (Cholesky); `None` when it is
+/// not positive definite.
+fn solve(mut a: Vec<f64>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+    let n = b.len();
+    for j in 0..n {
+        let mut d = a[j * n + j];
+        for k in 0..j {
+            d -= a[j * n + k] * a[j * n + k];
+        }
+        if d <= 0.0 || !d.is_finite() {
+            return None;
+        }
+        let d = d.sqrt();
+        a[j * n + j] = d;
+        for i in j + 1..n {
+            let mut s = a[i * n + j];
+            for k in 0..j {
+                s -= a[i * n + k] * a[j * n + k];
+            }
+            a[i * n + j] = s / d;
+        }
+    }
+    for i in 0..n {
+        for k in 0..i {
+            b[i] -= a[i * n + k] * b[k];
+        }
+        b[i] /= a[i * n + i];
+    }
+    for i in (0..n).rev() {
+        for k in i + 1..n {
+            b[i] -= a[k * n + i] * b[k];
+        }
+        b[i] /= a[i * n + i];
+    }
+    Some(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learns_which_feature_predicts_and_splits_the_logit_by_member() {
+        // Gold exactly when the lexical feature is on; the one-vs-rest feature is noise.
+        let mut rows = Vec::new();
+        let mut gold = Vec::new();
+        for i in 0..400 {
+            let mut f = [0f32; N_FEATURES];
+            f[0] = 1.0;
+            f[1] = ((i * 7) % 11) as f32 / 11.0;
+            let on = i % 3 == 0;
+            f[6] = on as u8 as f32;
+            rows.push(f);
+            gold.push(on == (i % 10 != 0));
+        }
+        let fusion = Fusion::fit(&rows, &gold, 1.0);
+        assert!(fusion.weights[6] > 2.0, "{:?}", fusion.weights);
+        assert!(fusion.weights[1].abs() < 1.0, "{:?}", fusion.weights);
+        let parts = fusion.contributions(&rows[0]);
+        let total: f32 = parts.iter().map(|p| p.1).sum();
+        assert!((total - fusion.logit(&rows[0])).abs() < 1e-5);
+        assert_eq!(parts.len(), Member::ALL.len());
+    }
+
+    #[test]
+    fn cholesky_solves_a_small_system() {
+        let x = solve(vec![4.0, 2.0, 2.0, 3.0], vec![2.0, 1.0]).unwrap();
+        assert!((x[0] - 0.5).abs() < 1e-12 && x[1].abs() < 1e-12);
+        assert!(solve(vec![0.0, 0.0, 0.0, 0.0], vec![1.0, 1.0]).is_none());
+    }
+}

@@ -1,0 +1,265 @@
+//! Lexical matching of thesaurus labels: finds the labels of descriptors (preferred and
+//! alternative, in the model's language) in a text analysed like the training texts, and
+//! describes each mention by what predicts that an indexer chose the descriptor: how often
+//! and how early it occurs, how long and specific the label is, and how often a mention of
+//! it in the training texts went with the descriptor.
+//!
+//! *Why:* indexers often choose the concept whose label the text uses (12 of the 27
+//! descriptors of the example UN resolution appear verbatim in it), and a label can propose a
+//! descriptor that no training document ever carried. Labels are analysed by the model's own
+//! analyzer, so an inflected or segmented form of a label matches as the stem sequence of
+//! the label itself.
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::Analyzer;
+
+/// Longest label, in words, that is matched (longer ones are rare and never the only label).
+pub const MAX_LABEL_WORDS: usize = 8;
+
+/// One label as a sequence of analysed words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LexLabel {
+    pub words: Vec<u32>,
+    pub descriptor: u32,
+    pub preferred: bool,
+}
+
+/// The stored part of a [`Lexicon`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LexiconData {
+    /// Word id → word.
+    pub words: Vec<String>,
+    pub labels: Vec<LexLabel>,
+    /// Per descriptor: training documents that mention it, and how many of them carry it.
+    pub mentioned_in: Vec<u32>,
+    pub chosen_when_mentioned: Vec<u32>,
+}
+
+/// What a text says of one descriptor's labels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mention {
+    pub descriptor: u32,
+    /// Matches of any of its labels.
+    pub count: u32,
+    /// Position of the first and last match, as a fraction of the text's words.
+    pub first: f32,
+    pub last: f32,
+    /// Words of the longest label matched.
+    pub words: u8,
+    /// A preferred label matched (not only an alternative one).
+    pub preferred: bool,
+    /// Descriptors sharing the best matched label (1: unambiguous).
+    pub ambiguity: u16,
+}
+
+/// Labels indexed by their first word.
+#[derive(Debug, Clone)]
+pub struct Lexicon {
+    data: LexiconData,
+    word_ids: FxHashMap<String, u32>,
+    by_first_word: FxHashMap<u32, Vec<u32>>,
+    /// Per label: how many labels have the same words.
+    ambiguity: Vec<u16>,
+}
+
+impl Lexicon {
+    /// Analyses `labels` (`(descriptor, label, preferred)`) with `analyzer`; labels that
+    /// analyse to no word, or to more than [`MAX_LABEL_WORDS`], are left out.
+    pub fn build<'a>(
+        analyzer: &Analyzer,
+        labels: impl IntoIterator<Item = (u32, &'a str, bool)>,
+        n_descriptors: usize,
+    ) -> Lexicon {
+        let mut word_ids: FxHashMap<String, u32> = FxHashMap::default();
+        let mut words: Vec<String> = Vec::new();
+        let mut seen: rustc_hash::FxHashSet<(Vec<u32>, u32)> = Default::default();
+        let mut out: Vec<LexLabel> = Vec::new();
+        for (descriptor, label, preferred) in labels {
+            let mut ids = Vec::new();
+            analyzer.for_each_word(label, &mut |w| {
+                let next = words.len() as u32;
+                let id = *word_ids.entry(w.to_string()).or_insert_with(|| {
+                    words.push(w.to_string());
+                    next
+                });
+                ids.push(id);
+            });
+            if ids.is_empty() || ids.len() > MAX_LABEL_WORDS {
+                continue;
+            }
+            // A preferred label is listed before the alternative ones of its concept, so the
+            // first of equal labels keeps the stronger kind.
+            if seen.insert((ids.clone(), descriptor)) {
+                out.push(LexLabel {
+                    words: ids,
+                    descriptor,
+                    preferred,
+                });
+            }
+        }
+        Self::from_data(LexiconData {
+            words,
+            labels: out,
+            mentioned_in: vec![0; n_descriptors],
+            chosen_when_mentioned: vec![0; n_descriptors],
+        })
+    }
+
+    pub fn from_data(data: LexiconData) -> Lexicon {
+        let word_ids = data
+            .words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.clone(), i as u32))
+            .collect();
+        let mut by_first_word: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        let mut same: FxHashMap<&[u32], u16> = FxHashMap::default();
+        for (i, label) in data.labels.iter().enumerate() {
+            by_first_word.entry(label.words[0]).or_default().push(i as u32);
+            *same.entry(&label.words).or_default() += 1;
+        }
+        let ambiguity = data.labels.iter().map(|l| same[l.words.as_slice()]).collect();
+        Lexicon {
+            data,
+            word_ids,
+            by_first_word,
+            ambiguity,
+        }
+    }
+
+    pub fn data(&self) -> &LexiconData {
+        &self.data
+    }
+
+    /// Checks a loaded lexicon against the model's descriptor count.
+    pub fn validate(data: &LexiconData, n_descriptors: usize) -> Result<(), String> {
+        let ok = data.labels.iter().all(|l| {
+            (l.descriptor as usize) < n_descriptors
+                && !l.words.is_empty()
+                && l.words.iter().all(|&w| (w as usize) < data.words.len())
+        }) && data.mentioned_in.len() == n_descriptors
+            && data.chosen_when_mentioned.len() == n_descriptors
+            && data
+                .mentioned_in
+                .iter()
+                .zip(&data.chosen_when_mentioned)
+                .all(|(m, c)| c <= m);
+        if ok {
+            Ok(())
+        } else {
+            Err("the label lexicon does not match the descriptors".into())
+        }
+    }
+
+    pub fn n_labels(&self) -> usize {
+        self.data.labels.len()
+    }
+
+    /// The descriptors whose labels occur in `text`, in descriptor order.
+    pub fn mentions(&self, analyzer: &Analyzer, text: &str) -> Vec<Mention> {
+        let mut ids: Vec<u32> = Vec::new();
+        analyzer.for_each_word(text, &mut |w| {
+            ids.push(self.word_ids.get(w).copied().unwrap_or(u32::MAX));
+        });
+        let n = ids.len().max(1) as f32;
+        let mut found: FxHashMap<u32, Mention> = FxHashMap::default();
+        for (i, id) in ids.iter().enumerate() {
+            let Some(candidates) = self.by_first_word.get(id) else {
+                continue;
+            };
+            for &li in candidates {
+                let label = &self.data.labels[li as usize];
+                if !ids[i..].starts_with(&label.words) {
+                    continue;
+                }
+                let position = i as f32 / n;
+                let ambiguity = self.ambiguity[li as usize];
+                let m = found.entry(label.descriptor).or_insert(Mention {
+                    descriptor: label.descriptor,
+                    count: 0,
+                    first: position,
+                    last: position,
+                    words: 0,
+                    preferred: false,
+                    ambiguity,
+                });
+                m.count += 1;
+                m.last = position;
+                m.words = m.words.max(label.words.len() as u8);
+                m.preferred |= label.preferred;
+                m.ambiguity = m.ambiguity.min(ambiguity);
+            }
+        }
+        let mut mentions: Vec<Mention> = found.into_values().collect();
+        mentions.sort_unstable_by_key(|m| m.descriptor);
+        mentions
+    }
+
+    /// Records, per descriptor, how many training documents mention it and how many of those
+    /// carry it (`gold` holds each document's descriptors).
+    pub fn count_training_mentions(&mut self, mentions: &[Vec<Mention>], gold: &[Vec<u32>]) {
+        let data = &mut self.data;
+        data.mentioned_in.iter_mut().for_each(|c| *c = 0);
+        data.chosen_when_mentioned.iter_mut().for_each(|c| *c = 0);
+        for (doc, labels) in mentions.iter().zip(gold) {
+            for m in doc {
+                data.mentioned_in[m.descriptor as usize] += 1;
+                if labels.contains(&m.descriptor) {
+                    data.chosen_when_mentioned[m.descriptor as usize] += 1;
+                }
+            }
+        }
+    }
+
+    /// Estimated chance that a mention of `descriptor` goes with the descriptor: its training
+    /// record, smoothed toward the record of all mentions. `leave_out` removes one training
+    /// document's own mention (`Some(was it gold)`), for out-of-sample features.
+    pub fn precision(&self, descriptor: u32, leave_out: Option<bool>) -> f32 {
+        let d = descriptor as usize;
+        let mut mentioned = self.data.mentioned_in[d] as f64;
+        let mut chosen = self.data.chosen_when_mentioned[d] as f64;
+        if let Some(gold) = leave_out {
+            mentioned = (mentioned - 1.0).max(0.0);
+            chosen = (chosen - gold as u8 as f64).max(0.0);
+        }
+        const PRIOR_WEIGHT: f64 = 2.0;
+        let all_mentioned: f64 = self.data.mentioned_in.iter().map(|&c| c as f64).sum();
+        let all_chosen: f64 = self.data.chosen_when_mentioned.iter().map(|&c| c as f64).sum();
+        let base = (all_chosen + 1.0) / (all_mentioned + 2.0);
+        ((chosen + PRIOR_WEIGHT * base) / (mentioned + PRIOR_WEIGHT)) as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{AnalyzerConfig, Language};
+
+    #[test]
+    fn finds_inflected_multiword_labels_and_counts_their_record() {
+        let analyzer = Analyzer::new(AnalyzerConfig::for_language(Language::Fi)).unwrap();
+        let labels = [
+            (0, "kädestä ennustaminen", true),
+            (1, "ennustaminen", true),
+            (2, "tarot", false),
+        ];
+        let mut lexicon = Lexicon::build(&analyzer, labels, 3);
+        let text = "Kirjasto auttaa: tarot ja kädestä ennustamista, ennustamisesta lisää.";
+        let mentions = lexicon.mentions(&analyzer, text);
+        let of = |d: u32| mentions.iter().find(|m| m.descriptor == d).copied();
+        let palm = of(0).expect("the two-word label matches in an inflected form");
+        assert_eq!((palm.count, palm.words, palm.preferred), (1, 2, true));
+        assert_eq!(of(1).unwrap().count, 2);
+        assert!(!of(2).unwrap().preferred);
+        assert!(of(1).unwrap().first > of(2).unwrap().first);
+
+        lexicon.count_training_mentions(&[mentions.clone(), mentions], &[vec![0], vec![]]);
+        assert_eq!(lexicon.data().mentioned_in, vec![2, 2, 2]);
+        assert_eq!(lexicon.data().chosen_when_mentioned, vec![1, 0, 0]);
+        assert!(lexicon.precision(0, None) > lexicon.precision(1, None));
+        // Leaving out the document that carried it removes its evidence.
+        assert!(lexicon.precision(0, Some(true)) < lexicon.precision(0, None));
+    }
+}

@@ -1,0 +1,440 @@
+//! The ensemble: members that score descriptors in different ways, fused into one ranking.
+//!
+//! Members:
+//! - the one-vs-rest logistic models ([`crate::model::ovr`]): what each descriptor's own
+//!   training documents taught it;
+//! - nearest neighbours ([`knn`]): the descriptors of the most similar training documents, so
+//!   rare descriptors borrow the strength of the documents they came with;
+//! - the label lexicon ([`lexicon`]): thesaurus labels found in the text, which can propose
+//!   descriptors no training document carried.
+//!
+//! Each member proposes its best candidates for a document; every candidate gets the
+//! evidence of all members ([`fusion::Features`]), and one logistic regression
+//! ([`fusion::Fusion`]), fitted on out-of-fold evidence of the training corpus, turns it into a
+//! decision value comparable across descriptors. Ranking is by that value alone; calibration
+//! and thresholds ([`crate::tune`]) only decide how much of the ranking to propose.
+
+pub mod fusion;
+pub mod knn;
+pub mod lexicon;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::Analyzer;
+use crate::error::{Error, Result};
+use crate::metrics::RankingFigures;
+use crate::sparse::{CsrMatrix, SparseRow};
+pub use fusion::{Features, Fusion, Member, FEATURES, N_FEATURES};
+pub use knn::{KnnData, KnnIndex, Vote};
+pub use lexicon::{Lexicon, LexiconData, Mention};
+
+/// Decision values below this are not candidates of the one-vs-rest member (probability
+/// under 0.001); the same floor stands for "no one-vs-rest evidence" in the features.
+pub const OVR_FLOOR: f32 = -6.9;
+/// Fused decision value given to a gold descriptor no member proposed, in out-of-fold lists:
+/// below every candidate, so no threshold ever counts it as found.
+const MISSED: f32 = -30.0;
+/// At most this many candidate rows fit the fusion (a fixed, evenly spaced share of the
+/// documents beyond it): fifteen weights need far fewer.
+const MAX_FUSION_ROWS: usize = 1_000_000;
+
+/// Ensemble settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnsembleParams {
+    /// Neighbours that vote (0: no nearest-neighbour member).
+    pub neighbours: usize,
+    /// Match descriptor labels in the text.
+    pub lexicon: bool,
+    /// Candidates each ranked member proposes per document.
+    pub candidates: usize,
+    /// Ridge penalty of the fusion regression.
+    pub ridge: f64,
+}
+
+impl Default for EnsembleParams {
+    fn default() -> Self {
+        EnsembleParams {
+            neighbours: knn::DEFAULT_NEIGHBOURS,
+            lexicon: true,
+            candidates: 30,
+            ridge: 1.0,
+        }
+    }
+}
+
+impl EnsembleParams {
+    pub fn check(self) -> Result<EnsembleParams> {
+        if self.candidates == 0 {
+            return Err(Error::param("candidates", "must be at least 1"));
+        }
+        if !(self.ridge.is_finite() && self.ridge >= 0.0) {
+            return Err(Error::param("ridge", "must be 0 or positive"));
+        }
+        Ok(self)
+    }
+}
+
+/// The stored form of an [`Ensemble`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnsembleData {
+    pub knn: Option<KnnData>,
+    pub lexicon: Option<LexiconData>,
+    pub fusion: Fusion,
+    pub candidates: usize,
+    /// Descriptors `0..trained` have one-vs-rest models; the others come from the lexicon.
+    pub trained: usize,
+    /// Per descriptor: training documents that carry it, and the number of documents.
+    pub label_documents: Vec<u32>,
+    pub documents: usize,
+}
+
+/// A fitted ensemble.
+#[derive(Debug, Clone)]
+pub struct Ensemble {
+    knn: Option<KnnIndex>,
+    lexicon: Option<Lexicon>,
+    fusion: Fusion,
+    candidates: usize,
+    trained: usize,
+    label_documents: Vec<u32>,
+    documents: usize,
+}
+
+/// What a document's one-vs-rest scores are known as.
+pub enum OvrScores<'a> {
+    /// Every trained descriptor's decision value (a draft).
+    All(&'a [f32]),
+    /// The kept out-of-fold values, best first (a training document).
+    Kept(&'a [(u32, f32)]),
+}
+
+/// Everything the members say about one document.
+pub struct Evidence<'a> {
+    pub ovr: OvrScores<'a>,
+    pub votes: Vec<Vote>,
+    pub mentions: Vec<Mention>,
+    /// For a training document scored out of sample: its own descriptors, whose counts are
+    /// left out of the lexicon's record and the descriptor frequencies.
+    pub leave_out: Option<&'a [u32]>,
+}
+
+/// A candidate with its fused decision value and evidence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    pub label: u32,
+    pub value: f32,
+    pub features: Features,
+}
+
+/// What fitting the ensemble found, for the training summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnsembleReport {
+    /// Whether the fused ranking beat one-vs-rest alone out of fold and is used.
+    pub chosen: bool,
+    pub neighbours: usize,
+    pub lexicon_labels: usize,
+    /// Descriptors only the lexicon can propose (never seen in training).
+    pub lexicon_only_descriptors: usize,
+    pub candidates_per_document: f64,
+    /// Out-of-fold ranking figures of one-vs-rest alone and of the fused ranking.
+    pub one_vs_rest: RankingFigures,
+    pub fused: RankingFigures,
+    /// Fitted weight of every feature.
+    pub weights: Vec<(String, f32)>,
+}
+
+impl Ensemble {
+    pub fn to_data(&self) -> EnsembleData {
+        EnsembleData {
+            knn: self.knn.as_ref().map(|k| k.data().clone()),
+            lexicon: self.lexicon.as_ref().map(|l| l.data().clone()),
+            fusion: self.fusion.clone(),
+            candidates: self.candidates,
+            trained: self.trained,
+            label_documents: self.label_documents.clone(),
+            documents: self.documents,
+        }
+    }
+
+    /// Rebuilds an ensemble from its stored form, checked against the model's shape.
+    pub fn from_data(
+        data: EnsembleData,
+        n_features: usize,
+        n_descriptors: usize,
+        trained: usize,
+    ) -> std::result::Result<Self, String> {
+        data.fusion.validate()?;
+        if data.trained != trained
+            || data.label_documents.len() != n_descriptors
+            || data.candidates == 0
+        {
+            return Err("the ensemble does not match the descriptors".into());
+        }
+        if let Some(k) = &data.knn {
+            KnnIndex::validate(k, n_features, n_descriptors)?;
+        }
+        if let Some(l) = &data.lexicon {
+            Lexicon::validate(l, n_descriptors)?;
+        }
+        Ok(Ensemble {
+            knn: data.knn.map(KnnIndex::from_data),
+            lexicon: data.lexicon.map(Lexicon::from_data),
+            fusion: data.fusion,
+            candidates: data.candidates,
+            trained: data.trained,
+            label_documents: data.label_documents,
+            documents: data.documents,
+        })
+    }
+
+    pub fn fusion(&self) -> &Fusion {
+        &self.fusion
+    }
+
+    pub fn lexicon(&self) -> Option<&Lexicon> {
+        self.lexicon.as_ref()
+    }
+
+    pub fn neighbours(&self) -> usize {
+        self.knn.as_ref().map_or(0, |k| k.data().neighbours)
+    }
+
+    /// Gathers the evidence of the neighbour and lexicon members for a draft.
+    pub fn evidence<'a>(
+        &self,
+        analyzer: &Analyzer,
+        text: &str,
+        row: &SparseRow,
+        logits: &'a [f32],
+    ) -> Evidence<'a> {
+        Evidence {
+            ovr: OvrScores::All(logits),
+            votes: self
+                .knn
+                .as_ref()
+                .map_or_else(Vec::new, |k| k.votes(row, None)),
+            mentions: self
+                .lexicon
+                .as_ref()
+                .map_or_else(Vec::new, |l| l.mentions(analyzer, text)),
+            leave_out: None,
+        }
+    }
+
+    /// Every candidate of a document with its fused value, best first.
+    pub fn rank(&self, evidence: &Evidence) -> Vec<Candidate> {
+        let mut ranked: Vec<Candidate> = self
+            .candidates(evidence)
+            .into_iter()
+            .map(|(label, features)| Candidate {
+                label,
+                value: self.fusion.logit(&features),
+                features,
+            })
+            .collect();
+        ranked.sort_unstable_by(|a, b| b.value.total_cmp(&a.value).then(a.label.cmp(&b.label)));
+        ranked
+    }
+
+    /// The candidates the members propose, with their evidence, in label order.
+    fn candidates(&self, ev: &Evidence) -> Vec<(u32, Features)> {
+        let mut ovr_of: FxHashMap<u32, f32> = FxHashMap::default();
+        let mut proposed: Vec<u32> = Vec::new();
+        match ev.ovr {
+            OvrScores::All(logits) => {
+                for (l, z) in crate::metrics::top_k(logits, self.candidates) {
+                    if z >= OVR_FLOOR {
+                        proposed.push(l as u32);
+                    }
+                }
+            }
+            OvrScores::Kept(kept) => {
+                for &(l, z) in kept {
+                    ovr_of.insert(l, z);
+                }
+                proposed.extend(
+                    kept.iter()
+                        .filter(|&&(_, z)| z >= OVR_FLOOR)
+                        .take(self.candidates)
+                        .map(|&(l, _)| l),
+                );
+            }
+        }
+        let ovr_value = |l: u32| -> f32 {
+            let z = match ev.ovr {
+                OvrScores::All(logits) => logits.get(l as usize).copied(),
+                OvrScores::Kept(_) => ovr_of.get(&l).copied(),
+            };
+            z.unwrap_or(OVR_FLOOR).clamp(OVR_FLOOR, 12.0)
+        };
+        let mut features: FxHashMap<u32, Features> = FxHashMap::default();
+        let trained = self.trained;
+        let documents = ev.leave_out.map_or(self.documents, |_| self.documents - 1);
+        let log_documents = ((documents + 1) as f32).ln().max(1.0);
+        let gold = |l: u32| ev.leave_out.is_some_and(|g| g.contains(&l));
+        let base = |l: u32| -> Features {
+            let mut f = [0f32; N_FEATURES];
+            // Left out, a descriptor only this document carries is one training never saw,
+            // as the lexicon-only descriptors are for a draft.
+            let docs = self.label_documents[l as usize] - gold(l) as u32;
+            let has_model = (l as usize) < trained && docs > 0;
+            f[0] = 1.0;
+            f[1] = if has_model { ovr_value(l) } else { OVR_FLOOR };
+            f[2] = has_model as u8 as f32;
+            f[14] = (docs as f32 + 1.0).ln() / log_documents;
+            f
+        };
+        for l in proposed {
+            features.entry(l).or_insert_with(|| base(l));
+        }
+        for vote in ev.votes.iter().take(self.candidates) {
+            let f = features.entry(vote.label).or_insert_with(|| base(vote.label));
+            f[3] = vote.share;
+            f[4] = vote.share.sqrt();
+            f[5] = vote.nearest;
+        }
+        if let Some(lexicon) = &self.lexicon {
+            for m in &ev.mentions {
+                let f = features
+                    .entry(m.descriptor)
+                    .or_insert_with(|| base(m.descriptor));
+                let precision = lexicon
+                    .precision(m.descriptor, ev.leave_out.map(|_| gold(m.descriptor)))
+                    .clamp(1e-4, 1.0 - 1e-4);
+                f[6] = 1.0;
+                f[7] = (1.0 + m.count as f32).ln();
+                f[8] = 1.0 - m.first;
+                f[9] = m.last - m.first;
+                f[10] = m.words.min(4) as f32 / 4.0;
+                f[11] = (precision / (1.0 - precision)).ln();
+                f[12] = m.preferred as u8 as f32;
+                f[13] = 1.0 / m.ambiguity.max(1) as f32;
+            }
+        }
+        let mut out: Vec<(u32, Features)> = features.into_iter().collect();
+        out.sort_unstable_by_key(|&(l, _)| l);
+        out
+    }
+
+    /// Fits the ensemble on the training corpus from the one-vs-rest model's out-of-fold
+    /// scores (`oof`, per document best first): neighbours vote with each document left out,
+    /// the lexicon's record leaves each document's own mentions out, and the fusion is fitted
+    /// on the evidence of every candidate. Returns the ensemble, the fused out-of-fold
+    /// values (per document best first, gold descriptors no member proposed at the bottom)
+    /// and the report.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fit(
+        params: &EnsembleParams,
+        analyzer: &Analyzer,
+        x: &CsrMatrix,
+        gold: &[Vec<u32>],
+        texts: &[&str],
+        oof: &[Vec<(u32, f32)>],
+        lexicon_labels: &[(u32, String, bool)],
+        label_documents: Vec<u32>,
+        trained: usize,
+    ) -> Result<(Ensemble, Vec<Vec<(u32, f32)>>, EnsembleReport)> {
+        let n_descriptors = label_documents.len();
+        if x.n_rows() != gold.len() || texts.len() != gold.len() || oof.len() != gold.len() {
+            return Err(Error::Training(
+                "the ensemble's inputs do not match the corpus".into(),
+            ));
+        }
+        let knn = (params.neighbours > 0).then(|| KnnIndex::new(x, gold, params.neighbours));
+        let votes: Vec<Vec<Vote>> = match &knn {
+            Some(k) => k.leave_one_out_votes(),
+            None => vec![Vec::new(); gold.len()],
+        };
+        let mut lexicon = (params.lexicon && !lexicon_labels.is_empty()).then(|| {
+            Lexicon::build(
+                analyzer,
+                lexicon_labels.iter().map(|(d, l, p)| (*d, l.as_str(), *p)),
+                n_descriptors,
+            )
+        });
+        let mentions: Vec<Vec<Mention>> = match &mut lexicon {
+            Some(lex) => {
+                let found: Vec<Vec<Mention>> =
+                    texts.par_iter().map(|t| lex.mentions(analyzer, t)).collect();
+                lex.count_training_mentions(&found, gold);
+                found
+            }
+            None => vec![Vec::new(); gold.len()],
+        };
+        let mut ensemble = Ensemble {
+            knn,
+            lexicon,
+            fusion: Fusion {
+                weights: vec![0.0; N_FEATURES],
+            },
+            candidates: params.candidates,
+            trained,
+            label_documents,
+            documents: gold.len(),
+        };
+        let per_doc: Vec<Vec<(u32, Features)>> = (0..gold.len())
+            .into_par_iter()
+            .map(|d| {
+                ensemble.candidates(&Evidence {
+                    ovr: OvrScores::Kept(&oof[d]),
+                    votes: votes[d].clone(),
+                    mentions: mentions[d].clone(),
+                    leave_out: Some(&gold[d]),
+                })
+            })
+            .collect();
+        let total: usize = per_doc.iter().map(Vec::len).sum();
+        let stride = total.div_ceil(MAX_FUSION_ROWS).max(1);
+        let mut rows = Vec::with_capacity(total / stride + 1);
+        let mut is_gold = Vec::with_capacity(total / stride + 1);
+        for (d, candidates) in per_doc.iter().enumerate().step_by(stride) {
+            for (l, f) in candidates {
+                rows.push(*f);
+                is_gold.push(gold[d].contains(l));
+            }
+        }
+        ensemble.fusion = Fusion::fit(&rows, &is_gold, params.ridge);
+
+        let fused: Vec<Vec<(u32, f32)>> = per_doc
+            .par_iter()
+            .zip(gold)
+            .map(|(candidates, gold)| {
+                let mut list: Vec<(u32, f32)> = candidates
+                    .iter()
+                    .map(|(l, f)| (*l, ensemble.fusion.logit(f)))
+                    .collect();
+                for &g in gold {
+                    if !candidates.iter().any(|(l, _)| *l == g) {
+                        list.push((g, MISSED));
+                    }
+                }
+                list.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                list
+            })
+            .collect();
+        // One-vs-rest alone, as it would rank at suggestion time: only values above the floor.
+        let ovr_only: Vec<Vec<(u32, f32)>> = oof
+            .iter()
+            .map(|l| l.iter().copied().filter(|&(_, z)| z >= OVR_FLOOR).collect())
+            .collect();
+        let one_vs_rest = RankingFigures::measure(&ovr_only, gold);
+        let fused_figures = RankingFigures::measure(&fused, gold);
+        let report = EnsembleReport {
+            chosen: fused_figures.beats(&one_vs_rest),
+            neighbours: params.neighbours,
+            lexicon_labels: ensemble.lexicon.as_ref().map_or(0, Lexicon::n_labels),
+            lexicon_only_descriptors: n_descriptors - trained,
+            candidates_per_document: total as f64 / gold.len().max(1) as f64,
+            one_vs_rest,
+            fused: fused_figures,
+            weights: FEATURES
+                .iter()
+                .zip(&ensemble.fusion.weights)
+                .map(|((name, _), &w)| (name.to_string(), w))
+                .collect(),
+        };
+        Ok((ensemble, fused, report))
+    }
+}
