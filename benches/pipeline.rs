@@ -98,14 +98,14 @@ fn stages(c: &mut Criterion) {
     });
     group.bench_function("whole_model", |b| {
         let params = TrainParams::default().check().unwrap();
-        b.iter(|| params.fit(&train, &NoProgress).unwrap())
+        b.iter(|| params.fit(&train, None, &NoProgress).unwrap())
     });
     group.finish();
 
     let (model, _) = TrainParams::default()
         .check()
         .unwrap()
-        .fit(&train, &NoProgress)
+        .fit(&train, None, &NoProgress)
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.dtag");

@@ -769,17 +769,30 @@ fn suggest_explained(
     let mut out = std::io::BufWriter::new(stdout.lock());
     match format {
         Format::Tsv => {
+            // With an ensemble, a last column splits each fused value by member.
+            let with_members = suggester.model().ensemble.is_some();
             write_tsv_header(&mut out, with_concepts)?;
-            writeln!(out, "\tpositive_terms\tnegative_terms")?;
+            write!(out, "\tpositive_terms\tnegative_terms")?;
+            writeln!(out, "{}", if with_members { "\tmembers" } else { "" })?;
             for (draft, suggestions) in drafts.iter().zip(&results) {
                 for (rank, e) in suggestions.iter().enumerate() {
                     write_tsv_row(&mut out, &draft.name, rank, &e.suggestion, with_concepts)?;
-                    writeln!(
+                    write!(
                         out,
                         "\t{}\t{}",
                         commands::format_terms(&e.explanation.positive),
                         commands::format_terms(&e.explanation.negative)
                     )?;
+                    if with_members {
+                        let members: Vec<String> = e
+                            .explanation
+                            .members
+                            .iter()
+                            .map(|m| format!("{}:{:+.4}", m.member, m.contribution))
+                            .collect();
+                        write!(out, "\t{}", members.join(" "))?;
+                    }
+                    writeln!(out)?;
                 }
             }
         }

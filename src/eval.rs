@@ -24,6 +24,8 @@ pub struct EvalReport {
     pub p_at_5: f64,
     pub r_at_5: f64,
     pub ndcg_at_5: f64,
+    /// Annif's F1@5: F1 of each document's top 5 against its gold set, averaged over documents.
+    pub f1_at_5: f64,
     pub micro_precision: f64,
     pub micro_recall: f64,
     pub micro_f1: f64,
@@ -220,6 +222,7 @@ pub fn evaluate_detailed(
     let (mut p1, mut p3, mut p5, mut r5, mut ndcg5, mut doc_f1) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     let (mut r1, mut r3, mut ndcg3, mut ndcg10, mut doc_p, mut doc_r) =
         (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let mut f1_5 = 0.0;
     let mut unseen_docs = 0;
     let mut unseen_assignments = 0u64;
     let mut scored = Vec::with_capacity(outcomes.len() * CALIBRATION_DEPTH);
@@ -237,6 +240,7 @@ pub fn evaluate_detailed(
         ndcg3 += ndcg(&labels, &is_gold, o.gold.len(), 3);
         ndcg5 += ndcg(&labels, &is_gold, o.gold.len(), 5);
         ndcg10 += ndcg(&labels, &is_gold, o.gold.len(), 10);
+        f1_5 += 2.0 * hits_at(5) / (labels.len().min(5) as f64 + n_gold);
         scored.extend(
             o.ranked
                 .iter()
@@ -311,6 +315,7 @@ pub fn evaluate_detailed(
         p_at_5: p5 / n,
         r_at_5: r5 / n,
         ndcg_at_5: ndcg5 / n,
+        f1_at_5: f1_5 / n,
         micro_precision,
         micro_recall,
         micro_f1: f1(micro_precision, micro_recall),
@@ -430,6 +435,7 @@ impl EvalReport {
                     self.ndcg_at_3, self.ndcg_at_5, self.ndcg_at_10
                 ),
             ),
+            ("F1@5 (Annif)", format!("{:.4}", self.f1_at_5)),
             ("", "P       R       F1".to_string()),
             (
                 "micro",

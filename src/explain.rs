@@ -313,7 +313,7 @@ mod tests {
         }
         .check()
         .unwrap()
-        .fit(&corpus, &NoProgress)
+        .fit(&corpus, None, &NoProgress)
         .unwrap()
         .0
     }

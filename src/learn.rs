@@ -455,6 +455,7 @@ mod tests {
                 (&["FOOD"], "harvest hunger crops"),
                 (&["FOOD"], "crops famine hunger"),
             ]),
+            None,
             &NoProgress,
         )
         .unwrap()

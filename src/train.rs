@@ -236,7 +236,8 @@ impl ValidTrainParams {
                         tuning_labels.n_labels = descriptors.len();
                         oof = OutOfFold {
                             n_labels: descriptors.len(),
-                            docs: fused,
+                            docs: fused.docs,
+                            missed: fused.missed,
                             dropped: vec![DroppedNegatives::default(); descriptors.len()],
                             folds: oof.folds,
                         };

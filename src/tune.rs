@@ -180,6 +180,9 @@ pub struct OutOfFold {
     pub docs: Vec<Vec<(u32, f32)>>,
     /// Per descriptor: the negatives not kept in `docs`.
     pub dropped: Vec<DroppedNegatives>,
+    /// Per descriptor: gold assignments with no value at all (no ensemble member proposed
+    /// them); they count against recall but cannot shape calibration.
+    pub missed: Vec<u64>,
     pub folds: usize,
 }
 
@@ -280,6 +283,7 @@ impl ValidTuneParams {
             progress.inc(1);
         }
         Ok(OutOfFold {
+            missed: vec![0; labels.n_labels],
             n_labels,
             docs,
             dropped,
@@ -341,6 +345,7 @@ impl ValidTuneParams {
             entries.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         });
         let oof = OutOfFold {
+            missed: vec![0; n_labels],
             n_labels,
             docs,
             dropped,
@@ -364,9 +369,15 @@ impl ValidTuneParams {
                 per_label[l as usize].push((z, gold.contains(&l)));
             }
         }
+        if oof.missed.len() != n_labels {
+            return Err(Error::Training(
+                "out-of-fold scores do not match the labels".into(),
+            ));
+        }
         let positives: Vec<u64> = per_label
             .iter()
-            .map(|pairs| pairs.iter().filter(|p| p.1).count() as u64)
+            .zip(&oof.missed)
+            .map(|(pairs, missed)| pairs.iter().filter(|p| p.1).count() as u64 + missed)
             .collect();
 
         let shared = fit_shared_platt(&per_label, &oof.dropped);

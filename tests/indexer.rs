@@ -17,11 +17,7 @@ mod common;
 use common::{dtag, p, root, train};
 
 fn shared_present(test: &str) -> bool {
-    let present = root().join(CONCEPTS).is_file() && root().join(EXAMPLE).is_file();
-    if !present {
-        eprintln!("SKIPPED {test}: ../shared (UNBIS thesaurus, example resolution) not found");
-    }
-    present
+    common::shared_or_skip(test, &[CONCEPTS, EXAMPLE])
 }
 
 // ---------------------------------------------------------------------------------------------

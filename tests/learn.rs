@@ -203,13 +203,9 @@ fn learn_resolves_new_documents_through_the_models_thesaurus() {
 static CAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn cail() -> Option<PathBuf> {
-    let dir = root().join("../shared/corpora/cail2018_sample");
-    if dir.join("train.txt").is_file() && dir.join("test.txt").is_file() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: {} not found", dir.display());
-        None
-    }
+    let dir = "../shared/corpora/cail2018_sample";
+    common::shared_or_skip("cail2018 learn test", &[&format!("{dir}/train.txt"), &format!("{dir}/test.txt")])
+        .then(|| root().join(dir))
 }
 
 /// Documents of a `%%%` corpus as text blocks.
@@ -383,11 +379,13 @@ fn cail2018_learning_half_the_corpus_matches_a_full_retrain() {
 
 #[test]
 fn reuters_learning_half_the_corpus_matches_a_full_retrain() {
-    let dir = root().join("../shared/corpora/reuters21578");
-    if !dir.join("train.txt").is_file() {
-        eprintln!("SKIPPED: {} not found", dir.display());
+    if !common::shared_or_skip(
+        "reuters_learning_half_the_corpus_matches_a_full_retrain",
+        &["../shared/corpora/reuters21578/train.txt"],
+    ) {
         return;
     }
+    let dir = root().join("../shared/corpora/reuters21578");
     let _turn = CAIL.lock().unwrap_or_else(|e| e.into_inner());
     let work = tempfile::tempdir().unwrap();
     let o = learn_alternate_halves(

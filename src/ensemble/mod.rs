@@ -33,9 +33,6 @@ pub use lexicon::{Lexicon, LexiconData, Mention};
 /// Decision values below this are not candidates of the one-vs-rest member (probability
 /// under 0.001); the same floor stands for "no one-vs-rest evidence" in the features.
 pub const OVR_FLOOR: f32 = -6.9;
-/// Fused decision value given to a gold descriptor no member proposed, in out-of-fold lists:
-/// below every candidate, so no threshold ever counts it as found.
-const MISSED: f32 = -30.0;
 /// At most this many candidate rows fit the fusion (a fixed, evenly spaced share of the
 /// documents beyond it): fifteen weights need far fewer.
 const MAX_FUSION_ROWS: usize = 1_000_000;
@@ -126,6 +123,15 @@ pub struct Candidate {
     pub label: u32,
     pub value: f32,
     pub features: Features,
+}
+
+/// The fused out-of-fold values of the training documents.
+#[derive(Debug, Clone)]
+pub struct FusedOutOfFold {
+    /// Per document: `(descriptor, fused value)` of its candidates, best first.
+    pub docs: Vec<Vec<(u32, f32)>>,
+    /// Per descriptor: gold assignments that were no candidate.
+    pub missed: Vec<u64>,
 }
 
 /// What fitting the ensemble found, for the training summary.
@@ -322,8 +328,8 @@ impl Ensemble {
     /// scores (`oof`, per document best first): neighbours vote with each document left out,
     /// the lexicon's record leaves each document's own mentions out, and the fusion is fitted
     /// on the evidence of every candidate. Returns the ensemble, the fused out-of-fold
-    /// values (per document best first, gold descriptors no member proposed at the bottom)
-    /// and the report.
+    /// values (per document best first) with, per descriptor, its gold assignments no member
+    /// proposed, and the report.
     #[allow(clippy::too_many_arguments)]
     pub fn fit(
         params: &EnsembleParams,
@@ -335,7 +341,7 @@ impl Ensemble {
         lexicon_labels: &[(u32, String, bool)],
         label_documents: Vec<u32>,
         trained: usize,
-    ) -> Result<(Ensemble, Vec<Vec<(u32, f32)>>, EnsembleReport)> {
+    ) -> Result<(Ensemble, FusedOutOfFold, EnsembleReport)> {
         let n_descriptors = label_documents.len();
         if x.n_rows() != gold.len() || texts.len() != gold.len() || oof.len() != gold.len() {
             return Err(Error::Training(
@@ -399,21 +405,23 @@ impl Ensemble {
 
         let fused: Vec<Vec<(u32, f32)>> = per_doc
             .par_iter()
-            .zip(gold)
-            .map(|(candidates, gold)| {
+            .map(|candidates| {
                 let mut list: Vec<(u32, f32)> = candidates
                     .iter()
                     .map(|(l, f)| (*l, ensemble.fusion.logit(f)))
                     .collect();
-                for &g in gold {
-                    if !candidates.iter().any(|(l, _)| *l == g) {
-                        list.push((g, MISSED));
-                    }
-                }
                 list.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
                 list
             })
             .collect();
+        let mut missed = vec![0u64; n_descriptors];
+        for (candidates, gold) in per_doc.iter().zip(gold) {
+            for &g in gold {
+                if candidates.binary_search_by_key(&g, |&(l, _)| l).is_err() {
+                    missed[g as usize] += 1;
+                }
+            }
+        }
         // One-vs-rest alone, as it would rank at suggestion time: only values above the floor.
         let ovr_only: Vec<Vec<(u32, f32)>> = oof
             .iter()
@@ -435,6 +443,6 @@ impl Ensemble {
                 .map(|((name, _), &w)| (name.to_string(), w))
                 .collect(),
         };
-        Ok((ensemble, fused, report))
+        Ok((ensemble, FusedOutOfFold { docs: fused, missed }, report))
     }
 }

@@ -21,8 +21,9 @@ use crate::error::{Error, Result};
 pub const MAGIC: &[u8; 8] = b"DTAGMODL";
 /// Version 2 added optional tuning (calibration and thresholds), version 3 the optional
 /// concept table; both sit at the end of the payload. Version 5 weighs character n-grams by
-/// presence and names the scripts they are taken from.
-pub const FORMAT_VERSION: u32 = 5;
+/// presence and names the scripts they are taken from. Version 6 adds the analyzer's language,
+/// the optional ensemble (neighbours, lexicon, fusion) and one shared calibration.
+pub const FORMAT_VERSION: u32 = 6;
 const HEADER_LEN: usize = 32;
 /// Refuse payloads that claim to be larger than this when decompressed.
 const MAX_PAYLOAD: u64 = 32 << 30;

@@ -56,6 +56,25 @@ impl Run {
     }
 }
 
+/// `paths` (relative to the crate root, under `../shared`) when they all exist. When one is
+/// missing the test skips, saying so, unless `DTAG_REQUIRE_CORPORA` is set (as CI sets it):
+/// then it fails, so that a CI run without the corpora cannot pass by skipping.
+pub fn shared_or_skip(test: &str, paths: &[&str]) -> bool {
+    let missing: Vec<&str> = paths
+        .iter()
+        .copied()
+        .filter(|p| !root().join(p).exists())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var_os("DTAG_REQUIRE_CORPORA").is_some_and(|v| !v.is_empty()) {
+        panic!("{test}: DTAG_REQUIRE_CORPORA is set but {missing:?} is missing");
+    }
+    eprintln!("SKIPPED {test}: {missing:?} not found (the shared corpora are not beside this checkout)");
+    false
+}
+
 /// The crate root: tests run the binary from there so `data/` and `../shared` resolve.
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
