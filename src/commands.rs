@@ -490,6 +490,22 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
                     ))
                     .unwrap_or_default()
             );
+            if let Some(e) = &model.ensemble {
+                let weights: Vec<String> = dtag::ensemble::FEATURES
+                    .iter()
+                    .zip(&e.fusion().weights)
+                    .map(|((name, member), w)| format!("{}/{name} {w:+.3}", member.name()))
+                    .collect();
+                eprintln!(
+                    "ensemble: one-vs-rest for {} descriptors, {} neighbours, {} lexicon labels \
+({} descriptors from the lexicon alone); fusion weights: {}",
+                    model.trained_descriptors(),
+                    e.neighbours(),
+                    e.lexicon().map_or(0, |l| l.n_labels()),
+                    model.descriptors.len() - model.trained_descriptors(),
+                    weights.join(", ")
+                );
+            }
             if args.json {
                 serde_json::to_writer_pretty(&mut out, &rows)?;
                 writeln!(out)?;

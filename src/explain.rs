@@ -191,6 +191,9 @@ pub struct DescriptorProfile {
     pub label_zh: Option<String>,
     /// Training documents carrying the descriptor.
     pub documents: u32,
+    /// False for a thesaurus concept no training document carried: only the ensemble's
+    /// lexicon proposes it, and it has no weights.
+    pub has_model: bool,
     pub intercept: f32,
     /// Terms with a stored (non-pruned) weight.
     pub stored_weights: usize,
@@ -227,7 +230,12 @@ pub fn descriptor_profile(model: &Model, label: usize, top: usize) -> Descriptor
         uri: concept.map(|c| c.uri.clone()),
         label_zh: concept.and_then(|c| c.label_zh.clone()),
         documents: model.info.label_documents[label],
-        intercept: classifier.intercept(label),
+        intercept: if label < classifier.n_labels() {
+            classifier.intercept(label)
+        } else {
+            0.0
+        },
+        has_model: label < classifier.n_labels(),
         stored_weights: weights.len(),
         positive: weights
             .iter()
