@@ -7,6 +7,8 @@
 //! ([`request`]) that answers every malformed request with a 4xx `application/problem+json`.
 //! SIGTERM or SIGINT stops accepting, lets requests in progress finish, and exits.
 
+pub mod limits;
+pub mod log;
 pub mod problem;
 pub mod projects;
 pub mod request;
