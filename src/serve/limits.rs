@@ -118,7 +118,8 @@ impl Activity {
         self.opened + std::time::Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
     }
 
-    /// Marks a request as being worked on until the guard is dropped.
+    /// Marks a request as in the handler (being received or worked on) until the guard is
+    /// dropped.
     pub fn working(self: &Arc<Self>) -> Working {
         self.working.fetch_add(1, Ordering::Relaxed);
         Working(self.clone())
