@@ -89,8 +89,9 @@ impl Drop for ClientSlot {
     }
 }
 
-/// When a connection last moved a byte, and whether the server is working on one of its
-/// requests (then silence is the server's doing, not the client's).
+/// When a connection last moved a byte, and whether one of its requests is in the handler
+/// (being received, bounded by the body timeout, or worked on, when silence is the server's
+/// doing): only silence outside of both counts as idle.
 #[derive(Debug)]
 pub struct Activity {
     opened: Instant,
