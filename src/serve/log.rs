@@ -68,8 +68,16 @@ pub struct Snapshot {
 }
 
 impl Stats {
-    pub fn count(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+    /// Adds one to `counter`; returns the new count.
+    pub fn count(counter: &AtomicU64) -> u64 {
+        counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Whether the `n`th occurrence of something gets a line of its own: the 1st, 2nd, 4th,
+    /// 8th… so a condition that repeats (out of file descriptors, a bug hit by every request)
+    /// shows its message early but writes only about log2(n) lines; the summaries count them.
+    pub fn worth_a_line(n: u64) -> bool {
+        n.is_power_of_two()
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -321,6 +329,8 @@ mod tests {
         assert!(line.contains("(4 refused: 3 at --max-in-flight"), "{line}");
         assert!(line.contains("1 idle connections closed"), "{line}");
         assert!(!line.contains("; 3 refused"), "{line}");
+        let lines = (1..=1000).filter(|&n| Stats::worth_a_line(n)).count();
+        assert_eq!(lines, 10);
     }
 
     #[test]

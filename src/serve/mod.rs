@@ -218,8 +218,6 @@ struct Gate {
     refusals: Arc<Semaphore>,
 }
 
-/// Refused connections answered at once.
-const MAX_REFUSALS_IN_PROGRESS: usize = 64;
 /// Time a refused connection gets to take its answer.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often the log thread may summarise refusals and timeouts.
@@ -309,7 +307,9 @@ async fn serve(
 
     let gate = Arc::new(Gate {
         clients: Clients::new(params.max_connections_per_client),
-        refusals: Arc::new(Semaphore::new(MAX_REFUSALS_IN_PROGRESS)),
+        // As many refusals being answered as connections served: refusing costs at most what
+        // serving does, and a burst of a full connection limit from one client is answered.
+        refusals: Arc::new(Semaphore::new(params.max_connections)),
     });
     let (closing_tx, closing_rx) = watch::channel(false);
     let signal_name = loop {
@@ -321,8 +321,10 @@ async fn serve(
                     Ok(accepted) => accepted,
                     Err(e) => {
                         // Out of file descriptors and the like: pause instead of spinning.
-                        Stats::count(&app.stats.accept_errors);
-                        app.log.line(format!("dtag serve: accept failed: {e}"));
+                        let n = Stats::count(&app.stats.accept_errors);
+                        if Stats::worth_a_line(n) {
+                            app.log.line(format!("dtag serve: accept failed ({n} so far): {e}"));
+                        }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
@@ -489,9 +491,13 @@ async fn handle(
         Ok(response) => response,
         Err(problem) => {
             if problem.status >= 500 && problem.status != 503 {
-                Stats::count(&app.stats.internal_errors);
-                app.log
-                    .line(format!("dtag serve: {} {}", problem.status, problem.detail));
+                let n = Stats::count(&app.stats.internal_errors);
+                if Stats::worth_a_line(n) {
+                    app.log.line(format!(
+                        "dtag serve: {} {} ({n} so far)",
+                        problem.status, problem.detail
+                    ));
+                }
             }
             problem_response(&problem)
         }
