@@ -1,6 +1,9 @@
 //! `dtag serve` driven over loopback with a plain `TcpStream` HTTP/1.1 client: the Annif
 //! endpoints, agreement with `dtag suggest`, and 4xx problem+json answers (never a crash or a
 //! 5xx) to malformed, oversized, non-UTF-8 and slow requests; 503 when saturated; SIGTERM.
+//! Under attack: bursts with stderr full or broken, slow and silent clients from one address
+//! and from many (clients connect from chosen 127/8 addresses so that "another client" is
+//! real), idle timeouts, refusal counts, and memory after large bodies.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
