@@ -37,7 +37,12 @@ DTAG=$TARGET_DIR/release/dtag
 "$DTAG" --quiet train --corpus data/train.txt --model "$WORK/demo.dtag" 2>"$WORK/train.log" \
   || { cat "$WORK/train.log" >&2; exit 1; }
 
-"$DTAG" serve --model "demo=$WORK/demo.dtag" --bind 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
+# wrk and the sampler all connect from 127.0.0.1: one client, which must be allowed all of
+# wrk's connections plus the sampler's.
+PER_CLIENT=$(( CONCURRENCY + 8 ))
+"$DTAG" serve --model "demo=$WORK/demo.dtag" --bind 127.0.0.1:0 \
+  --max-connections-per-client "$PER_CLIENT" --max-connections "$(( PER_CLIENT > 256 ? PER_CLIENT : 256 ))" \
+  >"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVER_PID=$!
 ADDRESS=
 for _ in $(seq 300); do

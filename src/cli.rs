@@ -389,7 +389,12 @@ struct ServeArgs {
     #[arg(long, default_value_t = ServeParams::default().max_body_bytes, value_name = "N")]
     max_body_bytes: usize,
 
-    /// Requests handled at once (more get 503).
+    /// Bytes of request bodies held in memory at once, over all requests (a body that would
+    /// cross it gets 503).
+    #[arg(long, default_value_t = ServeParams::default().max_body_memory, value_name = "N")]
+    max_body_memory: usize,
+
+    /// Requests decoded and scored at once (more get 503).
     #[arg(long, default_value_t = ServeParams::default().max_in_flight, value_name = "N")]
     max_in_flight: usize,
 
@@ -397,9 +402,24 @@ struct ServeArgs {
     #[arg(long, default_value_t = ServeParams::default().max_connections, value_name = "N")]
     max_connections: usize,
 
-    /// Seconds allowed for sending the request headers, and again for the body.
-    #[arg(long, default_value_t = ServeParams::default().request_timeout.as_secs_f64(), value_name = "S")]
-    request_timeout: f64,
+    /// Open connections of one client address, IPv6 addresses counted by /64 (more get 429
+    /// and are closed).
+    #[arg(long, default_value_t = ServeParams::default().max_connections_per_client, value_name = "N")]
+    max_connections_per_client: usize,
+
+    /// Seconds allowed for the request headers, from the connection's opening or its previous
+    /// response.
+    #[arg(long, default_value_t = ServeParams::default().header_timeout.as_secs_f64(), value_name = "S")]
+    header_timeout: f64,
+
+    /// Seconds allowed for the whole request body (then 408).
+    #[arg(long, default_value_t = ServeParams::default().body_timeout.as_secs_f64(), value_name = "S")]
+    body_timeout: f64,
+
+    /// Seconds without a byte moving, while no request of it is being received or worked on,
+    /// after which a connection is closed.
+    #[arg(long, default_value_t = ServeParams::default().idle_timeout.as_secs_f64(), value_name = "S")]
+    idle_timeout: f64,
 
     /// Seconds shutdown waits for requests in progress.
     #[arg(long, default_value_t = ServeParams::default().shutdown_grace.as_secs_f64(), value_name = "S")]
@@ -937,9 +957,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         bind: args.bind,
         language: args.language,
         max_body_bytes: args.max_body_bytes,
+        max_body_memory: args.max_body_memory,
         max_in_flight: args.max_in_flight,
         max_connections: args.max_connections,
-        request_timeout: seconds("request-timeout", args.request_timeout)?,
+        max_connections_per_client: args.max_connections_per_client,
+        header_timeout: seconds("header-timeout", args.header_timeout)?,
+        body_timeout: seconds("body-timeout", args.body_timeout)?,
+        idle_timeout: seconds("idle-timeout", args.idle_timeout)?,
         shutdown_grace: seconds("shutdown-grace", args.shutdown_grace)?,
     }
     .check()?;

@@ -1,12 +1,18 @@
 //! `dtag serve`: suggestions over HTTP, speaking Annif's REST API (`/v1`), plus a web page.
 //!
 //! Each loaded model is an Annif project. The server is HTTP/1.1 on hyper with a small tokio
-//! runtime; models are scored on rayon's pool, never on the async threads. Untrusted input is
-//! bounded everywhere: header read and body read timeouts, a body size limit (413), a cap on
-//! connections and on requests in flight (503 when saturated), and strict decoding
-//! ([`request`]) that answers every malformed request with a 4xx `application/problem+json`.
-//! SIGTERM or SIGINT stops accepting, lets requests in progress finish, and exits.
+//! runtime; bodies are decoded and models scored on rayon's pool, never on the async threads.
+//! Untrusted input is bounded everywhere, and so that one client cannot starve the others:
+//! header, body and idle timeouts per connection, a body size limit (413) and a budget for all
+//! bodies held at once, a cap on connections per client address (429) and in all (503), a cap
+//! on requests being worked on (503; a slow upload does not count, as it costs no CPU), and
+//! strict decoding ([`request`]) that answers every malformed request with a 4xx
+//! `application/problem+json`. Nothing on the request path writes to stderr: refusals are
+//! counted and summarised by a log thread ([`log`]). SIGTERM or SIGINT stops accepting, lets
+//! requests in progress finish, and exits.
 
+pub mod limits;
+pub mod log;
 pub mod problem;
 pub mod projects;
 pub mod request;
@@ -14,20 +20,22 @@ pub mod request;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Bytes, Incoming};
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
+use self::limits::{Activity, ClientSlot, Clients, Watched, Working};
+use self::log::{Log, Logger, Stats};
 use crate::error::{Error, Result};
 use crate::suggest::{DecisionRule, Suggestion};
 use problem::{Problem, PROBLEM_JSON};
@@ -47,12 +55,23 @@ pub struct ServeParams {
     pub language: String,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
-    /// Requests handled at once; more get 503.
+    /// Bytes of request bodies held in memory at once, over all requests; a body that would
+    /// cross it gets 503.
+    pub max_body_memory: usize,
+    /// Requests worked on (decoded and scored) at once; more get 503.
     pub max_in_flight: usize,
     /// Open connections at once; more get 503 and are closed.
     pub max_connections: usize,
-    /// Time allowed to send the request headers, and separately the body.
-    pub request_timeout: Duration,
+    /// Open connections of one client address (IPv6: /64 prefix); more get 429 and are closed.
+    pub max_connections_per_client: usize,
+    /// Time allowed for the request headers, from the connection's opening or its previous
+    /// response.
+    pub header_timeout: Duration,
+    /// Time allowed for the whole request body.
+    pub body_timeout: Duration,
+    /// A connection on which no byte moves for this long, while no request of it is being
+    /// received or worked on, is closed.
+    pub idle_timeout: Duration,
     /// How long shutdown waits for requests in progress.
     pub shutdown_grace: Duration,
 }
@@ -64,9 +83,17 @@ impl Default for ServeParams {
             bind: SocketAddr::from(([127, 0, 0, 1], 5000)),
             language: "zh".into(),
             max_body_bytes: 4 << 20,
+            // Sixteen bodies of the largest size: enough for any batch client, while a flood of
+            // large bodies cannot take more than this (plus its decoded copies) of memory.
+            max_body_memory: 64 << 20,
             max_in_flight: 64,
             max_connections: 256,
-            request_timeout: Duration::from_secs(30),
+            // An eighth of the connections: one address cannot hold them all, and a proxy or a
+            // busy batch client still gets plenty.
+            max_connections_per_client: 32,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -97,16 +124,35 @@ impl ServeParams {
             Error::param("language", "must be a language code such as `zh` or `en`")
         })?;
         if self.max_body_bytes < 1024 {
-            return Err(Error::param("max_body_bytes", "must be at least 1024"));
+            return Err(Error::param("max-body-bytes", "must be at least 1024"));
+        }
+        // Semaphore permits are counted in bytes and taken per chunk.
+        if self.max_body_memory < self.max_body_bytes || self.max_body_memory > 1 << 40 {
+            return Err(Error::param(
+                "max-body-memory",
+                "must be at least --max-body-bytes and at most 1 TiB",
+            ));
         }
         if self.max_in_flight == 0 || self.max_in_flight > 1 << 16 {
-            return Err(Error::param("max_in_flight", "must be in 1..=65536"));
+            return Err(Error::param("max-in-flight", "must be in 1..=65536"));
         }
         if self.max_connections == 0 || self.max_connections > 1 << 16 {
-            return Err(Error::param("max_connections", "must be in 1..=65536"));
+            return Err(Error::param("max-connections", "must be in 1..=65536"));
         }
-        if self.request_timeout.is_zero() {
-            return Err(Error::param("request_timeout", "must be positive"));
+        if self.max_connections_per_client == 0 {
+            return Err(Error::param(
+                "max-connections-per-client",
+                "must be at least 1",
+            ));
+        }
+        for (name, timeout) in [
+            ("header-timeout", self.header_timeout),
+            ("body-timeout", self.body_timeout),
+            ("idle-timeout", self.idle_timeout),
+        ] {
+            if timeout.is_zero() {
+                return Err(Error::param(name, "must be positive"));
+            }
         }
         Ok(ValidServeParams {
             params: self,
@@ -129,12 +175,24 @@ pub fn parse_model_spec(spec: &str) -> std::result::Result<(String, PathBuf), St
 /// Shared state of the running server.
 struct App {
     projects: Vec<Project>,
+    /// Requests being decoded and scored: the CPU-bound part, so this bounds CPU work and the
+    /// memory of decoded texts. A request takes a permit only once its body is in, so clients
+    /// that send slowly cannot occupy these.
     in_flight: Arc<Semaphore>,
     max_in_flight: usize,
+    /// Bytes of request bodies held in memory, taken chunk by chunk as they arrive (so a
+    /// client holds only what it has actually sent) and given back when the request is done.
+    body_memory: Arc<Semaphore>,
     max_body_bytes: usize,
-    request_timeout: Duration,
-    served: AtomicU64,
-    refused: AtomicU64,
+    body_timeout: Duration,
+    idle_timeout: Duration,
+    /// Requests whose body is being received.
+    receiving: AtomicUsize,
+    /// Open connections (refused ones excluded).
+    connections: Arc<Semaphore>,
+    max_connections: usize,
+    stats: Arc<Stats>,
+    log: Logger,
 }
 
 impl App {
@@ -144,7 +202,28 @@ impl App {
             .find(|p| p.id == id)
             .ok_or_else(|| Problem::project_not_found(id))
     }
+
+    /// A 503 at the in-flight limit, counted.
+    fn busy(&self) -> Problem {
+        Stats::count(&self.stats.refused_in_flight);
+        Problem::unavailable("the server is handling as many requests as it can; retry later")
+    }
 }
+
+/// Connections per client and refusals, for the accept loop.
+struct Gate {
+    clients: Arc<Clients>,
+    /// Refusals being written at once; a flood of refused connections beyond it is closed
+    /// without an answer, so refusing costs bounded tasks and sockets.
+    refusals: Arc<Semaphore>,
+}
+
+/// Time a refused connection gets to take its answer.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often the log thread may summarise refusals and timeouts.
+const LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// How long exit waits for stderr to take the last line.
+const LOG_PATIENCE: Duration = Duration::from_secs(2);
 
 impl ValidServeParams {
     /// Loads the models, binds, and serves until SIGTERM or SIGINT. `on_ready` gets the bound
@@ -155,22 +234,55 @@ impl ValidServeParams {
         for (id, path) in &p.models {
             loaded.push(Project::load(id, path, self.language)?);
         }
+        release_large_buffers_to_the_system();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("dtag-serve-io")
             .enable_all()
             .build()
             .map_err(|e| Error::Server(format!("cannot start the async runtime: {e}")))?;
+        let stats = Arc::new(Stats::default());
+        let log = Log::start(stats.clone(), LOG_INTERVAL)
+            .map_err(|e| Error::Server(format!("cannot start the log thread: {e}")))?;
         let app = Arc::new(App {
             projects: loaded,
             in_flight: Arc::new(Semaphore::new(p.max_in_flight)),
             max_in_flight: p.max_in_flight,
+            body_memory: Arc::new(Semaphore::new(p.max_body_memory)),
             max_body_bytes: p.max_body_bytes,
-            request_timeout: p.request_timeout,
-            served: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
+            body_timeout: p.body_timeout,
+            idle_timeout: p.idle_timeout,
+            receiving: AtomicUsize::new(0),
+            connections: Arc::new(Semaphore::new(p.max_connections)),
+            max_connections: p.max_connections,
+            stats,
+            log: log.logger(),
         });
-        runtime.block_on(serve(app, self.params, on_ready))
+        let served = runtime.block_on(serve(app, self.params, on_ready));
+        // Tasks still running (connections past the grace period) end here, before the line
+        // that counts them is written.
+        drop(runtime);
+        log.finish(LOG_PATIENCE);
+        served
+    }
+}
+
+/// Makes glibc return large freed buffers (request bodies, decoded texts) to the system.
+///
+/// glibc serves allocations of at least `M_MMAP_THRESHOLD` with their own mapping, returned
+/// on free, but by default it raises that threshold up to 32 MiB each time such a buffer is
+/// freed; after that, multi-megabyte bodies come from the heap arenas, whose memory is kept
+/// after a burst of large requests (the server stayed near 1 GB RSS). Setting the threshold
+/// explicitly turns the adjustment off.
+fn release_large_buffers_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const THRESHOLD: libc::c_int = 256 << 10;
+        // SAFETY: mallopt only changes allocator tuning; it is called before the server
+        // starts its threads.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD);
+        }
     }
 }
 
@@ -193,58 +305,91 @@ async fn serve(
         .map_err(|e| Error::Server(format!("cannot read the bound address: {e}")))?;
     on_ready(address);
 
-    let connections = Arc::new(Semaphore::new(params.max_connections));
+    let gate = Arc::new(Gate {
+        clients: Clients::new(params.max_connections_per_client),
+        // As many refusals being answered as connections served: refusing costs at most what
+        // serving does, and a burst of a full connection limit from one client is answered.
+        refusals: Arc::new(Semaphore::new(params.max_connections)),
+    });
     let (closing_tx, closing_rx) = watch::channel(false);
     let signal_name = loop {
         tokio::select! {
             _ = terminate.recv() => break "SIGTERM",
             _ = interrupt.recv() => break "SIGINT",
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _peer)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         // Out of file descriptors and the like: pause instead of spinning.
-                        eprintln!("dtag serve: accept failed: {e}");
+                        let n = Stats::count(&app.stats.accept_errors);
+                        if Stats::worth_a_line(n) {
+                            app.log.line(format!("dtag serve: accept failed ({n} so far): {e}"));
+                        }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
                 };
-                match connections.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        tokio::spawn(serve_connection(
-                            stream,
-                            app.clone(),
-                            params.request_timeout,
-                            closing_rx.clone(),
-                            permit,
-                        ));
-                    }
-                    Err(_) => {
-                        app.refused.fetch_add(1, Ordering::Relaxed);
-                        tokio::spawn(refuse_connection(stream));
-                    }
-                }
+                admit(&app, &gate, stream, peer, &params, &closing_rx);
             }
         }
     };
     drop(listener);
-    eprintln!("dtag serve: {signal_name} received, finishing requests in progress");
+    app.log.line(format!(
+        "dtag serve: {signal_name} received, finishing requests in progress"
+    ));
     let _ = closing_tx.send(true);
     let all = params.max_connections as u32;
-    let drained = tokio::time::timeout(params.shutdown_grace, connections.acquire_many(all)).await;
+    let drained =
+        tokio::time::timeout(params.shutdown_grace, app.connections.acquire_many(all)).await;
     if drained.is_err() {
-        eprintln!(
+        app.log.line(format!(
             "dtag serve: {} connection(s) still open after {:?}; closing them",
-            all as usize - connections.available_permits(),
+            app.open_connections(),
             params.shutdown_grace
-        );
+        ));
     }
-    eprintln!(
-        "dtag serve: stopped after {} requests ({} refused at capacity)",
-        app.served.load(Ordering::Relaxed),
-        app.refused.load(Ordering::Relaxed)
-    );
     Ok(())
+}
+
+/// Serves a new connection, or refuses it when the server or its client has all the
+/// connections it may have.
+fn admit(
+    app: &Arc<App>,
+    gate: &Arc<Gate>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    params: &ServeParams,
+    closing: &watch::Receiver<bool>,
+) {
+    // The client's own limit first: a client over it is told to slow down (429) even when
+    // the server as a whole is also full.
+    let Some(slot) = gate.clients.try_open(peer.ip()) else {
+        Stats::count(&app.stats.refused_per_client);
+        refuse(
+            app,
+            gate,
+            stream,
+            Problem::too_many_connections(params.max_connections_per_client),
+        );
+        return;
+    };
+    let Ok(permit) = app.connections.clone().try_acquire_owned() else {
+        Stats::count(&app.stats.refused_connections);
+        refuse(
+            app,
+            gate,
+            stream,
+            Problem::unavailable("too many open connections; retry later"),
+        );
+        return;
+    };
+    tokio::spawn(serve_connection(
+        stream,
+        app.clone(),
+        params.header_timeout,
+        closing.clone(),
+        (permit, slot),
+    ));
 }
 
 async fn serve_connection(
@@ -252,58 +397,116 @@ async fn serve_connection(
     app: Arc<App>,
     header_timeout: Duration,
     mut closing: watch::Receiver<bool>,
-    _permit: OwnedSemaphorePermit,
+    _held: (OwnedSemaphorePermit, ClientSlot),
 ) {
     let _ = stream.set_nodelay(true);
-    let service = hyper::service::service_fn(move |request| handle(app.clone(), request));
+    let activity = Activity::new();
+    let service = {
+        let app = app.clone();
+        let activity = activity.clone();
+        hyper::service::service_fn(move |request| handle(app.clone(), activity.working(), request))
+    };
     let mut builder = hyper::server::conn::http1::Builder::new();
+    // hyper's header timeout runs from the moment it starts waiting for a request, so it
+    // bounds both slow headers and the wait for the next request on a kept-alive connection.
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .max_buf_size(64 << 10);
-    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    let io = TokioIo::new(Watched::new(stream, activity.clone()));
+    let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
-    tokio::select! {
-        _ = connection.as_mut() => return,
-        _ = closing.wait_for(|closing| *closing) => {}
+    loop {
+        let idle_deadline = activity.last() + app.idle_timeout;
+        tokio::select! {
+            finished = connection.as_mut() => {
+                if let Err(e) = finished {
+                    if e.is_timeout() {
+                        Stats::count(&app.stats.header_timeouts);
+                    }
+                }
+                return;
+            }
+            _ = closing.wait_for(|closing| *closing) => break,
+            _ = tokio::time::sleep_until(idle_deadline) => {
+                // Silence while a request is in the handler is bounded there (the body
+                // timeout, or the server's own work); silence otherwise (no next request,
+                // stalled headers, an answer nobody reads) is the client's, and must not hold
+                // a connection slot.
+                let idle = !activity.is_working()
+                    && activity.last() + app.idle_timeout <= tokio::time::Instant::now();
+                if idle {
+                    Stats::count(&app.stats.idle_closed);
+                    return;
+                }
+            }
+        }
     }
     connection.as_mut().graceful_shutdown();
     let _ = connection.await;
 }
 
-/// Answers a connection over the limit with a 503 and closes it.
-async fn refuse_connection(mut stream: TcpStream) {
-    let body = Problem::unavailable("too many open connections; retry later").to_json();
+/// Answers a refused connection with `problem` and closes it; with too many refusals already
+/// in progress, closes it at once.
+fn refuse(app: &App, gate: &Gate, stream: TcpStream, problem: Problem) {
+    let Ok(permit) = gate.refusals.clone().try_acquire_owned() else {
+        Stats::count(&app.stats.refused_unanswered);
+        return;
+    };
+    tokio::spawn(async move {
+        let _permit = permit;
+        let _ = tokio::time::timeout(REFUSAL_TIMEOUT, write_refusal(stream, &problem)).await;
+    });
+}
+
+async fn write_refusal(mut stream: TcpStream, problem: &Problem) -> std::io::Result<()> {
+    let body = problem.to_json();
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     let head = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: {PROBLEM_JSON}\r\n\
+        "HTTP/1.1 {} {}\r\ncontent-type: {PROBLEM_JSON}\r\n\
 content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
         body.len()
     );
-    let write = async {
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(&body).await?;
-        stream.shutdown().await
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(&body).await?;
+    stream.shutdown().await?;
+    // Closing with the client's request unread would reset the connection and could destroy
+    // the answer before the client reads it; read what it sent until it closes (bounded by
+    // REFUSAL_TIMEOUT) instead.
+    let mut sink = [0u8; 4096];
+    while stream.read(&mut sink).await? > 0 {}
+    Ok(())
 }
 
 type HttpResponse = Response<Full<Bytes>>;
 
-async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<HttpResponse, Infallible> {
+async fn handle(
+    app: Arc<App>,
+    _working: Working,
+    request: Request<Incoming>,
+) -> Result<HttpResponse, Infallible> {
     let response = match respond(&app, request).await {
         Ok(response) => response,
         Err(problem) => {
-            if problem.status >= 500 {
-                eprintln!("dtag serve: {} {}", problem.status, problem.detail);
+            if problem.status >= 500 && problem.status != 503 {
+                let n = Stats::count(&app.stats.internal_errors);
+                if Stats::worth_a_line(n) {
+                    app.log.line(format!(
+                        "dtag serve: {} {} ({n} so far)",
+                        problem.status, problem.detail
+                    ));
+                }
             }
             problem_response(&problem)
         }
     };
-    app.served.fetch_add(1, Ordering::Relaxed);
+    Stats::count(&app.stats.served);
     Ok(response)
 }
 
-async fn respond(app: &App, request: Request<Incoming>) -> Result<HttpResponse, Problem> {
+async fn respond(app: &Arc<App>, request: Request<Incoming>) -> Result<HttpResponse, Problem> {
     let route = Route::parse(request.method().as_str(), request.uri().path())?;
     if route == Route::Health {
         // Outside the in-flight limit: a saturated server is still alive.
@@ -311,83 +514,136 @@ async fn respond(app: &App, request: Request<Incoming>) -> Result<HttpResponse, 
             status: "ok",
             projects: app.projects.len(),
             in_flight: app.in_flight_now(),
-            requests_served: app.served.load(Ordering::Relaxed),
+            receiving: app.receiving.load(Ordering::Relaxed),
+            connections: app.open_connections(),
+            requests_served: app.stats.served.load(Ordering::Relaxed),
         }));
     }
-    let _permit = app.in_flight.clone().try_acquire_owned().map_err(|_| {
-        Problem::unavailable("the server is handling as many requests as it can; retry later")
-    })?;
-    if let Some(id) = route.project_id() {
-        app.project(id)?;
-    }
-    match route {
-        Route::Page => Ok(page_response()),
-        Route::Health => unreachable!("answered above"),
-        Route::ApiInfo => Ok(json_response(&ApiInfo {
-            title: "dtag (Annif-compatible REST API)",
-            version: env!("CARGO_PKG_VERSION"),
-        })),
-        Route::ListProjects => Ok(json_response(&ProjectList {
-            projects: app.projects.iter().map(Project::describe).collect(),
-        })),
-        Route::ShowProject(id) => Ok(json_response(&app.project(&id)?.describe())),
-        Route::Suggest(id) => {
-            let project = app.project(&id)?;
-            let content_type = header_text(&request, CONTENT_TYPE)?;
-            let body =
-                read_body(request.into_body(), app.max_body_bytes, app.request_timeout).await?;
-            let call = request::decode_suggest(content_type.as_deref(), &body)?;
-            let rule = decision_rule(project, &call.options)?;
-            let suggester = project.suggester.clone();
-            let suggestions = match rule {
-                None => Vec::new(),
-                Some(rule) => off_runtime(move || suggester.suggest(&call.text, &rule)).await?,
-            };
-            Ok(json_response(&SuggestionResults {
-                results: results(&suggestions),
-            }))
-        }
-        Route::SuggestBatch(id) => {
-            let project = app.project(&id)?;
-            let content_type = header_text(&request, CONTENT_TYPE)?;
-            let query = request.uri().query().map(str::to_string);
-            let body =
-                read_body(request.into_body(), app.max_body_bytes, app.request_timeout).await?;
-            let call = request::decode_batch(query.as_deref(), content_type.as_deref(), &body)?;
-            let rule = decision_rule(project, &call.options)?;
-            let suggester = project.suggester.clone();
-            let documents = call.documents;
-            let (documents, per_document) = match rule {
-                None => {
-                    let empty = vec![Vec::new(); documents.len()];
-                    (documents, empty)
-                }
-                Some(rule) => {
-                    off_runtime(move || {
-                        let texts: Vec<&str> = documents.iter().map(|d| d.text.as_str()).collect();
-                        let suggestions = suggester.suggest_batch(&texts, &rule);
-                        (documents, suggestions)
-                    })
-                    .await?
-                }
-            };
-            let batch: Vec<BatchResult> = documents
+    let project = match route.project_id() {
+        Some(id) => Some(
+            app.projects
                 .iter()
-                .zip(&per_document)
-                .map(|(document, suggestions)| BatchResult {
-                    results: results(suggestions),
-                    document_id: document.document_id.as_deref(),
-                })
-                .collect();
-            Ok(json_response(&batch))
-        }
+                .position(|p| p.id == id)
+                .ok_or_else(|| Problem::project_not_found(id))?,
+        ),
+        None => None,
+    };
+    if !route.has_body() {
+        let _permit = app
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| app.busy())?;
+        return match route {
+            Route::Page => Ok(page_response()),
+            Route::ApiInfo => Ok(json_response(&ApiInfo {
+                title: "dtag (Annif-compatible REST API)",
+                version: env!("CARGO_PKG_VERSION"),
+            })),
+            Route::ListProjects => Ok(json_response(&ProjectList {
+                projects: app.projects.iter().map(Project::describe).collect(),
+            })),
+            Route::ShowProject(id) => Ok(json_response(&app.project(&id)?.describe())),
+            Route::Health | Route::Suggest(_) | Route::SuggestBatch(_) => {
+                unreachable!("answered above or has a body")
+            }
+        };
     }
+    let project = project.expect("routes with a body name a project");
+    // Already saturated: say so now instead of after receiving a body that would be refused.
+    if app.in_flight.available_permits() == 0 {
+        return Err(app.busy());
+    }
+    let content_type = header_text(&request, CONTENT_TYPE)?;
+    let query = request.uri().query().map(str::to_string);
+    let (body, body_memory) = {
+        let _receiving = Receiving::new(&app.receiving);
+        read_body(app, request.into_body()).await?
+    };
+    let in_flight = app
+        .in_flight
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| app.busy())?;
+    let job_app = app.clone();
+    // Decoding a large body is CPU work too, so it runs with the scoring, off the async
+    // threads, and the permits (and with them the body) are given back when the job ends,
+    // even if the client went away meanwhile.
+    let json = off_runtime(move || {
+        let _held = (in_flight, body_memory);
+        let project = &job_app.projects[project];
+        match route {
+            Route::Suggest(_) => suggest(project, content_type.as_deref(), &body),
+            _ => suggest_batch(project, query.as_deref(), content_type.as_deref(), &body),
+        }
+    })
+    .await??;
+    Ok(with_body(StatusCode::OK, "application/json", json))
+}
+
+/// Counts a request as receiving its body while alive.
+struct Receiving<'a>(&'a AtomicUsize);
+
+impl<'a> Receiving<'a> {
+    fn new(counter: &'a AtomicUsize) -> Receiving<'a> {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Receiving(counter)
+    }
+}
+
+impl Drop for Receiving<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `suggest`: the JSON answer for a form body.
+fn suggest(project: &Project, content_type: Option<&str>, body: &[u8]) -> Result<Vec<u8>, Problem> {
+    let call = request::decode_suggest(content_type, body)?;
+    let suggestions = match decision_rule(project, &call.options)? {
+        None => Vec::new(),
+        Some(rule) => project.suggester.suggest(&call.text, &rule),
+    };
+    Ok(to_json(&SuggestionResults {
+        results: results(&suggestions),
+    }))
+}
+
+/// `suggest-batch`: the JSON answer for a JSON body and query options.
+fn suggest_batch(
+    project: &Project,
+    query: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<u8>, Problem> {
+    let call = request::decode_batch(query, content_type, body)?;
+    let per_document = match decision_rule(project, &call.options)? {
+        None => vec![Vec::new(); call.documents.len()],
+        Some(rule) => {
+            let texts: Vec<&str> = call.documents.iter().map(|d| d.text.as_str()).collect();
+            project.suggester.suggest_batch(&texts, &rule)
+        }
+    };
+    let batch: Vec<BatchResult> = call
+        .documents
+        .iter()
+        .zip(&per_document)
+        .map(|(document, suggestions)| BatchResult {
+            results: results(suggestions),
+            document_id: document.document_id.as_deref(),
+        })
+        .collect();
+    Ok(to_json(&batch))
 }
 
 impl App {
     /// Requests holding an in-flight permit (the healthz request itself holds none).
     fn in_flight_now(&self) -> usize {
         self.max_in_flight - self.in_flight.available_permits()
+    }
+
+    fn open_connections(&self) -> usize {
+        self.max_connections - self.connections.available_permits()
     }
 }
 
@@ -421,7 +677,7 @@ fn decision_rule(
     Ok(Some(rule))
 }
 
-/// Runs CPU-bound scoring on rayon's pool and waits for it without blocking the runtime.
+/// Runs CPU-bound work on rayon's pool and waits for it without blocking the runtime.
 async fn off_runtime<T: Send + 'static>(
     job: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Problem> {
@@ -437,22 +693,62 @@ async fn off_runtime<T: Send + 'static>(
     }
 }
 
-/// Reads the whole body, refusing more than `limit` bytes and bodies slower than `timeout`.
-async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<Bytes, Problem> {
+/// Reads the whole body, refusing more than `max_body_bytes` (413), bodies slower than the
+/// body timeout (408), and bodies that do not fit in what is left of the body memory budget
+/// (503). Returns the body and its share of the budget, to be held as long as the body.
+async fn read_body(
+    app: &App,
+    mut body: Incoming,
+) -> Result<(Vec<u8>, Option<OwnedSemaphorePermit>), Problem> {
+    let limit = app.max_body_bytes;
     if body.size_hint().lower() > limit as u64 {
         return Err(Problem::payload_too_large(limit));
     }
-    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
-        Err(_) => Err(Problem::request_timeout(format!(
-            "the request body did not arrive within {timeout:?}"
-        ))),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(Problem::payload_too_large(limit))
+    // One buffer of the declared size: no doubling while it fills, and no second copy to
+    // join chunks. Only the pages written to take memory.
+    let declared = body.size_hint().exact().unwrap_or(0) as usize;
+    let mut buffer = Vec::with_capacity(declared.min(limit));
+    let mut held: Option<OwnedSemaphorePermit> = None;
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|e| Problem::bad_request(format!("cannot read the request body: {e}")))?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers: nothing dtag uses
+            };
+            if data.is_empty() {
+                continue;
+            }
+            if buffer.len() + data.len() > limit {
+                return Err(Problem::payload_too_large(limit));
+            }
+            let taken = u32::try_from(data.len())
+                .ok()
+                .and_then(|n| app.body_memory.clone().try_acquire_many_owned(n).ok());
+            let Some(taken) = taken else {
+                Stats::count(&app.stats.refused_body_memory);
+                return Err(Problem::unavailable(
+                    "the server holds as much request data as it may; retry later",
+                ));
+            };
+            match held.as_mut() {
+                Some(held) => held.merge(taken),
+                None => held = Some(taken),
+            }
+            buffer.extend_from_slice(&data);
         }
-        Ok(Err(e)) => Err(Problem::bad_request(format!(
-            "cannot read the request body: {e}"
-        ))),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(())
+    };
+    match tokio::time::timeout(app.body_timeout, read).await {
+        Err(_) => {
+            Stats::count(&app.stats.body_timeouts);
+            Err(Problem::request_timeout(format!(
+                "the request body did not arrive within {:?}",
+                app.body_timeout
+            )))
+        }
+        Ok(Err(problem)) => Err(problem),
+        Ok(Ok(())) => Ok((buffer, held)),
     }
 }
 
@@ -474,6 +770,10 @@ struct Health {
     status: &'static str,
     projects: usize,
     in_flight: usize,
+    /// Requests whose body is being received (not yet in flight).
+    receiving: usize,
+    /// Open connections, this one included.
+    connections: usize,
     /// Requests answered since start (of any kind, errors included).
     requests_served: u64,
 }
@@ -521,9 +821,12 @@ fn results(suggestions: &[Suggestion]) -> Vec<SuggestionResult<'_>> {
         .collect()
 }
 
+fn to_json(value: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(value).expect("response types serialise")
+}
+
 fn json_response(value: &impl Serialize) -> HttpResponse {
-    let body = serde_json::to_vec(value).expect("response types serialise");
-    with_body(StatusCode::OK, "application/json", body)
+    with_body(StatusCode::OK, "application/json", to_json(value))
 }
 
 fn page_response() -> HttpResponse {

@@ -77,6 +77,15 @@ impl Problem {
         Problem::new(500, "Internal Server Error", detail)
     }
 
+    /// 429: the client has as many connections open as one client may.
+    pub fn too_many_connections(per_client: usize) -> Problem {
+        Problem::new(
+            429,
+            "Too Many Requests",
+            format!("this client already has {per_client} connections open; retry later"),
+        )
+    }
+
     pub fn unavailable(detail: impl Into<String>) -> Problem {
         Problem::new(503, "Service Unavailable", detail)
     }
