@@ -11,9 +11,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use dtag::analysis::{read_user_dict, AnalyzerConfig, CharNgrams, Language, SegmenterKind};
-use dtag::ensemble::EnsembleParams;
 use dtag::corpus::{self, Corpus};
 use dtag::cv::cross_validate;
+use dtag::ensemble::EnsembleParams;
 use dtag::eval::evaluate_detailed;
 use dtag::features::TfidfParams;
 use dtag::model::file::write_atomically;

@@ -4,8 +4,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::analysis::Analyzer;
-use crate::error::{Error, Result};
 use crate::ensemble::Features;
+use crate::error::{Error, Result};
 use crate::metrics::top_k;
 use crate::model::Model;
 use crate::sparse::SparseRow;

@@ -14,8 +14,7 @@ use crate::features::{TfidfParams, ValidTfidfParams};
 use crate::model::{LabelSets, Model, OneVsRestParams, TrainingInfo, ValidOneVsRestParams};
 use crate::thesaurus::Thesaurus;
 use crate::tune::{
-    fit_held_out_if_tuning, DroppedNegatives, OutOfFold, TuneParams, TuningSummary,
-    ValidTuneParams,
+    fit_held_out_if_tuning, DroppedNegatives, OutOfFold, TuneParams, TuningSummary, ValidTuneParams,
 };
 
 /// Receives progress of long stages; the CLI draws bars, the library default draws nothing.

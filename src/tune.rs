@@ -22,11 +22,11 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::metrics::top_k;
 use crate::model::logistic::HeldOutFolds;
 use crate::model::logistic::{log1p_exp, sigmoid, XorShift};
 use crate::model::{LabelSets, LabelWeights, OneVsRest, ValidOneVsRestParams};
 use crate::sparse::CsrMatrix;
-use crate::metrics::top_k;
 use crate::train::Progress;
 
 /// Decision values below this (probability < 0.001 before calibration) are not kept for a

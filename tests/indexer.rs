@@ -581,8 +581,9 @@ fn suggest_explain_shows_exactly_what_suggest_suggests() {
         .map(|e| format!("data/drafts/{}", e.unwrap().file_name().to_string_lossy()))
         .collect();
     assert!(drafts.len() >= 4);
+    let model = p(&model);
     let run = |explain: bool| {
-        let mut args = vec!["suggest", "--model", &p(&model), "--format", "json"];
+        let mut args = vec!["suggest", "--model", model.as_str(), "--format", "json"];
         if explain {
             args.push("--explain");
         }

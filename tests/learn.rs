@@ -204,8 +204,11 @@ static CAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn cail() -> Option<PathBuf> {
     let dir = "../shared/corpora/cail2018_sample";
-    common::shared_or_skip("cail2018 learn test", &[&format!("{dir}/train.txt"), &format!("{dir}/test.txt")])
-        .then(|| root().join(dir))
+    common::shared_or_skip(
+        "cail2018 learn test",
+        &[&format!("{dir}/train.txt"), &format!("{dir}/test.txt")],
+    )
+    .then(|| root().join(dir))
 }
 
 /// Documents of a `%%%` corpus as text blocks.

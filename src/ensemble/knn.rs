@@ -103,7 +103,11 @@ impl KnnIndex {
         if data.n_features != n_features
             || data.rows.len() != data.labels.len()
             || !data.rows.iter().all(row_ok)
-            || !data.labels.iter().flatten().all(|&l| (l as usize) < n_labels)
+            || !data
+                .labels
+                .iter()
+                .flatten()
+                .all(|&l| (l as usize) < n_labels)
             || data.neighbours == 0
         {
             return Err("the neighbour index does not match the model".into());
@@ -140,7 +144,8 @@ impl KnnIndex {
             .map(|&d| (d, similarity[d as usize]))
             .filter(|&(_, s)| s > 0.0)
             .collect();
-        let by_similarity = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        let by_similarity =
+            |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         let k = self.data.neighbours.min(near.len());
         if k == 0 {
             return Vec::new();

@@ -117,10 +117,17 @@ impl Lexicon {
         let mut by_first_word: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
         let mut same: FxHashMap<&[u32], u16> = FxHashMap::default();
         for (i, label) in data.labels.iter().enumerate() {
-            by_first_word.entry(label.words[0]).or_default().push(i as u32);
+            by_first_word
+                .entry(label.words[0])
+                .or_default()
+                .push(i as u32);
             *same.entry(&label.words).or_default() += 1;
         }
-        let ambiguity = data.labels.iter().map(|l| same[l.words.as_slice()]).collect();
+        let ambiguity = data
+            .labels
+            .iter()
+            .map(|l| same[l.words.as_slice()])
+            .collect();
         Lexicon {
             data,
             word_ids,
@@ -226,7 +233,12 @@ impl Lexicon {
         }
         const PRIOR_WEIGHT: f64 = 2.0;
         let all_mentioned: f64 = self.data.mentioned_in.iter().map(|&c| c as f64).sum();
-        let all_chosen: f64 = self.data.chosen_when_mentioned.iter().map(|&c| c as f64).sum();
+        let all_chosen: f64 = self
+            .data
+            .chosen_when_mentioned
+            .iter()
+            .map(|&c| c as f64)
+            .sum();
         let base = (all_chosen + 1.0) / (all_mentioned + 2.0);
         ((chosen + PRIOR_WEIGHT * base) / (mentioned + PRIOR_WEIGHT)) as f32
     }

@@ -296,7 +296,9 @@ impl Ensemble {
             features.entry(l).or_insert_with(|| base(l));
         }
         for vote in ev.votes.iter().take(self.candidates) {
-            let f = features.entry(vote.label).or_insert_with(|| base(vote.label));
+            let f = features
+                .entry(vote.label)
+                .or_insert_with(|| base(vote.label));
             f[3] = vote.share;
             f[4] = vote.share.sqrt();
             f[5] = vote.nearest;
@@ -362,8 +364,10 @@ impl Ensemble {
         });
         let mentions: Vec<Vec<Mention>> = match &mut lexicon {
             Some(lex) => {
-                let found: Vec<Vec<Mention>> =
-                    texts.par_iter().map(|t| lex.mentions(analyzer, t)).collect();
+                let found: Vec<Vec<Mention>> = texts
+                    .par_iter()
+                    .map(|t| lex.mentions(analyzer, t))
+                    .collect();
                 lex.count_training_mentions(&found, gold);
                 found
             }
@@ -443,6 +447,13 @@ impl Ensemble {
                 .map(|((name, _), &w)| (name.to_string(), w))
                 .collect(),
         };
-        Ok((ensemble, FusedOutOfFold { docs: fused, missed }, report))
+        Ok((
+            ensemble,
+            FusedOutOfFold {
+                docs: fused,
+                missed,
+            },
+            report,
+        ))
     }
 }

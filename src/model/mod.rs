@@ -100,12 +100,7 @@ impl Model {
         let ensemble = data
             .ensemble
             .map(|e| {
-                Ensemble::from_data(
-                    e,
-                    data.tfidf.terms.len(),
-                    data.descriptors.len(),
-                    trained,
-                )
+                Ensemble::from_data(e, data.tfidf.terms.len(), data.descriptors.len(), trained)
             })
             .transpose()?;
         Ok(Model {

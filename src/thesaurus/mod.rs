@@ -86,10 +86,11 @@ impl Concept {
     pub fn labels_in<'a>(&'a self, lang: &'a str) -> impl Iterator<Item = (&'a str, bool)> + 'a {
         let pref = self.pref_labels.iter().map(|l| (l, true));
         let alt = self.alt_labels.iter().map(|l| (l, false));
-        pref.chain(alt).filter_map(move |((tag, label), preferred)| {
-            let tag = primary_language(tag);
-            (tag == lang || tag.is_empty()).then_some((label.as_str(), preferred))
-        })
+        pref.chain(alt)
+            .filter_map(move |((tag, label), preferred)| {
+                let tag = primary_language(tag);
+                (tag == lang || tag.is_empty()).then_some((label.as_str(), preferred))
+            })
     }
 
     /// English preferred label, else an untagged one.

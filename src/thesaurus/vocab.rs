@@ -103,6 +103,9 @@ mod tests {
         let (c, _) = t.lookup("<http://www.yso.fi/onto/yso/p2>").unwrap();
         assert_eq!(c.descriptor_name(), "ennustaminen");
         let err = read(Path::new("v.tsv"), "<a>\tx\nno tab here\n").unwrap_err();
-        assert!(err.to_string().contains("line 2") || err.to_string().contains(":2"), "{err}");
+        assert!(
+            err.to_string().contains("line 2") || err.to_string().contains(":2"),
+            "{err}"
+        );
     }
 }

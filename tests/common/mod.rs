@@ -71,7 +71,9 @@ pub fn shared_or_skip(test: &str, paths: &[&str]) -> bool {
     if std::env::var_os("DTAG_REQUIRE_CORPORA").is_some_and(|v| !v.is_empty()) {
         panic!("{test}: DTAG_REQUIRE_CORPORA is set but {missing:?} is missing");
     }
-    eprintln!("SKIPPED {test}: {missing:?} not found (the shared corpora are not beside this checkout)");
+    eprintln!(
+        "SKIPPED {test}: {missing:?} not found (the shared corpora are not beside this checkout)"
+    );
     false
 }
 
