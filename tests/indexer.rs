@@ -559,7 +559,7 @@ fn suggest_explain_lists_the_terms_behind_each_suggestion() {
     let mut lines = tsv.lines();
     assert_eq!(
         lines.next(),
-        Some("document\trank\tdescriptor\tscore\tpositive_terms\tnegative_terms")
+        Some("document\trank\tdescriptor\tscore\tpositive_terms\tnegative_terms\tmembers")
     );
     let row: Vec<&str> = lines
         .find(|l| l.contains("\tCHILDREN\t"))
