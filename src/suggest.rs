@@ -19,6 +19,9 @@ pub struct DecisionRule {
     pub at_least_one: bool,
     /// Use the model's per-descriptor thresholds (when it has them) instead of `threshold`.
     pub use_model_thresholds: bool,
+    /// Never propose a score below this, not even as the best one: a draft nothing fits
+    /// gets no suggestion (0 keeps the rule above).
+    pub min_score: f32,
 }
 
 impl Default for DecisionRule {
@@ -28,6 +31,7 @@ impl Default for DecisionRule {
             threshold: 0.5,
             at_least_one: true,
             use_model_thresholds: true,
+            min_score: 0.0,
         }
     }
 }
@@ -40,6 +44,9 @@ impl DecisionRule {
         if !(0.0..=1.0).contains(&self.threshold) {
             return Err(Error::param("threshold", "must be a probability in [0, 1]"));
         }
+        if !(0.0..=1.0).contains(&self.min_score) {
+            return Err(Error::param("min_score", "must be a probability in [0, 1]"));
+        }
         Ok(self)
     }
 
@@ -48,10 +55,14 @@ impl DecisionRule {
         let above = ranked
             .iter()
             .take(self.limit)
-            .take_while(|&&(_, p)| p >= self.threshold)
+            .take_while(|&&(_, p)| p >= self.threshold && p >= self.min_score)
             .count();
         if above == 0 && self.at_least_one {
-            ranked.len().min(1)
+            ranked
+                .iter()
+                .take(1)
+                .filter(|&&(_, p)| p >= self.min_score)
+                .count()
         } else {
             above
         }
@@ -69,11 +80,11 @@ impl DecisionRule {
         let mut chosen: Vec<(usize, f32)> = ranked
             .iter()
             .take(self.limit)
-            .filter(|&&(l, p)| p >= threshold(l))
+            .filter(|&&(l, p)| p >= threshold(l) && p >= self.min_score)
             .copied()
             .collect();
         if chosen.is_empty() && self.at_least_one {
-            chosen.extend(ranked.first().copied());
+            chosen.extend(ranked.first().filter(|&&(_, p)| p >= self.min_score));
         }
         chosen
     }
@@ -248,5 +259,31 @@ mod tests {
         // Nothing passes: the best one still comes.
         let strict = [0.9; 4];
         assert_eq!(rule.decide(&ranked, Some(&strict)), vec![(0, 0.6)]);
+    }
+
+    #[test]
+    fn min_score_lets_a_draft_get_nothing() {
+        let rule = DecisionRule {
+            min_score: 0.5,
+            ..DecisionRule::default()
+        };
+        let weak = [(0, 0.3), (1, 0.2)];
+        assert_eq!(rule.decide(&weak, None), vec![]);
+        assert_eq!(rule.cut(&weak), 0);
+        // The floor also cuts what a lower threshold would keep.
+        let low = DecisionRule {
+            threshold: 0.1,
+            ..rule
+        };
+        assert_eq!(low.decide(&weak, Some(&[0.1, 0.1])), vec![]);
+        let fits = [(0, 0.7), (1, 0.4)];
+        assert_eq!(low.decide(&fits, None), vec![(0, 0.7)]);
+        assert_eq!(low.cut(&fits), 1);
+        assert!(DecisionRule {
+            min_score: -0.1,
+            ..rule
+        }
+        .check()
+        .is_err());
     }
 }
