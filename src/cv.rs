@@ -42,13 +42,14 @@ pub fn cross_validate(
     rule: &DecisionRule,
     progress: &dyn Progress,
 ) -> Result<CvReport> {
+    // `cv_folds`, not `folds`: that is the tuning's (`TuneParams::folds`), checked as well.
     if folds < 2 {
-        return Err(Error::param("folds", "must be at least 2"));
+        return Err(Error::param("cv_folds", "must be at least 2"));
     }
     let n_docs = corpus.documents.len();
     if n_docs < folds {
         return Err(Error::param(
-            "folds",
+            "cv_folds",
             format!("{folds} folds need at least {folds} documents, the corpus has {n_docs}"),
         ));
     }
