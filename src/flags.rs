@@ -16,6 +16,7 @@ const PARAM_FLAGS: &[(&str, &str)] = &[
     ("min_sampled_rows", "--min-sampled-rows"),
     ("prune_below", "--prune"),
     ("min_label_docs", "--min-label-docs"),
+    ("holdout", "--holdout"),
     ("min_df", "--min-df"),
     ("max_df", "--max-df"),
     ("max_features", "--max-features"),

@@ -182,7 +182,15 @@ pub fn detect(bytes: &[u8]) -> Option<CorpusFormat> {
         Some(CorpusFormat::Dtag)
     } else if trimmed.starts_with(b"{") {
         Some(CorpusFormat::AnnifJsonl)
-    } else if looks_like_tsv_line(first) {
+    } else if first.contains(&b'\t')
+        && bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .take(TSV_PROBE_LINES)
+            .any(looks_like_tsv_line)
+    {
+        // Looking past the first line lets a TSV corpus whose first line is malformed be
+        // read as TSV, so that its parser names that line.
         Some(CorpusFormat::AnnifTsv)
     } else if bytes
         .split(|&b| b == b'\n')
@@ -194,6 +202,10 @@ pub fn detect(bytes: &[u8]) -> Option<CorpusFormat> {
         None
     }
 }
+
+/// Lines (from the first) of which one `text<TAB><uri> …` line makes an input with a tab in
+/// its first line TSV.
+const TSV_PROBE_LINES: usize = 10;
 
 /// `text<TAB><uri> <uri> …` with at least one URI.
 fn looks_like_tsv_line(line: &[u8]) -> bool {
@@ -658,6 +670,11 @@ mod tests {
         assert_eq!(detect(b"<http://x>\tAFRICA\n"), None);
         assert_eq!(detect(b"a\tb\n"), None);
         assert_eq!(detect(b"stray\n%%%A|\n\nx\n"), Some(CorpusFormat::Dtag));
+        // A malformed first line of a TSV corpus still makes it TSV, for its parser to name.
+        assert_eq!(
+            detect(b"text\tAFRICA\nmore\t<http://x>\n"),
+            Some(CorpusFormat::AnnifTsv)
+        );
     }
 
     #[test]
