@@ -928,6 +928,7 @@ fn cv(args: CvArgs, bars: &Bars) -> anyhow::Result<()> {
     let mut params = train_params(&args.options)?;
     params.clone().check()?;
     let rule = args.decision.rule()?;
+    dtag::cv::check_folds(args.folds)?;
     // The same reader and thesaurus handling as `train`, so that `cv` measures what `train`
     // would learn from the same corpus.
     let thesaurus = args.thesaurus.load()?;

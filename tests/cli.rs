@@ -1030,6 +1030,10 @@ fn invalid_parameters_fail_before_any_work() {
             "invalid --tune-folds",
         ),
         (
+            vec!["cv", "--corpus", &missing, "--folds", "1"],
+            "invalid --folds",
+        ),
+        (
             vec![
                 "--threads",
                 "0",
