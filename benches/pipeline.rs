@@ -7,13 +7,18 @@ use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use dtag::analysis::{Analyzer, AnalyzerConfig};
-use dtag::corpus::{read_corpus, Corpus};
+use dtag::corpus::Corpus;
 use dtag::features::TfidfParams;
 use dtag::model::logistic::{squared_norms, LogisticParams};
 use dtag::model::Model;
 use dtag::suggest::{DecisionRule, Suggester};
 use dtag::train::{NoProgress, TrainParams};
 use indicatif::ProgressBar;
+
+/// A corpus through the reader every command uses.
+fn read_corpus(path: PathBuf) -> dtag::Result<Corpus> {
+    dtag::formats::read_corpus(&[path], None, None, false).map(|(corpus, _, _)| corpus)
+}
 
 fn corpora() -> (Corpus, Corpus, &'static str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -29,8 +34,8 @@ fn corpora() -> (Corpus, Corpus, &'static str) {
         )
     };
     (
-        read_corpus(&[train]).expect("train corpus"),
-        read_corpus(&[test]).expect("test corpus"),
+        read_corpus(train).expect("train corpus"),
+        read_corpus(test).expect("test corpus"),
         name,
     )
 }

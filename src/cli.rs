@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde::Serialize;
 
 use dtag::analysis::{read_user_dict, AnalyzerConfig, CharNgrams, Language, SegmenterKind};
-use dtag::corpus::{self, Corpus};
+use dtag::corpus::Corpus;
 use dtag::cv::cross_validate;
 use dtag::ensemble::EnsembleParams;
 use dtag::eval::evaluate_detailed;
@@ -26,7 +26,7 @@ use dtag::thesaurus::rollup::rollup;
 use dtag::train::{Progress, TrainParams};
 use dtag::tune::{ThresholdObjective, TuneParams, TuningSummary};
 
-use crate::commands::{self, CorpusFormatArg, ThesaurusArgs};
+use crate::commands::{self, summary, CorpusFormatArg, ThesaurusArgs};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -43,7 +43,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
 
-    /// No progress bars.
+    /// No progress bars, no summaries on stderr (errors and warnings remain).
     #[arg(long, short, global = true)]
     quiet: bool,
 
@@ -104,11 +104,11 @@ struct TrainArgs {
 #[derive(Args, Debug)]
 struct TrainOptions {
     /// Inverse regularisation strength of every descriptor's model.
-    #[arg(long, default_value_t = LogisticParams::default().c, value_name = "F")]
+    #[arg(long, default_value_t = LogisticParams::default().c, value_name = "F", allow_negative_numbers = true)]
     c: f64,
 
     /// Multiply C by this for positive documents (helps rare descriptors).
-    #[arg(long, default_value_t = LogisticParams::default().positive_weight, value_name = "F")]
+    #[arg(long, default_value_t = LogisticParams::default().positive_weight, value_name = "F", allow_negative_numbers = true)]
     positive_weight: f64,
 
     /// Skip descriptors with fewer training documents (they are listed).
@@ -120,7 +120,7 @@ struct TrainOptions {
     min_df: usize,
 
     /// Drop terms found in more than this fraction of documents.
-    #[arg(long, default_value_t = TfidfParams::default().max_df, value_name = "F")]
+    #[arg(long, default_value_t = TfidfParams::default().max_df, value_name = "F", allow_negative_numbers = true)]
     max_df: f64,
 
     /// Keep only the N terms with the highest document frequency.
@@ -157,7 +157,7 @@ struct TrainOptions {
     char_ngrams: Option<CharNgramsArg>,
 
     /// Solver stopping tolerance (largest dual gradient violation).
-    #[arg(long, default_value_t = LogisticParams::default().tolerance, value_name = "F")]
+    #[arg(long, default_value_t = LogisticParams::default().tolerance, value_name = "F", allow_negative_numbers = true)]
     tolerance: f64,
 
     /// Upper bound on solver epochs per descriptor.
@@ -166,7 +166,7 @@ struct TrainOptions {
 
     /// Rare descriptors train on their positives plus about F sampled negatives per positive,
     /// importance-weighted (0 = always use every document).
-    #[arg(long, default_value_t = LogisticParams::default().negatives_per_positive, value_name = "F")]
+    #[arg(long, default_value_t = LogisticParams::default().negatives_per_positive, value_name = "F", allow_negative_numbers = true)]
     negatives_per_positive: f64,
 
     /// Sample no fewer documents than this per descriptor (smaller corpora are never sampled).
@@ -174,7 +174,7 @@ struct TrainOptions {
     min_sampled_rows: usize,
 
     /// Drop weights smaller than this in magnitude from the saved model.
-    #[arg(long, default_value_t = OneVsRestParams::default().prune_below, value_name = "F")]
+    #[arg(long, default_value_t = OneVsRestParams::default().prune_below, value_name = "F", allow_negative_numbers = true)]
     prune: f32,
 
     /// Skip threshold tuning. By default training cross-validates on the training corpus to
@@ -205,7 +205,7 @@ struct TrainOptions {
     threshold_min_docs: usize,
 
     /// Strength of the pull of each descriptor's calibration toward the shared one.
-    #[arg(long, default_value_t = TuneParams::default().calibration_prior, value_name = "F", conflicts_with = "no_tune")]
+    #[arg(long, default_value_t = TuneParams::default().calibration_prior, value_name = "F", conflicts_with = "no_tune", allow_negative_numbers = true)]
     calibration_prior: f64,
 
     /// One-vs-rest only: fit no ensemble. By default tuning's out-of-fold scores also fit
@@ -225,9 +225,17 @@ struct TrainOptions {
 
 #[derive(Args, Debug)]
 struct CvArgs {
-    /// Labelled corpus files or directories.
+    /// Labelled corpus files or directories (`-` for stdin).
     #[arg(long, required = true, num_args = 1.., value_name = "FILE|DIR")]
     corpus: Vec<PathBuf>,
+
+    /// Corpus format.
+    #[arg(long, value_enum, default_value_t = CorpusFormatArg::Auto)]
+    format: CorpusFormatArg,
+
+    /// As for `train`: the segmenter's words and the names of the corpus descriptors.
+    #[command(flatten)]
+    thesaurus: ThesaurusArgs,
 
     /// Number of folds.
     #[arg(long, default_value_t = 5, value_name = "K")]
@@ -254,10 +262,21 @@ struct DecisionArgs {
     #[arg(long, default_value_t = DecisionRule::default().limit, value_name = "N")]
     limit: usize,
 
-    /// Propose descriptors with at least this probability (the best one always). Default:
-    /// the model's tuned per-descriptor thresholds, or 0.5 for an untuned model.
-    #[arg(long, value_name = "P")]
+    /// Propose descriptors with at least this probability (the best one always, unless
+    /// --min-score). Default: the model's tuned per-descriptor thresholds, or 0.5 for an
+    /// untuned model.
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
     threshold: Option<f32>,
+
+    /// Propose nothing below this probability, not even the best descriptor: a draft that
+    /// nothing fits gets no suggestion.
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    min_score: f32,
 }
 
 impl DecisionArgs {
@@ -267,6 +286,7 @@ impl DecisionArgs {
             threshold: self.threshold.unwrap_or(DecisionRule::default().threshold),
             at_least_one: true,
             use_model_thresholds: self.threshold.is_none(),
+            min_score: self.min_score,
         }
         .check()?)
     }
@@ -297,8 +317,19 @@ struct SuggestArgs {
     #[arg(long, default_value_t = 5, value_name = "N", requires = "explain")]
     explain_terms: usize,
 
-    /// Drafts: files (one draft each, or a `%%%` corpus), `-` for stdin (the default).
-    #[arg(value_name = "FILE")]
+    /// Format of the drafts (`--format` is the output's): by default each input is detected,
+    /// a corpus in any format gives a draft per document, any other file is one draft.
+    #[arg(long, value_enum, default_value_t = CorpusFormatArg::Auto)]
+    input_format: CorpusFormatArg,
+
+    /// Warn about a draft with fewer distinct terms known to the model than this (such a
+    /// draft has little to be judged by; 0: never warn).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    min_known_terms: usize,
+
+    /// Drafts: files (one draft each, or a corpus in any format: a draft per document),
+    /// Annif document directories, `-` for stdin (the default).
+    #[arg(value_name = "FILE|DIR")]
     inputs: Vec<PathBuf>,
 }
 
@@ -359,7 +390,7 @@ struct SynthArgs {
     vocabulary: usize,
 
     /// Mean descriptors per document.
-    #[arg(long, default_value_t = SynthParams::default().descriptors_per_document, value_name = "F")]
+    #[arg(long, default_value_t = SynthParams::default().descriptors_per_document, value_name = "F", allow_negative_numbers = true)]
     descriptors_per_document: f64,
 
     /// Seed of the generator (same seed, same corpus).
@@ -422,7 +453,7 @@ struct ServeArgs {
     idle_timeout: f64,
 
     /// Seconds shutdown waits for requests in progress.
-    #[arg(long, default_value_t = ServeParams::default().shutdown_grace.as_secs_f64(), value_name = "S")]
+    #[arg(long, default_value_t = ServeParams::default().shutdown_grace.as_secs_f64(), value_name = "S", allow_negative_numbers = true)]
     shutdown_grace: f64,
 }
 
@@ -468,8 +499,14 @@ impl Progress for Bars {
         }
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {rate} eta {eta}")
                 .expect("valid template")
+                .with_key(
+                    "rate",
+                    |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{}/s", thousands(state.per_sec()));
+                    },
+                )
                 .progress_chars("=> "),
         );
         bar.set_prefix(name.to_string());
@@ -477,7 +514,25 @@ impl Progress for Bars {
     }
 }
 
+/// A rate as a whole number with thousands separators (`21,988`): indicatif's `{per_sec}`
+/// prints four decimals (`21,987.6226/s`), a precision no rate has.
+fn thousands(rate: f64) -> String {
+    if !rate.is_finite() || rate < 0.0 {
+        return "?".to_string();
+    }
+    let digits = format!("{:.0}", rate);
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    commands::set_quiet(cli.quiet);
     if let Some(n) = cli.threads {
         if n == 0 {
             bail!("--threads must be at least 1");
@@ -568,7 +623,7 @@ fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
     let thesaurus = args.thesaurus.load()?;
     if let Some(t) = &thesaurus {
         let added = commands::add_thesaurus_words(&mut params.analyzer.user_words, t);
-        eprintln!("segmenter: {added} Chinese thesaurus labels added as words");
+        summary!("segmenter: {added} Chinese thesaurus labels added as words");
     }
     let params = params.check()?;
     let segmenter = commands::BackgroundAnalyzer::start(params.analyzer_config().clone());
@@ -591,9 +646,9 @@ fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
     report.seconds.extend(seconds);
 
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        commands::print_out(format_args!("{}\n", serde_json::to_string_pretty(&report)?))?;
     }
-    eprintln!(
+    summary!(
         "trained {} descriptors ({} skipped with fewer than {} documents) on {} documents, \
 vocabulary {} terms, {} stored weights",
         report.descriptors_trained,
@@ -639,8 +694,8 @@ out of fold {} against one-vs-rest alone {}: {}",
         .iter()
         .map(|(k, v)| format!("{k} {v:.2}s"))
         .collect();
-    eprintln!("time: {}", stages.join(", "));
-    eprintln!("model written to {}", args.model.display());
+    summary!("time: {}", stages.join(", "));
+    summary!("model written to {}", args.model.display());
     Ok(())
 }
 
@@ -650,36 +705,24 @@ struct Draft {
     text: String,
 }
 
-fn read_drafts(paths: &[PathBuf]) -> anyhow::Result<Vec<Draft>> {
+/// The drafts of the inputs, through the reader of every command (see
+/// [`dtag::formats::read_drafts`]): a corpus in any format gives a draft per document.
+fn read_drafts(paths: &[PathBuf], format: CorpusFormatArg) -> anyhow::Result<Vec<Draft>> {
     let paths = if paths.is_empty() {
         vec![PathBuf::from("-")]
     } else {
         paths.to_vec()
     };
-    let mut drafts = Vec::new();
-    for input in corpus::expand_inputs(&paths)? {
-        let name = input.name();
-        let bytes = input.read_bytes()?;
-        if corpus::looks_like_corpus(&bytes) {
-            let parsed = corpus::parse_corpus(&name, &bytes);
-            if !parsed.problems.is_empty() {
-                return Err(dtag::Error::Corpus(parsed.problems).into());
-            }
-            drafts.extend(parsed.documents.into_iter().map(|d| Draft {
-                name: d.origin.to_string(),
-                text: d.body,
-            }));
-        } else {
-            let text = String::from_utf8(bytes).map_err(|e| {
-                anyhow::anyhow!(
-                    "{name}: not valid UTF-8 (byte {})",
-                    e.utf8_error().valid_up_to()
-                )
-            })?;
-            drafts.push(Draft { name, text });
-        }
-    }
-    Ok(drafts)
+    commands::prompt_if_terminal(&paths, "a draft");
+    let raw = dtag::formats::read_drafts(&paths, format.format())?;
+    Ok(raw
+        .documents
+        .into_iter()
+        .map(|d| Draft {
+            name: d.origin.to_string(),
+            text: d.text,
+        })
+        .collect())
 }
 
 #[derive(Serialize)]
@@ -691,15 +734,16 @@ struct DraftSuggestions<'a> {
 fn suggest(args: SuggestArgs) -> anyhow::Result<()> {
     let rule = args.decision.rule()?;
     if args.explain_terms == 0 {
-        bail!("invalid parameter explain_terms: must be at least 1");
+        bail!("--explain-terms must be at least 1");
     }
     let mut model = Model::load(&args.model)?;
     if let Some(path) = &args.thesaurus {
         model.attach_thesaurus(&commands::load_thesaurus(path)?);
     }
-    let drafts = read_drafts(&args.inputs)?;
+    let drafts = read_drafts(&args.inputs, args.input_format)?;
     let with_concepts = model.concepts.is_some();
     let suggester = Suggester::new(model)?;
+    warn_unfamiliar_drafts(&suggester, &drafts, args.min_known_terms);
     let texts: Vec<&str> = drafts.iter().map(|d| d.text.as_str()).collect();
     if args.explain {
         return suggest_explained(&suggester, &drafts, &rule, args.format, args.explain_terms);
@@ -734,6 +778,34 @@ fn suggest(args: SuggestArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// Warns about each draft that shares (almost) no vocabulary with the model: its suggestions,
+/// if any pass the rule, rest on nothing (`--min-score` lets such drafts get none).
+fn warn_unfamiliar_drafts(suggester: &Suggester, drafts: &[Draft], min_known: usize) {
+    use rayon::prelude::*;
+    if min_known == 0 {
+        return;
+    }
+    let model = suggester.model();
+    let overlaps: Vec<dtag::features::Overlap> = drafts
+        .par_iter()
+        .map(|d| model.vectorizer.overlap(suggester.analyzer(), &d.text))
+        .collect();
+    for (draft, o) in drafts.iter().zip(overlaps) {
+        if o.terms == 0 {
+            eprintln!(
+                "warning: {}: the draft is empty (no words); nothing can be suggested from it",
+                draft.name
+            );
+        } else if o.known < min_known {
+            eprintln!(
+                "warning: {}: only {} of the draft's {} distinct terms are known to the model \
+                 (fewer than --min-known-terms {min_known}); its suggestions rest on almost nothing",
+                draft.name, o.known, o.terms
+            );
+        }
+    }
 }
 
 /// The TSV header's shared columns (callers add their own and end the line).
@@ -835,6 +907,9 @@ fn suggest_explained(
 
 fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let rule = args.decision.rule()?;
+    if let Some(dir) = &args.report {
+        dtag::report::check_report_dir(dir)?;
+    }
     let model = Model::load(&args.model)?;
     let given = args.thesaurus.load()?;
     let stored = if given.is_none() {
@@ -857,6 +932,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
     )?;
     let suggester = Suggester::new(model)?;
     let evaluation = evaluate_detailed(&suggester, &corpus, &rule);
+    hint_unseen_descriptors(&evaluation, thesaurus.is_some());
     let rollup = match (args.by_domain, thesaurus) {
         (true, Some(t)) => Some(rollup(&evaluation.label_names(), &evaluation.documents, t)),
         _ => None,
@@ -873,11 +949,11 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
             report: &evaluation.report,
             by_domain: rollup.as_ref(),
         };
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        commands::print_out(format_args!("{}\n", serde_json::to_string_pretty(&json)?))?;
     } else {
-        print!("{}", evaluation.report.to_table());
+        commands::print_out(evaluation.report.to_table())?;
         if let Some(r) = &rollup {
-            print!("{}", r.to_table());
+            commands::print_out(r.to_table())?;
         }
     }
     if let Some(dir) = &args.report {
@@ -888,31 +964,84 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
             .collect();
         let title = format!("model {} on {}", args.model.display(), sources.join(", "));
         let page = write_html_report(dir, &evaluation, &title)?;
-        eprintln!("report written to {}", page.display());
+        summary!("report written to {}", page.display());
     }
     // After the report, which creates its directory: `--per-label DIR/labels.tsv` may go in it.
     if let Some(path) = &args.per_label {
         write_atomically(path, per_label_tsv(&evaluation).as_bytes())?;
-        eprintln!("per-descriptor figures written to {}", path.display());
+        summary!("per-descriptor figures written to {}", path.display());
     }
     Ok(())
 }
 
-fn cv(args: CvArgs, bars: &Bars) -> anyhow::Result<()> {
-    let params = train_params(&args.options)?.check()?;
-    let rule = args.decision.rule()?;
-    let corpus = corpus::read_corpus(&args.corpus)?;
+/// When (nearly) every gold assignment names a descriptor the model never saw, the figures
+/// measure a mismatch of names, not the model: say so, and why when the names are URIs.
+fn hint_unseen_descriptors(evaluation: &dtag::eval::Evaluation, with_thesaurus: bool) {
+    let r = &evaluation.report;
+    // "Nearly all": a test corpus shares most of its descriptors with the training corpus.
+    if r.gold_assignments == 0 || (r.unseen_assignments as f64) < 0.9 * r.gold_assignments as f64 {
+        return;
+    }
+    let unseen: Vec<&str> = evaluation
+        .labels
+        .iter()
+        .filter(|l| l.train_docs.is_none() && l.support > 0)
+        .map(|l| l.descriptor.as_str())
+        .collect();
+    let uris = unseen
+        .iter()
+        .filter(|d| dtag::thesaurus::looks_like_iri(d))
+        .count();
     eprintln!(
-        "read {} documents with {} distinct descriptors; {}-fold cross-validation",
-        corpus.documents.len(),
-        corpus.descriptor_set().len(),
-        args.folds
+        "warning: {} of the {} gold descriptor assignments name descriptors the model was not \
+         trained on (e.g. `{}`), so the figures measure mismatched names",
+        r.unseen_assignments,
+        r.gold_assignments,
+        unseen.first().copied().unwrap_or_default()
     );
-    let report = cross_validate(&params, &corpus, None, args.folds, args.seed, &rule, bars)?;
+    if uris * 2 >= unseen.len() && !with_thesaurus {
+        eprintln!(
+            "hint: the corpus names descriptors by URI, which could not be matched: the model \
+             knows labels and has no thesaurus; give --thesaurus to match URIs to labels, or \
+             train the model with --thesaurus"
+        );
+    }
+}
+
+fn cv(args: CvArgs, bars: &Bars) -> anyhow::Result<()> {
+    let mut params = train_params(&args.options)?;
+    params.clone().check()?;
+    let rule = args.decision.rule()?;
+    dtag::cv::check_folds(args.folds)?;
+    // The same reader and thesaurus handling as `train`, so that `cv` measures what `train`
+    // would learn from the same corpus.
+    let thesaurus = args.thesaurus.load()?;
+    if let Some(t) = &thesaurus {
+        let added = commands::add_thesaurus_words(&mut params.analyzer.user_words, t);
+        summary!("segmenter: {added} Chinese thesaurus labels added as words");
+    }
+    let params = params.check()?;
+    let corpus = commands::read_labelled(
+        &args.corpus,
+        args.format,
+        thesaurus.as_ref(),
+        args.thesaurus.strict_thesaurus,
+        true,
+    )?;
+    summary!("{}-fold cross-validation", args.folds);
+    let report = cross_validate(
+        &params,
+        &corpus,
+        thesaurus.as_ref(),
+        args.folds,
+        args.seed,
+        &rule,
+        bars,
+    )?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        commands::print_out(format_args!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
-        print!("{}", report.to_table());
+        commands::print_out(report.to_table())?;
     }
     Ok(())
 }
@@ -938,7 +1067,7 @@ fn synth(args: SynthArgs) -> anyhow::Result<()> {
     let mut bytes = Vec::new();
     let n = params.write(&mut bytes)?;
     dtag::model::file::write_atomically(&args.output, &bytes)?;
-    eprintln!(
+    summary!(
         "wrote {n} synthetic documents ({} MB) to {}",
         bytes.len() / 1_000_000,
         args.output.display()
@@ -981,7 +1110,7 @@ pub(crate) fn print_tuning(summary: &TuningSummary) {
         eprintln!("thresholds not tuned: {reason}");
     }
     if let Some(t) = &summary.report {
-        eprintln!(
+        summary!(
             "tuned on {} folds: global threshold {:.3}, {} descriptors with a threshold of their own; \
 out-of-fold micro-F1 {:.4}, macro-F1 {:.4}, document F1 {:.4}",
             t.folds,
@@ -991,7 +1120,7 @@ out-of-fold micro-F1 {:.4}, macro-F1 {:.4}, document F1 {:.4}",
             t.oof_macro_f1,
             t.oof_doc_f1
         );
-        eprintln!(
+        summary!(
             "global grid (out of fold): best micro-F1 {:.4} at --limit {} --threshold {:.2}; \
 best document F1 {:.4} at --limit {} --threshold {:.2}",
             t.best_for_micro_f1.f1,
@@ -1001,5 +1130,19 @@ best document F1 {:.4} at --limit {} --threshold {:.2}",
             t.best_for_doc_f1.limit,
             t.best_for_doc_f1.threshold
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn rates_are_whole_numbers_with_thousands_separators() {
+        assert_eq!(thousands(21987.6226), "21,988");
+        assert_eq!(thousands(999.4), "999");
+        assert_eq!(thousands(1_234_567.0), "1,234,567");
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(f64::NAN), "?");
     }
 }

@@ -20,6 +20,47 @@ use dtag::model::{LogisticParams, Model, OneVsRestParams};
 use dtag::thesaurus::Thesaurus;
 use dtag::train::Progress;
 
+/// Set by `-q`: summaries on stderr are left out (errors, warnings and notes about data that
+/// was not used are not).
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `eprintln!` for a summary line (what was read, trained, written, how long it took): not
+/// printed with `-q`.
+macro_rules! summary {
+    ($($arg:tt)*) => {
+        if !$crate::commands::quiet() {
+            eprintln!($($arg)*);
+        }
+    };
+}
+pub(crate) use summary;
+
+/// Writes `text` to standard output. Unlike `print!`, which panics, a closed pipe (`| head`)
+/// comes back as an error, which `main` takes for the normal end it is.
+pub fn print_out(text: impl std::fmt::Display) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    write!(out, "{text}")?;
+    out.flush()
+}
+
+/// Tells a user at a terminal that `dtag` is waiting for them when an input is stdin, which
+/// would otherwise look like a hang.
+pub fn prompt_if_terminal(paths: &[PathBuf], what: &str) {
+    use std::io::IsTerminal;
+    let reads_stdin = paths.is_empty() || paths.iter().any(|p| p.as_os_str() == "-");
+    if reads_stdin && std::io::stdin().is_terminal() {
+        eprintln!("reading {what} from standard input; end with Ctrl-D");
+    }
+}
+
 /// `--thesaurus` and `--strict-thesaurus`, for commands that read labelled corpora.
 #[derive(Args, Debug, Clone)]
 pub struct ThesaurusArgs {
@@ -43,7 +84,7 @@ impl ThesaurusArgs {
 pub fn load_thesaurus(path: &Path) -> anyhow::Result<Thesaurus> {
     let started = Instant::now();
     let thesaurus = Thesaurus::load(path)?;
-    eprintln!(
+    summary!(
         "thesaurus {}: {} concepts, {} groups ({:.2}s)",
         path.display(),
         thesaurus.concepts().len(),
@@ -91,9 +132,16 @@ pub fn read_labelled(
     strict: bool,
     warn_unknown: bool,
 ) -> anyhow::Result<Corpus> {
+    prompt_if_terminal(paths, "a corpus");
     let (corpus, report, summary) =
         formats::read_corpus(paths, format.format(), thesaurus, strict)?;
-    eprintln!(
+    // Every command that reads a labelled corpus needs documents: an empty one would give
+    // figures of nothing (`eval`) or a model of nothing (`train`).
+    if corpus.documents.is_empty() {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        bail!("{}: no documents (the corpus is empty)", names.join(", "));
+    }
+    summary!(
         "read {} documents with {} distinct descriptors ({} assignments) from {}",
         corpus.documents.len(),
         corpus.descriptor_set().len(),
@@ -104,7 +152,7 @@ pub fn read_labelled(
         eprintln!("{note}");
     }
     if thesaurus.is_some() && warn_unknown {
-        eprintln!(
+        summary!(
             "thesaurus matches: {} by URI, {} by preferred label, {} by alternative label, {} unknown",
             report.by_uri,
             report.by_pref_label,
@@ -178,15 +226,15 @@ pub struct LearnArgs {
 
     /// Inverse regularisation strength of the update (default: the model's C). The current
     /// weights act as a prior; a larger C lets the new documents move them further.
-    #[arg(long, value_name = "F")]
+    #[arg(long, value_name = "F", allow_negative_numbers = true)]
     c: Option<f64>,
 
     /// Multiply C by this for positive documents.
-    #[arg(long, default_value_t = LogisticParams::default().positive_weight, value_name = "F")]
+    #[arg(long, default_value_t = LogisticParams::default().positive_weight, value_name = "F", allow_negative_numbers = true)]
     positive_weight: f64,
 
     /// Solver stopping tolerance.
-    #[arg(long, default_value_t = LogisticParams::default().tolerance, value_name = "F")]
+    #[arg(long, default_value_t = LogisticParams::default().tolerance, value_name = "F", allow_negative_numbers = true)]
     tolerance: f64,
 
     /// Passes over the new documents per descriptor (the update is not solved to the end).
@@ -194,7 +242,7 @@ pub struct LearnArgs {
     max_epochs: usize,
 
     /// Drop weights smaller than this in magnitude from the saved model.
-    #[arg(long, default_value_t = OneVsRestParams::default().prune_below, value_name = "F")]
+    #[arg(long, default_value_t = OneVsRestParams::default().prune_below, value_name = "F", allow_negative_numbers = true)]
     prune: f32,
 
     /// Each descriptor updates on its new positives plus a weighted sample of the new
@@ -205,6 +253,17 @@ pub struct LearnArgs {
     /// Descriptors new to the model need this many new documents.
     #[arg(long, default_value_t = 1, value_name = "N")]
     min_label_docs: usize,
+
+    /// Share of the new documents held out to check the update: an update without them is
+    /// measured on them against the model as it was, and a drop is reported (0: no check).
+    /// The model written is updated with every document.
+    #[arg(long, default_value_t = dtag::learn::HOLDOUT_SHARE, value_name = "F", allow_negative_numbers = true)]
+    holdout: f64,
+
+    /// Refuse an update that the held-out check finds worse than the model as it was: the
+    /// model is left untouched and the exit status is non-zero.
+    #[arg(long)]
+    strict: bool,
 
     /// Print the update summary as JSON on stdout.
     #[arg(long)]
@@ -228,6 +287,7 @@ pub fn learn(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
                 prune_below: args.prune,
             },
             min_label_docs: args.min_label_docs,
+            holdout: args.holdout,
         }
         .check()
     };
@@ -255,12 +315,51 @@ pub fn learn(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
     let (updated, mut report) =
         params.learn_with_analyzer(&model, &analyzer, &corpus, given.as_ref(), progress)?;
     let out = args.output.as_deref().unwrap_or(&args.model);
+    // What speaks against the update: a measured drop, or new documents so unlike the
+    // model's that it may forget what they lack (which no held-out check can measure).
+    let mut against = Vec::new();
+    match &report.holdout_check {
+        Some(check) if check.worse => against.push(format!(
+            "the update made the model worse: {}",
+            check.describe()
+        )),
+        Some(check) => summary!("check: {}", check.describe()),
+        None => {}
+    }
+    if let Some(why) = &report.holdout_skipped {
+        summary!("update not checked: {why}");
+    }
+    if report.coverage.unrepresentative {
+        against.push(format!(
+            "the new documents are not a sample of what the model was trained on: {}; the \
+             update only teaches those descriptors that the new documents are not theirs, and \
+             the model may now miss them",
+            report.coverage.describe()
+        ));
+    }
+    if !against.is_empty() {
+        if args.strict {
+            bail!(
+                "{}; {} is left untouched (retrain on all documents with `dtag train`, or \
+                 learn without --strict to write the update anyway)",
+                against.join("; "),
+                out.display()
+            );
+        }
+        for reason in &against {
+            eprintln!("warning: {reason}");
+        }
+        eprintln!(
+            "warning: retraining on all documents (`dtag train`) may do better; --strict \
+             refuses such an update"
+        );
+    }
     save_timed(&updated, out, &mut seconds, started)?;
     report.seconds.extend(seconds);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        print_out(format_args!("{}\n", serde_json::to_string_pretty(&report)?))?;
     }
-    eprintln!(
+    summary!(
         "learned {} documents: {} descriptors updated, {} added{}; vocabulary kept at {} terms",
         report.documents,
         report.descriptors_updated,
@@ -283,8 +382,9 @@ pub fn learn(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
             .take(10)
             .map(|(t, n)| format!("{t} ({n})"))
             .collect();
+        // Data the update could not use: said even with -q.
         eprintln!(
-            "ignored {} new term(s) outside the vocabulary ({} of {} tokens); most frequent: {}",
+            "note: ignored {} new term(s) outside the vocabulary ({} of {} tokens); most frequent: {}",
             report.ignored_terms,
             report.ignored_tokens,
             report.tokens,
@@ -292,16 +392,19 @@ pub fn learn(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
         );
     }
     if !report.descriptors_added.is_empty() {
-        eprintln!("added: {}", report.descriptors_added.join(", "));
+        summary!("added: {}", report.descriptors_added.join(", "));
     }
     crate::cli::print_tuning(&report.tuning);
+    if let Some(kept) = &report.tuning_kept {
+        eprintln!("note: {kept}");
+    }
     let stages: Vec<String> = report
         .seconds
         .iter()
         .map(|(k, v)| format!("{k} {v:.2}s"))
         .collect();
-    eprintln!("time: {}", stages.join(", "));
-    eprintln!("model written to {}", out.display());
+    summary!("time: {}", stages.join(", "));
+    summary!("model written to {}", out.display());
     Ok(())
 }
 
@@ -366,7 +469,7 @@ pub fn convert(args: ConvertArgs) -> anyhow::Result<()> {
             }
         );
     }
-    eprintln!(
+    summary!(
         "wrote {} documents as {to}{} to {}",
         report.documents,
         if report.gzipped { " (gzipped)" } else { "" },
@@ -410,7 +513,7 @@ struct DescriptorRow<'a> {
 
 pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     if args.terms == 0 {
-        bail!("invalid parameter terms: must be at least 1");
+        bail!("--terms must be at least 1");
     }
     let model = Model::load(&args.model)?;
     let stdout = std::io::stdout();

@@ -2,8 +2,9 @@
 //!
 //! A document is a header line `%%%DESC1|DESC2|…|`, an empty line, and the body on one line.
 //! The parser never drops anything silently: every malformed document becomes a
-//! [`CorpusProblem`] naming the source and line, and [`read_corpus`] refuses the whole corpus
-//! when there is any, so training never starts on data the user did not mean.
+//! [`CorpusProblem`] naming the source and line, and the reader
+//! ([`crate::formats::read_corpus`], one for every format) refuses the whole corpus when there
+//! is any, so training never starts on data the user did not mean.
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
@@ -27,7 +28,8 @@ pub struct Document {
     pub origin: Origin,
 }
 
-/// A place in an input: file name (or `<stdin>`) and 1-based line.
+/// A place in an input: file name (or `<stdin>`) and 1-based line; line 0 stands for the
+/// input as a whole (a draft read from a whole file) and is not printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     pub source: Arc<str>,
@@ -36,7 +38,11 @@ pub struct Origin {
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.source, self.line)
+        if self.line == 0 {
+            write!(f, "{}", self.source)
+        } else {
+            write!(f, "{}:{}", self.source, self.line)
+        }
     }
 }
 
@@ -182,26 +188,6 @@ fn walk_dir(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Reads and parses every input; fails with all problems listed if any document is malformed.
-pub fn read_corpus(paths: &[PathBuf]) -> Result<Corpus> {
-    let inputs = expand_inputs(paths)?;
-    let mut corpus = Corpus {
-        documents: Vec::new(),
-        sources: inputs.len(),
-    };
-    let mut problems = Vec::new();
-    for input in &inputs {
-        let bytes = input.read_bytes()?;
-        let parsed = parse_corpus(&input.name(), &bytes);
-        corpus.documents.extend(parsed.documents);
-        problems.extend(parsed.problems);
-    }
-    if !problems.is_empty() {
-        return Err(Error::Corpus(problems));
-    }
-    Ok(corpus)
 }
 
 /// The result of parsing one input: the well-formed documents and the problems found.

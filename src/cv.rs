@@ -33,6 +33,15 @@ pub struct CvReport {
     pub per_fold: Vec<EvalReport>,
 }
 
+/// Checks a fold count of [`cross_validate`] (callers may check before reading the corpus).
+pub fn check_folds(folds: usize) -> Result<()> {
+    // `cv_folds`, not `folds`: that is the tuning's (`TuneParams::folds`), checked as well.
+    if folds < 2 {
+        return Err(Error::param("cv_folds", "must be at least 2"));
+    }
+    Ok(())
+}
+
 /// Cross-validates `params` on `corpus` with `folds` folds.
 pub fn cross_validate(
     params: &ValidTrainParams,
@@ -43,13 +52,11 @@ pub fn cross_validate(
     rule: &DecisionRule,
     progress: &dyn Progress,
 ) -> Result<CvReport> {
-    if folds < 2 {
-        return Err(Error::param("folds", "must be at least 2"));
-    }
+    check_folds(folds)?;
     let n_docs = corpus.documents.len();
     if n_docs < folds {
         return Err(Error::param(
-            "folds",
+            "cv_folds",
             format!("{folds} folds need at least {folds} documents, the corpus has {n_docs}"),
         ));
     }

@@ -17,6 +17,15 @@ pub enum Error {
         error: std::io::Error,
     },
 
+    /// No input is in a corpus format (e.g. a directory of drafts or source files given as a
+    /// corpus): said once, instead of a problem for every line.
+    #[error(
+        "{} not a labelled corpus ({})",
+        format_inputs(inputs),
+        crate::formats::CORPUS_FORMATS_HINT
+    )]
+    NotCorpus { inputs: Vec<String> },
+
     /// The corpus has malformed documents; every problem found is listed.
     #[error("{}", format_problems(.0))]
     Corpus(Vec<CorpusProblem>),
@@ -105,6 +114,14 @@ fn format_unknown(unknown: &[crate::formats::UnknownDescriptor]) -> String {
         ));
     }
     text
+}
+
+fn format_inputs(inputs: &[String]) -> String {
+    match inputs {
+        [one] => format!("{one} is"),
+        [first, ..] => format!("{first} and {} other input(s) are", inputs.len() - 1),
+        [] => "the input is".to_string(),
+    }
 }
 
 fn format_problems(problems: &[CorpusProblem]) -> String {

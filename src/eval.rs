@@ -291,14 +291,14 @@ pub fn evaluate_detailed(
         })
         .collect();
     let supported: Vec<&LabelOutcome> = labels.iter().filter(|o| o.support > 0).collect();
+    // Folds from +0.0: `Sum` of no floats is -0.0, which would print as `-0.0`.
     let mean = |pick: &dyn Fn(&LabelOutcome) -> f64, set: &[&LabelOutcome]| {
-        set.iter().map(|o| pick(o)).sum::<f64>() / set.len().max(1) as f64
+        set.iter().fold(0.0, |sum, o| sum + pick(o)) / set.len().max(1) as f64
     };
     let weighted = |pick: &dyn Fn(&LabelOutcome) -> f64| {
         supported
             .iter()
-            .map(|o| o.support as f64 * pick(o))
-            .sum::<f64>()
+            .fold(0.0, |sum, o| sum + o.support as f64 * pick(o))
             / gold_assignments.max(1) as f64
     };
     let seen: Vec<&LabelOutcome> = supported

@@ -335,6 +335,7 @@ mod tests {
             threshold: 0.0,
             at_least_one: true,
             use_model_thresholds: false,
+            min_score: 0.0,
         };
         let explained = suggest_explained(&suggester, "stole injury shop", &rule, 10);
         assert_eq!(explained.len(), 2);

@@ -91,7 +91,40 @@ impl ValidTfidfParams {
                 *df.entry(term.as_str()).or_insert(0) += d;
             }
         }
+        if df.is_empty() {
+            return Err(Error::Training(
+                "the analyzer found no terms in any document".into(),
+            ));
+        }
+        let most_common = df.values().copied().max().unwrap_or(0) as usize;
         let (terms, idf) = self.select_vocabulary(df, texts.len());
+        // An empty vocabulary would make a model that suggests the same for every text; say
+        // which setting emptied it.
+        if terms.is_empty() {
+            let p = &self.0;
+            return Err(if most_common < p.min_df {
+                Error::param(
+                    "min_df",
+                    format!(
+                        "no term is in {} or more of the {} documents (the most common is in {most_common}), \
+                         so the vocabulary would be empty",
+                        p.min_df,
+                        texts.len()
+                    ),
+                )
+            } else {
+                Error::param(
+                    "max_df",
+                    format!(
+                        "every term in at least {} document(s) is in more than a fraction {} of the {} \
+                         documents, so the vocabulary would be empty",
+                        p.min_df,
+                        p.max_df,
+                        texts.len()
+                    ),
+                )
+            });
+        }
         let vectorizer = TfidfVectorizer::new(terms, idf, self.0.sublinear_tf, texts.len());
 
         let rows: Vec<Vec<SparseRow>> = chunks
@@ -145,6 +178,14 @@ impl ValidTfidfParams {
             .collect();
         (kept.into_iter().map(|(t, _)| t.to_string()).collect(), idf)
     }
+}
+
+/// A text's distinct terms, and how many of them the vocabulary has
+/// ([`TfidfVectorizer::overlap`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overlap {
+    pub terms: usize,
+    pub known: usize,
 }
 
 /// Term counts of a run of documents, with terms interned locally.
@@ -247,6 +288,23 @@ impl TfidfVectorizer {
 
     pub fn column(&self, term: &str) -> Option<u32> {
         self.index.get(term).copied()
+    }
+
+    /// How much of a text's vocabulary the model knows: its distinct terms, and those in the
+    /// vocabulary. A text that shares (almost) none has nothing its suggestions could rest on.
+    pub fn overlap(&self, analyzer: &Analyzer, text: &str) -> Overlap {
+        let mut seen: rustc_hash::FxHashSet<String> = Default::default();
+        let mut known = 0;
+        analyzer.for_each_token(text, &mut |t| {
+            if !seen.contains(t) {
+                known += usize::from(self.index.contains_key(t));
+                seen.insert(t.to_string());
+            }
+        });
+        Overlap {
+            terms: seen.len(),
+            known,
+        }
     }
 
     /// The l2-normalised TF-IDF row of one text. Terms outside the vocabulary are ignored.

@@ -66,6 +66,7 @@ pub fn model_file(data: &[u8]) {
         threshold: 0.0,
         at_least_one: true,
         use_model_thresholds: false,
+        min_score: 0.0,
     };
     let suggestions = suggester.suggest("安全 理事会 peacekeeping 维持和平 2024 children", &rule);
     assert!(suggestions.len() <= n_descriptors.min(5));

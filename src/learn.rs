@@ -10,6 +10,14 @@
 //! importance-weighted sample of the new negatives (the sampling training uses on large
 //! corpora, with a lower floor: [`UPDATE_MIN_SAMPLED_ROWS`]), for at most [`UPDATE_EPOCHS`]
 //! passes: the prior stands for everything the model learned before.
+//!
+//! An update can make a model worse (a batch of new topics pulls the weights of the old ones,
+//! and re-tuning on the batch alone fits its thresholds to the batch). So before the update
+//! is made on all new documents, a held-out share of them ([`LearnParams::holdout`]) measures
+//! an update made without them against the model as it was ([`HoldoutCheck`]): on all
+//! held-out documents, and on those whose descriptors the model already had (what it knew
+//! before). The caller decides what a worse result means (`dtag learn` warns, or refuses with
+//! `--strict`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -22,13 +30,14 @@ use crate::analysis::Analyzer;
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::model::{
-    LabelSets, LabelWeights, LogisticParams, Model, OneVsRestParams, TrainingInfo,
+    LabelSets, LabelWeights, LogisticParams, Model, OneVsRest, OneVsRestParams, TrainingInfo,
     ValidOneVsRestParams,
 };
 use crate::sparse::{CsrMatrix, SparseRow};
+use crate::suggest::{score_text, DecisionRule};
 use crate::thesaurus::{ConceptTable, Thesaurus};
 use crate::train::Progress;
-use crate::tune::{fit_and_tune, TuneParams, TuningSummary};
+use crate::tune::{fit_and_tune, fold_assignment, TuneParams, Tuning, TuningSummary};
 
 /// Passes over the new documents an update makes at most. The update need not be solved to
 /// the end: the prior keeps it close to a good model; on cail2018_sample (half the training
@@ -42,12 +51,33 @@ pub const UPDATE_EPOCHS: usize = 5;
 /// taught. On cail2018_sample this made the update's solver 3 times cheaper at the same P@1.
 pub const UPDATE_MIN_SAMPLED_ROWS: usize = 200;
 
+/// The share of the new documents held out by default to check the update.
+pub const HOLDOUT_SHARE: f64 = 0.1;
+
+/// Fewer held-out documents than this measure too little to judge by: no check.
+pub const MIN_HOLDOUT_DOCS: usize = 20;
+
+/// The update counts as worse when a held-out micro-F1 drops by more than this. Below it,
+/// differences on a few hundred documents are noise: on cail2018_sample, updates that help
+/// (alternate halves) moved held-out figures by up to half a point either way.
+pub const WORSE_BY: f64 = 0.01;
+
+/// The new documents are unrepresentative ([`Coverage::unrepresentative`]) when descriptors
+/// making up this much more of the model's training assignments than a random sample of as
+/// many documents would lack are absent from them. On cail2018_sample, batches of the same
+/// documents lack 2–16% more or less than expected; a batch of new topics (the training file's
+/// later part) lacks 72–88% against an expected 1–5%.
+pub const UNREPRESENTATIVE_BY: f64 = 0.25;
+
 /// Settings of an update.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LearnParams {
     pub ovr: OneVsRestParams,
     /// Descriptors new to the model need this many new documents to be trained.
     pub min_label_docs: usize,
+    /// Share of the new documents held out to compare an update without them with the model
+    /// as it was (0: no check). The model returned is updated with every document.
+    pub holdout: f64,
 }
 
 impl LearnParams {
@@ -65,6 +95,7 @@ impl LearnParams {
                 ..OneVsRestParams::default()
             },
             min_label_docs: 1,
+            holdout: HOLDOUT_SHARE,
         }
     }
 
@@ -72,9 +103,13 @@ impl LearnParams {
         if self.min_label_docs == 0 {
             return Err(Error::param("min_label_docs", "must be at least 1"));
         }
+        if !(0.0..=0.5).contains(&self.holdout) {
+            return Err(Error::param("holdout", "must be in [0, 0.5]"));
+        }
         Ok(ValidLearnParams {
             ovr: self.ovr.check()?,
             min_label_docs: self.min_label_docs,
+            holdout: self.holdout,
         })
     }
 }
@@ -84,6 +119,98 @@ impl LearnParams {
 pub struct ValidLearnParams {
     ovr: ValidOneVsRestParams,
     min_label_docs: usize,
+    holdout: f64,
+}
+
+/// Set figures of a model on held-out documents, decided as `suggest` and `eval` decide by
+/// default (the model's tuned thresholds, or 0.5).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HeldOutFigures {
+    pub documents: usize,
+    pub micro_f1: f64,
+    pub p_at_1: f64,
+}
+
+/// How well the new documents represent what the model was trained on. An update teaches a
+/// descriptor the new documents lack only that they are not its own, and the held-out check
+/// cannot measure it there: a batch of new topics can make the model forget old ones.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Coverage {
+    /// The model's descriptors that no new document has.
+    pub absent_descriptors: usize,
+    /// Their share of the model's training assignments.
+    pub absent_share: f64,
+    /// The share a random sample of as many of the model's training documents would lack.
+    pub expected_absent_share: f64,
+    /// `absent_share` exceeds the expected by more than [`UNREPRESENTATIVE_BY`].
+    pub unrepresentative: bool,
+}
+
+impl Coverage {
+    fn measure(model: &Model, new_counts: &BTreeMap<&str, u32>, n_new: usize) -> Coverage {
+        let total: f64 = model.info.label_documents.iter().map(|&m| m as f64).sum();
+        let n_docs = model.info.documents.max(1) as f64;
+        let (mut absent, mut absent_share, mut expected) = (0, 0.0, 0.0);
+        for (d, &m) in model.descriptors.iter().zip(&model.info.label_documents) {
+            let share = m as f64 / total.max(1.0);
+            // A sample of n documents misses a descriptor of m in N with probability
+            // about (1 − m/N)^n.
+            expected += share * (1.0 - (m as f64 / n_docs).min(1.0)).powi(n_new as i32);
+            if !new_counts.contains_key(d.as_str()) {
+                absent += 1;
+                absent_share += share;
+            }
+        }
+        Coverage {
+            absent_descriptors: absent,
+            absent_share,
+            expected_absent_share: expected,
+            unrepresentative: absent_share > expected + UNREPRESENTATIVE_BY,
+        }
+    }
+
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} of the model's descriptors, with {:.0}% of its training assignments, are absent \
+             from the new documents (a sample of the documents it was trained on would lack \
+             about {:.0}%)",
+            self.absent_descriptors,
+            100.0 * self.absent_share,
+            100.0 * self.expected_absent_share
+        )
+    }
+}
+
+/// An update made without the held-out documents, against the model it started from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HoldoutCheck {
+    /// On every held-out document.
+    pub before: HeldOutFigures,
+    pub after: HeldOutFigures,
+    /// On the held-out documents whose descriptors the model already had: what it knew
+    /// before, and may have forgotten (absent when fewer than [`MIN_HOLDOUT_DOCS`]).
+    pub known_before: Option<HeldOutFigures>,
+    pub known_after: Option<HeldOutFigures>,
+    /// A micro-F1 dropped by more than [`WORSE_BY`].
+    pub worse: bool,
+}
+
+impl HoldoutCheck {
+    /// One line for people: the figures and the verdict.
+    pub fn describe(&self) -> String {
+        let known = match (&self.known_before, &self.known_after) {
+            (Some(b), Some(a)) => format!(
+                "; on the {} whose descriptors the model had: {:.4} -> {:.4}",
+                a.documents, b.micro_f1, a.micro_f1
+            ),
+            _ => String::new(),
+        };
+        format!(
+            "micro-F1 on {} held-out new documents: {:.4} before the update, {:.4} after{known}",
+            self.after.documents, self.before.micro_f1, self.after.micro_f1
+        )
+    }
 }
 
 /// What an update did (`dtag learn --json` prints it).
@@ -107,11 +234,20 @@ pub struct LearnReport {
     pub top_ignored_terms: Vec<(String, u32)>,
     pub stored_weights: usize,
     pub seconds: BTreeMap<&'static str, f64>,
-    /// Re-tuning of a tuned model on the new documents, or why its tuning was dropped.
+    /// Re-tuning of a tuned model on the new documents, or why it was not re-tuned.
     #[serde(flatten)]
     pub tuning: TuningSummary,
     /// Why the model's ensemble was not carried over (`null`: it had none).
     pub ensemble_dropped: Option<String>,
+    /// When a tuned model could not be re-tuned: its calibration and thresholds are kept as
+    /// they were (descriptors new to it use the global threshold), and this says so.
+    pub tuning_kept: Option<String>,
+    /// The update measured on held-out new documents against the model it started from.
+    pub holdout_check: Option<HoldoutCheck>,
+    /// Why there was no such check.
+    pub holdout_skipped: Option<String>,
+    /// How well the new documents represent what the model was trained on.
+    pub coverage: Coverage,
 }
 
 /// How many of the most frequent ignored terms are named in the report.
@@ -284,43 +420,73 @@ impl ValidLearnParams {
         let x = CsrMatrix::from_rows(analysed.rows, model.vectorizer.n_features());
         seconds.insert("analysis", start.elapsed().as_secs_f64());
 
-        let mut old_weights: Vec<Option<LabelWeights>> = model
-            .classifier
-            .label_weights()
-            .into_iter()
-            .map(Some)
-            .collect();
+        let old_weights = model.classifier.label_weights();
         let warm: Vec<Option<LabelWeights>> = names
             .iter()
-            .map(|d| {
-                old_index
-                    .get(d)
-                    .and_then(|&i| old_weights[i as usize].take())
-            })
+            .map(|d| old_index.get(d).map(|&i| old_weights[i as usize].clone()))
             .collect();
-        // A tuned model is re-tuned on the new documents (its calibration and thresholds were
-        // fitted to the old weights' scores, which the update changes); when they are too few
-        // to cross-validate, tuning is dropped rather than silently misapplied.
-        let tune = model.tuning.as_ref().map(|t| {
-            TuneParams {
-                folds: t.folds.max(2),
-                ..TuneParams::default()
+        drop(old_weights);
+        let descriptors: Vec<String> = names.iter().map(|d| d.to_string()).collect();
+
+        // The check: an update without the held-out documents, against the model as it was.
+        let (holdout_check, holdout_skipped) = match self.holdout_split(&labels) {
+            Err(why) => (None, Some(why)),
+            Ok(held_out) => {
+                let kept: Vec<usize> = (0..docs.len()).filter(|i| !held_out[*i]).collect();
+                let held: Vec<usize> = (0..docs.len()).filter(|i| held_out[*i]).collect();
+                let subset = |ids: &[usize]| {
+                    (
+                        CsrMatrix::from_rows(ids.iter().map(|&i| row_of(&x, i)), x.n_cols()),
+                        LabelSets {
+                            n_labels: labels.n_labels,
+                            rows: ids.iter().map(|&i| labels.rows[i].clone()).collect(),
+                        },
+                    )
+                };
+                let (x_kept, labels_kept) = subset(&kept);
+                let mut check_seconds = BTreeMap::new();
+                let (classifier, tuning, _, _) = self.fit(
+                    model,
+                    &x_kept,
+                    &labels_kept,
+                    &warm,
+                    &descriptors,
+                    progress,
+                    "checking",
+                    &mut check_seconds,
+                )?;
+                // Only what scoring reads matters; the rest is the old model's.
+                let candidate = Model {
+                    analyzer: model.analyzer.clone(),
+                    vectorizer: model.vectorizer.clone(),
+                    descriptors: descriptors.clone(),
+                    classifier,
+                    info: model.info.clone(),
+                    concepts: None,
+                    tuning,
+                    ensemble: None,
+                };
+                let held_texts: Vec<&str> = held.iter().map(|&i| texts[i]).collect();
+                let gold: Vec<&[String]> = held.iter().map(|&i| &docs[i].descriptors[..]).collect();
+                seconds.insert("checking", check_seconds.values().sum::<f64>());
+                (
+                    Some(compare(model, &candidate, analyzer, &held_texts, &gold)),
+                    None,
+                )
             }
-            .check()
-        });
-        let tune = tune.transpose()?;
-        let (classifier, tuning, tuning_summary) = fit_and_tune(
-            &self.ovr,
-            tune.as_ref(),
+        };
+
+        let (classifier, tuning, tuning_summary, tuning_kept) = self.fit(
+            model,
             &x,
             &labels,
             &warm,
+            &descriptors,
             progress,
             "learning",
             &mut seconds,
         )?;
 
-        let descriptors: Vec<String> = names.iter().map(|d| d.to_string()).collect();
         let label_documents = descriptors
             .iter()
             .map(|d| {
@@ -370,6 +536,10 @@ impl ValidLearnParams {
 scores and is not carried over: retrain with `dtag train` to fit it again"
                     .to_string()
             }),
+            tuning_kept,
+            holdout_check,
+            holdout_skipped,
+            coverage: Coverage::measure(model, &new_counts, docs.len()),
         };
         let updated = Model {
             analyzer: model.analyzer.clone(),
@@ -388,6 +558,216 @@ scores and is not carried over: retrain with `dtag train` to fit it again"
             ensemble: None,
         };
         Ok((updated, report))
+    }
+}
+
+impl ValidLearnParams {
+    /// Which documents to hold out (stratified like tuning's folds, so that every descriptor
+    /// is represented in proportion), or why none are.
+    fn holdout_split(&self, labels: &LabelSets) -> std::result::Result<Vec<bool>, String> {
+        if self.holdout == 0.0 {
+            return Err("no held-out check asked for (holdout 0)".into());
+        }
+        let n = labels.rows.len();
+        let folds = (1.0 / self.holdout).round().max(2.0) as usize;
+        if n / folds < MIN_HOLDOUT_DOCS {
+            return Err(format!(
+                "{n} new documents are too few to hold out {MIN_HOLDOUT_DOCS} of them \
+                 (one in {folds}) and check the update"
+            ));
+        }
+        let fold = fold_assignment(
+            &labels.rows,
+            labels.n_labels,
+            folds,
+            TuneParams::default().seed,
+        );
+        Ok(fold.into_iter().map(|f| f == 0).collect())
+    }
+
+    /// Fits the update (re-tuning a tuned model when the documents allow); when they are too
+    /// few to re-tune, a tuned model keeps its calibration and thresholds, which is said.
+    #[allow(clippy::too_many_arguments)]
+    fn fit(
+        &self,
+        model: &Model,
+        x: &CsrMatrix,
+        labels: &LabelSets,
+        warm: &[Option<LabelWeights>],
+        descriptors: &[String],
+        progress: &dyn Progress,
+        stage: &str,
+        seconds: &mut BTreeMap<&'static str, f64>,
+    ) -> Result<(OneVsRest, Option<Tuning>, TuningSummary, Option<String>)> {
+        // A tuned model is re-tuned on the new documents (its calibration and thresholds were
+        // fitted to the old weights' scores, which the update changes).
+        let tune = model.tuning.as_ref().map(|t| {
+            TuneParams {
+                folds: t.folds.max(2),
+                ..TuneParams::default()
+            }
+            .check()
+        });
+        let tune = tune.transpose()?;
+        let (classifier, tuning, summary) = fit_and_tune(
+            &self.ovr,
+            tune.as_ref(),
+            x,
+            labels,
+            warm,
+            progress,
+            stage,
+            seconds,
+        )?;
+        match (&model.tuning, tuning) {
+            // An ensemble's calibration and thresholds belong to its fused values, which the
+            // updated model (one-vs-rest alone) no longer has: they cannot be kept.
+            (Some(_), None) if model.ensemble.is_some() => {
+                let note = "the model's tuned thresholds belonged to its ensemble, which is not \
+                            carried over, and too few new documents to re-tune: the updated \
+                            model has no tuning (scores cut at 0.5); retrain with `dtag train`"
+                    .to_string();
+                Ok((classifier, None, summary, Some(note)))
+            }
+            (Some(old), None) => {
+                // Too few documents to re-tune. Dropping the tuning would turn every score
+                // into a raw sigmoid cut at 0.5, a far larger change than a small update
+                // makes to the scores the old calibration was fitted to: keep it.
+                let (kept, added) = carry_over_tuning(old, &model.descriptors, descriptors);
+                let note = format!(
+                    "the model's tuned calibration and thresholds are kept as they were before \
+                     this update{}",
+                    if added > 0 {
+                        format!(
+                            "; {added} new descriptor(s) use the global threshold {:.3}",
+                            old.global_threshold
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+                Ok((classifier, Some(kept), summary, Some(note)))
+            }
+            (_, tuning) => Ok((classifier, tuning, summary, None)),
+        }
+    }
+}
+
+/// A copy of row `i` of `x`.
+fn row_of(x: &CsrMatrix, i: usize) -> SparseRow {
+    let (indices, values) = x.row(i);
+    SparseRow {
+        indices: indices.to_vec(),
+        values: values.to_vec(),
+    }
+}
+
+/// The tuning re-indexed for a new descriptor list: descriptors the model had keep their
+/// threshold, new ones get the global threshold; the shared calibration stays. Also returns
+/// how many are new.
+fn carry_over_tuning(old: &Tuning, old_names: &[String], new_names: &[String]) -> (Tuning, usize) {
+    let by_name: FxHashMap<&str, usize> = old_names
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.as_str(), i))
+        .collect();
+    let mut added = 0;
+    let thresholds = new_names
+        .iter()
+        .map(|d| match by_name.get(d.as_str()) {
+            Some(&i) => old.thresholds[i],
+            None => {
+                added += 1;
+                old.global_threshold
+            }
+        })
+        .collect();
+    (
+        Tuning {
+            thresholds,
+            ..old.clone()
+        },
+        added,
+    )
+}
+
+/// Measures `before` and `after` on held-out rows (vectorised with the vocabulary both
+/// share), on all of them and on those whose descriptors `before` already had.
+fn compare(
+    before: &Model,
+    after: &Model,
+    analyzer: &Analyzer,
+    texts: &[&str],
+    gold: &[&[String]],
+) -> HoldoutCheck {
+    let known_names: FxHashSet<&str> = before.descriptors.iter().map(String::as_str).collect();
+    let known: Vec<usize> = (0..texts.len())
+        .filter(|&i| gold[i].iter().all(|d| known_names.contains(d.as_str())))
+        .collect();
+    let all: Vec<usize> = (0..texts.len()).collect();
+    let figures =
+        |model: &Model, ids: &[usize]| held_out_figures(model, analyzer, texts, gold, ids);
+    let (before_all, after_all) = (figures(before, &all), figures(after, &all));
+    let (known_before, known_after) = if known.len() >= MIN_HOLDOUT_DOCS {
+        (Some(figures(before, &known)), Some(figures(after, &known)))
+    } else {
+        (None, None)
+    };
+    let dropped = |b: &HeldOutFigures, a: &HeldOutFigures| a.micro_f1 < b.micro_f1 - WORSE_BY;
+    let worse = dropped(&before_all, &after_all)
+        || matches!((&known_before, &known_after), (Some(b), Some(a)) if dropped(b, a));
+    HoldoutCheck {
+        before: before_all,
+        after: after_all,
+        known_before,
+        known_after,
+        worse,
+    }
+}
+
+/// Micro-F1 and P@1 of `model` on the texts `ids`, with the decisions `suggest` makes by
+/// default: its ranking, the best [`DecisionRule::default`] `limit`, the model's thresholds.
+fn held_out_figures(
+    model: &Model,
+    analyzer: &Analyzer,
+    texts: &[&str],
+    gold: &[&[String]],
+    ids: &[usize],
+) -> HeldOutFigures {
+    let rule = DecisionRule::default();
+    let thresholds = model.label_thresholds();
+    let counts: Vec<(u64, u64, u64, u64)> = ids
+        .par_iter()
+        .map(|&i| {
+            let ranked: Vec<(usize, f32)> = score_text(model, analyzer, texts[i], rule.limit)
+                .ranked
+                .iter()
+                .map(|r| (r.label, model.probability(r.value)))
+                .collect();
+            let is_gold = |l: usize| gold[i].iter().any(|g| *g == model.descriptors[l]);
+            let decided = rule.decide(&ranked, thresholds);
+            let tp = decided.iter().filter(|&&(l, _)| is_gold(l)).count() as u64;
+            let first = ranked.first().is_some_and(|&(l, _)| is_gold(l)) as u64;
+            (
+                tp,
+                decided.len() as u64 - tp,
+                gold[i].len() as u64 - tp,
+                first,
+            )
+        })
+        .collect();
+    let (tp, fp, fn_, first) = counts.iter().fold((0, 0, 0, 0), |a, c| {
+        (a.0 + c.0, a.1 + c.1, a.2 + c.2, a.3 + c.3)
+    });
+    let micro_f1 = if tp == 0 {
+        0.0
+    } else {
+        2.0 * tp as f64 / (2 * tp + fp + fn_) as f64
+    };
+    HeldOutFigures {
+        documents: ids.len(),
+        micro_f1,
+        p_at_1: first as f64 / ids.len().max(1) as f64,
     }
 }
 

@@ -1,5 +1,6 @@
 mod cli;
 mod commands;
+mod flags;
 
 use clap::Parser;
 
@@ -7,8 +8,10 @@ fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader of our output stopped reading (`| head`): what it wanted was written.
+        Err(err) if flags::is_broken_pipe(&err) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", flags::render(&err));
             std::process::ExitCode::FAILURE
         }
     }

@@ -53,10 +53,28 @@ fn sorted_by_support(labels: &[LabelOutcome]) -> Vec<&LabelOutcome> {
 
 /// Writes `dir/index.html` (creating `dir`) and returns its path.
 pub fn write_html_report(dir: &Path, evaluation: &Evaluation, title: &str) -> Result<PathBuf> {
+    check_report_dir(dir)?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let path = dir.join("index.html");
     write_atomically(&path, html_report(evaluation, title).as_bytes())?;
     Ok(path)
+}
+
+/// Checks that the report can go in `dir`: a directory, or a path not yet taken (it is
+/// created). Callers may check before any work; a file there would otherwise be reported only
+/// as "File exists" once the work is done.
+pub fn check_report_dir(dir: &Path) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => Err(Error::io(
+            dir,
+            std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "is a file, not a directory: the report is written as DIR/index.html, \
+                 so name a new or an existing directory",
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The whole page as a string.

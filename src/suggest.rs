@@ -21,6 +21,9 @@ pub struct DecisionRule {
     pub at_least_one: bool,
     /// Use the model's per-descriptor thresholds (when it has them) instead of `threshold`.
     pub use_model_thresholds: bool,
+    /// Never propose a score below this, not even as the best one: a draft nothing fits
+    /// gets no suggestion (0 keeps the rule above).
+    pub min_score: f32,
 }
 
 impl Default for DecisionRule {
@@ -30,6 +33,7 @@ impl Default for DecisionRule {
             threshold: 0.5,
             at_least_one: true,
             use_model_thresholds: true,
+            min_score: 0.0,
         }
     }
 }
@@ -41,6 +45,9 @@ impl DecisionRule {
         }
         if !(0.0..=1.0).contains(&self.threshold) {
             return Err(Error::param("threshold", "must be a probability in [0, 1]"));
+        }
+        if !(0.0..=1.0).contains(&self.min_score) {
+            return Err(Error::param("min_score", "must be a probability in [0, 1]"));
         }
         Ok(self)
     }
@@ -57,11 +64,11 @@ impl DecisionRule {
         let mut chosen: Vec<(usize, f32)> = ranked
             .iter()
             .take(self.limit)
-            .filter(|&&(l, p)| p >= threshold(l))
+            .filter(|&&(l, p)| p >= threshold(l) && p >= self.min_score)
             .copied()
             .collect();
         if chosen.is_empty() && self.at_least_one {
-            chosen.extend(ranked.first().copied());
+            chosen.extend(ranked.first().filter(|&&(_, p)| p >= self.min_score));
         }
         chosen
     }
@@ -95,6 +102,40 @@ pub struct Scored {
     pub ranked: Vec<Ranked>,
 }
 
+/// The `k` best descriptors of `text` under `model` (see [`Suggester::score`]), for callers
+/// that hold a model and its analyzer apart.
+pub fn score_text(model: &Model, analyzer: &Analyzer, text: &str, k: usize) -> Scored {
+    let row = model.vectorizer.transform(analyzer, text);
+    let mut logits = vec![0f32; model.classifier.n_labels()];
+    model
+        .classifier
+        .decision_into(&row.indices, &row.values, &mut logits);
+    let ranked = match &model.ensemble {
+        Some(ensemble) => {
+            let evidence = ensemble.evidence(analyzer, text, &row, &logits);
+            let mut candidates = ensemble.rank(&evidence);
+            candidates.truncate(k);
+            candidates
+                .into_iter()
+                .map(|c| Ranked {
+                    label: c.label as usize,
+                    value: c.value,
+                    evidence: Some(c.features),
+                })
+                .collect()
+        }
+        None => top_k(&logits, k)
+            .into_iter()
+            .map(|(label, value)| Ranked {
+                label,
+                value,
+                evidence: None,
+            })
+            .collect(),
+    };
+    Scored { row, ranked }
+}
+
 /// A loaded model with its analyzer, ready to score texts.
 #[derive(Debug)]
 pub struct Suggester {
@@ -122,35 +163,7 @@ impl Suggester {
     /// the fused values of the ensemble), best first, with the row and evidence behind them.
     /// Every command ranks through this one function.
     pub fn score(&self, text: &str, k: usize) -> Scored {
-        let row = self.model.vectorizer.transform(&self.analyzer, text);
-        let mut logits = vec![0f32; self.model.classifier.n_labels()];
-        self.model
-            .classifier
-            .decision_into(&row.indices, &row.values, &mut logits);
-        let ranked = match &self.model.ensemble {
-            Some(ensemble) => {
-                let evidence = ensemble.evidence(&self.analyzer, text, &row, &logits);
-                let mut candidates = ensemble.rank(&evidence);
-                candidates.truncate(k);
-                candidates
-                    .into_iter()
-                    .map(|c| Ranked {
-                        label: c.label as usize,
-                        value: c.value,
-                        evidence: Some(c.features),
-                    })
-                    .collect()
-            }
-            None => top_k(&logits, k)
-                .into_iter()
-                .map(|(label, value)| Ranked {
-                    label,
-                    value,
-                    evidence: None,
-                })
-                .collect(),
-        };
-        Scored { row, ranked }
+        score_text(&self.model, &self.analyzer, text, k)
     }
 
     /// The `k` best descriptors as `(index, probability)`, best first.
@@ -246,5 +259,31 @@ mod tests {
         // Nothing passes: the best one still comes.
         let strict = [0.9; 4];
         assert_eq!(rule.decide(&ranked, Some(&strict)), vec![(0, 0.6)]);
+    }
+
+    #[test]
+    fn min_score_lets_a_draft_get_nothing() {
+        let rule = DecisionRule {
+            min_score: 0.5,
+            ..DecisionRule::default()
+        };
+        let weak = [(0, 0.3), (1, 0.2)];
+        assert_eq!(rule.decide(&weak, None), vec![]);
+        assert_eq!(rule.decide(&weak, None).len(), 0);
+        // The floor also cuts what a lower threshold would keep.
+        let low = DecisionRule {
+            threshold: 0.1,
+            ..rule
+        };
+        assert_eq!(low.decide(&weak, Some(&[0.1, 0.1])), vec![]);
+        let fits = [(0, 0.7), (1, 0.4)];
+        assert_eq!(low.decide(&fits, None), vec![(0, 0.7)]);
+        assert_eq!(low.decide(&fits, None).len(), 1);
+        assert!(DecisionRule {
+            min_score: -0.1,
+            ..rule
+        }
+        .check()
+        .is_err());
     }
 }

@@ -79,7 +79,8 @@ fn number(v: &Value, key: &str) -> f64 {
 fn train_writes_a_model_and_a_json_summary() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("demo.dtag");
-    let run = train(TRAIN, &model, &["--json"]).ok();
+    // Not quiet: the summary on stderr is checked below.
+    let run = dtag(["train", "--corpus", TRAIN, "--model", &p(&model), "--json"]).ok();
 
     let bytes = std::fs::read(&model).expect("model file written");
     assert!(
@@ -934,21 +935,21 @@ fn invalid_parameters_fail_before_any_work() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["train", "--corpus", &missing, "--model", &m, "--c", "0"],
-            "parameter c",
+            "invalid --c",
         ),
         (
             vec!["train", "--corpus", &missing, "--model", &m, "--c=-1"],
-            "parameter c",
+            "invalid --c",
         ),
         (
             vec!["train", "--corpus", &missing, "--model", &m, "--c", "NaN"],
-            "parameter c",
+            "invalid --c",
         ),
         (
             vec![
                 "train", "--corpus", &missing, "--model", &m, "--min-df", "0",
             ],
-            "min_df",
+            "--min-df",
         ),
         (
             vec![
@@ -960,21 +961,21 @@ fn invalid_parameters_fail_before_any_work() {
                 "--min-label-docs",
                 "0",
             ],
-            "min_label_docs",
+            "--min-label-docs",
         ),
         (
             vec![
                 "train", "--corpus", &missing, "--model", &m, "--max-df", "1.5",
             ],
-            "max_df",
+            "--max-df",
         ),
         (
             vec!["suggest", "--model", &m, "--threshold", "2", &missing],
-            "threshold",
+            "--threshold",
         ),
         (
             vec!["suggest", "--model", &m, "--limit", "0", &missing],
-            "limit",
+            "--limit",
         ),
         (
             vec![
@@ -986,7 +987,7 @@ fn invalid_parameters_fail_before_any_work() {
                 "--threshold",
                 "2",
             ],
-            "threshold",
+            "--threshold",
         ),
         (
             vec![
@@ -997,7 +998,40 @@ fn invalid_parameters_fail_before_any_work() {
                 &missing,
                 "--threshold=-0.1",
             ],
-            "threshold",
+            "--threshold",
+        ),
+        // A negative number is a value, so that the range check reports it.
+        (
+            vec![
+                "eval",
+                "--model",
+                &m,
+                "--corpus",
+                &missing,
+                "--threshold",
+                "-0.1",
+            ],
+            "invalid --threshold",
+        ),
+        (
+            vec!["suggest", "--model", &m, "--min-score", "1.5", &missing],
+            "invalid --min-score",
+        ),
+        (
+            vec![
+                "train",
+                "--corpus",
+                &missing,
+                "--model",
+                &m,
+                "--tune-folds",
+                "1",
+            ],
+            "invalid --tune-folds",
+        ),
+        (
+            vec!["cv", "--corpus", &missing, "--folds", "1"],
+            "invalid --folds",
         ),
         (
             vec![

@@ -14,7 +14,7 @@ const CONCEPTS: &str = "../shared/corpora/unbis_thesaurus/concepts.tsv";
 const EXAMPLE: &str = "../shared/examples/unsc_regional_cooperation_zh.txt";
 
 mod common;
-use common::{dtag, p, root, train};
+use common::{dtag, p, root, train, train_verbose};
 
 fn shared_present(test: &str) -> bool {
     common::shared_or_skip(test, &[CONCEPTS, EXAMPLE])
@@ -68,7 +68,7 @@ fn example_resolution_descriptors_all_resolve_and_suggestions_show_chinese_label
         .any(|s| s["uri"] == "http://metadata.un.org/thesaurus/1000099"));
 
     let model = dir.path().join("demo.dtag");
-    let run = train(TRAIN, &model, &["--thesaurus", CONCEPTS]).ok();
+    let run = train_verbose(TRAIN, &model, &["--thesaurus", CONCEPTS]).ok();
     assert!(
         run.stderr
             .contains("Chinese thesaurus labels added as words"),
@@ -152,7 +152,7 @@ fn example_resolution_descriptors_all_resolve_and_suggestions_show_chinese_label
 fn a_turtle_thesaurus_names_labels_and_groups_the_descriptors() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.dtag");
-    let run = train(TRAIN, &model, &["--thesaurus", TTL, "--strict-thesaurus"]).ok();
+    let run = train_verbose(TRAIN, &model, &["--thesaurus", TTL, "--strict-thesaurus"]).ok();
     assert!(run.stderr.contains("17 concepts"), "{}", run.stderr);
     assert!(
         run.stderr.contains("252 by preferred label"),
@@ -241,7 +241,7 @@ fn unknown_descriptors_are_warned_about_or_refused_with_their_lines() {
     )
     .unwrap();
     let model = dir.path().join("m.dtag");
-    let run = train(&p(&corpus), &model, &["--thesaurus", TTL, "--min-df", "1"]).ok();
+    let run = train_verbose(&p(&corpus), &model, &["--thesaurus", TTL, "--min-df", "1"]).ok();
     assert!(
         run.stderr
             .contains("1 descriptor(s) (2 assignment(s)) are not in the thesaurus")

@@ -56,9 +56,15 @@ fn learn_updates_a_model_keeps_its_vocabulary_and_reports_new_terms() {
     let report = run.json();
     assert_eq!(report["documents"], 30);
     assert_eq!(report["descriptors_updated"], 17);
-    // The model was tuned, but 30 new documents are too few to re-tune on: tuning is dropped,
-    // and the report says why.
+    // The model was tuned, but 30 new documents are too few to re-tune on: its thresholds
+    // are kept as they were, and the report says so and why.
     common::assert_untuned_for_too_few(&report, "30 documents");
+    assert!(
+        report["tuning_kept"]
+            .as_str()
+            .is_some_and(|t| t.contains("kept")),
+        "{report}"
+    );
     assert_eq!(
         report["descriptors_added"],
         serde_json::json!(["WATER SUPPLY"])

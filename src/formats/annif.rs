@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{display_name, problem, ParsedInput, RawDocument, Subject};
+use super::{display_name, problem, ParsedInput, Purpose, RawDocument, Subject};
 use crate::corpus::Origin;
 use crate::error::{Error, Result};
 use crate::thesaurus::looks_like_iri;
@@ -194,8 +194,14 @@ pub fn is_document_directory(dir: &Path) -> Result<bool> {
 }
 
 /// Reads an Annif document directory. Files that belong to no document are listed in
-/// `ignored`; a `.txt` without a subject file is a problem (training needs subjects).
-pub fn read_dir(dir: &Path, ignored: &mut Vec<(PathBuf, &'static str)>) -> Result<ParsedInput> {
+/// `ignored`. For [`Purpose::Labelled`] a `.txt` without a subject file is a problem (training
+/// needs subjects); for [`Purpose::Drafts`] every `.txt` is a draft, its subject file is not
+/// read (nor is it a draft), and the draft is named by its file alone (line 0).
+pub fn read_dir(
+    dir: &Path,
+    purpose: Purpose,
+    ignored: &mut Vec<(PathBuf, &'static str)>,
+) -> Result<ParsedInput> {
     let mut out = ParsedInput::default();
     let all = entries(dir)?;
     let mut used = std::collections::BTreeSet::new();
@@ -204,16 +210,28 @@ pub fn read_dir(dir: &Path, ignored: &mut Vec<(PathBuf, &'static str)>) -> Resul
         .filter(|p| has_extension(p, "txt") && p.is_file())
     {
         let name = display_name(txt);
-        let Some(subject_path) = subject_file(txt) else {
-            out.problems.push(problem(
-                &name,
-                1,
-                "no subject file (NAME.tsv or NAME.key) beside this document",
-            ));
-            continue;
-        };
+        let subject_path = subject_file(txt);
         used.insert(txt.clone());
-        used.insert(subject_path.clone());
+        used.extend(subject_path.clone());
+        let subject_path = match (subject_path, purpose) {
+            (Some(path), Purpose::Labelled) => path,
+            (None, Purpose::Labelled) => {
+                out.problems.push(problem(
+                    &name,
+                    1,
+                    "no subject file (NAME.tsv or NAME.key) beside this document",
+                ));
+                continue;
+            }
+            (_, Purpose::Drafts) => {
+                let bytes = std::fs::read(txt).map_err(|e| Error::io(txt, e))?;
+                match super::draft_text(&name, &bytes) {
+                    Ok(doc) => out.documents.push(doc),
+                    Err(p) => out.problems.push(p),
+                }
+                continue;
+            }
+        };
         let bytes = std::fs::read(txt).map_err(|e| Error::io(txt, e))?;
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
         let text = match std::str::from_utf8(bytes) {
@@ -276,6 +294,9 @@ pub fn read_dir(dir: &Path, ignored: &mut Vec<(PathBuf, &'static str)>) -> Resul
         } else if (has_extension(&path, "tsv") || has_extension(&path, "key"))
             && path.with_extension("txt").is_file()
         {
+            if purpose == Purpose::Drafts {
+                continue; // labels of a draft, whichever of the two would be read
+            }
             "a .key beside a .tsv (the .tsv is read)"
         } else if has_extension(&path, "tsv") || has_extension(&path, "key") {
             "a subject file without a document (.txt)"
@@ -400,7 +421,7 @@ mod tests {
         std::fs::write(d.join("README.md"), "about").unwrap();
         assert!(is_document_directory(d).unwrap());
         let mut ignored = Vec::new();
-        let parsed = read_dir(d, &mut ignored).unwrap();
+        let parsed = read_dir(d, Purpose::Labelled, &mut ignored).unwrap();
         assert!(parsed.problems.is_empty(), "{:?}", problems(&parsed));
         assert_eq!(parsed.documents.len(), 2);
         let a = &parsed.documents[0];
@@ -416,7 +437,7 @@ mod tests {
         assert_eq!(ignored.len(), 2, "{ignored:?}");
 
         std::fs::write(d.join("c.txt"), "无主题").unwrap();
-        let parsed = read_dir(d, &mut Vec::new()).unwrap();
+        let parsed = read_dir(d, Purpose::Labelled, &mut Vec::new()).unwrap();
         let p = problems(&parsed);
         assert_eq!(p.len(), 1);
         assert!(

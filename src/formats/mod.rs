@@ -160,8 +160,12 @@ pub fn maybe_gunzip(name: &str, bytes: Vec<u8>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Guesses the format of one file's contents: `%%%` first, `{` for JSON Lines, a tab for TSV
-/// (`None` otherwise: readers then use the `%%%` format, whose parser reports the problem).
+/// Guesses the format of one file's contents from its first non-blank line: `%%%` for dtag,
+/// `{` for JSON Lines, `text<TAB><uri> …` for TSV, else dtag when some later line is a `%%%`
+/// header (`None` otherwise: a labelled reader then
+/// says the input is in no corpus format, a draft reader takes it as one draft). TSV needs
+/// URIs after the tab, so that a draft or a subject file with a tab in its first line is not
+/// taken for a corpus.
 pub fn detect(bytes: &[u8]) -> Option<CorpusFormat> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let first = bytes
@@ -178,12 +182,87 @@ pub fn detect(bytes: &[u8]) -> Option<CorpusFormat> {
         Some(CorpusFormat::Dtag)
     } else if trimmed.starts_with(b"{") {
         Some(CorpusFormat::AnnifJsonl)
-    } else if first.contains(&b'\t') {
+    } else if first.contains(&b'\t')
+        && bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .take(TSV_PROBE_LINES)
+            .any(looks_like_tsv_line)
+    {
+        // Looking past the first line lets a TSV corpus whose first line is malformed be
+        // read as TSV, so that its parser names that line.
         Some(CorpusFormat::AnnifTsv)
+    } else if bytes
+        .split(|&b| b == b'\n')
+        .any(|l| l.starts_with(corpus::HEADER_PREFIX.as_bytes()))
+    {
+        // A `%%%` corpus with stray text before its first header: its parser names the line.
+        Some(CorpusFormat::Dtag)
     } else {
         None
     }
 }
+
+/// Lines (from the first) of which one `text<TAB><uri> …` line makes an input with a tab in
+/// its first line TSV.
+const TSV_PROBE_LINES: usize = 10;
+
+/// `text<TAB><uri> <uri> …` with at least one URI.
+fn looks_like_tsv_line(line: &[u8]) -> bool {
+    let Some(tab) = line.iter().position(|&b| b == b'\t') else {
+        return false;
+    };
+    let subjects = String::from_utf8_lossy(&line[tab + 1..]);
+    let mut tokens = subjects.split_whitespace().peekable();
+    tokens.peek().is_some() && tokens.all(looks_like_iri)
+}
+
+/// What inputs are read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Training, evaluation, conversion: every document needs subjects, and an input in no
+    /// corpus format is refused.
+    Labelled,
+    /// Suggestion: subjects are read but not needed (they are not used); an input in no corpus
+    /// format is one draft, named by its file alone.
+    Drafts,
+}
+
+/// A whole input as one draft: its text, named by the input alone (line 0), or the line of
+/// its first invalid UTF-8.
+pub(crate) fn draft_text(
+    name: &Arc<str>,
+    bytes: &[u8],
+) -> std::result::Result<RawDocument, CorpusProblem> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(RawDocument {
+            text: text.to_string(),
+            subjects: Vec::new(),
+            origin: Origin {
+                source: name.clone(),
+                line: 0,
+            },
+        }),
+        Err(e) => {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            Err(problem(
+                name,
+                line,
+                "line is not valid UTF-8 (a draft must be UTF-8 text)",
+            ))
+        }
+    }
+}
+
+/// What a labelled corpus may be, for the message about an input that is none of them.
+pub const CORPUS_FORMATS_HINT: &str = "expected `%%%DESC|…|` headers (dtag), \
+`text<TAB><uri> …` lines (Annif TSV), `{\"text\": …, \"subjects\": […]}` lines (JSON Lines), \
+or a directory of NAME.txt with NAME.tsv or NAME.key (Annif document directory)";
 
 /// Parses one input's bytes in a format.
 pub fn parse_input(name: &str, bytes: &[u8], format: CorpusFormat) -> ParsedInput {
@@ -220,20 +299,39 @@ pub fn parse_input(name: &str, bytes: &[u8], format: CorpusFormat) -> ParsedInpu
     }
 }
 
-/// Reads every input (`-` is stdin; a directory is an Annif document directory when it holds a
-/// `*.txt` with a `.tsv` or `.key` beside it, or the format says so, and otherwise every file
-/// below it is read). `format` forces one format; `None` detects each input's. Fails with every
-/// problem listed if any document is malformed.
+/// Reads every input for training and evaluation (`-` is stdin; a directory is an Annif
+/// document directory when it holds a `*.txt` with a `.tsv` or `.key` beside it, or the
+/// format says so, and otherwise every file below it is read). `format` forces one format;
+/// `None` detects each input's. Fails with every problem listed if any document is malformed,
+/// and with [`Error::NotCorpus`] when no input is in a corpus format.
 pub fn read_raw(paths: &[PathBuf], format: Option<CorpusFormat>) -> Result<RawCorpus> {
+    read_inputs(paths, format, Purpose::Labelled)
+}
+
+/// Reads drafts to suggest for, through the same reader as [`read_raw`]: every document of
+/// a corpus in any format (its subjects are not needed), the `.txt` documents of an Annif
+/// document directory (not their subject files), and any other input as one draft.
+pub fn read_drafts(paths: &[PathBuf], format: Option<CorpusFormat>) -> Result<RawCorpus> {
+    read_inputs(paths, format, Purpose::Drafts)
+}
+
+/// The one reader behind [`read_raw`] and [`read_drafts`].
+fn read_inputs(
+    paths: &[PathBuf],
+    format: Option<CorpusFormat>,
+    purpose: Purpose,
+) -> Result<RawCorpus> {
     let mut raw = RawCorpus::default();
     let mut problems = Vec::new();
+    // Labelled inputs in no corpus format; said once rather than as a problem per line.
+    let mut not_corpus: Vec<(Arc<str>, usize)> = Vec::new();
     for path in paths {
         let is_dir = path.as_os_str() != "-" && path.is_dir();
         if is_dir
             && (format == Some(CorpusFormat::AnnifDir)
                 || (format.is_none() && annif::is_document_directory(path)?))
         {
-            let parsed = annif::read_dir(path, &mut raw.ignored)?;
+            let parsed = annif::read_dir(path, purpose, &mut raw.ignored)?;
             *raw.sources.entry(CorpusFormat::AnnifDir).or_insert(0) += 1;
             raw.documents.extend(parsed.documents);
             problems.extend(parsed.problems);
@@ -253,8 +351,24 @@ pub fn read_raw(paths: &[PathBuf], format: Option<CorpusFormat>) -> Result<RawCo
                     ))
                 }
                 Some(f) => f,
-                // Neither JSON nor TSV: the native format, whose parser says what is wrong.
-                None => detect(&bytes).unwrap_or(CorpusFormat::Dtag),
+                None => match (detect(&bytes), purpose) {
+                    (Some(f), _) => f,
+                    (None, Purpose::Drafts) => {
+                        match draft_text(&Arc::from(name.as_str()), &bytes) {
+                            Ok(doc) => raw.documents.push(doc),
+                            Err(p) => problems.push(p),
+                        }
+                        continue;
+                    }
+                    // An empty input holds no documents, and nothing is wrong with it.
+                    (None, Purpose::Labelled) if bytes.iter().all(u8::is_ascii_whitespace) => {
+                        CorpusFormat::Dtag
+                    }
+                    (None, Purpose::Labelled) => {
+                        not_corpus.push((Arc::from(name.as_str()), first_text_line(&bytes)));
+                        continue;
+                    }
+                },
             };
             *raw.sources.entry(chosen).or_insert(0) += 1;
             let parsed = parse_input(&name, &bytes, chosen);
@@ -262,10 +376,29 @@ pub fn read_raw(paths: &[PathBuf], format: Option<CorpusFormat>) -> Result<RawCo
             problems.extend(parsed.problems);
         }
     }
+    if !not_corpus.is_empty() && raw.documents.is_empty() && problems.is_empty() {
+        let inputs: Vec<String> = not_corpus.iter().map(|(n, _)| n.to_string()).collect();
+        return Err(Error::NotCorpus { inputs });
+    }
+    problems.extend(not_corpus.iter().map(|(name, line)| {
+        problem(
+            name,
+            *line,
+            format!("not in a corpus format ({CORPUS_FORMATS_HINT})"),
+        )
+    }));
     if !problems.is_empty() {
         return Err(Error::Corpus(problems));
     }
     Ok(raw)
+}
+
+/// The 1-based number of the first non-blank line.
+fn first_text_line(bytes: &[u8]) -> usize {
+    bytes
+        .split(|&b| b == b'\n')
+        .position(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .map_or(1, |i| i + 1)
 }
 
 fn input_path(input: &Input) -> PathBuf {
@@ -533,6 +666,15 @@ mod tests {
             Some(CorpusFormat::AnnifTsv)
         );
         assert_eq!(detect(b"just a draft\n"), None);
+        // A tab alone does not make TSV: subject files and drafts may have one.
+        assert_eq!(detect(b"<http://x>\tAFRICA\n"), None);
+        assert_eq!(detect(b"a\tb\n"), None);
+        assert_eq!(detect(b"stray\n%%%A|\n\nx\n"), Some(CorpusFormat::Dtag));
+        // A malformed first line of a TSV corpus still makes it TSV, for its parser to name.
+        assert_eq!(
+            detect(b"text\tAFRICA\nmore\t<http://x>\n"),
+            Some(CorpusFormat::AnnifTsv)
+        );
     }
 
     #[test]

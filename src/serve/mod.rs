@@ -671,6 +671,7 @@ fn decision_rule(
         at_least_one: false,
         // Annif clients send an explicit threshold (0 by default): it is a hard filter.
         use_model_thresholds: false,
+        min_score: 0.0,
     }
     .check()
     .map_err(|e| Problem::bad_request(e.to_string()))?;

@@ -152,3 +152,12 @@ pub fn train(corpus: &str, model: &Path, extra: &[&str]) -> Run {
     args.extend_from_slice(extra);
     dtag(args)
 }
+
+/// Runs `dtag train --corpus CORPUS --model MODEL EXTRA…` without `-q`, for tests that read
+/// the summaries on stderr (`-q` silences them).
+pub fn train_verbose(corpus: &str, model: &Path, extra: &[&str]) -> Run {
+    let model = p(model);
+    let mut args = vec!["train", "--corpus", corpus, "--model", &model];
+    args.extend_from_slice(extra);
+    dtag(args)
+}

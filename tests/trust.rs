@@ -1,0 +1,482 @@
+//! Issue 11 ("trust"): every command reads every corpus format through one reader, a draft may
+//! get nothing, degenerate inputs are errors, `learn` checks its update, and the command line
+//! is quiet where it should be and speaks in flags.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+mod common;
+use common::{dtag, p, root, train};
+
+const TRAIN: &str = "data/train.txt";
+const TEST: &str = "data/test.txt";
+const THESAURUS: &str = "tests/fixtures/unbis_demo.ttl";
+/// Documents in data/test.txt.
+const TEST_DOCS: usize = 28;
+
+/// The demo model, trained once without a thesaurus.
+fn demo_model() -> String {
+    static MODEL: OnceLock<PathBuf> = OnceLock::new();
+    p(MODEL.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("trust-tests");
+        std::fs::create_dir_all(&dir).unwrap();
+        let model = dir.join("demo.dtag");
+        train(TRAIN, &model, &[]).ok();
+        model
+    }))
+}
+
+/// data/test.txt converted to `to` (with URIs from the demo thesaurus) at `out`.
+fn converted(to: &str, out: &Path) -> String {
+    dtag([
+        "-q",
+        "convert",
+        "--corpus",
+        TEST,
+        "--thesaurus",
+        THESAURUS,
+        "--to",
+        to,
+        "--output",
+        &p(out),
+    ])
+    .ok();
+    p(out)
+}
+
+/// The distinct document names of `suggest` TSV output.
+fn documents_of(tsv: &str) -> Vec<String> {
+    let mut names: Vec<String> = tsv
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').next().unwrap().to_string())
+        .collect();
+    names.dedup();
+    names
+}
+
+// ---------------------------------------------------------------------------------------------
+// one reader
+
+#[test]
+fn cv_reads_a_json_lines_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = converted("annif-jsonl", &dir.path().join("test.jsonl"));
+    let out = dtag([
+        "-q",
+        "cv",
+        "--corpus",
+        &jsonl,
+        "--folds",
+        "2",
+        "--no-tune",
+        "--json",
+    ])
+    .ok()
+    .json();
+    assert_eq!(out["documents"], TEST_DOCS, "{out}");
+}
+
+#[test]
+fn suggest_gives_a_result_per_document_of_a_corpus_in_any_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = demo_model();
+    let tsv = converted("annif-tsv", &d.join("test.tsv"));
+    let jsonl = converted("annif-jsonl", &d.join("test.jsonl"));
+    let gz = converted("annif-tsv", &d.join("test.tsv.gz"));
+    for corpus in [&tsv, &jsonl, &gz] {
+        let out = dtag(["suggest", "--model", &model, "--limit", "1", corpus]).ok();
+        let names = documents_of(&out.stdout);
+        assert_eq!(names.len(), TEST_DOCS, "{corpus}:\n{}", out.stdout);
+        assert_eq!(names[0], format!("{corpus}:1"));
+    }
+    // A document directory: the `.txt` documents, not their subject files.
+    let docs = d.join("docs");
+    converted("annif-dir", &docs);
+    let out = dtag(["suggest", "--model", &model, "--limit", "1", &p(&docs)]).ok();
+    let names = documents_of(&out.stdout);
+    assert_eq!(names.len(), TEST_DOCS, "{}", out.stdout);
+    assert!(names.iter().all(|n| n.ends_with(".txt")), "{names:?}");
+}
+
+#[test]
+fn a_directory_of_non_corpus_files_is_said_to_be_no_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.dtag");
+    let run = train("data/drafts", &model, &[]).fails();
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(
+        errors[0].contains("not a labelled corpus") && !run.stderr.contains("malformed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(!model.exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// nothing when nothing fits
+
+#[test]
+fn min_score_lets_a_draft_get_nothing_and_unfamiliar_drafts_are_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let empty = d.join("empty.txt");
+    std::fs::write(&empty, "  \n\t\n").unwrap();
+    let english = d.join("recipe.txt");
+    std::fs::write(&english, "Whisk two eggs with flour and milk, then bake.").unwrap();
+    let model = demo_model();
+    let drafts = [
+        p(&empty),
+        p(&english),
+        "data/drafts/draft_01.txt".to_string(),
+    ];
+    let mut args = vec!["suggest", "--model", &model];
+    args.extend(drafts.iter().map(String::as_str));
+
+    // By default the best descriptor is always proposed …
+    let run = dtag(&args).ok();
+    assert_eq!(documents_of(&run.stdout).len(), 3, "{}", run.stdout);
+    for draft in [&drafts[0], &drafts[1]] {
+        assert!(
+            run.stderr
+                .lines()
+                .any(|l| l.starts_with("warning") && l.contains(draft.as_str())),
+            "{draft} should be warned about:\n{}",
+            run.stderr
+        );
+    }
+    assert!(!run.stderr.contains("draft_01"), "{}", run.stderr);
+
+    // … with --min-score, a draft that nothing fits gets nothing.
+    args.extend(["--min-score", "0.6"]);
+    let run = dtag(&args).ok();
+    assert_eq!(
+        documents_of(&run.stdout),
+        vec!["data/drafts/draft_01.txt"],
+        "{}",
+        run.stdout
+    );
+
+    // eval applies it too.
+    let strict = dtag([
+        "-q",
+        "eval",
+        "--model",
+        &model,
+        "--corpus",
+        TEST,
+        "--min-score",
+        "0.999",
+        "--json",
+    ])
+    .ok()
+    .json();
+    let loose = dtag(["-q", "eval", "--model", &model, "--corpus", TEST, "--json"])
+        .ok()
+        .json();
+    let proposed = |r: &serde_json::Value| {
+        r["true_positives"].as_u64().unwrap() + r["false_positives"].as_u64().unwrap()
+    };
+    assert!(proposed(&strict) < proposed(&loose), "{strict}\n{loose}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// degenerate inputs
+
+#[test]
+fn eval_of_an_empty_corpus_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    let run = dtag(["eval", "--model", &demo_model(), "--corpus", &p(&empty)]).fails();
+    assert!(run.stderr.contains("no documents"), "{}", run.stderr);
+    assert!(!run.stdout.contains("-0.0"), "{}", run.stdout);
+}
+
+#[test]
+fn figures_of_nothing_are_never_negative_zero() {
+    use dtag::analysis::{AnalyzerConfig, SegmenterKind};
+    use dtag::corpus::{Corpus, Document, Origin};
+    let doc = |d: &str, body: &str| Document {
+        descriptors: vec![d.to_string()],
+        body: body.to_string(),
+        origin: Origin {
+            source: "t".into(),
+            line: 1,
+        },
+    };
+    let corpus = Corpus {
+        documents: vec![doc("A", "alpha beta"), doc("B", "gamma delta")],
+        sources: 1,
+    };
+    let (model, _) = dtag::train::TrainParams {
+        analyzer: AnalyzerConfig {
+            segmenter: SegmenterKind::Whitespace,
+            ..Default::default()
+        },
+        tfidf: dtag::features::TfidfParams {
+            min_df: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .check()
+    .unwrap()
+    .fit(&corpus, None, &dtag::train::NoProgress)
+    .unwrap();
+    let suggester = dtag::suggest::Suggester::new(model).unwrap();
+    let report = dtag::eval::evaluate(
+        &suggester,
+        &Corpus::default(),
+        &dtag::suggest::DecisionRule::default(),
+    );
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(!json.contains("-0.0"), "{json}");
+}
+
+#[test]
+fn an_empty_vocabulary_is_refused_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.dtag");
+    let run = train(TRAIN, &model, &["--min-df", "1000"]).fails();
+    assert!(
+        run.stderr.contains("--min-df") && run.stderr.contains("vocabulary would be empty"),
+        "{}",
+        run.stderr
+    );
+    assert!(!model.exists());
+}
+
+#[test]
+fn eval_hints_that_uris_could_not_be_matched() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = converted("annif-tsv", &dir.path().join("test.tsv"));
+    let run = dtag(["eval", "--model", &demo_model(), "--corpus", &tsv]).ok();
+    assert!(
+        run.stderr.contains("URI") && run.stderr.contains("--thesaurus"),
+        "{}",
+        run.stderr
+    );
+    // With the thesaurus the URIs are matched, and there is nothing to hint at.
+    let run = dtag([
+        "eval",
+        "--model",
+        &demo_model(),
+        "--corpus",
+        &tsv,
+        "--thesaurus",
+        THESAURUS,
+    ])
+    .ok();
+    assert!(!run.stderr.contains("hint"), "{}", run.stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// learn
+
+/// The documents of a `%%%` corpus whose descriptors are all in `only`.
+fn documents_about(corpus: &str, only: &[&str]) -> String {
+    let text = std::fs::read_to_string(root().join(corpus)).unwrap();
+    let mut out = String::new();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(header) = line.strip_prefix("%%%") {
+            let ds: Vec<&str> = header
+                .split('|')
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .collect();
+            if ds.iter().all(|d| only.contains(d)) {
+                let body = lines[i + 1..]
+                    .iter()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap();
+                out.push_str(&format!("{line}\n\n{body}\n"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn learn_warns_about_a_batch_of_new_topics_and_strict_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = d.join("m.dtag");
+    std::fs::copy(demo_model(), &model).unwrap();
+    let before = std::fs::read(&model).unwrap();
+    // Documents of four descriptors only: the model's other 13, with 60% of its training
+    // assignments, are absent.
+    let batch = d.join("batch.txt");
+    let text = documents_about(
+        TRAIN,
+        &[
+            "AFRICA",
+            "ELECTIONS",
+            "HUMAN RIGHTS",
+            "PEACEKEEPING OPERATIONS",
+        ],
+    );
+    assert!(text.matches("%%%").count() >= 20, "{text}");
+    std::fs::write(&batch, text).unwrap();
+
+    let run = dtag([
+        "learn",
+        "--model",
+        &p(&model),
+        "--corpus",
+        &p(&batch),
+        "--strict",
+    ])
+    .fails();
+    assert!(
+        run.stderr.contains("not a sample") && run.stderr.contains("left untouched"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(&model).unwrap(), before);
+
+    let out = d.join("out.dtag");
+    let run = dtag([
+        "learn",
+        "--model",
+        &p(&model),
+        "--corpus",
+        &p(&batch),
+        "--output",
+        &p(&out),
+        "--json",
+    ])
+    .ok();
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with("warning") && l.contains("not a sample")),
+        "{}",
+        run.stderr
+    );
+    let report = run.json();
+    assert_eq!(report["coverage"]["unrepresentative"], true, "{report}");
+    assert!(out.exists());
+
+    // A sample of the same documents is not warned about.
+    let run = dtag([
+        "learn",
+        "--model",
+        &p(&model),
+        "--corpus",
+        TRAIN,
+        "--output",
+        &p(&out),
+        "--strict",
+    ])
+    .ok();
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+}
+
+#[test]
+fn learn_keeps_the_tuned_thresholds_of_a_batch_too_small_to_re_tune() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("out.dtag");
+    // 28 documents, too few for tuning's 5 folds of 10.
+    let run = dtag([
+        "learn",
+        "--model",
+        &demo_model(),
+        "--corpus",
+        TEST,
+        "--output",
+        &p(&out),
+        "--json",
+    ])
+    .ok();
+    let report = run.json();
+    assert!(
+        report["tuning_kept"]
+            .as_str()
+            .is_some_and(|t| t.contains("kept")),
+        "{report}"
+    );
+    assert!(run.stderr.contains("thresholds are kept"), "{}", run.stderr);
+    let eval = dtag([
+        "-q",
+        "eval",
+        "--model",
+        &p(&out),
+        "--corpus",
+        TEST,
+        "--json",
+    ])
+    .ok()
+    .json();
+    assert_eq!(eval["thresholds"], "per-descriptor", "{eval}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// noise
+
+#[test]
+fn a_closed_pipe_ends_suggest_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dtag"))
+        .current_dir(root())
+        .args(["suggest", "--model", &demo_model(), TEST])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before anything is written (`| head -0`).
+    drop(child.stdout.take());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn quiet_leaves_only_errors_and_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.dtag");
+    let run = train(TRAIN, &model, &[]).ok();
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    let run = dtag(["-q", "eval", "--model", &p(&model), "--corpus", TEST]).ok();
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    assert!(!run.stdout.is_empty());
+}
+
+#[test]
+fn a_report_over_an_existing_file_is_explained() {
+    let run = dtag([
+        "eval",
+        "--model",
+        &demo_model(),
+        "--corpus",
+        TEST,
+        "--report",
+        "README.md",
+    ])
+    .fails();
+    assert!(
+        run.stderr.contains("README.md") && run.stderr.contains("not a directory"),
+        "{}",
+        run.stderr
+    );
+    // Refused before any work: nothing was evaluated.
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
