@@ -23,7 +23,7 @@ use dtag::serve::ServeParams;
 use dtag::suggest::{DecisionRule, Suggester, Suggestion};
 use dtag::synth::SynthParams;
 use dtag::thesaurus::rollup::rollup;
-use dtag::train::{Progress, TrainParams};
+use dtag::train::{Progress, TrainParams, ValidTrainParams};
 use dtag::tune::{ThresholdObjective, TuneParams, TuningSummary};
 
 use crate::commands::{self, summary, CorpusFormatArg, ThesaurusArgs};
@@ -615,17 +615,25 @@ fn train_params(args: &TrainOptions) -> anyhow::Result<TrainParams> {
     Ok(params)
 }
 
-fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
-    let mut params = train_params(&args.options)?;
+/// The training settings, checked before anything is read, and the thesaurus, whose Chinese
+/// labels become segmenter words: what `train` and `cv` both start from.
+fn params_and_thesaurus(
+    options: &TrainOptions,
+    thesaurus: &commands::ThesaurusArgs,
+) -> anyhow::Result<(ValidTrainParams, Option<dtag::thesaurus::Thesaurus>)> {
+    let mut params = train_params(options)?;
     params.clone().check()?;
-
-    let started = Instant::now();
-    let thesaurus = args.thesaurus.load()?;
+    let thesaurus = thesaurus.load()?;
     if let Some(t) = &thesaurus {
         let added = commands::add_thesaurus_words(&mut params.analyzer.user_words, t);
         summary!("segmenter: {added} Chinese thesaurus labels added as words");
     }
-    let params = params.check()?;
+    Ok((params.check()?, thesaurus))
+}
+
+fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (params, thesaurus) = params_and_thesaurus(&args.options, &args.thesaurus)?;
     let segmenter = commands::BackgroundAnalyzer::start(params.analyzer_config().clone());
     let corpus = commands::read_labelled(
         &args.corpus,
@@ -674,7 +682,7 @@ vocabulary {} terms, {} stored weights",
                 f.p_at_1, f.p_at_5, f.ndcg_at_5
             )
         };
-        eprintln!(
+        summary!(
             "ensemble ({} neighbours, {} lexicon labels, {} descriptors from the lexicon alone): \
 out of fold {} against one-vs-rest alone {}: {}",
             e.neighbours,
@@ -1009,18 +1017,12 @@ fn hint_unseen_descriptors(evaluation: &dtag::eval::Evaluation, with_thesaurus: 
 }
 
 fn cv(args: CvArgs, bars: &Bars) -> anyhow::Result<()> {
-    let mut params = train_params(&args.options)?;
-    params.clone().check()?;
+    train_params(&args.options)?.check()?;
     let rule = args.decision.rule()?;
     dtag::cv::check_folds(args.folds)?;
     // The same reader and thesaurus handling as `train`, so that `cv` measures what `train`
     // would learn from the same corpus.
-    let thesaurus = args.thesaurus.load()?;
-    if let Some(t) = &thesaurus {
-        let added = commands::add_thesaurus_words(&mut params.analyzer.user_words, t);
-        summary!("segmenter: {added} Chinese thesaurus labels added as words");
-    }
-    let params = params.check()?;
+    let (params, thesaurus) = params_and_thesaurus(&args.options, &args.thesaurus)?;
     let corpus = commands::read_labelled(
         &args.corpus,
         args.format,

@@ -398,6 +398,9 @@ pub fn learn(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
     if let Some(kept) = &report.tuning_kept {
         eprintln!("note: {kept}");
     }
+    if let Some(dropped) = &report.ensemble_dropped {
+        eprintln!("note: {dropped}");
+    }
     let stages: Vec<String> = report
         .seconds
         .iter()
@@ -576,7 +579,7 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
                     }
                 })
                 .collect();
-            eprintln!(
+            summary!(
                 "{} descriptors, {} training documents, vocabulary {} terms, C {}{}",
                 model.descriptors.len(),
                 model.info.documents,
@@ -599,7 +602,7 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<()> {
                     .zip(&e.fusion().weights)
                     .map(|((name, member), w)| format!("{}/{name} {w:+.3}", member.name()))
                     .collect();
-                eprintln!(
+                summary!(
                     "ensemble: one-vs-rest for {} descriptors, {} neighbours, {} lexicon labels \
 ({} descriptors from the lexicon alone); fusion weights: {}",
                     model.trained_descriptors(),

@@ -27,11 +27,40 @@ fn p_at_1(model: &Path, test: &Path) -> f64 {
 // demo corpus
 
 #[test]
+fn learn_on_an_ensemble_model_says_what_it_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.dtag");
+    train(TRAIN, &model, &[]).ok();
+    let updated = dir.path().join("updated.dtag");
+    let report = dtag([
+        "-q",
+        "learn",
+        "--model",
+        &p(&model),
+        "--corpus",
+        TEST,
+        "--output",
+        &p(&updated),
+        "--json",
+    ])
+    .ok()
+    .json();
+    let dropped = report["ensemble_dropped"].as_str().unwrap_or_default();
+    assert!(dropped.contains("retrain"), "{report}");
+    // Its thresholds belonged to the fused values: with too few documents to re-tune, the
+    // report says the tuning is gone rather than applying it to other scores.
+    let kept = report["tuning_kept"].as_str().unwrap_or_default();
+    assert!(kept.contains("no tuning"), "{report}");
+}
+
+#[test]
 fn learn_updates_a_model_keeps_its_vocabulary_and_reports_new_terms() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let model = d.join("m.dtag");
-    train(TRAIN, &model, &[]).ok();
+    // One-vs-rest with tuning: `learn` updates it in place (an ensemble is not carried over,
+    // see `learn_on_an_ensemble_model_says_what_it_drops`).
+    train(TRAIN, &model, &["--no-ensemble"]).ok();
     let before = std::fs::read(&model).unwrap();
 
     // New documents, one with a descriptor the model does not have.

@@ -28,6 +28,18 @@ fn demo_model() -> String {
     }))
 }
 
+/// The demo model as one-vs-rest alone (tuned, no ensemble): what `learn` updates in place.
+fn one_vs_rest_model() -> String {
+    static MODEL: OnceLock<PathBuf> = OnceLock::new();
+    p(MODEL.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("trust-tests");
+        std::fs::create_dir_all(&dir).unwrap();
+        let model = dir.join("demo-ovr.dtag");
+        train(TRAIN, &model, &["--no-ensemble"]).ok();
+        model
+    }))
+}
+
 /// data/test.txt converted to `to` (with URIs from the demo thesaurus) at `out`.
 fn converted(to: &str, out: &Path) -> String {
     dtag([
@@ -392,7 +404,7 @@ fn learn_keeps_the_tuned_thresholds_of_a_batch_too_small_to_re_tune() {
     let run = dtag([
         "learn",
         "--model",
-        &demo_model(),
+        &one_vs_rest_model(),
         "--corpus",
         TEST,
         "--output",
