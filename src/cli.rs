@@ -15,7 +15,7 @@ use dtag::corpus::{self, Corpus};
 use dtag::cv::cross_validate;
 use dtag::eval::evaluate_detailed;
 use dtag::features::TfidfParams;
-use dtag::model::file::write_atomically;
+use dtag::io_guard::OutputGuard;
 use dtag::model::{LogisticParams, Model, OneVsRestParams};
 use dtag::report::{per_label_tsv, write_html_report};
 use dtag::serve::ServeParams;
@@ -515,6 +515,17 @@ fn train_params(args: &TrainOptions) -> anyhow::Result<TrainParams> {
 fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
     let mut params = train_params(&args.options)?;
     params.clone().check()?;
+    // Before any work: a model path that is the corpus, or in a missing directory, is refused
+    // now rather than after training.
+    let mut guard = OutputGuard::new();
+    guard
+        .inputs("--corpus", &args.corpus)
+        .inputs("--thesaurus", &args.thesaurus.thesaurus)
+        .inputs("--user-dict", &args.options.user_dict);
+    if args.json {
+        guard.stdout_used_by("--json");
+    }
+    let model_out = guard.binary_file("--model", &args.model)?;
 
     let started = Instant::now();
     let thesaurus = args.thesaurus.load()?;
@@ -538,7 +549,7 @@ fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
     if let Some(t) = &thesaurus {
         model.attach_thesaurus(t);
     }
-    commands::save_timed(&model, &args.model, &mut seconds, started)?;
+    commands::save_timed(&model, &model_out, &mut seconds, started)?;
     report.seconds.extend(seconds);
 
     if args.json {
@@ -569,7 +580,7 @@ vocabulary {} terms, {} stored weights",
         .map(|(k, v)| format!("{k} {v:.2}s"))
         .collect();
     eprintln!("time: {}", stages.join(", "));
-    eprintln!("model written to {}", args.model.display());
+    eprintln!("model written to {model_out}");
     Ok(())
 }
 
@@ -751,6 +762,24 @@ fn suggest_explained(
 
 fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let rule = args.decision.rule()?;
+    let mut guard = OutputGuard::new();
+    guard
+        .inputs("--model", [&args.model])
+        .inputs("--corpus", &args.corpus)
+        .inputs("--thesaurus", &args.thesaurus.thesaurus)
+        .stdout_used_by("the evaluation figures");
+    let report_dir = match &args.report {
+        Some(dir) => {
+            let target = guard.directory("--report", dir, false)?;
+            guard.file("--report", &target.join("index.html"))?;
+            Some(target)
+        }
+        None => None,
+    };
+    let per_label_out = match &args.per_label {
+        Some(path) => Some(guard.file("--per-label", path)?),
+        None => None,
+    };
     let model = Model::load(&args.model)?;
     let given = args.thesaurus.load()?;
     let stored = if given.is_none() {
@@ -796,7 +825,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
             print!("{}", r.to_table());
         }
     }
-    if let Some(dir) = &args.report {
+    if let Some(dir) = &report_dir {
         let sources: Vec<String> = args
             .corpus
             .iter()
@@ -807,9 +836,9 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         eprintln!("report written to {}", page.display());
     }
     // After the report, which creates its directory: `--per-label DIR/labels.tsv` may go in it.
-    if let Some(path) = &args.per_label {
-        write_atomically(path, per_label_tsv(&evaluation).as_bytes())?;
-        eprintln!("per-descriptor figures written to {}", path.display());
+    if let Some(out) = &per_label_out {
+        out.write(per_label_tsv(&evaluation).as_bytes())?;
+        eprintln!("per-descriptor figures written to {out}");
     }
     Ok(())
 }
@@ -844,7 +873,8 @@ fn synth(args: SynthArgs) -> anyhow::Result<()> {
         ..SynthParams::default()
     }
     .check()?;
-    if args.output.as_os_str() == "-" {
+    let output = OutputGuard::new().file("--output", &args.output)?;
+    if output.is_stdout() {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
         params.write(&mut out)?;
@@ -853,11 +883,10 @@ fn synth(args: SynthArgs) -> anyhow::Result<()> {
     }
     let mut bytes = Vec::new();
     let n = params.write(&mut bytes)?;
-    dtag::model::file::write_atomically(&args.output, &bytes)?;
+    output.write(&bytes)?;
     eprintln!(
-        "wrote {n} synthetic documents ({} MB) to {}",
-        bytes.len() / 1_000_000,
-        args.output.display()
+        "wrote {n} synthetic documents ({} MB) to {output}",
+        bytes.len() / 1_000_000
     );
     Ok(())
 }

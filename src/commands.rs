@@ -232,6 +232,7 @@ pub fn learn(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
         .check()
     };
     check(args.c.unwrap_or(LogisticParams::default().c))?;
+    let out = learn_output(&args)?;
     let model = Model::load(&args.model)?;
     let params = check(args.c.unwrap_or(model.info.c))?;
     let segmenter = BackgroundAnalyzer::start(model.analyzer.clone());
@@ -254,8 +255,7 @@ pub fn learn(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
     let analyzer = segmenter.join(&mut seconds)?;
     let (updated, mut report) =
         params.learn_with_analyzer(&model, &analyzer, &corpus, given.as_ref(), progress)?;
-    let out = args.output.as_deref().unwrap_or(&args.model);
-    save_timed(&updated, out, &mut seconds, started)?;
+    save_timed(&updated, &out, &mut seconds, started)?;
     report.seconds.extend(seconds);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -301,8 +301,28 @@ pub fn learn(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
         .map(|(k, v)| format!("{k} {v:.2}s"))
         .collect();
     eprintln!("time: {}", stages.join(", "));
-    eprintln!("model written to {}", out.display());
+    eprintln!("model written to {out}");
     Ok(())
+}
+
+/// Where `learn` writes, checked before any work. Writing over `--model` is what `learn` does
+/// by default; any other input is refused.
+fn learn_output(args: &LearnArgs) -> anyhow::Result<dtag::io_guard::Output> {
+    let mut guard = dtag::io_guard::OutputGuard::new();
+    guard
+        .inputs("--corpus", &args.corpus)
+        .inputs("--thesaurus", &args.thesaurus.thesaurus);
+    if args.json {
+        guard.stdout_used_by("--json");
+    }
+    match &args.output {
+        Some(path) if !dtag::io_guard::same_file(path, &args.model) => {
+            guard.inputs("--model", [&args.model]);
+            Ok(guard.binary_file("--output", path)?)
+        }
+        Some(path) => Ok(guard.binary_file("--output", path)?),
+        None => Ok(guard.binary_file("--model", &args.model)?),
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -340,6 +360,19 @@ pub struct ConvertArgs {
 }
 
 pub fn convert(args: ConvertArgs) -> anyhow::Result<()> {
+    let mut guard = dtag::io_guard::OutputGuard::new();
+    guard
+        .inputs("--corpus", &args.corpus)
+        .inputs("--thesaurus", &args.thesaurus.thesaurus);
+    let output = if args.to == OutputFormatArg::AnnifDir {
+        let target = guard.directory("--output", &args.output, true)?;
+        dtag::io_guard::Output::File {
+            given: args.output.clone(),
+            target,
+        }
+    } else {
+        guard.file("--output", &args.output)?
+    };
     let thesaurus = args.thesaurus.load()?;
     let corpus = read_labelled(
         &args.corpus,
@@ -354,7 +387,7 @@ pub fn convert(args: ConvertArgs) -> anyhow::Result<()> {
         OutputFormatArg::AnnifJsonl => CorpusFormat::AnnifJsonl,
         OutputFormatArg::AnnifDir => CorpusFormat::AnnifDir,
     };
-    let report = formats::write_corpus(&corpus, to, &args.output, thesaurus.as_ref())?;
+    let report = formats::write_corpus_to(&corpus, to, &output, thesaurus.as_ref())?;
     if report.flattened > 0 {
         eprintln!(
             "note: {} document text(s) had line breaks{} replaced by spaces to fit the {to} format",
@@ -370,7 +403,7 @@ pub fn convert(args: ConvertArgs) -> anyhow::Result<()> {
         "wrote {} documents as {to}{} to {}",
         report.documents,
         if report.gzipped { " (gzipped)" } else { "" },
-        args.output.display()
+        output
     );
     Ok(())
 }
@@ -538,16 +571,16 @@ impl BackgroundAnalyzer {
     }
 }
 
-/// Writes `model` to `path` atomically and records the time it took and the total since
-/// `started`.
+/// Writes `model` to `out` (atomically for a file) and records the time it took and the total
+/// since `started`.
 pub fn save_timed(
     model: &Model,
-    path: &Path,
+    out: &dtag::io_guard::Output,
     seconds: &mut BTreeMap<&'static str, f64>,
     started: Instant,
 ) -> anyhow::Result<()> {
     let save_start = Instant::now();
-    model.save(path)?;
+    out.write(&dtag::model::file::to_bytes(model)?)?;
     seconds.insert("saving", save_start.elapsed().as_secs_f64());
     seconds.insert("total", started.elapsed().as_secs_f64());
     Ok(())

@@ -22,7 +22,7 @@ use crate::corpus::{self, Corpus, CorpusProblem, Document, Input, Origin, Proble
 use crate::error::{Error, Result};
 use crate::thesaurus::{looks_like_iri, strip_angle_brackets, MatchKind, Thesaurus};
 
-pub use write::write_corpus;
+pub use write::{write_corpus, write_corpus_to};
 
 /// A corpus format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
