@@ -119,7 +119,8 @@ impl Input {
         }
     }
 
-    /// Reads the whole input as bytes.
+    /// Reads the whole input as bytes (a file through [`crate::io_guard::read_input`]: a
+    /// device is refused, a regular file read up to its size).
     pub fn read_bytes(&self) -> Result<Vec<u8>> {
         match self {
             Input::Stdin => {
@@ -129,7 +130,7 @@ impl Input {
                     .map_err(|e| Error::io("<stdin>", e))?;
                 Ok(buf)
             }
-            Input::File(p) => std::fs::read(p).map_err(|e| Error::io(p, e)),
+            Input::File(p) => crate::io_guard::read_input(p),
         }
     }
 }

@@ -143,13 +143,23 @@ pub(crate) fn problem(source: &Arc<str>, line: usize, what: impl Into<String>) -
 /// Gzip streams start with these two bytes.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
+/// Text corpora gzip 3 to 10 times smaller; deflate can reach 1032 times. Decompression stops
+/// at this ratio (plus [`GUNZIP_SLACK`]), so a small file cannot expand into all of memory.
+pub const MAX_GZIP_RATIO: u64 = 64;
+const GUNZIP_SLACK: u64 = 16 << 20;
+
 /// Decompresses gzip data (recognised by its magic bytes); other data is returned as is.
+/// Output beyond [`MAX_GZIP_RATIO`] times the input is refused (a decompression bomb).
 pub fn maybe_gunzip(name: &str, bytes: Vec<u8>) -> Result<Vec<u8>> {
     if !bytes.starts_with(&GZIP_MAGIC) {
         return Ok(bytes);
     }
+    let limit = (bytes.len() as u64)
+        .saturating_mul(MAX_GZIP_RATIO)
+        .saturating_add(GUNZIP_SLACK);
     let mut out = Vec::new();
     flate2::read::MultiGzDecoder::new(&bytes[..])
+        .take(limit + 1)
         .read_to_end(&mut out)
         .map_err(|e| {
             Error::io(
@@ -157,6 +167,19 @@ pub fn maybe_gunzip(name: &str, bytes: Vec<u8>) -> Result<Vec<u8>> {
                 std::io::Error::new(e.kind(), format!("not a valid gzip file: {e}")),
             )
         })?;
+    if out.len() as u64 > limit {
+        return Err(Error::io(
+            name,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "decompresses to more than {MAX_GZIP_RATIO} times its size, which no text \
+                     corpus does (a damaged file or a decompression bomb); decompress it yourself \
+                     if it is right"
+                ),
+            ),
+        ));
+    }
     Ok(out)
 }
 
