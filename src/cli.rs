@@ -436,10 +436,24 @@ impl Progress for Bars {
     }
 }
 
+/// `--threads` may ask for at most this many threads per available core.
+const MAX_THREADS_PER_CORE: usize = 4;
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(n) = cli.threads {
         if n == 0 {
             bail!("--threads must be at least 1");
+        }
+        // Each thread is an OS thread with its own stack, and the work is CPU-bound: beyond a
+        // few per core they only add switching (`--threads 10000` made `suggest` 300 times
+        // slower). Refused rather than clamped, so a script never runs other than it says.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let most = MAX_THREADS_PER_CORE * cores;
+        if n > most {
+            bail!(
+                "--threads {n} is more than {MAX_THREADS_PER_CORE} per core ({cores} core(s) \
+                 available: at most {most})"
+            );
         }
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
