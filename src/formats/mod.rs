@@ -285,10 +285,30 @@ pub fn read_raw(paths: &[PathBuf], format: Option<CorpusFormat>) -> Result<RawCo
             problems.extend(parsed.problems);
         }
     }
+    problems.extend(forbidden_characters(&raw.documents));
     if !problems.is_empty() {
         return Err(Error::Corpus(problems));
     }
     Ok(raw)
+}
+
+/// Subjects of every format whose URI or label holds a character no descriptor may hold
+/// ([`corpus::descriptor_problem`]), at the line that gives them.
+fn forbidden_characters(documents: &[RawDocument]) -> Vec<CorpusProblem> {
+    documents
+        .iter()
+        .flat_map(|d| &d.subjects)
+        .filter_map(|s| {
+            let what = [&s.label, &s.uri]
+                .into_iter()
+                .flatten()
+                .find_map(|text| corpus::descriptor_problem(text))?;
+            Some(CorpusProblem {
+                origin: s.origin.clone(),
+                kind: ProblemKind::Format(what),
+            })
+        })
+        .collect()
 }
 
 fn input_path(input: &Input) -> PathBuf {
