@@ -559,6 +559,9 @@ fn canonical_target(path: &Path) -> PathBuf {
     }
 }
 
+/// The name whose temporary files probe a directory for writing.
+const WRITE_PROBE: &str = "write-test";
+
 /// An existing, writable directory, or why not. Writability is tested by creating (and
 /// removing) a temporary file, the only test that is right for root, ACLs, read-only mounts
 /// and full quotas alike.
@@ -571,7 +574,10 @@ fn check_writable_dir(dir: &Path) -> std::result::Result<(), String> {
         }
         Err(e) => return Err(format!("{}: {e}", dir.display())),
     }
-    match create_temp(dir, "write-test") {
+    // The probe's own name, so that a run killed between creating and removing it leaves
+    // nothing the next run does not clean.
+    remove_leftovers(dir, WRITE_PROBE);
+    match create_temp(dir, WRITE_PROBE) {
         Ok((path, file)) => {
             drop(file);
             let _ = std::fs::remove_file(path);
