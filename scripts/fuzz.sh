@@ -3,18 +3,19 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #
-# Defaults: 600 seconds each for corpus_parser, model_file and request_decoder. Seeds are made
-# from data/ (a small model is trained with the release binary). libFuzzer's summary line gives
-# the executions per target; crashes land in fuzz/artifacts/<target>/ and make the script exit
-# non-zero. Keep a fixed crash input as a regression test by copying it to
-# tests/fuzz_inputs/<target>/ (tests/fuzz_inputs.rs replays every file there).
+# Defaults: 600 seconds each for corpus_parser, model_file, request_decoder and turtle_parser.
+# Seeds are made from data/ and tests/fixtures/ (a small model is trained with the release
+# binary). libFuzzer's summary line gives the executions per target; crashes land in
+# fuzz/artifacts/<target>/ and make the script exit non-zero. Keep a fixed crash input as a
+# regression test by copying it to tests/fuzz_inputs/<target>/ (tests/fuzz_inputs.rs replays
+# every file there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 SECONDS_PER_TARGET=${1:-600}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(corpus_parser model_file request_decoder)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(corpus_parser model_file request_decoder turtle_parser)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 FUZZ_TARGET_DIR=$TARGET_DIR/fuzz
 WORK=$TARGET_DIR/fuzz-work
@@ -48,6 +49,9 @@ printf '\x01/v1/projects/demo/suggest\x00\x00application/x-www-form-urlencoded\x
 printf '\x01/v1/projects/demo/suggest-batch\x00limit=3&threshold=0.1&language=zh\x00application/json; charset=utf-8\x00{"documents":[{"text":"a","document_id":"d1"},{"text":"b","metadata":{"k":"v"}}]}' | seed request_decoder batch
 printf '\x00/v1/projects/un%%20zh' | seed request_decoder project
 printf '\x00/healthz' | seed request_decoder health
+
+seed turtle_parser unbis_demo < tests/fixtures/unbis_demo.ttl
+printf '@base <http://e/> .\nPREFIX : <#>\n_:b :p [ :q ( 1 -2.5e3 "s"@en """l\\n""" ) ], <r> ;\n  a :C .\n' | seed turtle_parser features
 
 # --- runs --------------------------------------------------------------------------------
 status=0

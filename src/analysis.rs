@@ -249,7 +249,7 @@ impl AnalyzerConfig {
 
 /// Reads a jieba user dictionary: one `word [freq] [tag]` per line; `#` starts a comment.
 pub fn read_user_dict(path: &Path) -> Result<Vec<UserWord>> {
-    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::io_guard::read_input(path)?;
     let mut words = Vec::new();
     for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
         let bad = |reason: &str| Error::UserDict {

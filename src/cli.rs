@@ -16,7 +16,7 @@ use dtag::cv::cross_validate;
 use dtag::ensemble::EnsembleParams;
 use dtag::eval::evaluate_detailed;
 use dtag::features::TfidfParams;
-use dtag::model::file::write_atomically;
+use dtag::io_guard::OutputGuard;
 use dtag::model::{LogisticParams, Model, OneVsRestParams};
 use dtag::report::{per_label_tsv, write_html_report};
 use dtag::serve::ServeParams;
@@ -531,11 +531,25 @@ fn thousands(rate: f64) -> String {
     out
 }
 
+/// `--threads` may ask for at most this many threads per available core.
+const MAX_THREADS_PER_CORE: usize = 4;
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     commands::set_quiet(cli.quiet);
     if let Some(n) = cli.threads {
         if n == 0 {
             bail!("--threads must be at least 1");
+        }
+        // Each thread is an OS thread with its own stack, and the work is CPU-bound: beyond a
+        // few per core they only add switching (`--threads 10000` made `suggest` 300 times
+        // slower). Refused rather than clamped, so a script never runs other than it says.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let most = MAX_THREADS_PER_CORE * cores;
+        if n > most {
+            bail!(
+                "--threads {n} is more than {MAX_THREADS_PER_CORE} per core ({cores} core(s) \
+                 available: at most {most})"
+            );
         }
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -632,6 +646,19 @@ fn params_and_thesaurus(
 }
 
 fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
+    train_params(&args.options)?.check()?;
+    // Before any work: a model path that is the corpus, or in a missing directory, is refused
+    // now rather than after training.
+    let mut guard = OutputGuard::new();
+    guard
+        .inputs("--corpus", &args.corpus)
+        .inputs("--thesaurus", &args.thesaurus.thesaurus)
+        .inputs("--user-dict", &args.options.user_dict);
+    if args.json {
+        guard.stdout_used_by("--json");
+    }
+    let model_out = guard.binary_file("--model", &args.model)?;
+
     let started = Instant::now();
     let (params, thesaurus) = params_and_thesaurus(&args.options, &args.thesaurus)?;
     let segmenter = commands::BackgroundAnalyzer::start(params.analyzer_config().clone());
@@ -650,7 +677,7 @@ fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
     if let Some(t) = &thesaurus {
         model.attach_thesaurus(t);
     }
-    commands::save_timed(&model, &args.model, &mut seconds, started)?;
+    commands::save_timed(&model, &model_out, &mut seconds, started)?;
     report.seconds.extend(seconds);
 
     if args.json {
@@ -703,7 +730,7 @@ out of fold {} against one-vs-rest alone {}: {}",
         .map(|(k, v)| format!("{k} {v:.2}s"))
         .collect();
     summary!("time: {}", stages.join(", "));
-    summary!("model written to {}", args.model.display());
+    summary!("model written to {model_out}");
     Ok(())
 }
 
@@ -915,9 +942,24 @@ fn suggest_explained(
 
 fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let rule = args.decision.rule()?;
-    if let Some(dir) = &args.report {
-        dtag::report::check_report_dir(dir)?;
-    }
+    let mut guard = OutputGuard::new();
+    guard
+        .inputs("--model", [&args.model])
+        .inputs("--corpus", &args.corpus)
+        .inputs("--thesaurus", &args.thesaurus.thesaurus)
+        .stdout_used_by("the evaluation figures");
+    let report_dir = match &args.report {
+        Some(dir) => {
+            let target = guard.directory("--report", dir, false)?;
+            guard.file("--report", &target.join("index.html"))?;
+            Some(target)
+        }
+        None => None,
+    };
+    let per_label_out = match &args.per_label {
+        Some(path) => Some(guard.file("--per-label", path)?),
+        None => None,
+    };
     let model = Model::load(&args.model)?;
     let given = args.thesaurus.load()?;
     let stored = if given.is_none() {
@@ -964,7 +1006,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
             commands::print_out(r.to_table())?;
         }
     }
-    if let Some(dir) = &args.report {
+    if let Some(dir) = &report_dir {
         let sources: Vec<String> = args
             .corpus
             .iter()
@@ -975,9 +1017,9 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         summary!("report written to {}", page.display());
     }
     // After the report, which creates its directory: `--per-label DIR/labels.tsv` may go in it.
-    if let Some(path) = &args.per_label {
-        write_atomically(path, per_label_tsv(&evaluation).as_bytes())?;
-        summary!("per-descriptor figures written to {}", path.display());
+    if let Some(out) = &per_label_out {
+        out.write(per_label_tsv(&evaluation).as_bytes())?;
+        summary!("per-descriptor figures written to {out}");
     }
     Ok(())
 }
@@ -1059,7 +1101,8 @@ fn synth(args: SynthArgs) -> anyhow::Result<()> {
         ..SynthParams::default()
     }
     .check()?;
-    if args.output.as_os_str() == "-" {
+    let output = OutputGuard::new().file("--output", &args.output)?;
+    if output.is_stdout() {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
         params.write(&mut out)?;
@@ -1068,11 +1111,10 @@ fn synth(args: SynthArgs) -> anyhow::Result<()> {
     }
     let mut bytes = Vec::new();
     let n = params.write(&mut bytes)?;
-    dtag::model::file::write_atomically(&args.output, &bytes)?;
+    output.write(&bytes)?;
     summary!(
-        "wrote {n} synthetic documents ({} MB) to {}",
-        bytes.len() / 1_000_000,
-        args.output.display()
+        "wrote {n} synthetic documents ({} MB) to {output}",
+        bytes.len() / 1_000_000
     );
     Ok(())
 }

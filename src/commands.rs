@@ -292,6 +292,7 @@ pub fn learn(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
         .check()
     };
     check(args.c.unwrap_or(LogisticParams::default().c))?;
+    let out = learn_output(&args)?;
     let model = Model::load(&args.model)?;
     let params = check(args.c.unwrap_or(model.info.c))?;
     let segmenter = BackgroundAnalyzer::start(model.analyzer.clone());
@@ -314,7 +315,6 @@ pub fn learn(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
     let analyzer = segmenter.join(&mut seconds)?;
     let (updated, mut report) =
         params.learn_with_analyzer(&model, &analyzer, &corpus, given.as_ref(), progress)?;
-    let out = args.output.as_deref().unwrap_or(&args.model);
     // What speaks against the update: a measured drop, or new documents so unlike the
     // model's that it may forget what they lack (which no held-out check can measure).
     let mut against = Vec::new();
@@ -343,7 +343,7 @@ pub fn learn(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
                 "{}; {} is left untouched (retrain on all documents with `dtag train`, or \
                  learn without --strict to write the update anyway)",
                 against.join("; "),
-                out.display()
+                out
             );
         }
         for reason in &against {
@@ -354,7 +354,7 @@ pub fn learn(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
              refuses such an update"
         );
     }
-    save_timed(&updated, out, &mut seconds, started)?;
+    save_timed(&updated, &out, &mut seconds, started)?;
     report.seconds.extend(seconds);
     if args.json {
         print_out(format_args!("{}\n", serde_json::to_string_pretty(&report)?))?;
@@ -407,8 +407,28 @@ pub fn learn(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
         .map(|(k, v)| format!("{k} {v:.2}s"))
         .collect();
     summary!("time: {}", stages.join(", "));
-    summary!("model written to {}", out.display());
+    summary!("model written to {out}");
     Ok(())
+}
+
+/// Where `learn` writes, checked before any work. Writing over `--model` is what `learn` does
+/// by default; any other input is refused.
+fn learn_output(args: &LearnArgs) -> anyhow::Result<dtag::io_guard::Output> {
+    let mut guard = dtag::io_guard::OutputGuard::new();
+    guard
+        .inputs("--corpus", &args.corpus)
+        .inputs("--thesaurus", &args.thesaurus.thesaurus);
+    if args.json {
+        guard.stdout_used_by("--json");
+    }
+    match &args.output {
+        Some(path) if !dtag::io_guard::same_file(path, &args.model) => {
+            guard.inputs("--model", [&args.model]);
+            Ok(guard.binary_file("--output", path)?)
+        }
+        Some(path) => Ok(guard.binary_file("--output", path)?),
+        None => Ok(guard.binary_file("--model", &args.model)?),
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -446,6 +466,19 @@ pub struct ConvertArgs {
 }
 
 pub fn convert(args: ConvertArgs) -> anyhow::Result<()> {
+    let mut guard = dtag::io_guard::OutputGuard::new();
+    guard
+        .inputs("--corpus", &args.corpus)
+        .inputs("--thesaurus", &args.thesaurus.thesaurus);
+    let output = if args.to == OutputFormatArg::AnnifDir {
+        let target = guard.directory("--output", &args.output, true)?;
+        dtag::io_guard::Output::File {
+            given: args.output.clone(),
+            target,
+        }
+    } else {
+        guard.file("--output", &args.output)?
+    };
     let thesaurus = args.thesaurus.load()?;
     let corpus = read_labelled(
         &args.corpus,
@@ -460,7 +493,7 @@ pub fn convert(args: ConvertArgs) -> anyhow::Result<()> {
         OutputFormatArg::AnnifJsonl => CorpusFormat::AnnifJsonl,
         OutputFormatArg::AnnifDir => CorpusFormat::AnnifDir,
     };
-    let report = formats::write_corpus(&corpus, to, &args.output, thesaurus.as_ref())?;
+    let report = formats::write_corpus_to(&corpus, to, &output, thesaurus.as_ref())?;
     if report.flattened > 0 {
         eprintln!(
             "note: {} document text(s) had line breaks{} replaced by spaces to fit the {to} format",
@@ -476,7 +509,7 @@ pub fn convert(args: ConvertArgs) -> anyhow::Result<()> {
         "wrote {} documents as {to}{} to {}",
         report.documents,
         if report.gzipped { " (gzipped)" } else { "" },
-        args.output.display()
+        output
     );
     Ok(())
 }
@@ -660,16 +693,16 @@ impl BackgroundAnalyzer {
     }
 }
 
-/// Writes `model` to `path` atomically and records the time it took and the total since
-/// `started`.
+/// Writes `model` to `out` (atomically for a file) and records the time it took and the total
+/// since `started`.
 pub fn save_timed(
     model: &Model,
-    path: &Path,
+    out: &dtag::io_guard::Output,
     seconds: &mut BTreeMap<&'static str, f64>,
     started: Instant,
 ) -> anyhow::Result<()> {
     let save_start = Instant::now();
-    model.save(path)?;
+    out.write(&dtag::model::file::to_bytes(model)?)?;
     seconds.insert("saving", save_start.elapsed().as_secs_f64());
     seconds.insert("total", started.elapsed().as_secs_f64());
     Ok(())

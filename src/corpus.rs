@@ -125,7 +125,8 @@ impl Input {
         }
     }
 
-    /// Reads the whole input as bytes.
+    /// Reads the whole input as bytes (a file through [`crate::io_guard::read_input`]: a
+    /// device is refused, a regular file read up to its size).
     pub fn read_bytes(&self) -> Result<Vec<u8>> {
         match self {
             Input::Stdin => {
@@ -135,7 +136,7 @@ impl Input {
                     .map_err(|e| Error::io("<stdin>", e))?;
                 Ok(buf)
             }
-            Input::File(p) => std::fs::read(p).map_err(|e| Error::io(p, e)),
+            Input::File(p) => crate::io_guard::read_input(p),
         }
     }
 }
@@ -281,12 +282,57 @@ fn parse_header(header: &str) -> std::result::Result<Vec<String>, ProblemKind> {
         if descriptor.is_empty() {
             return Err(ProblemKind::EmptyDescriptor);
         }
+        if let Some(what) = descriptor_problem(descriptor) {
+            return Err(ProblemKind::Format(what));
+        }
         if !seen.insert(descriptor) {
             return Err(ProblemKind::DuplicateDescriptor(descriptor.to_string()));
         }
         descriptors.push(descriptor.to_string());
     }
     Ok(descriptors)
+}
+
+/// Characters no descriptor may hold: control characters (NUL, TAB, ESC, …, which break TSV
+/// columns or drive the terminal the output is shown on), bidirectional formatting characters
+/// (U+202E and its kin, which make a descriptor display as another) and line separators.
+pub fn is_forbidden_in_descriptor(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
+
+/// What is wrong with a descriptor (or subject URI) as written, if anything: see
+/// [`is_forbidden_in_descriptor`]. The message shows the offending characters escaped, so it
+/// cannot do what it warns about.
+pub fn descriptor_problem(descriptor: &str) -> Option<String> {
+    let bad = descriptor
+        .chars()
+        .find(|&c| is_forbidden_in_descriptor(c))?;
+    let shown: String = descriptor
+        .chars()
+        .map(|c| {
+            if is_forbidden_in_descriptor(c) {
+                format!("\\u{{{:04X}}}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    Some(format!(
+        "descriptor `{shown}` contains the control or formatting character U+{:04X}; \
+         descriptors may not contain control characters (NUL, TAB, ESC, …) or bidirectional \
+         controls",
+        bad as u32
+    ))
 }
 
 /// Returns true when the text looks like a `%%%` corpus rather than a single raw draft.

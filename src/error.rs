@@ -42,6 +42,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// An output path that would destroy an input or cannot be written (checked before any
+    /// work starts); `flag` is the command-line flag that gave it.
+    #[error("{flag} {}: {reason}", path.display())]
+    Output {
+        flag: String,
+        path: PathBuf,
+        reason: String,
+    },
+
     /// The model file is not a dtag model, is damaged, or is of another format version.
     #[error("{}: {reason}", path.display())]
     ModelFile { path: PathBuf, reason: String },

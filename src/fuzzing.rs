@@ -9,6 +9,7 @@ use crate::corpus::{looks_like_corpus, parse_corpus};
 use crate::model::file::{from_bytes, FORMAT_VERSION, MAGIC};
 use crate::serve::request::{decode_form, decode_request, percent_decode, percent_encode};
 use crate::suggest::{DecisionRule, Suggester};
+use crate::thesaurus::turtle::parse as parse_turtle;
 
 /// The corpus parser: every line is either part of a document or reported as a problem.
 pub fn corpus_parser(data: &[u8]) {
@@ -84,6 +85,33 @@ pub fn wrap_payload(payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&compressed);
     crate::model::file::reseal(&mut out);
     out
+}
+
+/// The Turtle reader and the SKOS reading on top of it. Input: Turtle text (bytes that are not
+/// UTF-8 are read lossily, as a thesaurus file's are refused before parsing). A syntax error
+/// must point inside the text; triples must come from lines of the text; nesting must end in
+/// an error, never a stack overflow.
+pub fn turtle_parser(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let lines = text.split('\n').count();
+    match parse_turtle(&text) {
+        Ok(triples) => {
+            for t in &triples {
+                assert!(t.line >= 1 && t.line <= lines, "triple line {}", t.line);
+                assert!(!t.predicate.is_empty(), "empty predicate");
+            }
+        }
+        Err(e) => {
+            assert!(e.line >= 1 && e.line <= lines, "error line {}", e.line);
+            assert!(e.column >= 1, "error column 0");
+            assert!(!e.reason.is_empty());
+        }
+    }
+    if let Ok(thesaurus) = crate::thesaurus::skos::read(Path::new("fuzz.ttl"), &text) {
+        for concept in thesaurus.concepts() {
+            let _ = thesaurus.lookup(concept.descriptor_name());
+        }
+    }
 }
 
 /// The HTTP request decoder. Input: a method byte, then path, query, content type and body

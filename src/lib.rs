@@ -7,7 +7,8 @@
 //! [`synth`] writes synthetic corpora for measuring cost at scale.
 //! [`tune`] cross-validates to calibrate scores and learn per-descriptor thresholds, [`cv`]
 //! cross-validates the whole pipeline, and [`report`] writes evaluations for people.
-//! [`serve`] answers suggestion requests over HTTP (Annif's REST API and a web page).
+//! [`io_guard`] keeps every file read bounded and every file written safe (atomic, never an
+//! input). [`serve`] answers suggestion requests over HTTP (Annif's REST API and a web page).
 
 pub mod analysis;
 pub mod corpus;
@@ -20,6 +21,7 @@ pub mod features;
 pub mod formats;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod io_guard;
 pub mod learn;
 pub mod metrics;
 pub mod model;

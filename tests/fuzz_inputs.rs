@@ -10,10 +10,11 @@ use dtag::fuzzing;
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 3] = [
+const TARGETS: [(&str, Target); 4] = [
     ("corpus_parser", fuzzing::corpus_parser),
     ("model_file", fuzzing::model_file),
     ("request_decoder", fuzzing::request_decoder),
+    ("turtle_parser", fuzzing::turtle_parser),
 ];
 
 #[test]
@@ -113,6 +114,18 @@ fn mutated_corpora_never_panic() {
         b"\xEF\xBB\xBF%%%A|B|\r\n\r\nbody\r\n%%%||\n\nx\n%%%A|A|\nbody\nstray\n%%%C|".to_vec(),
     ];
     mutational_run(fuzzing::corpus_parser, &seeds, 20_000, 1);
+}
+
+#[test]
+fn mutated_turtle_never_panics() {
+    let demo = std::fs::read("tests/fixtures/unbis_demo.ttl").unwrap();
+    let seeds = vec![
+        demo,
+        br#"@base <http://e/> . PREFIX : <#> _:b :p [ :q ( 1 -2.5e3 "s"@en """l\n""" ) ], <r> ; a :C ."#
+            .to_vec(),
+        [&b"<s> <p> "[..], &b"([".repeat(100), &b"]"[..]].concat(),
+    ];
+    mutational_run(fuzzing::turtle_parser, &seeds, 3_000, 4);
 }
 
 #[test]

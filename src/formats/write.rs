@@ -7,14 +7,14 @@
 //! breaks or (TSV) tabs: those become spaces, which tokenizes the same, and are counted.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
 use super::CorpusFormat;
 use crate::corpus::{Corpus, HEADER_PREFIX};
 use crate::error::{Error, Result};
-use crate::model::file::write_atomically;
+use crate::io_guard::{create_temp_dir_beside, Output};
 use crate::thesaurus::{looks_like_iri, strip_angle_brackets, Thesaurus};
 
 /// What writing did.
@@ -73,16 +73,41 @@ struct JsonDocument<'a> {
     subjects: Vec<JsonSubject>,
 }
 
-/// Writes `corpus` to `out` in `format`. A file path ending in `.gz` is gzipped.
+/// Writes `corpus` to `out` in `format`. A file path ending in `.gz` is gzipped; `-` is
+/// standard output.
 pub fn write_corpus(
     corpus: &Corpus,
     format: CorpusFormat,
     out: &Path,
     thesaurus: Option<&Thesaurus>,
 ) -> Result<WriteReport> {
+    let output = if out.as_os_str() == "-" {
+        Output::Stdout
+    } else {
+        Output::File {
+            given: out.to_path_buf(),
+            target: out.to_path_buf(),
+        }
+    };
+    write_corpus_to(corpus, format, &output, thesaurus)
+}
+
+/// Writes `corpus` to an output checked by an [`crate::io_guard::OutputGuard`] (for the
+/// annif-dir format, a directory).
+pub fn write_corpus_to(
+    corpus: &Corpus,
+    format: CorpusFormat,
+    output: &Output,
+    thesaurus: Option<&Thesaurus>,
+) -> Result<WriteReport> {
     let naming = Naming { thesaurus };
     let mut flattened = 0;
     if format == CorpusFormat::AnnifDir {
+        let Output::File { target: out, .. } = output else {
+            return Err(Error::Convert(
+                "the annif-dir format is a directory; it cannot go to standard output".into(),
+            ));
+        };
         write_directory(corpus, out, &naming)?;
         return Ok(WriteReport {
             documents: corpus.documents.len(),
@@ -160,17 +185,19 @@ pub fn write_corpus(
         }
         CorpusFormat::AnnifDir => unreachable!("handled above"),
     }
-    let gzipped = out.extension().is_some_and(|e| e == "gz");
+    let gzipped = output
+        .path()
+        .is_some_and(|p| p.extension().is_some_and(|e| e == "gz"));
     let bytes = if gzipped {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         encoder
             .write_all(text.as_bytes())
             .and_then(|_| encoder.finish())
-            .map_err(|e| Error::io(out, e))?
+            .map_err(|e| Error::io(output.to_string(), e))?
     } else {
         text.into_bytes()
     };
-    write_atomically(out, &bytes)?;
+    output.write(&bytes)?;
     Ok(WriteReport {
         documents: corpus.documents.len(),
         flattened,
@@ -197,20 +224,9 @@ fn write_directory(corpus: &Corpus, out: &Path, naming: &Naming) -> Result<()> {
             ));
         }
     }
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = out
-        .file_name()
-        .ok_or_else(|| Error::io(out, std::io::Error::other("not a directory path")))?;
-    let tmp = parent.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    // An unpredictable name, created exclusively: nobody can plant files in it beforehand.
+    let tmp = create_temp_dir_beside(out)?;
     let result = (|| -> Result<()> {
-        std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let width = corpus.documents.len().to_string().len().max(5);
         for (i, doc) in corpus.documents.iter().enumerate() {
             let stem = format!("{:0width$}", i + 1);

@@ -201,7 +201,7 @@ impl Thesaurus {
     /// Reads a thesaurus file: Annif's TSV vocabulary (`<URI>\tlabel` lines), the UNBIS table
     /// (`.tsv`, or text starting with a tab-separated header) or SKOS Turtle (anything else).
     pub fn load(path: &Path) -> Result<Thesaurus> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::io_guard::read_input(path)?;
         let text = std::str::from_utf8(&bytes).map_err(|e| {
             let line = bytes[..e.valid_up_to()]
                 .iter()

@@ -72,6 +72,7 @@ pub fn parse(text: &str) -> Result<Vec<Triple>, SyntaxError> {
         prefixes: HashMap::new(),
         base: None,
         blank_counter: 0,
+        depth: 0,
         triples: Vec::new(),
     };
     parser.document()?;
@@ -86,8 +87,16 @@ struct Parser {
     prefixes: HashMap<String, String>,
     base: Option<String>,
     blank_counter: usize,
+    /// `[ … ]` and `( … )` open around the current position (see [`MAX_NESTING`]).
+    depth: usize,
     triples: Vec<Triple>,
 }
+
+/// Blank-node property lists and collections nest at most this deep. The parser recurses once
+/// per level, so without a limit a file of 20,000 `[` overflows the stack and aborts the
+/// process; SKOS files nest two or three levels, and even reified or OWL-heavy vocabularies
+/// stay far below this.
+pub const MAX_NESTING: usize = 64;
 
 type Parse<T> = Result<T, SyntaxError>;
 
@@ -388,7 +397,24 @@ impl Parser {
         Ok(Term::Blank(format!("b_{label}")))
     }
 
+    /// Enters one level of `[ … ]` or `( … )`, refusing to go deeper than [`MAX_NESTING`].
+    fn nested<T>(&mut self, inner: impl FnOnce(&mut Self) -> Parse<T>) -> Parse<T> {
+        if self.depth >= MAX_NESTING {
+            return self.error(format!(
+                "blank nodes and collections nested more than {MAX_NESTING} deep"
+            ));
+        }
+        self.depth += 1;
+        let result = inner(self);
+        self.depth -= 1;
+        result
+    }
+
     fn blank_node_property_list(&mut self) -> Parse<Term> {
+        self.nested(Self::blank_node_property_list_inner)
+    }
+
+    fn blank_node_property_list_inner(&mut self) -> Parse<Term> {
         let line = self.line;
         self.expect('[')?;
         let node = self.fresh_blank();
@@ -403,6 +429,10 @@ impl Parser {
     }
 
     fn collection(&mut self) -> Parse<Term> {
+        self.nested(Self::collection_inner)
+    }
+
+    fn collection_inner(&mut self) -> Parse<Term> {
         let line = self.line;
         self.expect('(')?;
         let mut items = Vec::new();
@@ -824,6 +854,30 @@ line"""@en .
             triples[2].subject, triples[1].subject,
             "one blank node for `[ ex:q 1 ]`"
         );
+    }
+
+    /// Nesting far deeper than the limit is an error at the first level too deep, not a stack
+    /// overflow; on a test thread's small stack, in a debug build.
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        for (open, close) in [("[ <http://e/p> ", " ]"), ("( ", " )")] {
+            let depth = 20_000;
+            let ttl = format!(
+                "<http://e/s> <http://e/p> {}<http://e/o>{} .",
+                open.repeat(depth),
+                close.repeat(depth)
+            );
+            let err = parse(&ttl).unwrap_err();
+            assert!(err.reason.contains("nested more than"), "{err}");
+            assert_eq!(err.line, 1);
+        }
+        // Up to the limit, nesting parses.
+        let ttl = format!(
+            "<http://e/s> <http://e/p> {}<http://e/o>{} .",
+            "[ <http://e/p> ".repeat(MAX_NESTING),
+            " ]".repeat(MAX_NESTING)
+        );
+        assert!(parse(&ttl).is_ok());
     }
 
     #[test]
