@@ -16,28 +16,27 @@ const THESAURUS: &str = "tests/fixtures/unbis_demo.ttl";
 /// Documents in data/test.txt.
 const TEST_DOCS: usize = 28;
 
+/// A model of the demo corpus trained once per test run with `extra` flags, kept in `cell`.
+fn demo_model_with(cell: &'static OnceLock<PathBuf>, file: &str, extra: &[&str]) -> String {
+    p(cell.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("trust-tests");
+        std::fs::create_dir_all(&dir).unwrap();
+        let model = dir.join(file);
+        train(TRAIN, &model, extra).ok();
+        model
+    }))
+}
+
 /// The demo model, trained once without a thesaurus.
 fn demo_model() -> String {
     static MODEL: OnceLock<PathBuf> = OnceLock::new();
-    p(MODEL.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("trust-tests");
-        std::fs::create_dir_all(&dir).unwrap();
-        let model = dir.join("demo.dtag");
-        train(TRAIN, &model, &[]).ok();
-        model
-    }))
+    demo_model_with(&MODEL, "demo.dtag", &[])
 }
 
 /// The demo model as one-vs-rest alone (tuned, no ensemble): what `learn` updates in place.
 fn one_vs_rest_model() -> String {
     static MODEL: OnceLock<PathBuf> = OnceLock::new();
-    p(MODEL.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("trust-tests");
-        std::fs::create_dir_all(&dir).unwrap();
-        let model = dir.join("demo-ovr.dtag");
-        train(TRAIN, &model, &["--no-ensemble"]).ok();
-        model
-    }))
+    demo_model_with(&MODEL, "demo-ovr.dtag", &["--no-ensemble"])
 }
 
 /// data/test.txt converted to `to` (with URIs from the demo thesaurus) at `out`.
