@@ -336,16 +336,24 @@ impl Segmenter for WordsSegmenter {
     }
 }
 
-/// CJK Unified Ideographs: letters, never digits or uppercase. Checking this range first
-/// spares most Chinese characters the slower Unicode table lookups.
+/// The basic block of CJK Unified Ideographs, where nearly all Chinese text lies: letters,
+/// never digits or uppercase, and unchanged by NFKC. Checking it first spares most Chinese
+/// characters the slower Unicode table lookups; Han character n-grams are taken from it.
 #[inline]
-fn is_cjk_ideograph(c: char) -> bool {
+fn is_unified_ideograph(c: char) -> bool {
     ('\u{4E00}'..='\u{9FFF}').contains(&c)
+}
+
+/// Any CJK ideograph: the unified block, its extensions and the compatibility block (which
+/// NFKC maps into the unified block, so the fast paths above must not take it).
+pub fn is_cjk_ideograph(c: char) -> bool {
+    matches!(c as u32,
+        0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3134F)
 }
 
 #[inline]
 fn is_word_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || is_cjk_ideograph(c) || (!c.is_ascii() && c.is_alphanumeric())
+    c.is_ascii_alphanumeric() || is_unified_ideograph(c) || (!c.is_ascii() && c.is_alphanumeric())
 }
 
 /// Strips punctuation and symbols from both ends; drops tokens with no letter or digit.
@@ -377,7 +385,7 @@ impl TokenFilter for DropNumbers {
         let is_number = token.chars().all(|c| {
             c.is_ascii_digit()
                 || matches!(c, '.' | ',' | '%')
-                || (!c.is_ascii() && !is_cjk_ideograph(c) && c.is_numeric())
+                || (!c.is_ascii() && !is_unified_ideograph(c) && c.is_numeric())
         });
         (!is_number).then_some(token)
     }
@@ -402,7 +410,7 @@ impl TokenFilter for Lowercase {
         } else {
             token
                 .chars()
-                .any(|c| !is_cjk_ideograph(c) && c.is_uppercase())
+                .any(|c| !is_unified_ideograph(c) && c.is_uppercase())
         };
         if has_upper {
             Some(std::borrow::Cow::Owned(token.to_lowercase()))
@@ -529,20 +537,23 @@ impl Analyzer {
 /// No character of the fast set composes with what precedes it, so the pieces normalise
 /// independently and the result equals NFKC of the whole text.
 fn nfkc(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.chars().all(|c| c.is_ascii() || is_cjk_ideograph(c)) {
+    if text
+        .chars()
+        .all(|c| c.is_ascii() || is_unified_ideograph(c))
+    {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
     let mut slow = String::new();
     for c in text.chars() {
-        let fast = if c.is_ascii() || is_cjk_ideograph(c) || ('\u{3001}'..='\u{3011}').contains(&c)
-        {
-            Some(c)
-        } else if ('\u{FF01}'..='\u{FF5E}').contains(&c) {
-            char::from_u32(c as u32 - 0xFEE0)
-        } else {
-            None
-        };
+        let fast =
+            if c.is_ascii() || is_unified_ideograph(c) || ('\u{3001}'..='\u{3011}').contains(&c) {
+                Some(c)
+            } else if ('\u{FF01}'..='\u{FF5E}').contains(&c) {
+                char::from_u32(c as u32 - 0xFEE0)
+            } else {
+                None
+            };
         match fast {
             Some(f) => {
                 if !slow.is_empty() {
@@ -569,7 +580,7 @@ fn nfkc(text: &str) -> std::borrow::Cow<'_, str> {
 /// Emits the lowercased character n-grams of every run of `grams.scripts` in `chunk`.
 fn char_ngrams(chunk: &str, grams: &CharNgrams, emit: &mut dyn FnMut(&str)) {
     let in_run = match grams.scripts {
-        CharScripts::Han => is_cjk_ideograph,
+        CharScripts::Han => is_unified_ideograph,
         CharScripts::All => is_word_char,
     };
     let mut gram = String::new();

@@ -111,11 +111,6 @@ impl ValidTrainParams {
         &self.analyzer
     }
 
-    /// Threshold tuning settings, when enabled.
-    pub fn tune(&self) -> Option<&ValidTuneParams> {
-        self.tune.as_ref()
-    }
-
     /// Trains a model on `corpus`; with a `thesaurus`, its labels in the analyzer's language
     /// feed the lexicon member of the ensemble.
     pub fn fit(

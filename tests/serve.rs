@@ -862,14 +862,21 @@ fn the_shutdown_line_counts_every_refusal() {
         "6000",
     ]);
     // Body memory: one upload holds 4000 bytes of the 6000; a 3000-byte body does not fit.
-    let mut holding = server.connect_from("127.0.0.1");
+    // From its own address, so that the requests below (from 127.0.0.1, whose previous
+    // connection the server may not have closed yet) never meet the per-client cap.
+    let mut holding = server.connect_from("127.0.0.5");
     write!(
         holding,
         "POST /v1/projects/demo/suggest HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 4005\r\n\r\ntext={}",
         "a".repeat(3995)
     )
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Wait until the server is receiving that upload, so the budget it holds is counted.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.get("/healthz").json()["receiving"] != 1 {
+        assert!(Instant::now() < deadline, "the holding upload never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     loop {
         let big = format!("text={}", "b".repeat(2995));
         let response = server.suggest_form(&big);

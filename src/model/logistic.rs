@@ -565,25 +565,6 @@ fn add_scaled_row<const K: usize>(
     }
 }
 
-/// `wᵀx` for a sparse `x`. Four accumulators break the chain of dependent additions that
-/// otherwise bounds the loop by floating-point latency.
-#[inline]
-pub fn sparse_dot(w: &[f64], (indices, values): (&[u32], &[f32])) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let mut idx = indices.chunks_exact(4);
-    let mut val = values.chunks_exact(4);
-    for (i, v) in (&mut idx).zip(&mut val) {
-        for k in 0..4 {
-            acc[k] += w[i[k] as usize] * v[k] as f64;
-        }
-    }
-    let mut tail = 0.0;
-    for (&i, &v) in idx.remainder().iter().zip(val.remainder()) {
-        tail += w[i as usize] * v as f64;
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
-}
-
 struct CoordinateOutcome {
     /// Change of the dual variable (0 when it was left alone).
     delta: f64,

@@ -20,7 +20,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::analysis::UserWord;
+use crate::analysis::{is_cjk_ideograph, UserWord};
 use crate::error::{Error, Result};
 
 /// Level of a concept group.
@@ -399,12 +399,6 @@ fn domains_of(groups_table: &BTreeMap<String, Group>, groups: &[String]) -> BTre
             }
         })
         .collect()
-}
-
-/// CJK Unified Ideographs and their extensions and compatibility block.
-pub fn is_cjk_ideograph(c: char) -> bool {
-    matches!(c as u32,
-        0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3134F)
 }
 
 /// The last path or fragment segment of an IRI (`…/thesaurus/1000099` → `1000099`).

@@ -22,15 +22,6 @@ pub enum Term {
     },
 }
 
-impl Term {
-    pub fn as_iri(&self) -> Option<&str> {
-        match self {
-            Term::Iri(iri) => Some(iri),
-            _ => None,
-        }
-    }
-}
-
 /// One statement, with the line its subject starts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Triple {
