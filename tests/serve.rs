@@ -874,7 +874,10 @@ fn the_shutdown_line_counts_every_refusal() {
     // Wait until the server is receiving that upload, so the budget it holds is counted.
     let deadline = Instant::now() + Duration::from_secs(20);
     while server.get("/healthz").json()["receiving"] != 1 {
-        assert!(Instant::now() < deadline, "the holding upload never started");
+        assert!(
+            Instant::now() < deadline,
+            "the holding upload never started"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     loop {
