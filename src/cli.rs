@@ -662,13 +662,9 @@ fn train(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
     let started = Instant::now();
     let (params, thesaurus) = params_and_thesaurus(&args.options, &args.thesaurus)?;
     let segmenter = commands::BackgroundAnalyzer::start(params.analyzer_config().clone());
-    let corpus = commands::read_labelled(
-        &args.corpus,
-        args.format,
-        thesaurus.as_ref(),
-        args.thesaurus.strict_thesaurus,
-        true,
-    )?;
+    let corpus = args
+        .thesaurus
+        .read_labelled(&args.corpus, args.format, thesaurus.as_ref())?;
     let mut seconds = std::collections::BTreeMap::new();
     seconds.insert("reading", started.elapsed().as_secs_f64());
     let analyzer = segmenter.join(&mut seconds)?;
@@ -1065,13 +1061,9 @@ fn cv(args: CvArgs, bars: &Bars) -> anyhow::Result<()> {
     // The same reader and thesaurus handling as `train`, so that `cv` measures what `train`
     // would learn from the same corpus.
     let (params, thesaurus) = params_and_thesaurus(&args.options, &args.thesaurus)?;
-    let corpus = commands::read_labelled(
-        &args.corpus,
-        args.format,
-        thesaurus.as_ref(),
-        args.thesaurus.strict_thesaurus,
-        true,
-    )?;
+    let corpus = args
+        .thesaurus
+        .read_labelled(&args.corpus, args.format, thesaurus.as_ref())?;
     summary!("{}-fold cross-validation", args.folds);
     let report = cross_validate(
         &params,

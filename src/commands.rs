@@ -122,6 +122,19 @@ impl CorpusFormatArg {
     }
 }
 
+impl ThesaurusArgs {
+    /// [`read_labelled`] with the thesaurus these flags gave (`--strict-thesaurus` applies),
+    /// as `train`, `cv` and `convert` read their corpus.
+    pub fn read_labelled(
+        &self,
+        corpus: &[PathBuf],
+        format: CorpusFormatArg,
+        thesaurus: Option<&Thesaurus>,
+    ) -> anyhow::Result<Corpus> {
+        read_labelled(corpus, format, thesaurus, self.strict_thesaurus, true)
+    }
+}
+
 /// Reads a labelled corpus in any format and names its descriptors through the thesaurus,
 /// printing what was read and any warnings on stderr. `warn_unknown` is false when the
 /// thesaurus is only what a model stores (its unknowns are simply descriptors new to it).
@@ -480,13 +493,9 @@ pub fn convert(args: ConvertArgs) -> anyhow::Result<()> {
         guard.file("--output", &args.output)?
     };
     let thesaurus = args.thesaurus.load()?;
-    let corpus = read_labelled(
-        &args.corpus,
-        args.format,
-        thesaurus.as_ref(),
-        args.thesaurus.strict_thesaurus,
-        true,
-    )?;
+    let corpus = args
+        .thesaurus
+        .read_labelled(&args.corpus, args.format, thesaurus.as_ref())?;
     let to = match args.to {
         OutputFormatArg::Dtag => CorpusFormat::Dtag,
         OutputFormatArg::AnnifTsv => CorpusFormat::AnnifTsv,
