@@ -237,11 +237,7 @@ pub fn read_dir(
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t.to_string(),
             Err(e) => {
-                let line = bytes[..e.valid_up_to()]
-                    .iter()
-                    .filter(|&&b| b == b'\n')
-                    .count()
-                    + 1;
+                let line = super::line_of(bytes, e.valid_up_to());
                 out.problems
                     .push(problem(&name, line, "line is not valid UTF-8"));
                 continue;

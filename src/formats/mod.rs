@@ -268,11 +268,7 @@ pub(crate) fn draft_text(
             },
         }),
         Err(e) => {
-            let line = bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                + 1;
+            let line = line_of(bytes, e.valid_up_to());
             Err(problem(
                 name,
                 line,
@@ -415,6 +411,11 @@ fn read_inputs(
         return Err(Error::Corpus(problems));
     }
     Ok(raw)
+}
+
+/// The 1-based line of byte `offset` in `bytes` (where invalid UTF-8 starts, say).
+pub(crate) fn line_of(bytes: &[u8], offset: usize) -> usize {
+    bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 /// The 1-based number of the first non-blank line.

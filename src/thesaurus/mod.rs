@@ -203,11 +203,7 @@ impl Thesaurus {
     pub fn load(path: &Path) -> Result<Thesaurus> {
         let bytes = crate::io_guard::read_input(path)?;
         let text = std::str::from_utf8(&bytes).map_err(|e| {
-            let line = bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                + 1;
+            let line = crate::formats::line_of(&bytes, e.valid_up_to());
             Error::Thesaurus {
                 path: path.to_path_buf(),
                 line,
