@@ -37,7 +37,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use self::limits::{Activity, ClientSlot, Clients, Watched, Working};
 use self::log::{Log, Logger, Stats};
 use crate::error::{Error, Result};
-use crate::suggest::{DecisionRule, Suggestion};
+use crate::predict::{DecisionRule, Suggestion};
 use problem::{Problem, PROBLEM_JSON};
 use projects::{descriptor_uri, Project};
 use request::{LanguageTag, Route, SuggestOptions};

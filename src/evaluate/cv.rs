@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::calibrate::fold_assignment;
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
-use crate::eval::{evaluate, EvalReport};
-use crate::suggest::{DecisionRule, Suggester};
-use crate::train::{NoProgress, Progress, ValidTrainParams};
-use crate::tune::fold_assignment;
+use crate::evaluate::{evaluate, EvalReport};
+use crate::predict::{DecisionRule, Suggester};
+use crate::progress::{NoProgress, Progress};
+use crate::train::ValidTrainParams;
 
 /// Report keys that describe the setup rather than measure anything.
 const NOT_METRICS: &[&str] = &["threshold", "limit"];
@@ -88,9 +89,9 @@ pub fn cross_validate(
         let (model, _) = params.fit(&subset(kept), thesaurus, &NoProgress)?;
         let suggester = Suggester::new(model)?;
         per_fold.push(evaluate(&suggester, &subset(held_out), rule));
-        bar.inc(1);
+        bar.advance(1);
     }
-    bar.finish_and_clear();
+    bar.finish();
     Ok(CvReport {
         folds,
         documents: n_docs,

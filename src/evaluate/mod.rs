@@ -4,13 +4,17 @@
 //! F1) use the decisions of a [`DecisionRule`]. Gold descriptors the model never saw in training
 //! are counted as misses in every headline figure and reported separately.
 
+pub mod cv;
+pub mod report;
+pub mod rollup;
+
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::corpus::Corpus;
-use crate::metrics::ndcg;
-use crate::suggest::{DecisionRule, Suggester};
+use crate::metrics::{f1, f1_of_counts, ndcg};
+use crate::predict::{DecisionRule, Suggester};
 
 /// Depth of the ranking kept per document (covers every @k reported).
 const RANK_DEPTH: usize = 10;
@@ -240,7 +244,11 @@ pub fn evaluate_detailed(
         ndcg3 += ndcg(&labels, &is_gold, o.gold.len(), 3);
         ndcg5 += ndcg(&labels, &is_gold, o.gold.len(), 5);
         ndcg10 += ndcg(&labels, &is_gold, o.gold.len(), 10);
-        f1_5 += 2.0 * hits_at(5) / (labels.len().min(5) as f64 + n_gold);
+        f1_5 += f1_of_counts(
+            hits_at(5) as u64,
+            labels.len().min(5) as u64,
+            o.gold.len() as u64,
+        );
         scored.extend(
             o.ranked
                 .iter()
@@ -259,7 +267,7 @@ pub fn evaluate_detailed(
                 fp[l] += 1;
             }
         }
-        doc_f1 += 2.0 * doc_tp as f64 / (o.decided.len() + o.gold.len()) as f64;
+        doc_f1 += f1_of_counts(doc_tp, o.decided.len() as u64, o.gold.len() as u64);
         doc_p += ratio(doc_tp, o.decided.len() as u64);
         doc_r += doc_tp as f64 / n_gold;
         if o.gold_unseen > 0 {
@@ -403,14 +411,6 @@ fn ratio(a: u64, b: u64) -> f64 {
         0.0
     } else {
         a as f64 / b as f64
-    }
-}
-
-fn f1(p: f64, r: f64) -> f64 {
-    if p + r == 0.0 {
-        0.0
-    } else {
-        2.0 * p * r / (p + r)
     }
 }
 
