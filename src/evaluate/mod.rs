@@ -73,6 +73,75 @@ pub struct EvalReport {
     pub reliability: Vec<ReliabilityBin>,
 }
 
+/// One figure of an evaluation, by its `--json` key: what cross-validation averages over folds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figure {
+    pub key: &'static str,
+    pub value: f64,
+    /// A count (documents, assignments), shown without decimals.
+    pub is_count: bool,
+}
+
+impl EvalReport {
+    /// Every figure of the report, by the key `--json` gives it; the decision settings
+    /// (`threshold`, `limit`, `thresholds`) and the reliability table are not figures. Listed
+    /// beside the fields so that a new field is added to both in one place.
+    pub fn figures(&self) -> Vec<Figure> {
+        let rate = |key, value| Figure {
+            key,
+            value,
+            is_count: false,
+        };
+        let count = |key, value: u64| Figure {
+            key,
+            value: value as f64,
+            is_count: true,
+        };
+        vec![
+            count("docs", self.docs as u64),
+            rate("p_at_1", self.p_at_1),
+            rate("p_at_3", self.p_at_3),
+            rate("p_at_5", self.p_at_5),
+            rate("r_at_5", self.r_at_5),
+            rate("ndcg_at_5", self.ndcg_at_5),
+            rate("f1_at_5", self.f1_at_5),
+            rate("micro_precision", self.micro_precision),
+            rate("micro_recall", self.micro_recall),
+            rate("micro_f1", self.micro_f1),
+            rate("macro_f1", self.macro_f1),
+            rate("doc_f1", self.doc_f1),
+            count("true_positives", self.true_positives),
+            count("false_positives", self.false_positives),
+            count("false_negatives", self.false_negatives),
+            count("gold_assignments", self.gold_assignments),
+            count(
+                "descriptors_with_support",
+                self.descriptors_with_support as u64,
+            ),
+            count("unseen_descriptors", self.unseen_descriptors as u64),
+            count("unseen_docs", self.unseen_docs as u64),
+            count("unseen_assignments", self.unseen_assignments),
+            rate("r_at_1", self.r_at_1),
+            rate("r_at_3", self.r_at_3),
+            rate("ndcg_at_3", self.ndcg_at_3),
+            rate("ndcg_at_10", self.ndcg_at_10),
+            rate("macro_precision", self.macro_precision),
+            rate("macro_recall", self.macro_recall),
+            rate("macro_f1_seen", self.macro_f1_seen),
+            count(
+                "descriptors_seen_with_support",
+                self.descriptors_seen_with_support as u64,
+            ),
+            rate("doc_precision", self.doc_precision),
+            rate("doc_recall", self.doc_recall),
+            rate("weighted_precision", self.weighted_precision),
+            rate("weighted_recall", self.weighted_recall),
+            rate("weighted_f1", self.weighted_f1),
+            rate("ece", self.ece),
+        ]
+    }
+}
+
 /// Depth of the ranking whose scores the calibration figures cover.
 pub const CALIBRATION_DEPTH: usize = RANK_DEPTH;
 /// Equal-width score bins of the reliability table.
