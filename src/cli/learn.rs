@@ -210,13 +210,7 @@ pub fn run(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
     if let Some(dropped) = &report.ensemble_dropped {
         eprintln!("note: {dropped}");
     }
-    let stages: Vec<String> = report
-        .seconds
-        .iter()
-        .map(|(k, v)| format!("{k} {v:.2}s"))
-        .collect();
-    summary!("time: {}", stages.join(", "));
-    summary!("model written to {out}");
+    output::print_times_and_destination(&report.seconds, &out);
     Ok(())
 }
 

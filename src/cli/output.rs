@@ -228,6 +228,19 @@ pub struct ExplainedDraft<'a> {
     pub suggestions: &'a [ExplainedSuggestion],
 }
 
+/// The closing lines of a run that wrote a model: seconds per stage, and where it went.
+pub fn print_times_and_destination(
+    seconds: &BTreeMap<&'static str, f64>,
+    destination: &dyn std::fmt::Display,
+) {
+    let stages: Vec<String> = seconds
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.2}s"))
+        .collect();
+    summary!("time: {}", stages.join(", "));
+    summary!("model written to {destination}");
+}
+
 /// Waits for an analyzer loading in the background and records its load time and the part of
 /// it spent waiting (only that adds to the total).
 pub fn joined(

@@ -112,12 +112,6 @@ out of fold {} against one-vs-rest alone {}: {}",
             }
         );
     }
-    let stages: Vec<String> = report
-        .seconds
-        .iter()
-        .map(|(k, v)| format!("{k} {v:.2}s"))
-        .collect();
-    summary!("time: {}", stages.join(", "));
-    summary!("model written to {model_out}");
+    output::print_times_and_destination(&report.seconds, &model_out);
     Ok(())
 }
