@@ -344,6 +344,19 @@ fn is_unified_ideograph(c: char) -> bool {
     ('\u{4E00}'..='\u{9FFF}').contains(&c)
 }
 
+/// Whether `word` is one or more characters of the basic unified block (U+4E00..=U+9FFF),
+/// tested on the UTF-8 bytes: each is three bytes led by 0xE4 (from 0xE4 0xB8, U+4E00) to
+/// 0xE9 (U+9FFF is 0xE9 0xBF 0xBF).
+#[inline]
+fn is_unified_ideographs(word: &str) -> bool {
+    let bytes = word.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() % 3 == 0
+        && bytes
+            .chunks_exact(3)
+            .all(|c| matches!(c[0], 0xE5..=0xE9) || (c[0] == 0xE4 && c[1] >= 0xB8))
+}
+
 /// Any CJK ideograph: the unified block, its extensions and the compatibility block (which
 /// NFKC maps into the unified block, so the fast paths above must not take it).
 pub fn is_cjk_ideograph(c: char) -> bool {
@@ -448,6 +461,18 @@ pub struct Analyzer {
     config: AnalyzerConfig,
     segmenter: Box<dyn Segmenter>,
     filters: Vec<Box<dyn TokenFilter>>,
+    /// The filters are the four every language has (no stop words, no stemmer), so a word of
+    /// unified ideographs only needs its length checked ([`Analyzer::filter`]).
+    plain_filters: bool,
+}
+
+/// A token as [`Analyzer::for_each_term`] hands it over: text, or the character n-gram of
+/// one unified ideograph (`#` and the character), given as the character so that counting
+/// it needs no string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Term<'a> {
+    Text(&'a str),
+    Han(char),
 }
 
 impl std::fmt::Debug for Analyzer {
@@ -479,10 +504,12 @@ impl Analyzer {
         if let Some(algorithm) = config.language.stemmer() {
             filters.push(Box::new(Stem(rust_stemmers::Stemmer::create(algorithm))));
         }
+        let plain_filters = filters.len() == 4;
         Ok(Analyzer {
             segmenter,
             filters,
             config,
+            plain_filters,
         })
     }
 
@@ -503,22 +530,54 @@ impl Analyzer {
     }
 
     fn analyze(&self, text: &str, with_ngrams: bool, emit: &mut dyn FnMut(&str)) {
+        let mut gram = String::new();
+        self.analyze_terms(text, with_ngrams, &mut |term| match term {
+            Term::Text(t) => emit(t),
+            Term::Han(c) => {
+                gram.clear();
+                gram.push(CHAR_NGRAM_PREFIX);
+                gram.push(c);
+                emit(&gram);
+            }
+        })
+    }
+
+    /// Calls `emit` for every token of `text`, exactly as [`Self::for_each_token`] does and in
+    /// the same order, except that the n-gram of one unified ideograph comes as
+    /// [`Term::Han`]: the counting of training features needs no string for it.
+    pub(crate) fn for_each_term(&self, text: &str, emit: &mut dyn FnMut(Term<'_>)) {
+        self.analyze_terms(text, true, emit)
+    }
+
+    fn analyze_terms(&self, text: &str, with_ngrams: bool, emit: &mut dyn FnMut(Term<'_>)) {
         let normalized = nfkc(text);
+        let grams = self.config.char_ngrams.as_ref().filter(|_| with_ngrams);
         for chunk in normalized.split_whitespace() {
             self.segmenter.segment(chunk, &mut |word| {
-                let mut token = std::borrow::Cow::Borrowed(word);
-                for filter in &self.filters {
-                    match filter.apply(token) {
-                        Some(t) => token = t,
-                        None => return,
-                    }
+                if let Some(token) = self.filter(word) {
+                    emit(Term::Text(&token));
                 }
-                emit(&token);
             });
-            if let Some(grams) = self.config.char_ngrams.as_ref().filter(|_| with_ngrams) {
+            if let Some(grams) = grams {
                 char_ngrams(chunk, grams, emit);
             }
         }
+    }
+
+    /// A segmenter's word through the filters; `None` if one drops it.
+    #[inline]
+    fn filter<'a>(&self, word: &'a str) -> Option<std::borrow::Cow<'a, str>> {
+        // A word of unified ideographs has nothing to trim, is no number and has no case:
+        // of the four plain filters only the length can drop it.
+        if self.plain_filters && is_unified_ideographs(word) {
+            return (word.len() / 3 >= self.config.min_word_chars.max(1))
+                .then_some(std::borrow::Cow::Borrowed(word));
+        }
+        let mut token = std::borrow::Cow::Borrowed(word);
+        for filter in &self.filters {
+            token = filter.apply(token)?;
+        }
+        Some(token)
     }
 
     /// The tokens of `text`, collected.
@@ -545,7 +604,10 @@ fn nfkc(text: &str) -> std::borrow::Cow<'_, str> {
     }
     let mut out = String::with_capacity(text.len());
     let mut slow = String::new();
-    for c in text.chars() {
+    // Characters NFKC leaves alone are copied a run at a time: `text[run..]` up to the current
+    // character is such a run not yet in `out` (always empty while `slow` is not).
+    let mut run = 0;
+    for (at, c) in text.char_indices() {
         let fast =
             if c.is_ascii() || is_unified_ideograph(c) || ('\u{3001}'..='\u{3011}').contains(&c) {
                 Some(c)
@@ -559,26 +621,46 @@ fn nfkc(text: &str) -> std::borrow::Cow<'_, str> {
                 if !slow.is_empty() {
                     out.extend(slow.nfkc());
                     slow.clear();
+                    run = at;
                 }
-                out.push(f);
+                if f != c {
+                    out.push_str(&text[run..at]);
+                    out.push(f);
+                    run = at + c.len_utf8();
+                }
             }
             None => {
                 if slow.is_empty() {
+                    out.push_str(&text[run..at]);
                     // The previous character may compose with this one: normalise them together.
                     if let Some(prev) = out.pop() {
                         slow.push(prev);
                     }
                 }
                 slow.push(c);
+                run = at + c.len_utf8();
             }
         }
     }
-    out.extend(slow.nfkc());
+    if slow.is_empty() {
+        out.push_str(&text[run..]);
+    } else {
+        out.extend(slow.nfkc());
+    }
     std::borrow::Cow::Owned(out)
 }
 
-/// Emits the lowercased character n-grams of every run of `grams.scripts` in `chunk`.
-fn char_ngrams(chunk: &str, grams: &CharNgrams, emit: &mut dyn FnMut(&str)) {
+/// Emits the lowercased character n-grams of every run of `grams.scripts` in `chunk`; the
+/// n-gram of one unified ideograph as [`Term::Han`], any other as text.
+fn char_ngrams(chunk: &str, grams: &CharNgrams, emit: &mut dyn FnMut(Term<'_>)) {
+    if grams.min == 1 && grams.max == 1 && grams.scripts == CharScripts::Han {
+        // The default: every unified ideograph of the chunk, in order.
+        chunk
+            .chars()
+            .filter(|&c| is_unified_ideograph(c))
+            .for_each(|c| emit(Term::Han(c)));
+        return;
+    }
     let in_run = match grams.scripts {
         CharScripts::Han => is_unified_ideograph,
         CharScripts::All => is_word_char,
@@ -594,10 +676,14 @@ fn char_ngrams(chunk: &str, grams: &CharNgrams, emit: &mut dyn FnMut(&str)) {
         }
         for n in grams.min..=grams.max {
             for window in chars.windows(n) {
+                if n == 1 && is_unified_ideograph(window[0]) {
+                    emit(Term::Han(window[0]));
+                    continue;
+                }
                 gram.clear();
                 gram.push(CHAR_NGRAM_PREFIX);
                 gram.extend(window);
-                emit(&gram);
+                emit(Term::Text(&gram));
             }
         }
     }
