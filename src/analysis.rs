@@ -6,7 +6,6 @@
 //! the training corpus was.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use jieba_rs::Jieba;
 use serde::{Deserialize, Serialize};
@@ -291,25 +290,64 @@ pub trait TokenFilter: Send + Sync {
 }
 
 /// jieba-rs segmentation with its HMM for unknown words.
+///
+/// Its dictionary (about 350,000 words) takes a tenth of a second or more to load, so `new`
+/// loads it on a thread of its own and returns at once; the first text to segment waits for
+/// it. Whatever runs in between (reading a corpus, normalising text, counting character
+/// n-grams) hides the load.
 pub struct JiebaSegmenter {
-    jieba: Arc<Jieba>,
+    jieba: std::sync::OnceLock<Jieba>,
+    loading: std::sync::Mutex<Option<std::thread::JoinHandle<Jieba>>>,
 }
 
 impl JiebaSegmenter {
     pub fn new(user_words: &[UserWord]) -> Self {
-        let mut jieba = Jieba::new();
-        for w in user_words {
-            jieba.add_word(&w.word, w.freq, w.tag.as_deref());
-        }
+        let words = user_words.to_vec();
+        let load = move || {
+            let mut jieba = Jieba::new();
+            for w in &words {
+                jieba.add_word(&w.word, w.freq, w.tag.as_deref());
+            }
+            jieba
+        };
+        let jieba = std::sync::OnceLock::new();
+        let loading = match std::thread::Builder::new()
+            .name("dtag-jieba-load".into())
+            .spawn(load.clone())
+        {
+            Ok(handle) => Some(handle),
+            Err(_) => {
+                // No thread to spare: load it here.
+                let _ = jieba.set(load());
+                None
+            }
+        };
         JiebaSegmenter {
-            jieba: Arc::new(jieba),
+            jieba,
+            loading: std::sync::Mutex::new(loading),
         }
+    }
+
+    /// The loaded dictionary, waiting for its thread the first time.
+    fn jieba(&self) -> &Jieba {
+        self.jieba.get_or_init(|| {
+            let handle = self
+                .loading
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .expect("the jieba dictionary is loaded once");
+            match handle.join() {
+                Ok(jieba) => jieba,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
     }
 }
 
 impl Segmenter for JiebaSegmenter {
     fn segment<'a>(&self, chunk: &'a str, emit: &mut dyn FnMut(&'a str)) {
-        for token in self.jieba.cut(chunk, true) {
+        for token in self.jieba().cut(chunk, true) {
             emit(token.word);
         }
     }
@@ -466,9 +504,9 @@ pub struct Analyzer {
     plain_filters: bool,
 }
 
-/// A token as [`Analyzer::for_each_term`] hands it over: text, or the character n-gram of
+/// A token as the analyzer hands it over inside the crate: text, or the character n-gram of
 /// one unified ideograph (`#` and the character), given as the character so that counting
-/// it needs no string.
+/// it needs no string ([`Analyzer::for_each_ngram_of_normalized`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Term<'a> {
     Text(&'a str),
@@ -542,11 +580,41 @@ impl Analyzer {
         })
     }
 
-    /// Calls `emit` for every token of `text`, exactly as [`Self::for_each_token`] does and in
-    /// the same order, except that the n-gram of one unified ideograph comes as
-    /// [`Term::Han`]: the counting of training features needs no string for it.
-    pub(crate) fn for_each_term(&self, text: &str, emit: &mut dyn FnMut(Term<'_>)) {
-        self.analyze_terms(text, true, emit)
+    /// The NFKC normalisation every token of `text` is taken from.
+    pub(crate) fn normalize<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        nfkc(text)
+    }
+
+    /// The character n-grams of a text already [normalised](Self::normalize), those
+    /// [`Self::for_each_token`] gives (the n-gram of one unified ideograph as [`Term::Han`]);
+    /// needs no segmenter.
+    pub(crate) fn for_each_ngram_of_normalized(
+        &self,
+        normalized: &str,
+        emit: &mut dyn FnMut(Term<'_>),
+    ) {
+        if let Some(grams) = self.config.char_ngrams.as_ref() {
+            for chunk in normalized.split_whitespace() {
+                char_ngrams(chunk, grams, emit);
+            }
+        }
+    }
+
+    /// The words of a text already [normalised](Self::normalize), those
+    /// [`Self::for_each_token`] gives. With [`Self::for_each_ngram_of_normalized`], the same
+    /// tokens as `for_each_token`, in another order.
+    pub(crate) fn for_each_word_of_normalized(
+        &self,
+        normalized: &str,
+        emit: &mut dyn FnMut(Term<'_>),
+    ) {
+        for chunk in normalized.split_whitespace() {
+            self.segmenter.segment(chunk, &mut |word| {
+                if let Some(token) = self.filter(word) {
+                    emit(Term::Text(&token));
+                }
+            });
+        }
     }
 
     fn analyze_terms(&self, text: &str, with_ngrams: bool, emit: &mut dyn FnMut(Term<'_>)) {

@@ -76,11 +76,17 @@ impl ValidTfidfParams {
             .len()
             .div_ceil(rayon::current_num_threads() * 8)
             .max(1);
-        let chunks: Vec<ChunkCounts> = texts
+        // First what needs no segmenter (normalisation, character n-grams), then the words:
+        // a segmenter still loading its dictionary (`JiebaSegmenter`) loads it meanwhile.
+        let mut partial: Vec<PartialCounts> = texts
             .par_chunks(chunk_size)
-            .map(|chunk| {
-                let counts = ChunkCounts::count(analyzer, chunk);
-                progress.inc(chunk.len() as u64);
+            .map(|chunk| PartialCounts::ngrams(analyzer, chunk))
+            .collect();
+        let chunks: Vec<ChunkCounts> = partial
+            .par_iter_mut()
+            .map(|p| {
+                let counts = p.words(analyzer);
+                progress.inc(counts.docs.len() as u64);
                 counts
             })
             .collect();
@@ -196,17 +202,49 @@ struct ChunkCounts {
     docs: Vec<Vec<(u32, u32)>>,
 }
 
-impl ChunkCounts {
-    fn count(analyzer: &Analyzer, texts: &[&str]) -> Self {
+/// A run of documents half counted: normalised, character n-grams counted, words not yet.
+struct PartialCounts<'t> {
+    interner: Interner,
+    normalized: Vec<std::borrow::Cow<'t, str>>,
+    /// Per document, its character n-grams' `(term, count)`.
+    ngrams: Vec<Vec<(u32, u32)>>,
+}
+
+impl<'t> PartialCounts<'t> {
+    fn ngrams(analyzer: &Analyzer, texts: &[&'t str]) -> Self {
         let mut interner = Interner::default();
-        let mut docs = Vec::with_capacity(texts.len());
+        let mut normalized = Vec::with_capacity(texts.len());
+        let mut ngrams = Vec::with_capacity(texts.len());
         for text in texts {
-            analyzer.for_each_term(text, &mut |term| {
+            let text = analyzer.normalize(text);
+            analyzer.for_each_ngram_of_normalized(&text, &mut |term| {
                 let id = interner.id(term);
                 interner.add(id);
             });
-            docs.push(interner.finish_document());
+            ngrams.push(interner.finish_document());
+            normalized.push(text);
         }
+        PartialCounts {
+            interner,
+            normalized,
+            ngrams,
+        }
+    }
+
+    /// Adds the words; the n-gram terms and the word terms are disjoint (`#` starts no word),
+    /// so a document's pairs are its n-grams' followed by its words'.
+    fn words(&mut self, analyzer: &Analyzer) -> ChunkCounts {
+        let interner = &mut self.interner;
+        let mut docs = Vec::with_capacity(self.normalized.len());
+        for (text, mut doc) in self.normalized.drain(..).zip(self.ngrams.drain(..)) {
+            analyzer.for_each_word_of_normalized(&text, &mut |term| {
+                let id = interner.id(term);
+                interner.add(id);
+            });
+            doc.extend(interner.finish_document());
+            docs.push(doc);
+        }
+        let interner = std::mem::take(interner);
         ChunkCounts {
             terms: interner.terms,
             df: interner.df,
