@@ -389,7 +389,7 @@ fn is_unified_ideograph(c: char) -> bool {
 fn is_unified_ideographs(word: &str) -> bool {
     let bytes = word.as_bytes();
     !bytes.is_empty()
-        && bytes.len() % 3 == 0
+        && bytes.len().is_multiple_of(3)
         && bytes
             .chunks_exact(3)
             .all(|c| matches!(c[0], 0xE5..=0xE9) || (c[0] == 0xE4 && c[1] >= 0xB8))
