@@ -6,7 +6,6 @@
 //! the training corpus was.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use jieba_rs::Jieba;
 use serde::{Deserialize, Serialize};
@@ -291,25 +290,64 @@ pub trait TokenFilter: Send + Sync {
 }
 
 /// jieba-rs segmentation with its HMM for unknown words.
+///
+/// Its dictionary (about 350,000 words) takes a tenth of a second or more to load, so `new`
+/// loads it on a thread of its own and returns at once; the first text to segment waits for
+/// it. Whatever runs in between (reading a corpus, normalising text, counting character
+/// n-grams) hides the load.
 pub struct JiebaSegmenter {
-    jieba: Arc<Jieba>,
+    jieba: std::sync::OnceLock<Jieba>,
+    loading: std::sync::Mutex<Option<std::thread::JoinHandle<Jieba>>>,
 }
 
 impl JiebaSegmenter {
     pub fn new(user_words: &[UserWord]) -> Self {
-        let mut jieba = Jieba::new();
-        for w in user_words {
-            jieba.add_word(&w.word, w.freq, w.tag.as_deref());
-        }
+        let words = user_words.to_vec();
+        let load = move || {
+            let mut jieba = Jieba::new();
+            for w in &words {
+                jieba.add_word(&w.word, w.freq, w.tag.as_deref());
+            }
+            jieba
+        };
+        let jieba = std::sync::OnceLock::new();
+        let loading = match std::thread::Builder::new()
+            .name("dtag-jieba-load".into())
+            .spawn(load.clone())
+        {
+            Ok(handle) => Some(handle),
+            Err(_) => {
+                // No thread to spare: load it here.
+                let _ = jieba.set(load());
+                None
+            }
+        };
         JiebaSegmenter {
-            jieba: Arc::new(jieba),
+            jieba,
+            loading: std::sync::Mutex::new(loading),
         }
+    }
+
+    /// The loaded dictionary, waiting for its thread the first time.
+    fn jieba(&self) -> &Jieba {
+        self.jieba.get_or_init(|| {
+            let handle = self
+                .loading
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .expect("the jieba dictionary is loaded once");
+            match handle.join() {
+                Ok(jieba) => jieba,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
     }
 }
 
 impl Segmenter for JiebaSegmenter {
     fn segment<'a>(&self, chunk: &'a str, emit: &mut dyn FnMut(&'a str)) {
-        for token in self.jieba.cut(chunk, true) {
+        for token in self.jieba().cut(chunk, true) {
             emit(token.word);
         }
     }
@@ -342,6 +380,19 @@ impl Segmenter for WordsSegmenter {
 #[inline]
 fn is_unified_ideograph(c: char) -> bool {
     ('\u{4E00}'..='\u{9FFF}').contains(&c)
+}
+
+/// Whether `word` is one or more characters of the basic unified block (U+4E00..=U+9FFF),
+/// tested on the UTF-8 bytes: each is three bytes led by 0xE4 (from 0xE4 0xB8, U+4E00) to
+/// 0xE9 (U+9FFF is 0xE9 0xBF 0xBF).
+#[inline]
+fn is_unified_ideographs(word: &str) -> bool {
+    let bytes = word.as_bytes();
+    !bytes.is_empty()
+        && bytes.len().is_multiple_of(3)
+        && bytes
+            .chunks_exact(3)
+            .all(|c| matches!(c[0], 0xE5..=0xE9) || (c[0] == 0xE4 && c[1] >= 0xB8))
 }
 
 /// Any CJK ideograph: the unified block, its extensions and the compatibility block (which
@@ -448,6 +499,18 @@ pub struct Analyzer {
     config: AnalyzerConfig,
     segmenter: Box<dyn Segmenter>,
     filters: Vec<Box<dyn TokenFilter>>,
+    /// The filters are the four every language has (no stop words, no stemmer), so a word of
+    /// unified ideographs only needs its length checked ([`Analyzer::filter`]).
+    plain_filters: bool,
+}
+
+/// A token as the analyzer hands it over inside the crate: text, or the character n-gram of
+/// one unified ideograph (`#` and the character), given as the character so that counting
+/// it needs no string ([`Analyzer::for_each_ngram_of_normalized`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Term<'a> {
+    Text(&'a str),
+    Han(char),
 }
 
 impl std::fmt::Debug for Analyzer {
@@ -458,44 +521,7 @@ impl std::fmt::Debug for Analyzer {
     }
 }
 
-/// An [`Analyzer`] being built on another thread (a segmenter's dictionary takes about 0.1 s
-/// to load) while the caller reads its input; see [`Analyzer::load_in_background`].
-pub struct AnalyzerLoading(std::thread::JoinHandle<Result<(Analyzer, f64)>>);
-
-/// A loaded analyzer and what loading it cost.
-pub struct LoadedAnalyzer {
-    pub analyzer: Analyzer,
-    /// Seconds the load took on its own thread.
-    pub load_seconds: f64,
-    /// Seconds the caller waited for it (only these add to a run's time).
-    pub wait_seconds: f64,
-}
-
-impl AnalyzerLoading {
-    /// Waits for the analyzer.
-    pub fn join(self) -> Result<LoadedAnalyzer> {
-        let waited = std::time::Instant::now();
-        let (analyzer, load_seconds) = match self.0.join() {
-            Ok(loaded) => loaded?,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
-        Ok(LoadedAnalyzer {
-            analyzer,
-            load_seconds,
-            wait_seconds: waited.elapsed().as_secs_f64(),
-        })
-    }
-}
-
 impl Analyzer {
-    /// Starts building the analyzer of `config` on another thread.
-    pub fn load_in_background(config: AnalyzerConfig) -> AnalyzerLoading {
-        AnalyzerLoading(std::thread::spawn(move || {
-            let started = std::time::Instant::now();
-            Analyzer::new(config).map(|a| (a, started.elapsed().as_secs_f64()))
-        }))
-    }
-
     pub fn new(config: AnalyzerConfig) -> Result<Self> {
         config.check()?;
         let segmenter: Box<dyn Segmenter> = match config.segmenter {
@@ -516,10 +542,12 @@ impl Analyzer {
         if let Some(algorithm) = config.language.stemmer() {
             filters.push(Box::new(Stem(rust_stemmers::Stemmer::create(algorithm))));
         }
+        let plain_filters = filters.len() == 4;
         Ok(Analyzer {
             segmenter,
             filters,
             config,
+            plain_filters,
         })
     }
 
@@ -540,22 +568,84 @@ impl Analyzer {
     }
 
     fn analyze(&self, text: &str, with_ngrams: bool, emit: &mut dyn FnMut(&str)) {
-        let normalized = nfkc(text);
-        for chunk in normalized.split_whitespace() {
-            self.segmenter.segment(chunk, &mut |word| {
-                let mut token = std::borrow::Cow::Borrowed(word);
-                for filter in &self.filters {
-                    match filter.apply(token) {
-                        Some(t) => token = t,
-                        None => return,
-                    }
-                }
-                emit(&token);
-            });
-            if let Some(grams) = self.config.char_ngrams.as_ref().filter(|_| with_ngrams) {
+        let mut gram = String::new();
+        self.analyze_terms(text, with_ngrams, &mut |term| match term {
+            Term::Text(t) => emit(t),
+            Term::Han(c) => {
+                gram.clear();
+                gram.push(CHAR_NGRAM_PREFIX);
+                gram.push(c);
+                emit(&gram);
+            }
+        })
+    }
+
+    /// The NFKC normalisation every token of `text` is taken from.
+    pub(crate) fn normalize<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        nfkc(text)
+    }
+
+    /// The character n-grams of a text already [normalised](Self::normalize), those
+    /// [`Self::for_each_token`] gives (the n-gram of one unified ideograph as [`Term::Han`]);
+    /// needs no segmenter.
+    pub(crate) fn for_each_ngram_of_normalized(
+        &self,
+        normalized: &str,
+        emit: &mut dyn FnMut(Term<'_>),
+    ) {
+        if let Some(grams) = self.config.char_ngrams.as_ref() {
+            for chunk in normalized.split_whitespace() {
                 char_ngrams(chunk, grams, emit);
             }
         }
+    }
+
+    /// The words of a text already [normalised](Self::normalize), those
+    /// [`Self::for_each_token`] gives. With [`Self::for_each_ngram_of_normalized`], the same
+    /// tokens as `for_each_token`, in another order.
+    pub(crate) fn for_each_word_of_normalized(
+        &self,
+        normalized: &str,
+        emit: &mut dyn FnMut(Term<'_>),
+    ) {
+        for chunk in normalized.split_whitespace() {
+            self.segmenter.segment(chunk, &mut |word| {
+                if let Some(token) = self.filter(word) {
+                    emit(Term::Text(&token));
+                }
+            });
+        }
+    }
+
+    fn analyze_terms(&self, text: &str, with_ngrams: bool, emit: &mut dyn FnMut(Term<'_>)) {
+        let normalized = nfkc(text);
+        let grams = self.config.char_ngrams.as_ref().filter(|_| with_ngrams);
+        for chunk in normalized.split_whitespace() {
+            self.segmenter.segment(chunk, &mut |word| {
+                if let Some(token) = self.filter(word) {
+                    emit(Term::Text(&token));
+                }
+            });
+            if let Some(grams) = grams {
+                char_ngrams(chunk, grams, emit);
+            }
+        }
+    }
+
+    /// A segmenter's word through the filters; `None` if one drops it.
+    #[inline]
+    fn filter<'a>(&self, word: &'a str) -> Option<std::borrow::Cow<'a, str>> {
+        // A word of unified ideographs has nothing to trim, is no number and has no case:
+        // of the four plain filters only the length can drop it.
+        if self.plain_filters && is_unified_ideographs(word) {
+            return (word.len() / 3 >= self.config.min_word_chars.max(1))
+                .then_some(std::borrow::Cow::Borrowed(word));
+        }
+        let mut token = std::borrow::Cow::Borrowed(word);
+        for filter in &self.filters {
+            token = filter.apply(token)?;
+        }
+        Some(token)
     }
 
     /// The tokens of `text`, collected.
@@ -582,7 +672,10 @@ fn nfkc(text: &str) -> std::borrow::Cow<'_, str> {
     }
     let mut out = String::with_capacity(text.len());
     let mut slow = String::new();
-    for c in text.chars() {
+    // Characters NFKC leaves alone are copied a run at a time: `text[run..]` up to the current
+    // character is such a run not yet in `out` (always empty while `slow` is not).
+    let mut run = 0;
+    for (at, c) in text.char_indices() {
         let fast =
             if c.is_ascii() || is_unified_ideograph(c) || ('\u{3001}'..='\u{3011}').contains(&c) {
                 Some(c)
@@ -596,26 +689,46 @@ fn nfkc(text: &str) -> std::borrow::Cow<'_, str> {
                 if !slow.is_empty() {
                     out.extend(slow.nfkc());
                     slow.clear();
+                    run = at;
                 }
-                out.push(f);
+                if f != c {
+                    out.push_str(&text[run..at]);
+                    out.push(f);
+                    run = at + c.len_utf8();
+                }
             }
             None => {
                 if slow.is_empty() {
+                    out.push_str(&text[run..at]);
                     // The previous character may compose with this one: normalise them together.
                     if let Some(prev) = out.pop() {
                         slow.push(prev);
                     }
                 }
                 slow.push(c);
+                run = at + c.len_utf8();
             }
         }
     }
-    out.extend(slow.nfkc());
+    if slow.is_empty() {
+        out.push_str(&text[run..]);
+    } else {
+        out.extend(slow.nfkc());
+    }
     std::borrow::Cow::Owned(out)
 }
 
-/// Emits the lowercased character n-grams of every run of `grams.scripts` in `chunk`.
-fn char_ngrams(chunk: &str, grams: &CharNgrams, emit: &mut dyn FnMut(&str)) {
+/// Emits the lowercased character n-grams of every run of `grams.scripts` in `chunk`; the
+/// n-gram of one unified ideograph as [`Term::Han`], any other as text.
+fn char_ngrams(chunk: &str, grams: &CharNgrams, emit: &mut dyn FnMut(Term<'_>)) {
+    if grams.min == 1 && grams.max == 1 && grams.scripts == CharScripts::Han {
+        // The default: every unified ideograph of the chunk, in order.
+        chunk
+            .chars()
+            .filter(|&c| is_unified_ideograph(c))
+            .for_each(|c| emit(Term::Han(c)));
+        return;
+    }
     let in_run = match grams.scripts {
         CharScripts::Han => is_unified_ideograph,
         CharScripts::All => is_word_char,
@@ -631,10 +744,14 @@ fn char_ngrams(chunk: &str, grams: &CharNgrams, emit: &mut dyn FnMut(&str)) {
         }
         for n in grams.min..=grams.max {
             for window in chars.windows(n) {
+                if n == 1 && is_unified_ideograph(window[0]) {
+                    emit(Term::Han(window[0]));
+                    continue;
+                }
                 gram.clear();
                 gram.push(CHAR_NGRAM_PREFIX);
                 gram.extend(window);
-                emit(&gram);
+                emit(Term::Text(&gram));
             }
         }
     }

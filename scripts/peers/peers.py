@@ -2,9 +2,11 @@
 """Peer benchmark for dtag: dtag vs scikit-learn vs LibMultiLabel (linear) on one corpus.
 
 Two sub-commands:
-  bench  orchestrates one corpus: runs dtag (train/eval/suggest) and each peer in its own
-         subprocess, measures wall time and peak RSS, prints a table and writes
-         <out-dir>/peers-<corpus>.json.
+  bench  orchestrates one corpus: trains dtag and each peer in its own subprocess --runs times
+         (default 5), the systems alternating run by run, warns when the load average before a
+         run exceeds --max-load (default 0.5), then evaluates dtag once; prints a table of
+         medians (wall and CPU seconds, peak RSS) and writes <out-dir>/peers-<corpus>.json with
+         every run's times and load average.
   peer   runs one peer system in this process (called by `bench`), writes a JSON result.
 
 Both peers use the same scikit-learn TF-IDF matrix (LibMultiLabel's own Preprocessor is not
@@ -234,27 +236,25 @@ def fail_reason(step: str, m: dict) -> str:
 
 
 # ---------------------------------------------------------------------------- dtag
-def run_dtag(dtag: Path, train: Path, test: Path, model: Path, test_docs: int,
-             out_dir: Path, corpus: str, extra_train_args: list[str]) -> dict:
-    row: dict = {"system": "dtag"}
+def train_dtag(dtag: Path, train: Path, model: Path, extra_train_args: list[str]) -> dict:
+    """One timed `dtag train` (whole process); returns the measurements or `unavailable`."""
     if not dtag.is_file():
-        row["unavailable"] = f"{dtag} not built"
-        return row
+        return {"unavailable": f"{dtag} not built"}
     model.parent.mkdir(parents=True, exist_ok=True)
     model.unlink(missing_ok=True)
-
     m = measure([str(dtag), "train", "--corpus", str(train), "--model", str(model),
                  *extra_train_args])
     if m["returncode"] != 0:
-        row["unavailable"] = fail_reason("train", m)
-        return row
+        return {"unavailable": fail_reason("train", m)}
     if not model.is_file():
-        row["unavailable"] = f"`dtag train` exited 0 but wrote no {model}"
-        return row
-    row["train_seconds"] = m["wall_seconds"]
-    row["train_cpu_seconds"] = m["cpu_seconds"]
-    row["train_peak_rss_mib"] = m["peak_rss_mib"]
+        return {"unavailable": f"`dtag train` exited 0 but wrote no {model}"}
+    return {"train_seconds": m["wall_seconds"], "train_cpu_seconds": m["cpu_seconds"],
+            "train_peak_rss_mib": m["peak_rss_mib"]}
 
+
+def eval_dtag(dtag: Path, row: dict, train: Path, test: Path, model: Path, test_docs: int,
+              out_dir: Path, corpus: str, extra_train_args: list[str]) -> dict:
+    """Adds `dtag eval` figures and `dtag suggest` throughput of the trained `model` to row."""
     eval_out = out_dir / f"{corpus}.dtag-eval.json"
     with open(eval_out, "wb") as f:
         m = measure([str(dtag), "eval", "--model", str(model), "--corpus", str(test), "--json"],
@@ -286,6 +286,32 @@ def run_dtag(dtag: Path, train: Path, test: Path, model: Path, test_docs: int,
     row["config"] = {"train_corpus": str(train), "test_corpus": str(test),
                      "train_args": extra_train_args, "times": "whole-process wall time"}
     return row
+
+
+def run_peer_once(args: argparse.Namespace, system: str, peer_train: Path, peer_test: Path,
+                  out_dir: Path) -> dict:
+    """One peer run in its own process (vectorise, train, predict); its train time is the fit."""
+    res_path = out_dir / f"{args.corpus}.{system}.result.json"
+    res_path.unlink(missing_ok=True)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "peer", "--system", system,
+           "--train", str(peer_train), "--test", str(peer_test), "--out", str(res_path),
+           "--C", str(args.C), "--min-df", str(args.min_df), "--jobs", str(args.jobs),
+           "--backend", args.backend, "--lml-options", args.lml_options]
+    m = measure(cmd)
+    if m["returncode"] != 0 or not res_path.is_file():
+        tail = (m["stderr"].strip().splitlines() or ["no stderr"])[-1]
+        return {"system": system, "unavailable": f"exit {m['returncode']}: {tail}"}
+    row = json.loads(res_path.read_text())
+    row["process_wall_seconds"] = m["wall_seconds"]
+    row["peak_rss_mib"] = m["peak_rss_mib"]
+    row["ru_maxrss_mib"] = m["ru_maxrss_mib"]
+    return row
+
+
+def median(values: list[float]) -> float:
+    v = sorted(values)
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
 
 
 # ---------------------------------------------------------------------------- bench
@@ -328,7 +354,9 @@ def print_table(corpus: str, rows: list[dict]) -> None:
             cpu_ratio = dtag["train_cpu_seconds"] / r["train_cpu_seconds"]
             r["dtag_train_time_ratio"] = ratio
             r["dtag_train_cpu_ratio"] = cpu_ratio
-            print(f"dtag/{r['system']} train-time ratio: {ratio:.2f} (CPU time: {cpu_ratio:.2f})")
+            runs = len(r.get("runs", [])) or 1
+            print(f"dtag/{r['system']} train-time ratio: {ratio:.2f} (CPU time: {cpu_ratio:.2f}); "
+                  f"medians of {runs} alternating runs")
         else:
             print(f"dtag/{r['system']} train-time ratio: n/a")
 
@@ -362,38 +390,69 @@ def bench(args: argparse.Namespace) -> None:
     print(f"[{args.corpus}] dtag reads {dtag_train.name}/{dtag_test.name}, peers read "
           f"{peer_train.name}/{peer_test.name}; {test_docs} test docs", file=sys.stderr)
 
-    rows = []
+    # Each system is trained `runs` times, the systems alternating run by run (dtag, sklearn,
+    # libmultilabel, dtag, ...), so load that comes and goes skews them alike; the table shows
+    # the median of each system's runs.
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    if "dtag" in systems:
-        print(f"[{args.corpus}] running dtag ...", file=sys.stderr)
-        rows.append(run_dtag(Path(args.dtag), dtag_train, dtag_test,
-                             out_dir / f"{args.corpus}.dtag", test_docs, out_dir, args.corpus,
-                             shlex.split(args.dtag_train_args)))
-    for system in ("sklearn", "libmultilabel"):
-        if system not in systems:
+    order = [s for s in ("dtag", "sklearn", "libmultilabel") if s in systems]
+    model = out_dir / f"{args.corpus}.dtag"
+    extra = shlex.split(args.dtag_train_args)
+    runs: dict[str, list[dict]] = {s: [] for s in order}
+    high_load = []
+    for run in range(args.runs):
+        for system in order:
+            if runs[system] and "unavailable" in runs[system][-1]:
+                continue
+            load = os.getloadavg()[0]
+            if load > args.max_load:
+                high_load.append(load)
+                print(f"warning: load average {load:.2f} > {args.max_load} before {system} run "
+                      f"{run + 1}: other work shares the CPUs and skews this run",
+                      file=sys.stderr)
+            print(f"[{args.corpus}] {system} run {run + 1}/{args.runs} (load {load:.2f}) ...",
+                  file=sys.stderr)
+            if system == "dtag":
+                r = train_dtag(Path(args.dtag), dtag_train, model, extra)
+            else:
+                r = run_peer_once(args, system, peer_train, peer_test, out_dir)
+            r["loadavg_before"] = load
+            runs[system].append(r)
+
+    rows = []
+    for system in order:
+        done = [r for r in runs[system] if "unavailable" not in r]
+        if not done:
+            rows.append({"system": system, "unavailable": runs[system][-1]["unavailable"]})
             continue
-        print(f"[{args.corpus}] running {system} ...", file=sys.stderr)
-        res_path = out_dir / f"{args.corpus}.{system}.result.json"
-        res_path.unlink(missing_ok=True)
-        cmd = [sys.executable, str(Path(__file__).resolve()), "peer", "--system", system,
-               "--train", str(peer_train), "--test", str(peer_test), "--out", str(res_path),
-               "--C", str(args.C), "--min-df", str(args.min_df), "--jobs", str(args.jobs),
-               "--backend", args.backend, "--lml-options", args.lml_options]
-        m = measure(cmd)
-        if m["returncode"] != 0 or not res_path.is_file():
-            tail = (m["stderr"].strip().splitlines() or ["no stderr"])[-1]
-            rows.append({"system": system, "unavailable": f"exit {m['returncode']}: {tail}"})
-            continue
-        row = json.loads(res_path.read_text())
-        row["process_wall_seconds"] = m["wall_seconds"]
-        row["peak_rss_mib"] = m["peak_rss_mib"]
-        row["ru_maxrss_mib"] = m["ru_maxrss_mib"]
+        row = dict(done[-1])  # the last run's model and figures (training is deterministic)
+        row["system"] = system
+        for key in ("train_seconds", "train_cpu_seconds"):
+            row[key] = median([r[key] for r in done])
+        row["runs"] = [{"train_seconds": r["train_seconds"],
+                        "train_cpu_seconds": r["train_cpu_seconds"],
+                        "loadavg_before": r["loadavg_before"]} for r in done]
+        if system == "dtag":
+            row["train_peak_rss_mib"] = median([r["train_peak_rss_mib"] for r in done])
+            row = eval_dtag(Path(args.dtag), row, dtag_train, dtag_test, model, test_docs,
+                            out_dir, args.corpus, extra)
         rows.append(row)
+    for row in rows:
+        if "runs" in row:
+            secs = ", ".join(f"{r['train_seconds']:.2f}" for r in row["runs"])
+            loads = ", ".join(f"{r['loadavg_before']:.2f}" for r in row["runs"])
+            print(f"[{args.corpus}] {row['system']} train seconds per run: {secs} "
+                  f"(load average before each: {loads})", file=sys.stderr)
+    if high_load:
+        print(f"warning: {len(high_load)} run(s) started with a load average above "
+              f"{args.max_load} (highest {max(high_load):.2f}): the times are not those of a "
+              "quiet machine", file=sys.stderr)
 
     print_table(args.corpus, rows)
     out = out_dir / f"peers-{args.corpus}.json"
     out.write_text(json.dumps({"corpus": args.corpus, "quick": args.quick, "cores": os.cpu_count(),
                                "cpu_busy_percent_before": busy_before,
+                               "runs": args.runs, "max_load": args.max_load,
+                               "runs_over_max_load": len(high_load),
                                "loadavg_after": os.getloadavg()[0],
                                "rows": rows}, indent=2, ensure_ascii=False))
     print(f"wrote {out}")
@@ -421,6 +480,10 @@ def main() -> None:
     b.add_argument("--dtag", default="target/release/dtag")
     b.add_argument("--systems", default="dtag,sklearn,libmultilabel")
     b.add_argument("--dtag-train-args", default="", help="extra `dtag train` arguments")
+    b.add_argument("--runs", type=int, default=5,
+                   help="timed training runs per system, alternating (median reported; >= 1)")
+    b.add_argument("--max-load", type=float, default=0.5,
+                   help="warn when the 1-minute load average before a run exceeds this")
     b.add_argument("--quick", action="store_true",
                    help=f"first {QUICK_TRAIN_DOCS} train / {QUICK_TEST_DOCS} test docs only")
     common(b)
@@ -435,6 +498,8 @@ def main() -> None:
     common(p)
 
     args = ap.parse_args()
+    if args.cmd == "bench" and args.runs < 1:
+        ap.error("--runs must be at least 1")
     bench(args) if args.cmd == "bench" else run_peer(args)
 
 

@@ -108,7 +108,8 @@ pub fn run(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
     let out = learn_output(&args, &chosen.model, &thesaurus_file)?;
     let model = chosen.load_model()?;
     let params = check(args.c.unwrap_or(model.info.c))?;
-    let segmenter = Analyzer::load_in_background(model.analyzer.clone());
+    // The segmenter loads its dictionary on its own thread while the corpus is read.
+    let analyzer = Analyzer::new(model.analyzer.clone())?;
     let given = thesaurus_file
         .as_deref()
         .map(flags::load_thesaurus)
@@ -124,7 +125,6 @@ pub fn run(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
     )?;
     let mut seconds = BTreeMap::new();
     seconds.insert("reading", started.elapsed().as_secs_f64());
-    let analyzer = output::joined(segmenter, &mut seconds)?;
     let (updated, mut report) =
         params.learn_with_analyzer(&model, &analyzer, &corpus, given.as_ref(), progress)?;
     // What speaks against the update: a measured drop, or new documents so unlike the

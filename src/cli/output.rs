@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use dtag::analysis::Analyzer;
 use dtag::calibrate::TuningSummary;
 use dtag::model::Model;
 use dtag::predict::explain::ExplainedSuggestion;
@@ -239,18 +238,6 @@ pub fn print_times_and_destination(
         .collect();
     summary!("time: {}", stages.join(", "));
     summary!("model written to {destination}");
-}
-
-/// Waits for an analyzer loading in the background and records its load time and the part of
-/// it spent waiting (only that adds to the total).
-pub fn joined(
-    loading: dtag::analysis::AnalyzerLoading,
-    seconds: &mut BTreeMap<&'static str, f64>,
-) -> anyhow::Result<Analyzer> {
-    let loaded = loading.join()?;
-    seconds.insert("load_segmenter", loaded.load_seconds);
-    seconds.insert("segmenter_wait", loaded.wait_seconds);
-    Ok(loaded.analyzer)
 }
 
 /// Writes `model` to `out` (atomically for a file) and records the time it took and the total

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{Analyzer, CHAR_NGRAM_PREFIX};
+use crate::analysis::{Analyzer, Term, CHAR_NGRAM_PREFIX};
 use crate::error::{Error, Result};
 use crate::progress::Stage;
 use sparse::{CsrMatrix, SparseRow};
@@ -78,11 +78,17 @@ impl ValidTfidfParams {
             .len()
             .div_ceil(rayon::current_num_threads() * 8)
             .max(1);
-        let chunks: Vec<ChunkCounts> = texts
+        // First what needs no segmenter (normalisation, character n-grams), then the words:
+        // a segmenter still loading its dictionary (`JiebaSegmenter`) loads it meanwhile.
+        let mut partial: Vec<PartialCounts> = texts
             .par_chunks(chunk_size)
-            .map(|chunk| {
-                let counts = ChunkCounts::count(analyzer, chunk);
-                progress.advance(chunk.len() as u64);
+            .map(|chunk| PartialCounts::ngrams(analyzer, chunk))
+            .collect();
+        let chunks: Vec<ChunkCounts> = partial
+            .par_iter_mut()
+            .map(|p| {
+                let counts = p.words(analyzer);
+                progress.advance(counts.docs.len() as u64);
                 counts
             })
             .collect();
@@ -198,34 +204,178 @@ struct ChunkCounts {
     docs: Vec<Vec<(u32, u32)>>,
 }
 
-impl ChunkCounts {
-    fn count(analyzer: &Analyzer, texts: &[&str]) -> Self {
-        let mut ids: FxHashMap<String, u32> = FxHashMap::default();
-        let mut terms = Vec::new();
-        let mut df = Vec::new();
-        let mut docs = Vec::with_capacity(texts.len());
+/// A run of documents half counted: normalised, character n-grams counted, words not yet.
+struct PartialCounts<'t> {
+    interner: Interner,
+    normalized: Vec<std::borrow::Cow<'t, str>>,
+    /// Per document, its character n-grams' `(term, count)`.
+    ngrams: Vec<Vec<(u32, u32)>>,
+}
+
+impl<'t> PartialCounts<'t> {
+    fn ngrams(analyzer: &Analyzer, texts: &[&'t str]) -> Self {
+        let mut interner = Interner::default();
+        let mut normalized = Vec::with_capacity(texts.len());
+        let mut ngrams = Vec::with_capacity(texts.len());
         for text in texts {
-            let mut counts: FxHashMap<u32, u32> = FxHashMap::default();
-            analyzer.for_each_token(text, &mut |t| {
-                let id = match ids.get(t) {
-                    Some(&id) => id,
-                    None => {
-                        let id = terms.len() as u32;
-                        ids.insert(t.to_string(), id);
-                        terms.push(t.to_string());
-                        df.push(0);
-                        id
-                    }
-                };
-                *counts.entry(id).or_insert(0) += 1;
+            let text = analyzer.normalize(text);
+            analyzer.for_each_ngram_of_normalized(&text, &mut |term| {
+                let id = interner.id(term);
+                interner.add(id);
             });
-            for &id in counts.keys() {
-                df[id as usize] += 1;
-            }
-            docs.push(counts.into_iter().collect());
+            ngrams.push(interner.finish_document());
+            normalized.push(text);
         }
-        ChunkCounts { terms, df, docs }
+        PartialCounts {
+            interner,
+            normalized,
+            ngrams,
+        }
     }
+
+    /// Adds the words; the n-gram terms and the word terms are disjoint (`#` starts no word),
+    /// so a document's pairs are its n-grams' followed by its words'.
+    fn words(&mut self, analyzer: &Analyzer) -> ChunkCounts {
+        let interner = &mut self.interner;
+        let mut docs = Vec::with_capacity(self.normalized.len());
+        for (text, mut doc) in self.normalized.drain(..).zip(self.ngrams.drain(..)) {
+            analyzer.for_each_word_of_normalized(&text, &mut |term| {
+                let id = interner.id(term);
+                interner.add(id);
+            });
+            doc.extend(interner.finish_document());
+            docs.push(doc);
+        }
+        let interner = std::mem::take(interner);
+        ChunkCounts {
+            terms: interner.terms,
+            df: interner.df,
+            docs,
+        }
+    }
+}
+
+/// Number of code points of the basic block of unified ideographs (U+4E00..=U+9FFF).
+const UNIFIED_IDEOGRAPHS: usize = 0x5200;
+
+/// Local term ids of a chunk and the counts of the document being read. Words up to 15 bytes
+/// (nearly every Chinese word) are looked up by a 16-byte integer key, so a lookup hashes and
+/// compares one integer; the n-gram of one ideograph is looked up by the character.
+#[derive(Default)]
+struct Interner {
+    terms: Vec<String>,
+    df: Vec<u32>,
+    short: FxHashMap<u128, u32>,
+    long: FxHashMap<String, u32>,
+    /// Per unified ideograph `c`, the id of the term `#c` plus one (0: not seen yet).
+    han: Vec<u32>,
+    /// Per term, its count in the current document.
+    counts: Vec<u32>,
+    /// The current document's terms, in the order first seen.
+    seen: Vec<u32>,
+}
+
+impl Interner {
+    #[inline]
+    fn id(&mut self, term: Term<'_>) -> u32 {
+        match term {
+            Term::Han(c) => self.han_id(c),
+            Term::Text(t) => {
+                // `#` and one ideograph is the same term whichever way it comes.
+                let mut chars = t.chars();
+                if let (Some(CHAR_NGRAM_PREFIX), Some(c), None) =
+                    (chars.next(), chars.next(), chars.next())
+                {
+                    if ('\u{4E00}'..='\u{9FFF}').contains(&c) {
+                        return self.han_id(c);
+                    }
+                }
+                match short_key(t) {
+                    Some(key) => match self.short.get(&key) {
+                        Some(&id) => id,
+                        None => {
+                            let id = self.push(t.to_string());
+                            self.short.insert(key, id);
+                            id
+                        }
+                    },
+                    None => match self.long.get(t) {
+                        Some(&id) => id,
+                        None => {
+                            let id = self.push(t.to_string());
+                            self.long.insert(t.to_string(), id);
+                            id
+                        }
+                    },
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn han_id(&mut self, c: char) -> u32 {
+        if self.han.is_empty() {
+            self.han = vec![0; UNIFIED_IDEOGRAPHS];
+        }
+        let slot = c as usize - 0x4E00;
+        match self.han[slot] {
+            0 => {
+                let mut term = String::with_capacity(4);
+                term.push(CHAR_NGRAM_PREFIX);
+                term.push(c);
+                let id = self.push(term);
+                self.han[slot] = id + 1;
+                id
+            }
+            stored => stored - 1,
+        }
+    }
+
+    fn push(&mut self, term: String) -> u32 {
+        let id = self.terms.len() as u32;
+        self.terms.push(term);
+        self.df.push(0);
+        self.counts.push(0);
+        id
+    }
+
+    #[inline]
+    fn add(&mut self, id: u32) {
+        let count = &mut self.counts[id as usize];
+        if *count == 0 {
+            self.seen.push(id);
+        }
+        *count += 1;
+    }
+
+    /// The current document's `(term, count)` pairs; counts start again from zero.
+    fn finish_document(&mut self) -> Vec<(u32, u32)> {
+        let doc = self
+            .seen
+            .iter()
+            .map(|&id| {
+                let count = std::mem::take(&mut self.counts[id as usize]);
+                self.df[id as usize] += 1;
+                (id, count)
+            })
+            .collect();
+        self.seen.clear();
+        doc
+    }
+}
+
+/// A term of at most 15 bytes as one integer: its bytes, zero-padded, and its length in the
+/// last byte (so `a` and `a\0` differ).
+#[inline]
+fn short_key(term: &str) -> Option<u128> {
+    let bytes = term.as_bytes();
+    if bytes.len() > 15 {
+        return None;
+    }
+    let mut key = [0u8; 16];
+    key[..bytes.len()].copy_from_slice(bytes);
+    key[15] = bytes.len() as u8;
+    Some(u128::from_le_bytes(key))
 }
 
 /// Stored form of a fitted vectorizer.

@@ -334,13 +334,8 @@ impl ValidLearnParams {
         if docs.is_empty() {
             return Err(Error::Training("the new corpus has no documents".into()));
         }
-        let start = Instant::now();
         let analyzer = Analyzer::new(model.analyzer.clone())?;
-        let load_seconds = start.elapsed().as_secs_f64();
-        let (updated, mut report) =
-            self.learn_with_analyzer(model, &analyzer, corpus, thesaurus, progress)?;
-        report.seconds.insert("load_segmenter", load_seconds);
-        Ok((updated, report))
+        self.learn_with_analyzer(model, &analyzer, corpus, thesaurus, progress)
     }
 
     /// [`Self::learn`] with the model's analyzer already built (callers may build it while

@@ -156,8 +156,8 @@ impl ValidTrainParams {
         &self.analyzer
     }
 
-    /// `dtag train` as one call: builds the analyzer on another thread while the corpus is
-    /// read, trains, and stores the thesaurus's facts in the model. `on_read` sees the corpus
+    /// `dtag train` as one call: starts the analyzer (whose segmenter loads its dictionary on
+    /// its own thread while the corpus is read), reads the corpus, trains, and stores the thesaurus's facts in the model. `on_read` sees the corpus
     /// before training starts (the command line reports it there). Give the thesaurus's words
     /// to the segmenter first with [`TrainParams::add_thesaurus_words`], as `dtag train` does.
     pub fn fit_inputs(
@@ -167,19 +167,16 @@ impl ValidTrainParams {
         on_read: &mut dyn FnMut(&ReadCorpus),
     ) -> Result<(Model, TrainReport)> {
         let started = Instant::now();
-        let loading = Analyzer::load_in_background(self.analyzer.clone());
+        let analyzer = Analyzer::new(self.analyzer.clone())?;
         let read = inputs.read()?;
         on_read(&read);
         let reading = started.elapsed().as_secs_f64();
-        let loaded = loading.join()?;
         let (mut model, mut report) =
-            self.fit_with_analyzer(&loaded.analyzer, &read.corpus, inputs.thesaurus, progress)?;
+            self.fit_with_analyzer(&analyzer, &read.corpus, inputs.thesaurus, progress)?;
         if let Some(t) = inputs.thesaurus {
             model.attach_thesaurus(t);
         }
         report.seconds.insert("reading", reading);
-        report.seconds.insert("load_segmenter", loaded.load_seconds);
-        report.seconds.insert("segmenter_wait", loaded.wait_seconds);
         Ok((model, report))
     }
 
@@ -191,12 +188,8 @@ impl ValidTrainParams {
         thesaurus: Option<&Thesaurus>,
         progress: &dyn Progress,
     ) -> Result<(Model, TrainReport)> {
-        let start = Instant::now();
         let analyzer = Analyzer::new(self.analyzer.clone())?;
-        let load_seconds = start.elapsed().as_secs_f64();
-        let (model, mut report) = self.fit_with_analyzer(&analyzer, corpus, thesaurus, progress)?;
-        report.seconds.insert("load_segmenter", load_seconds);
-        Ok((model, report))
+        self.fit_with_analyzer(&analyzer, corpus, thesaurus, progress)
     }
 
     /// [`Self::fit`] with the analyzer already built (callers may build it while they read the
