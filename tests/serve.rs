@@ -1114,7 +1114,11 @@ fn without_threshold_the_api_decides_as_dtag_suggest_does_by_default() {
     assert_eq!(results.as_array().unwrap().len(), 4);
     assert_eq!(results[0]["language"], "zh");
     assert!(results[0]["score"].as_f64().unwrap() > 0.5);
-    assert!(results.as_array().unwrap().iter().any(|r| r["language"].is_null()));
+    assert!(results
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["language"].is_null()));
 }
 
 #[test]
@@ -1169,7 +1173,11 @@ fn a_thesaurus_model_serves_concept_uris_and_learns_a_draft_it_did_not_suggest()
             .iter()
             .any(|r| r["label"] == "PEACEKEEPING OPERATIONS"));
         assert_eq!(server.get("/v1/vocabs").status, 200);
-        let body = learn_body(&draft, serde_json::json!([{"uri": format!("{unbis}1001030")}]), 1);
+        let body = learn_body(
+            &draft,
+            serde_json::json!([{"uri": format!("{unbis}1001030")}]),
+            1,
+        );
         server
             .post("/v1/projects/demo/learn", "application/json", &body)
             .assert_problem(403);
@@ -1194,8 +1202,7 @@ fn a_thesaurus_model_serves_concept_uris_and_learns_a_draft_it_did_not_suggest()
         .rev()
         .find(|r| {
             let uri = r["uri"].as_str().unwrap().to_string();
-            !top3_before.contains(&uri)
-                && trained.contains(english_label_of(&model, &uri).as_str())
+            !top3_before.contains(&uri) && trained.contains(english_label_of(&model, &uri).as_str())
         })
         .expect("a trained descriptor outside the top 3")
         .clone();
@@ -1271,7 +1278,10 @@ fn learning_rejects_malformed_documents_and_counts_what_it_learns() {
         (br#"[{"text":"a"}]"#, 400),
         (br#"[{"text":"a","subjects":[]}]"#, 400),
         (br#"[{"text":"a","subjects":[{"notation":"1"}]}]"#, 400),
-        (b"[{\"text\":\"a\",\"subjects\":[{\"label\":\"A\\u202eB\"}]}]", 400),
+        (
+            b"[{\"text\":\"a\",\"subjects\":[{\"label\":\"A\\u202eB\"}]}]",
+            400,
+        ),
         (b"[", 400),
     ] {
         server
@@ -1322,8 +1332,9 @@ fn a_model_file_replaced_on_disk_is_served_without_a_restart() {
     let draft = std::fs::read_to_string("data/drafts/draft_01.txt").unwrap();
     let scores = |server: &Server| {
         api_suggestions(
-            &server.suggest_form(&format!("text={}&threshold=0", form_encode(&draft))).json()
-                ["results"],
+            &server
+                .suggest_form(&format!("text={}&threshold=0", form_encode(&draft)))
+                .json()["results"],
         )
     };
     let before = scores(&server);
@@ -1363,7 +1374,13 @@ fn cli_suggestions_of(model: &Path) -> Value {
         .arg("suggest")
         .arg("--model")
         .arg(model)
-        .args(["--threshold", "0", "--format", "json", "data/drafts/draft_01.txt"])
+        .args([
+            "--threshold",
+            "0",
+            "--format",
+            "json",
+            "data/drafts/draft_01.txt",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());

@@ -134,7 +134,9 @@ mod tests {
 
     #[test]
     fn text_in_no_candidate_script_is_unknown() {
-        let scored = detect(&call("安全理事会重申其承诺", &["en", "fi"])).unwrap().results;
+        let scored = detect(&call("安全理事会重申其承诺", &["en", "fi"]))
+            .unwrap()
+            .results;
         assert_eq!(scored[0].language, None);
         assert_eq!(scored[0].score, 1.0);
         assert!(scored[1..].iter().all(|s| s.score == 0.0));

@@ -168,11 +168,7 @@ impl WorkerState {
             }
             self.reload_if_needed();
             if !jobs.is_empty() {
-                let waiting = jobs.len();
                 self.learn(jobs);
-                self.project
-                    .learn_queued
-                    .fetch_sub(waiting, Ordering::Relaxed);
             }
         }
     }
@@ -230,21 +226,29 @@ impl WorkerState {
         match self.update(&all) {
             Ok(_) => {
                 for job in jobs {
-                    let _ = job.done.send(Ok(job.documents.len()));
+                    let n = job.documents.len();
+                    self.answer(job, Ok(n));
                 }
             }
             Err(problem) if jobs.len() == 1 => {
                 let job = jobs.into_iter().next().expect("one job");
-                let _ = job.done.send(Err(problem));
+                self.answer(job, Err(problem));
             }
             Err(_) => {
                 for job in jobs {
                     let documents: Vec<&LearnDocument> = job.documents.iter().collect();
                     let outcome = self.update(&documents).map(|_| job.documents.len());
-                    let _ = job.done.send(outcome);
+                    self.answer(job, outcome);
                 }
             }
         }
+    }
+
+    /// Answers a request, which leaves the queue first (a client that reads the counters
+    /// after its answer sees itself gone).
+    fn answer(&self, job: LearnJob, outcome: Result<usize, Problem>) {
+        self.project.learn_queued.fetch_sub(1, Ordering::Relaxed);
+        let _ = job.done.send(outcome);
     }
 
     /// Updates the model served with `documents`, writes it over the model file and serves it.
@@ -352,7 +356,10 @@ fn learn_on(
         ));
     }
     if let Some(check) = report.holdout_check.as_ref().filter(|c| c.worse) {
-        notes.push(format!("warning: the update made the model worse: {}", check.describe()));
+        notes.push(format!(
+            "warning: the update made the model worse: {}",
+            check.describe()
+        ));
     }
     if report.coverage.unrepresentative {
         notes.push(format!(
