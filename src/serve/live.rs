@@ -262,15 +262,20 @@ impl WorkerState {
         for _attempt in 0..3 {
             self.reload_if_needed();
             let current = self.project.current();
-            let (updated, notes) = learn_on(&current, documents, self.settings.holdout)?;
+            let (updated, mut notes) = learn_on(&current, documents, self.settings.holdout)?;
             if self.file_changed() {
                 continue;
             }
+            let saving = Instant::now();
             updated.save(&self.project.path).map_err(|e| {
                 Problem::unavailable(format!(
                     "the documents were not learned: cannot write the model file: {e}"
                 ))
             })?;
+            notes.push(format!(
+                "model written in {:.2}s",
+                saving.elapsed().as_secs_f64()
+            ));
             let identity = FileIdentity::of(&self.project.path);
             self.known = identity;
             let loaded = Loaded::with_model(updated, identity, Some(&current.suggester))
@@ -348,7 +353,12 @@ fn learn_on(
             &NoProgress,
         )
         .map_err(|e| Problem::unavailable(format!("the documents were not learned: {e}")))?;
-    let mut notes = Vec::new();
+    let stages: Vec<String> = report
+        .seconds
+        .iter()
+        .map(|(stage, s)| format!("{stage} {s:.2}s"))
+        .collect();
+    let mut notes = vec![format!("update: {}", stages.join(", "))];
     if !report.descriptors_added.is_empty() {
         notes.push(format!(
             "new descriptors: {}",
