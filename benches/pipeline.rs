@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use dtag::analysis::{Analyzer, AnalyzerConfig};
+use dtag::classifier::logistic::{squared_norms, LogisticParams};
 use dtag::corpus::Corpus;
 use dtag::features::TfidfParams;
-use dtag::model::logistic::{squared_norms, LogisticParams};
 use dtag::model::Model;
-use dtag::suggest::{DecisionRule, Suggester};
-use dtag::train::{NoProgress, TrainParams};
-use indicatif::ProgressBar;
+use dtag::predict::{DecisionRule, Suggester};
+use dtag::progress::NoProgress;
+use dtag::train::TrainParams;
 
 /// A corpus through the reader every command uses.
 fn read_corpus(path: PathBuf) -> dtag::Result<Corpus> {
@@ -65,17 +65,11 @@ fn stages(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(texts.len() as u64));
     group.bench_function("fit_transform_corpus", |b| {
-        b.iter(|| {
-            tfidf
-                .fit_transform(&analyzer, &texts, &ProgressBar::hidden())
-                .unwrap()
-        })
+        b.iter(|| tfidf.fit_transform(&analyzer, &texts, &NoProgress).unwrap())
     });
     group.finish();
 
-    let (_, x) = tfidf
-        .fit_transform(&analyzer, &texts, &ProgressBar::hidden())
-        .unwrap();
+    let (_, x) = tfidf.fit_transform(&analyzer, &texts, &NoProgress).unwrap();
     let norms = squared_norms(&x);
     let most_frequent = {
         let mut counts = std::collections::HashMap::<&str, Vec<u32>>::new();

@@ -7,11 +7,11 @@
 //! is any, so training never starts on data the user did not mean.
 
 use std::collections::{BTreeSet, HashSet};
-use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use crate::error::{CorpusProblem, Origin, ProblemKind};
 use crate::error::{Error, Result};
 
 /// Header marker at the start of every document.
@@ -26,61 +26,6 @@ pub struct Document {
     pub body: String,
     /// Where the document's header stands.
     pub origin: Origin,
-}
-
-/// A place in an input: file name (or `<stdin>`) and 1-based line; line 0 stands for the
-/// input as a whole (a draft read from a whole file) and is not printed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    pub source: Arc<str>,
-    pub line: usize,
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}", self.source)
-        } else {
-            write!(f, "{}:{}", self.source, self.line)
-        }
-    }
-}
-
-/// What is wrong with a document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProblemKind {
-    InvalidUtf8,
-    EmptyDescriptor,
-    DuplicateDescriptor(String),
-    NoDescriptors,
-    HeaderWithoutBody,
-    BodyWithoutHeader,
-    /// A problem particular to another input format, described.
-    Format(String),
-}
-
-/// A malformed document, located precisely.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CorpusProblem {
-    pub origin: Origin,
-    pub kind: ProblemKind,
-}
-
-impl fmt::Display for CorpusProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match &self.kind {
-            ProblemKind::InvalidUtf8 => "line is not valid UTF-8".to_string(),
-            ProblemKind::EmptyDescriptor => "header has an empty descriptor (`||`)".to_string(),
-            ProblemKind::DuplicateDescriptor(d) => format!("header repeats descriptor `{d}`"),
-            ProblemKind::NoDescriptors => "header has no descriptors".to_string(),
-            ProblemKind::HeaderWithoutBody => "header is not followed by a body".to_string(),
-            ProblemKind::BodyWithoutHeader => {
-                "text outside a document (body without a `%%%` header)".to_string()
-            }
-            ProblemKind::Format(what) => what.clone(),
-        };
-        write!(f, "{}: {what}", self.origin)
-    }
 }
 
 /// A corpus read from one or more inputs.

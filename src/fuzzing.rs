@@ -7,8 +7,9 @@ use std::path::Path;
 
 use crate::corpus::{looks_like_corpus, parse_corpus};
 use crate::model::file::{from_bytes, FORMAT_VERSION, MAGIC};
+use crate::predict::{DecisionRule, Suggester};
+#[cfg(feature = "serve")]
 use crate::serve::request::{decode_form, decode_request, percent_decode, percent_encode};
-use crate::suggest::{DecisionRule, Suggester};
 use crate::thesaurus::turtle::parse as parse_turtle;
 
 /// The corpus parser: every line is either part of a document or reported as a problem.
@@ -116,6 +117,7 @@ pub fn turtle_parser(data: &[u8]) {
 
 /// The HTTP request decoder. Input: a method byte, then path, query, content type and body
 /// separated by NUL bytes. Every refusal must be a 4xx problem.
+#[cfg(feature = "serve")]
 pub fn request_decoder(data: &[u8]) {
     let Some((&method, rest)) = data.split_first() else {
         return;

@@ -33,6 +33,12 @@ use crate::error::{Error, Result};
 // ------------------------------------------------------------------------------------------
 // Reading
 
+/// The 1-based line of byte `offset` in `bytes` (where invalid UTF-8 starts, say), for
+/// messages about what was read.
+pub fn line_of(bytes: &[u8], offset: usize) -> usize {
+    bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
 /// Reads an input named on the command line whole: a regular file, or a pipe or socket (so
 /// `<(zcat corpus.gz)` keeps working, as `-` does). A directory or a device is refused before
 /// anything is read, since "reading" `/dev/zero` or `/dev/urandom` never ends. A regular file

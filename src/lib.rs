@@ -1,37 +1,37 @@
 //! `dtag` suggests thesaurus descriptors for documents.
 //!
-//! The pipeline, one module per stage:
-//! [`corpus`] (labelled documents) → [`analysis`] (tokens) → [`features`] (TF-IDF rows in
-//! [`sparse`] form) → [`model`] (one-vs-rest logistic regression) → [`suggest`] (ranked
-//! descriptors) → [`eval`] (precision and recall). [`train`] runs the first four stages;
-//! [`synth`] writes synthetic corpora for measuring cost at scale.
-//! [`tune`] cross-validates to calibrate scores and learn per-descriptor thresholds, [`cv`]
-//! cross-validates the whole pipeline, and [`report`] writes evaluations for people.
-//! [`io_guard`] keeps every file read bounded and every file written safe (atomic, never an
-//! input). [`serve`] answers suggestion requests over HTTP (Annif's REST API and a web page).
+//! The pipeline, one module per stage, each using only the stages before it:
+//! [`corpus`] and [`formats`] (labelled documents in every format) → [`analysis`] (tokens) →
+//! [`features`] (TF-IDF rows, sparse matrices) → [`classifier`] (the sparse logistic solver,
+//! one-vs-rest, and the ensemble members: neighbours, label lexicon, fusion) → [`calibrate`]
+//! (out-of-fold scores, Platt scaling, thresholds) → [`model`] (the trained artifact and its
+//! file) → [`predict`] (the one ranking and decision path: suggestions and explanations) →
+//! [`train`] (the whole training run, and updates of a model with new documents) →
+//! [`evaluate`] (figures, reports, roll-ups, cross-validation).
+//! Beside the stages: [`thesaurus`] (vocabularies), [`metrics`] (ranking measures),
+//! [`progress`] (how long work reports itself), [`io_guard`] (bounded reads, atomic writes
+//! that never replace an input), [`error`], [`synth`] (synthetic corpora) and, with the `serve`
+//! feature, [`serve`] (Annif's REST API and a web page over HTTP).
 
 pub mod analysis;
+pub mod calibrate;
+pub mod classifier;
 pub mod corpus;
-pub mod cv;
-pub mod ensemble;
 pub mod error;
-pub mod eval;
-pub mod explain;
+pub mod evaluate;
 pub mod features;
 pub mod formats;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod io_guard;
-pub mod learn;
 pub mod metrics;
 pub mod model;
-pub mod report;
+pub mod predict;
+pub mod progress;
+#[cfg(feature = "serve")]
 pub mod serve;
-pub mod sparse;
-pub mod suggest;
 pub mod synth;
 pub mod thesaurus;
 pub mod train;
-pub mod tune;
 
 pub use error::{Error, Result};

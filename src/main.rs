@@ -1,6 +1,4 @@
 mod cli;
-mod commands;
-mod flags;
 
 use clap::Parser;
 
@@ -9,9 +7,9 @@ fn main() -> std::process::ExitCode {
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // The reader of our output stopped reading (`| head`): what it wanted was written.
-        Err(err) if flags::is_broken_pipe(&err) => std::process::ExitCode::SUCCESS,
+        Err(err) if cli::failure::is_broken_pipe(&err) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", flags::render(&err));
+            eprintln!("error: {}", cli::failure::render(&err));
             std::process::ExitCode::FAILURE
         }
     }

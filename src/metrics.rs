@@ -77,6 +77,26 @@ impl RankingFigures {
     }
 }
 
+/// F1 from precision and recall (0 when both are 0).
+pub fn f1(precision: f64, recall: f64) -> f64 {
+    if precision + recall == 0.0 {
+        0.0
+    } else {
+        2.0 * precision * recall / (precision + recall)
+    }
+}
+
+/// F1 of `hits` correct proposals among `proposed`, with `gold` to be found:
+/// `2·hits / (proposed + gold)`, 0 when there is nothing proposed and nothing to find. The one
+/// definition behind every F1 of dtag (micro, macro, per document, per descriptor, F1@5).
+pub fn f1_of_counts(hits: u64, proposed: u64, gold: u64) -> f64 {
+    if proposed + gold == 0 {
+        0.0
+    } else {
+        2.0 * hits as f64 / (proposed + gold) as f64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,8 +7,8 @@
 
 use std::io::Write;
 
+use crate::classifier::logistic::XorShift;
 use crate::error::{Error, Result};
-use crate::model::logistic::XorShift;
 
 /// Generator settings as given by the user.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,8 +1,8 @@
 //! linfa-logistic is the oracle for the sparse solver: on small dense data both must reach the
 //! same objective and make the same predictions.
 
-use dtag::model::logistic::{log1p_exp, squared_norms, LogisticParams};
-use dtag::sparse::CsrMatrix;
+use dtag::classifier::logistic::{log1p_exp, squared_norms, LogisticParams};
+use dtag::features::sparse::CsrMatrix;
 use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2};

@@ -242,13 +242,13 @@ fn figures_of_nothing_are_never_negative_zero() {
     }
     .check()
     .unwrap()
-    .fit(&corpus, None, &dtag::train::NoProgress)
+    .fit(&corpus, None, &dtag::progress::NoProgress)
     .unwrap();
-    let suggester = dtag::suggest::Suggester::new(model).unwrap();
-    let report = dtag::eval::evaluate(
+    let suggester = dtag::predict::Suggester::new(model).unwrap();
+    let report = dtag::evaluate::evaluate(
         &suggester,
         &Corpus::default(),
-        &dtag::suggest::DecisionRule::default(),
+        &dtag::predict::DecisionRule::default(),
     );
     let json = serde_json::to_string(&report).unwrap();
     assert!(!json.contains("-0.0"), "{json}");

@@ -237,7 +237,7 @@ pub fn read_dir(
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t.to_string(),
             Err(e) => {
-                let line = super::line_of(bytes, e.valid_up_to());
+                let line = crate::io_guard::line_of(bytes, e.valid_up_to());
                 out.problems
                     .push(problem(&name, line, "line is not valid UTF-8"));
                 continue;

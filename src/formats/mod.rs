@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::corpus::{self, Corpus, CorpusProblem, Document, Input, Origin, ProblemKind};
-use crate::error::{Error, Result};
+use crate::error::{list_at_most, Error, Result, MAX_LISTED};
+pub use crate::error::{UnknownDescriptor, CORPUS_FORMATS_HINT};
 use crate::thesaurus::{looks_like_iri, strip_angle_brackets, MatchKind, Thesaurus};
 
 pub use write::{write_corpus, write_corpus_to};
@@ -268,7 +269,7 @@ pub(crate) fn draft_text(
             },
         }),
         Err(e) => {
-            let line = line_of(bytes, e.valid_up_to());
+            let line = crate::io_guard::line_of(bytes, e.valid_up_to());
             Err(problem(
                 name,
                 line,
@@ -277,11 +278,6 @@ pub(crate) fn draft_text(
         }
     }
 }
-
-/// What a labelled corpus may be, for the message about an input that is none of them.
-pub const CORPUS_FORMATS_HINT: &str = "expected `%%%DESC|…|` headers (dtag), \
-`text<TAB><uri> …` lines (Annif TSV), `{\"text\": …, \"subjects\": […]}` lines (JSON Lines), \
-or a directory of NAME.txt with NAME.tsv or NAME.key (Annif document directory)";
 
 /// Parses one input's bytes in a format.
 pub fn parse_input(name: &str, bytes: &[u8], format: CorpusFormat) -> ParsedInput {
@@ -413,11 +409,6 @@ fn read_inputs(
     Ok(raw)
 }
 
-/// The 1-based line of byte `offset` in `bytes` (where invalid UTF-8 starts, say).
-pub(crate) fn line_of(bytes: &[u8], offset: usize) -> usize {
-    bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1
-}
-
 /// The 1-based number of the first non-blank line.
 fn first_text_line(bytes: &[u8]) -> usize {
     bytes
@@ -452,37 +443,8 @@ fn input_path(input: &Input) -> PathBuf {
     }
 }
 
-/// A descriptor the thesaurus does not know, with where it is used.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownDescriptor {
-    /// As written (label, or URI).
-    pub name: String,
-    /// Assignments of it in the corpus.
-    pub count: usize,
-    /// The first places it is used.
-    pub origins: Vec<Origin>,
-}
-
 /// At most this many places are kept per unknown descriptor.
 const MAX_ORIGINS: usize = 5;
-
-impl fmt::Display for UnknownDescriptor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let places: Vec<String> = self.origins.iter().map(Origin::to_string).collect();
-        write!(
-            f,
-            "`{}` ({} assignment(s); at {}{})",
-            self.name,
-            self.count,
-            places.join(", "),
-            if self.count > self.origins.len() {
-                ", …"
-            } else {
-                ""
-            }
-        )
-    }
-}
 
 /// How the corpus's subjects were named.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -507,18 +469,17 @@ impl ResolutionReport {
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let (Some(source), false) = (&self.thesaurus, self.unknown.is_empty()) {
-            let mut text = format!(
-                "warning: {} descriptor(s) ({} assignment(s)) are not in the thesaurus {source}; \
-                 they are kept as written, without URI or labels (--strict-thesaurus refuses them):",
-                self.unknown.len(),
-                self.unknown_assignments()
+            let text = list_at_most(
+                format!(
+                    "warning: {} descriptor(s) ({} assignment(s)) are not in the thesaurus {source}; \
+                     they are kept as written, without URI or labels (--strict-thesaurus refuses \
+                     them):",
+                    self.unknown.len(),
+                    self.unknown_assignments()
+                ),
+                &self.unknown,
+                MAX_LISTED,
             );
-            for u in self.unknown.iter().take(20) {
-                text.push_str(&format!("\n  {u}"));
-            }
-            if self.unknown.len() > 20 {
-                text.push_str(&format!("\n  … and {} more", self.unknown.len() - 20));
-            }
             out.push(text);
         }
         if self.merged_duplicates > 0 {
@@ -623,6 +584,13 @@ pub fn read_corpus(
         ignored: raw.ignored.clone(),
     };
     let (corpus, report) = resolve(raw, thesaurus, strict)?;
+    // Every use of a labelled corpus needs documents: an empty one would give figures of
+    // nothing (evaluation) or a model of nothing (training).
+    if corpus.documents.is_empty() {
+        return Err(Error::EmptyCorpus {
+            inputs: paths.iter().map(|p| p.display().to_string()).collect(),
+        });
+    }
     Ok((corpus, report, summary))
 }
 
@@ -655,16 +623,19 @@ impl RawSummary {
         if self.ignored.is_empty() {
             return None;
         }
-        let mut text = format!(
-            "note: {} file(s) in document directories are not part of a document:",
-            self.ignored.len()
+        let places: Vec<String> = self
+            .ignored
+            .iter()
+            .map(|(path, why)| format!("{} ({why})", path.display()))
+            .collect();
+        let text = list_at_most(
+            format!(
+                "note: {} file(s) in document directories are not part of a document:",
+                self.ignored.len()
+            ),
+            &places,
+            10,
         );
-        for (path, why) in self.ignored.iter().take(10) {
-            text.push_str(&format!("\n  {} ({why})", path.display()));
-        }
-        if self.ignored.len() > 10 {
-            text.push_str(&format!("\n  … and {} more", self.ignored.len() - 10));
-        }
         Some(text)
     }
 }

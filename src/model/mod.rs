@@ -1,19 +1,16 @@
-//! Models: the binary sparse solver, one-vs-rest over descriptors, and the trained artifact
-//! ([`Model`]) with its file format.
+//! The trained artifact ([`Model`]): analyzer settings, vocabulary, classifier, ensemble,
+//! tuning and thesaurus facts together, with its file format ([`file`]).
 
 pub mod file;
-pub mod logistic;
-pub mod ovr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::AnalyzerConfig;
-use crate::ensemble::{Ensemble, EnsembleData};
+use crate::calibrate::Tuning;
+use crate::classifier::ensemble::{Ensemble, EnsembleData};
+use crate::classifier::{logistic, OneVsRest};
 use crate::features::{TfidfState, TfidfVectorizer};
-use crate::thesaurus::ConceptTable;
-use crate::tune::Tuning;
-pub use logistic::{BinaryLogistic, LogisticParams, ValidLogisticParams};
-pub use ovr::{LabelSets, LabelWeights, OneVsRest, OneVsRestParams, ValidOneVsRestParams};
+use crate::thesaurus::{ConceptTable, Thesaurus};
 
 /// What training recorded about itself, kept in the model for `dtag` and its users.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,6 +130,31 @@ impl Model {
     /// Per-descriptor thresholds learned by tuning, if any.
     pub fn label_thresholds(&self) -> Option<&[f32]> {
         self.tuning.as_ref().map(|t| t.thresholds.as_slice())
+    }
+
+    /// Stores what `thesaurus` says about this model's descriptors (replacing what was stored),
+    /// so suggestions carry URIs and labels.
+    pub fn attach_thesaurus(&mut self, thesaurus: &Thesaurus) {
+        self.concepts = Some(thesaurus.concept_table(&self.descriptors));
+    }
+
+    /// The thesaurus facts stored in the model, as a [`Thesaurus`] to resolve corpora with.
+    pub fn stored_thesaurus(&self) -> Option<Thesaurus> {
+        self.concepts
+            .as_ref()
+            .map(|table| Thesaurus::from_concept_table(table, &self.descriptors))
+    }
+
+    /// The thesaurus to name a corpus's descriptors with: the one `given`, else the one
+    /// stored in the model (so `--thesaurus` need not be repeated after `train`).
+    pub fn thesaurus_or_stored<'a>(
+        &self,
+        given: Option<&'a Thesaurus>,
+    ) -> Option<std::borrow::Cow<'a, Thesaurus>> {
+        match given {
+            Some(t) => Some(std::borrow::Cow::Borrowed(t)),
+            None => self.stored_thesaurus().map(std::borrow::Cow::Owned),
+        }
     }
 
     /// Index of a descriptor, if the model knows it.

@@ -29,8 +29,8 @@ use super::projects::{label_of_descriptor_uri, FileIdentity, Loaded, Project};
 use super::request::LearnDocument;
 use crate::corpus::Origin;
 use crate::formats::{self, RawCorpus, RawDocument, Subject};
-use crate::learn::LearnParams;
-use crate::train::NoProgress;
+use crate::progress::NoProgress;
+use crate::train::learn::LearnParams;
 
 /// How often the worker looks at the model file.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(500);

@@ -44,7 +44,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use self::limits::{Activity, ClientSlot, Clients, Watched, Working};
 use self::log::{Log, Logger, Stats};
 use crate::error::{Error, Result};
-use crate::suggest::{DecisionRule, Suggestion};
+use crate::predict::{DecisionRule, Suggestion};
 use live::{LearnSettings, Worker};
 use problem::{Problem, PROBLEM_JSON};
 use projects::{uri_and_label, Project};

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::request::{percent_decode, percent_encode, LanguageTag};
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::suggest::{Suggester, Suggestion};
+use crate::predict::{Suggester, Suggestion};
 
 /// Prefix of the URIs dtag gives descriptors, which are plain labels in its models.
 pub const DESCRIPTOR_URI_PREFIX: &str = "urn:dtag:descriptor:";

@@ -7,7 +7,6 @@
 //! ([`Thesaurus::lookup`]); a model keeps what it needs about its own descriptors in a
 //! [`ConceptTable`], so suggestions show URIs and Chinese labels without the thesaurus file.
 
-pub mod rollup;
 pub mod skos;
 pub mod table;
 pub mod turtle;
@@ -203,7 +202,7 @@ impl Thesaurus {
     pub fn load(path: &Path) -> Result<Thesaurus> {
         let bytes = crate::io_guard::read_input(path)?;
         let text = std::str::from_utf8(&bytes).map_err(|e| {
-            let line = crate::formats::line_of(&bytes, e.valid_up_to());
+            let line = crate::io_guard::line_of(&bytes, e.valid_up_to());
             Error::Thesaurus {
                 path: path.to_path_buf(),
                 line,
@@ -366,21 +365,6 @@ impl Thesaurus {
             concepts,
             groups,
         )
-    }
-}
-
-impl crate::model::Model {
-    /// Stores what `thesaurus` says about this model's descriptors (replacing what was stored),
-    /// so suggestions carry URIs and labels.
-    pub fn attach_thesaurus(&mut self, thesaurus: &Thesaurus) {
-        self.concepts = Some(thesaurus.concept_table(&self.descriptors));
-    }
-
-    /// The thesaurus facts stored in the model, as a [`Thesaurus`] to resolve corpora with.
-    pub fn stored_thesaurus(&self) -> Option<Thesaurus> {
-        self.concepts
-            .as_ref()
-            .map(|table| Thesaurus::from_concept_table(table, &self.descriptors))
     }
 }
 

@@ -12,8 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::{GroupLevel, Thesaurus};
-use crate::eval::DocDecision;
+use crate::evaluate::DocDecision;
+use crate::metrics::f1;
+use crate::thesaurus::{GroupLevel, Thesaurus};
 
 /// Code of the bucket for descriptors without a group.
 pub const NO_GROUP: &str = "-";
@@ -67,14 +68,6 @@ fn ratio(a: u64, b: u64) -> f64 {
     }
 }
 
-fn f1(p: f64, r: f64) -> f64 {
-    if p + r == 0.0 {
-        0.0
-    } else {
-        2.0 * p * r / (p + r)
-    }
-}
-
 #[derive(Default)]
 struct Counts {
     descriptors: BTreeSet<u32>,
@@ -84,7 +77,7 @@ struct Counts {
 }
 
 /// Rolls evaluation decisions up through `thesaurus` (the file, or the one a model stores);
-/// `labels` are [`crate::eval::Evaluation::label_names`], `documents` its `documents`.
+/// `labels` are [`crate::evaluate::Evaluation::label_names`], `documents` its `documents`.
 pub fn rollup(labels: &[String], documents: &[DocDecision], thesaurus: &Thesaurus) -> GroupRollup {
     // Per label: its microthesauri and its domains (each at most once).
     let mut without_group = BTreeSet::new();

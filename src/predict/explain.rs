@@ -9,9 +9,9 @@
 
 use serde::Serialize;
 
+use crate::features::sparse::SparseRow;
 use crate::model::Model;
-use crate::sparse::SparseRow;
-use crate::suggest::{DecisionRule, Suggester, Suggestion};
+use crate::predict::{DecisionRule, Suggester, Suggestion};
 use crate::thesaurus::normalize_label;
 
 /// One term's share of a descriptor's decision on a draft.
@@ -285,7 +285,8 @@ mod tests {
     use crate::analysis::{AnalyzerConfig, SegmenterKind};
     use crate::corpus::{Corpus, Document, Origin};
     use crate::features::TfidfParams;
-    use crate::train::{NoProgress, TrainParams};
+    use crate::progress::NoProgress;
+    use crate::train::TrainParams;
 
     fn model() -> Model {
         let origin = Origin {
@@ -360,7 +361,7 @@ mod tests {
             .decision_into(&row.indices, &row.values, &mut logits);
         let l = find_descriptor(suggester.model(), "theft").unwrap();
         assert!((theft.explanation.logit - logits[l]).abs() < 1e-5);
-        let p = crate::model::logistic::sigmoid(theft.explanation.logit as f64) as f32;
+        let p = crate::classifier::logistic::sigmoid(theft.explanation.logit as f64) as f32;
         assert!((p - theft.suggestion.score).abs() < 1e-5);
         // Sorted: positives decreasing, negatives increasing.
         for e in &explained {

@@ -4,13 +4,17 @@
 //! F1) use the decisions of a [`DecisionRule`]. Gold descriptors the model never saw in training
 //! are counted as misses in every headline figure and reported separately.
 
+pub mod cv;
+pub mod report;
+pub mod rollup;
+
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::corpus::Corpus;
-use crate::metrics::ndcg;
-use crate::suggest::{DecisionRule, Suggester};
+use crate::metrics::{f1, f1_of_counts, ndcg};
+use crate::predict::{DecisionRule, Suggester};
 
 /// Depth of the ranking kept per document (covers every @k reported).
 const RANK_DEPTH: usize = 10;
@@ -67,6 +71,75 @@ pub struct EvalReport {
     /// Expected calibration error of the scores of each document's ranked descriptors.
     pub ece: f64,
     pub reliability: Vec<ReliabilityBin>,
+}
+
+/// One figure of an evaluation, by its `--json` key: what cross-validation averages over folds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figure {
+    pub key: &'static str,
+    pub value: f64,
+    /// A count (documents, assignments), shown without decimals.
+    pub is_count: bool,
+}
+
+impl EvalReport {
+    /// Every figure of the report, by the key `--json` gives it; the decision settings
+    /// (`threshold`, `limit`, `thresholds`) and the reliability table are not figures. Listed
+    /// beside the fields so that a new field is added to both in one place.
+    pub fn figures(&self) -> Vec<Figure> {
+        let rate = |key, value| Figure {
+            key,
+            value,
+            is_count: false,
+        };
+        let count = |key, value: u64| Figure {
+            key,
+            value: value as f64,
+            is_count: true,
+        };
+        vec![
+            count("docs", self.docs as u64),
+            rate("p_at_1", self.p_at_1),
+            rate("p_at_3", self.p_at_3),
+            rate("p_at_5", self.p_at_5),
+            rate("r_at_5", self.r_at_5),
+            rate("ndcg_at_5", self.ndcg_at_5),
+            rate("f1_at_5", self.f1_at_5),
+            rate("micro_precision", self.micro_precision),
+            rate("micro_recall", self.micro_recall),
+            rate("micro_f1", self.micro_f1),
+            rate("macro_f1", self.macro_f1),
+            rate("doc_f1", self.doc_f1),
+            count("true_positives", self.true_positives),
+            count("false_positives", self.false_positives),
+            count("false_negatives", self.false_negatives),
+            count("gold_assignments", self.gold_assignments),
+            count(
+                "descriptors_with_support",
+                self.descriptors_with_support as u64,
+            ),
+            count("unseen_descriptors", self.unseen_descriptors as u64),
+            count("unseen_docs", self.unseen_docs as u64),
+            count("unseen_assignments", self.unseen_assignments),
+            rate("r_at_1", self.r_at_1),
+            rate("r_at_3", self.r_at_3),
+            rate("ndcg_at_3", self.ndcg_at_3),
+            rate("ndcg_at_10", self.ndcg_at_10),
+            rate("macro_precision", self.macro_precision),
+            rate("macro_recall", self.macro_recall),
+            rate("macro_f1_seen", self.macro_f1_seen),
+            count(
+                "descriptors_seen_with_support",
+                self.descriptors_seen_with_support as u64,
+            ),
+            rate("doc_precision", self.doc_precision),
+            rate("doc_recall", self.doc_recall),
+            rate("weighted_precision", self.weighted_precision),
+            rate("weighted_recall", self.weighted_recall),
+            rate("weighted_f1", self.weighted_f1),
+            rate("ece", self.ece),
+        ]
+    }
 }
 
 /// Depth of the ranking whose scores the calibration figures cover.
@@ -240,7 +313,11 @@ pub fn evaluate_detailed(
         ndcg3 += ndcg(&labels, &is_gold, o.gold.len(), 3);
         ndcg5 += ndcg(&labels, &is_gold, o.gold.len(), 5);
         ndcg10 += ndcg(&labels, &is_gold, o.gold.len(), 10);
-        f1_5 += 2.0 * hits_at(5) / (labels.len().min(5) as f64 + n_gold);
+        f1_5 += f1_of_counts(
+            hits_at(5) as u64,
+            labels.len().min(5) as u64,
+            o.gold.len() as u64,
+        );
         scored.extend(
             o.ranked
                 .iter()
@@ -259,7 +336,7 @@ pub fn evaluate_detailed(
                 fp[l] += 1;
             }
         }
-        doc_f1 += 2.0 * doc_tp as f64 / (o.decided.len() + o.gold.len()) as f64;
+        doc_f1 += f1_of_counts(doc_tp, o.decided.len() as u64, o.gold.len() as u64);
         doc_p += ratio(doc_tp, o.decided.len() as u64);
         doc_r += doc_tp as f64 / n_gold;
         if o.gold_unseen > 0 {
@@ -403,14 +480,6 @@ fn ratio(a: u64, b: u64) -> f64 {
         0.0
     } else {
         a as f64 / b as f64
-    }
-}
-
-fn f1(p: f64, r: f64) -> f64 {
-    if p + r == 0.0 {
-        0.0
-    } else {
-        2.0 * p * r / (p + r)
     }
 }
 

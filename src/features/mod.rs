@@ -4,14 +4,16 @@
 //! transform time: a single draft gets exactly the row it would get inside a batch, because
 //! both go through [`TfidfVectorizer::transform`].
 
-use indicatif::{ParallelProgressIterator, ProgressBar};
+pub mod sparse;
+
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Analyzer, CHAR_NGRAM_PREFIX};
 use crate::error::{Error, Result};
-use crate::sparse::{CsrMatrix, SparseRow};
+use crate::progress::Stage;
+use sparse::{CsrMatrix, SparseRow};
 
 /// Vectorizer settings as given by the user; [`TfidfParams::check`] validates them.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,7 +65,7 @@ impl ValidTfidfParams {
         &self,
         analyzer: &Analyzer,
         texts: &[&str],
-        progress: &ProgressBar,
+        progress: &dyn Stage,
     ) -> Result<(TfidfVectorizer, CsrMatrix)> {
         if texts.is_empty() {
             return Err(Error::Training(
@@ -80,7 +82,7 @@ impl ValidTfidfParams {
             .par_chunks(chunk_size)
             .map(|chunk| {
                 let counts = ChunkCounts::count(analyzer, chunk);
-                progress.inc(chunk.len() as u64);
+                progress.advance(chunk.len() as u64);
                 counts
             })
             .collect();
@@ -323,12 +325,15 @@ impl TfidfVectorizer {
         &self,
         analyzer: &Analyzer,
         texts: &[&str],
-        progress: &ProgressBar,
+        progress: &dyn Stage,
     ) -> CsrMatrix {
         let rows: Vec<SparseRow> = texts
             .par_iter()
-            .progress_with(progress.clone())
-            .map(|t| self.transform(analyzer, t))
+            .map(|t| {
+                let row = self.transform(analyzer, t);
+                progress.advance(1);
+                row
+            })
             .collect();
         CsrMatrix::from_rows(rows, self.n_features())
     }
@@ -366,6 +371,7 @@ impl TfidfVectorizer {
 mod tests {
     use super::*;
     use crate::analysis::{AnalyzerConfig, SegmenterKind};
+    use crate::progress::NoProgress;
 
     fn whitespace() -> Analyzer {
         Analyzer::new(AnalyzerConfig {
@@ -390,16 +396,16 @@ mod tests {
         }
         .check()
         .unwrap()
-        .fit_transform(&a, &texts, &ProgressBar::hidden())
+        .fit_transform(&a, &texts, &NoProgress)
         .unwrap();
-        let batch = v.transform_batch(&a, &texts, &ProgressBar::hidden());
+        let batch = v.transform_batch(&a, &texts, &NoProgress);
         assert_eq!(fitted, batch);
         for (i, t) in texts.iter().enumerate() {
             let single = v.transform(&a, t);
             assert_eq!(batch.row(i), (&single.indices[..], &single.values[..]));
         }
         // A batch of one must not change the weights either (idf is fixed).
-        let alone = v.transform_batch(&a, &texts[1..2], &ProgressBar::hidden());
+        let alone = v.transform_batch(&a, &texts[1..2], &NoProgress);
         assert_eq!(alone.row(0), batch.row(1));
     }
 
@@ -413,7 +419,7 @@ mod tests {
         }
         .check()
         .unwrap()
-        .fit_transform(&a, &texts, &ProgressBar::hidden())
+        .fit_transform(&a, &texts, &NoProgress)
         .unwrap()
         .0;
         assert_eq!(v.state().terms, vec!["x", "y"]);
@@ -441,7 +447,7 @@ mod tests {
         }
         .check()
         .unwrap()
-        .fit_transform(&a, &["刀 刀 刀 枪", "枪"], &ProgressBar::hidden())
+        .fit_transform(&a, &["刀 刀 刀 枪", "枪"], &NoProgress)
         .unwrap()
         .0;
         let row = v.transform(&a, "刀 刀 刀 枪");
@@ -463,7 +469,7 @@ mod tests {
         let fit = |p: TfidfParams| {
             p.check()
                 .unwrap()
-                .fit_transform(&a, &texts, &ProgressBar::hidden())
+                .fit_transform(&a, &texts, &NoProgress)
                 .unwrap()
                 .0
                 .state()

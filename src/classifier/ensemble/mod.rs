@@ -1,7 +1,7 @@
 //! The ensemble: members that score descriptors in different ways, fused into one ranking.
 //!
 //! Members:
-//! - the one-vs-rest logistic models ([`crate::model::ovr`]): what each descriptor's own
+//! - the one-vs-rest logistic models ([`crate::classifier::ovr`]): what each descriptor's own
 //!   training documents taught it;
 //! - nearest neighbours ([`knn`]): the descriptors of the most similar training documents, so
 //!   rare descriptors borrow the strength of the documents they came with;
@@ -12,7 +12,7 @@
 //! evidence of all members ([`fusion::Features`]), and one logistic regression
 //! ([`fusion::Fusion`]), fitted on out-of-fold evidence of the training corpus, turns it into a
 //! decision value comparable across descriptors. Ranking is by that value alone; calibration
-//! and thresholds ([`crate::tune`]) only decide how much of the ranking to propose.
+//! and thresholds ([`crate::calibrate`]) only decide how much of the ranking to propose.
 
 pub mod fusion;
 pub mod knn;
@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analyzer;
 use crate::error::{Error, Result};
+use crate::features::sparse::{CsrMatrix, SparseRow};
 use crate::metrics::RankingFigures;
-use crate::sparse::{CsrMatrix, SparseRow};
 pub use fusion::{Features, Fusion, Member, FEATURES, N_FEATURES};
 pub use knn::{KnnData, KnnIndex, Vote};
 pub use lexicon::{Lexicon, LexiconData, Mention};

@@ -1,7 +1,6 @@
 //! One-vs-rest: one binary logistic model per descriptor, trained in parallel on one shared
 //! sparse matrix, stored feature-major so scoring a draft touches only its own terms' weights.
 
-use indicatif::ProgressBar;
 use linfa::dataset::DatasetBase;
 use linfa::traits::{Fit, PredictInplace};
 use ndarray::Array2;
@@ -13,7 +12,8 @@ use super::logistic::{
     WarmStart, BLOCK,
 };
 use crate::error::{Error, Result};
-use crate::sparse::CsrMatrix;
+use crate::features::sparse::CsrMatrix;
+use crate::progress::{NoProgress, Stage};
 
 /// Targets: for every document, the indices of its labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +94,7 @@ impl ValidOneVsRestParams {
         &self,
         x: &CsrMatrix,
         y: &LabelSets,
-        progress: &ProgressBar,
+        progress: &dyn Stage,
     ) -> Result<OneVsRest> {
         self.fit_warm(x, y, &[], progress)
     }
@@ -107,7 +107,7 @@ impl ValidOneVsRestParams {
         x: &CsrMatrix,
         y: &LabelSets,
         warm: &[Option<LabelWeights>],
-        progress: &ProgressBar,
+        progress: &dyn Stage,
     ) -> Result<OneVsRest> {
         let none: Option<(HeldOutFolds, &HeldOutReducer<'_, ()>)> = None;
         Ok(self.fit_blocks(x, y, warm, progress, none)?.0)
@@ -124,7 +124,7 @@ impl ValidOneVsRestParams {
         y: &LabelSets,
         warm: &[Option<LabelWeights>],
         folds: HeldOutFolds,
-        progress: &ProgressBar,
+        progress: &dyn Stage,
         reduce: &HeldOutReducer<'_, T>,
     ) -> Result<(OneVsRest, Vec<T>)> {
         if folds.fold_of.len() != x.n_rows() || folds.fold_of.iter().any(|&f| f >= folds.folds) {
@@ -141,7 +141,7 @@ impl ValidOneVsRestParams {
         x: &CsrMatrix,
         y: &LabelSets,
         warm: &[Option<LabelWeights>],
-        progress: &ProgressBar,
+        progress: &dyn Stage,
         held_out: Option<(HeldOutFolds, &HeldOutReducer<'_, T>)>,
     ) -> Result<(OneVsRest, Vec<Option<T>>)> {
         if !warm.is_empty() && warm.len() != y.n_labels {
@@ -212,7 +212,7 @@ impl ValidOneVsRestParams {
                         .map(|model| (model, None))
                         .collect(),
                 };
-                progress.inc(block.len() as u64);
+                progress.advance(block.len() as u64);
                 let prune = self.prune_below;
                 block
                     .iter()
@@ -249,7 +249,7 @@ impl Fit<CsrMatrix, LabelSets, Error> for ValidOneVsRestParams {
     type Object = OneVsRest;
 
     fn fit(&self, dataset: &DatasetBase<CsrMatrix, LabelSets>) -> Result<OneVsRest> {
-        self.fit_with_progress(&dataset.records, &dataset.targets, &ProgressBar::hidden())
+        self.fit_with_progress(&dataset.records, &dataset.targets, &NoProgress)
     }
 }
 

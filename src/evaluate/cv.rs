@@ -6,15 +6,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::calibrate::fold_assignment;
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
-use crate::eval::{evaluate, EvalReport};
-use crate::suggest::{DecisionRule, Suggester};
-use crate::train::{NoProgress, Progress, ValidTrainParams};
-use crate::tune::fold_assignment;
-
-/// Report keys that describe the setup rather than measure anything.
-const NOT_METRICS: &[&str] = &["threshold", "limit"];
+use crate::evaluate::{evaluate, EvalReport};
+use crate::predict::{DecisionRule, Suggester};
+use crate::progress::{NoProgress, Progress};
+use crate::train::ValidTrainParams;
 
 /// Mean and sample standard deviation of one figure over the folds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -88,33 +86,32 @@ pub fn cross_validate(
         let (model, _) = params.fit(&subset(kept), thesaurus, &NoProgress)?;
         let suggester = Suggester::new(model)?;
         per_fold.push(evaluate(&suggester, &subset(held_out), rule));
-        bar.inc(1);
+        bar.advance(1);
     }
-    bar.finish_and_clear();
+    bar.finish();
     Ok(CvReport {
         folds,
         documents: n_docs,
-        summary: summarise(&per_fold)?,
+        summary: summarise(&per_fold),
         per_fold,
     })
 }
 
-/// Mean and sample standard deviation of every numeric key of the reports.
-fn summarise(reports: &[EvalReport]) -> Result<BTreeMap<String, MetricSummary>> {
+/// Mean and sample standard deviation of every figure of the reports.
+fn summarise(reports: &[EvalReport]) -> BTreeMap<String, MetricSummary> {
     let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for report in reports {
-        let json = serde_json::to_value(report)
-            .map_err(|e| Error::Training(format!("cannot summarise the folds: {e}")))?;
-        for (key, value) in json.as_object().into_iter().flatten() {
-            if let (Some(v), false) = (value.as_f64(), NOT_METRICS.contains(&key.as_str())) {
-                values.entry(key.clone()).or_default().push(v);
-            }
+        for figure in report.figures() {
+            values
+                .entry(figure.key.to_string())
+                .or_default()
+                .push(figure.value);
         }
     }
-    Ok(values
+    values
         .into_iter()
         .map(|(key, v)| (key, mean_and_sd(&v)))
-        .collect())
+        .collect()
 }
 
 fn mean_and_sd(values: &[f64]) -> MetricSummary {
@@ -137,12 +134,11 @@ impl CvReport {
             self.folds, self.documents
         );
         for (key, s) in &self.summary {
-            let integer = self
-                .per_fold
-                .first()
-                .and_then(|r| serde_json::to_value(r).ok())
-                .and_then(|v| v.get(key).map(|x| x.is_u64()))
-                .unwrap_or(false);
+            let integer = self.per_fold.first().is_some_and(|r| {
+                r.figures()
+                    .iter()
+                    .any(|f| f.key == key.as_str() && f.is_count)
+            });
             if integer {
                 out.push_str(&format!("{key:<width$}  {:>10.1} ± {:.1}\n", s.mean, s.sd));
             } else {
@@ -178,7 +174,7 @@ mod tests {
             docs: 12,
             ..EvalReport::default()
         };
-        let summary = summarise(&[a, b]).unwrap();
+        let summary = summarise(&[a, b]);
         assert!((summary["micro_f1"].mean - 0.6).abs() < 1e-12);
         assert!((summary["docs"].mean - 11.0).abs() < 1e-12);
         assert!(summary.contains_key("ece") && summary.contains_key("macro_f1_seen"));

@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::sparse::{CsrMatrix, SparseRow};
+use crate::features::sparse::{CsrMatrix, SparseRow};
 
 /// Neighbours that vote.
 pub const DEFAULT_NEIGHBOURS: usize = 30;

@@ -1,16 +1,18 @@
 //! Suggestion: scoring a text against every descriptor and choosing which to propose.
 
+pub mod explain;
+
 use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::analysis::Analyzer;
-use crate::ensemble::Features;
+use crate::classifier::ensemble::Features;
 use crate::error::{Error, Result};
+use crate::features::sparse::SparseRow;
 use crate::metrics::top_k;
 use crate::model::Model;
-use crate::sparse::SparseRow;
 
 /// Which descriptors to propose from the ranked scores.
 #[derive(Debug, Clone, Copy, PartialEq)]

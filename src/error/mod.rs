@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use crate::corpus::CorpusProblem;
+mod problem;
+
+pub use problem::{CorpusProblem, Origin, ProblemKind, UnknownDescriptor, CORPUS_FORMATS_HINT};
 
 /// Everything that can go wrong in `dtag`.
 #[derive(Debug, thiserror::Error)]
@@ -22,9 +24,13 @@ pub enum Error {
     #[error(
         "{} not a labelled corpus ({})",
         format_inputs(inputs),
-        crate::formats::CORPUS_FORMATS_HINT
+        CORPUS_FORMATS_HINT
     )]
     NotCorpus { inputs: Vec<String> },
+
+    /// The inputs hold no document at all.
+    #[error("{}: no documents (the corpus is empty)", inputs.join(", "))]
+    EmptyCorpus { inputs: Vec<String> },
 
     /// The corpus has malformed documents; every problem found is listed.
     #[error("{}", format_problems(.0))]
@@ -65,7 +71,7 @@ pub enum Error {
 
     /// Corpus descriptors that the thesaurus does not have (with `--strict-thesaurus`).
     #[error("{}", format_unknown(.0))]
-    UnknownDescriptors(Vec<crate::formats::UnknownDescriptor>),
+    UnknownDescriptors(Vec<UnknownDescriptor>),
 
     /// A corpus cannot be written in the requested format.
     #[error("cannot write the corpus: {0}")]
@@ -103,26 +109,33 @@ impl Error {
     }
 }
 
-/// At most this many corpus problems are spelled out; the rest are counted.
-const MAX_LISTED_PROBLEMS: usize = 20;
+/// At most this many problems are spelled out in one message; the rest are counted.
+pub const MAX_LISTED: usize = 20;
 
-fn format_unknown(unknown: &[crate::formats::UnknownDescriptor]) -> String {
-    let assignments: usize = unknown.iter().map(|u| u.count).sum();
-    let mut text = format!(
-        "{} descriptor(s) of the corpus ({assignments} assignment(s)) are not in the thesaurus:",
-        unknown.len()
-    );
-    for u in unknown.iter().take(MAX_LISTED_PROBLEMS) {
+/// `heading`, then the first `most` of `items` one per indented line, then how many more there
+/// are: the one shape of every long list in dtag's messages.
+pub fn list_at_most<T: std::fmt::Display>(heading: String, items: &[T], most: usize) -> String {
+    let mut text = heading;
+    for item in items.iter().take(most) {
         text.push_str("\n  ");
-        text.push_str(&u.to_string());
+        text.push_str(&item.to_string());
     }
-    if unknown.len() > MAX_LISTED_PROBLEMS {
-        text.push_str(&format!(
-            "\n  … and {} more",
-            unknown.len() - MAX_LISTED_PROBLEMS
-        ));
+    if items.len() > most {
+        text.push_str(&format!("\n  … and {} more", items.len() - most));
     }
     text
+}
+
+fn format_unknown(unknown: &[UnknownDescriptor]) -> String {
+    let assignments: usize = unknown.iter().map(|u| u.count).sum();
+    list_at_most(
+        format!(
+            "{} descriptor(s) of the corpus ({assignments} assignment(s)) are not in the thesaurus:",
+            unknown.len()
+        ),
+        unknown,
+        MAX_LISTED,
+    )
 }
 
 fn format_inputs(inputs: &[String]) -> String {
@@ -134,16 +147,9 @@ fn format_inputs(inputs: &[String]) -> String {
 }
 
 fn format_problems(problems: &[CorpusProblem]) -> String {
-    let mut text = format!("the corpus has {} malformed document(s):", problems.len());
-    for problem in problems.iter().take(MAX_LISTED_PROBLEMS) {
-        text.push_str("\n  ");
-        text.push_str(&problem.to_string());
-    }
-    if problems.len() > MAX_LISTED_PROBLEMS {
-        text.push_str(&format!(
-            "\n  … and {} more",
-            problems.len() - MAX_LISTED_PROBLEMS
-        ));
-    }
-    text
+    list_at_most(
+        format!("the corpus has {} malformed document(s):", problems.len()),
+        problems,
+        MAX_LISTED,
+    )
 }

@@ -99,7 +99,7 @@ mod tests {
         );
         assert_eq!(render(&err), "invalid --max-df: must be in (0, 1]");
         let tune = anyhow::Error::from(
-            dtag::tune::TuneParams {
+            dtag::calibrate::TuneParams {
                 folds: 1,
                 ..Default::default()
             }

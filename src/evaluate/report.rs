@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::eval::{Evaluation, LabelOutcome, CALIBRATION_DEPTH};
-use crate::model::file::write_atomically;
+use crate::evaluate::{Evaluation, LabelOutcome, CALIBRATION_DEPTH};
+use crate::io_guard::write_atomically;
 
 /// Descriptors shown in the "worst descriptors" chart.
 const WORST_SHOWN: usize = 20;
@@ -640,7 +640,7 @@ mod tests {
         unseen.threshold = None;
         let eval_labels = vec![outcome("A", 3, 2, 1), unseen];
         let text = per_label_tsv(&Evaluation {
-            report: crate::eval::EvalReport::default(),
+            report: crate::evaluate::EvalReport::default(),
             labels: eval_labels,
             scored: Vec::new(),
             documents: Vec::new(),

@@ -1,36 +1,26 @@
 //! Training: corpus → analysis → TF-IDF → one-vs-rest, with a report of every stage.
 
+pub mod learn;
+
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
-use indicatif::ProgressBar;
 use serde::Serialize;
 
 use crate::analysis::{Analyzer, AnalyzerConfig};
-use crate::corpus::Corpus;
-use crate::ensemble::{Ensemble, EnsembleParams, EnsembleReport};
-use crate::error::{Error, Result};
-use crate::features::{TfidfParams, ValidTfidfParams};
-use crate::model::{LabelSets, Model, OneVsRestParams, TrainingInfo, ValidOneVsRestParams};
-use crate::thesaurus::Thesaurus;
-use crate::tune::{
+use crate::calibrate::{
     fit_held_out_if_tuning, DroppedNegatives, OutOfFold, TuneParams, TuningSummary, ValidTuneParams,
 };
-
-/// Receives progress of long stages; the CLI draws bars, the library default draws nothing.
-pub trait Progress: Sync {
-    /// A bar for a stage of `len` steps.
-    fn stage(&self, name: &str, len: u64) -> ProgressBar;
-}
-
-/// Draws nothing.
-pub struct NoProgress;
-
-impl Progress for NoProgress {
-    fn stage(&self, _name: &str, _len: u64) -> ProgressBar {
-        ProgressBar::hidden()
-    }
-}
+use crate::classifier::ensemble::{Ensemble, EnsembleParams, EnsembleReport};
+use crate::classifier::{LabelSets, OneVsRestParams, ValidOneVsRestParams};
+use crate::corpus::Corpus;
+use crate::error::{Error, Result};
+use crate::features::{TfidfParams, ValidTfidfParams};
+use crate::formats::{CorpusFormat, RawSummary, ResolutionReport};
+use crate::model::{Model, TrainingInfo};
+use crate::progress::Progress;
+use crate::thesaurus::Thesaurus;
 
 /// All training settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +44,7 @@ impl Default for TrainParams {
             tfidf: TfidfParams::default(),
             ovr: OneVsRestParams::default(),
             min_label_docs: 1,
-            tune: None,
+            tune: Some(TuneParams::default()),
             ensemble: Some(EnsembleParams::default()),
         }
     }
@@ -72,6 +62,23 @@ pub struct ValidTrainParams {
 }
 
 impl TrainParams {
+    /// Adds the thesaurus's Chinese labels to the segmenter's words, so that a label is one
+    /// token (user dictionary words already given, which may carry frequencies, win);
+    /// returns how many were added.
+    pub fn add_thesaurus_words(&mut self, thesaurus: &Thesaurus) -> usize {
+        let words = &mut self.analyzer.user_words;
+        let known: std::collections::HashSet<String> =
+            words.iter().map(|w| w.word.clone()).collect();
+        let before = words.len();
+        words.extend(
+            thesaurus
+                .segmenter_words()
+                .into_iter()
+                .filter(|w| !known.contains(&w.word)),
+        );
+        words.len() - before
+    }
+
     pub fn check(self) -> Result<ValidTrainParams> {
         self.analyzer.check()?;
         if self.min_label_docs == 0 {
@@ -106,9 +113,74 @@ pub struct TrainReport {
     pub ensemble: Option<EnsembleReport>,
 }
 
+/// What a training run reads: corpus inputs in any format, and the thesaurus that names their
+/// descriptors (and whose labels become words of the segmenter and of the lexicon).
+#[derive(Debug, Clone, Copy)]
+pub struct TrainInputs<'a> {
+    /// Files or directories (`-` for standard input).
+    pub corpus: &'a [PathBuf],
+    /// `None`: detect each input's format.
+    pub format: Option<CorpusFormat>,
+    pub thesaurus: Option<&'a Thesaurus>,
+    /// Refuse corpus descriptors the thesaurus does not have (otherwise kept as written).
+    pub strict_thesaurus: bool,
+}
+
+/// A labelled corpus as read for training, with how its descriptors were named.
+#[derive(Debug, Clone)]
+pub struct ReadCorpus {
+    pub corpus: Corpus,
+    pub resolution: ResolutionReport,
+    pub summary: RawSummary,
+}
+
+impl<'a> TrainInputs<'a> {
+    /// Reads the corpus through the one reader of every format.
+    pub fn read(&self) -> Result<ReadCorpus> {
+        let (corpus, resolution, summary) = crate::formats::read_corpus(
+            self.corpus,
+            self.format,
+            self.thesaurus,
+            self.strict_thesaurus,
+        )?;
+        Ok(ReadCorpus {
+            corpus,
+            resolution,
+            summary,
+        })
+    }
+}
+
 impl ValidTrainParams {
     pub fn analyzer_config(&self) -> &AnalyzerConfig {
         &self.analyzer
+    }
+
+    /// `dtag train` as one call: builds the analyzer on another thread while the corpus is
+    /// read, trains, and stores the thesaurus's facts in the model. `on_read` sees the corpus
+    /// before training starts (the command line reports it there). Give the thesaurus's words
+    /// to the segmenter first with [`TrainParams::add_thesaurus_words`], as `dtag train` does.
+    pub fn fit_inputs(
+        &self,
+        inputs: &TrainInputs,
+        progress: &dyn Progress,
+        on_read: &mut dyn FnMut(&ReadCorpus),
+    ) -> Result<(Model, TrainReport)> {
+        let started = Instant::now();
+        let loading = Analyzer::load_in_background(self.analyzer.clone());
+        let read = inputs.read()?;
+        on_read(&read);
+        let reading = started.elapsed().as_secs_f64();
+        let loaded = loading.join()?;
+        let (mut model, mut report) =
+            self.fit_with_analyzer(&loaded.analyzer, &read.corpus, inputs.thesaurus, progress)?;
+        if let Some(t) = inputs.thesaurus {
+            model.attach_thesaurus(t);
+        }
+        report.seconds.insert("reading", reading);
+        report.seconds.insert("load_segmenter", loaded.load_seconds);
+        report.seconds.insert("segmenter_wait", loaded.wait_seconds);
+        Ok((model, report))
     }
 
     /// Trains a model on `corpus`; with a `thesaurus`, its labels in the analyzer's language
@@ -184,8 +256,8 @@ impl ValidTrainParams {
         let texts = corpus.bodies();
         let start = Instant::now();
         let bar = progress.stage("analysing", texts.len() as u64);
-        let (vectorizer, x) = self.tfidf.fit_transform(analyzer, &texts, &bar)?;
-        bar.finish_and_clear();
+        let (vectorizer, x) = self.tfidf.fit_transform(analyzer, &texts, bar.as_ref())?;
+        bar.finish();
         seconds.insert("analysis", start.elapsed().as_secs_f64());
 
         let (classifier, held_out, mut tuning_summary) = fit_held_out_if_tuning(

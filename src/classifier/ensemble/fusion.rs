@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::logistic::log1p_exp;
+use crate::classifier::logistic::log1p_exp;
 
 /// The evidence of one candidate, a fixed set of numbers (see [`FEATURES`]).
 pub type Features = [f32; N_FEATURES];

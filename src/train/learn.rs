@@ -27,17 +27,17 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use crate::analysis::Analyzer;
+use crate::calibrate::{fit_and_tune, fold_assignment, TuneParams, Tuning, TuningSummary};
+use crate::classifier::{
+    LabelSets, LabelWeights, LogisticParams, OneVsRest, OneVsRestParams, ValidOneVsRestParams,
+};
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
-use crate::model::{
-    LabelSets, LabelWeights, LogisticParams, Model, OneVsRest, OneVsRestParams, TrainingInfo,
-    ValidOneVsRestParams,
-};
-use crate::sparse::{CsrMatrix, SparseRow};
-use crate::suggest::{score_text, DecisionRule};
+use crate::features::sparse::{CsrMatrix, SparseRow};
+use crate::model::{Model, TrainingInfo};
+use crate::predict::{score_text, DecisionRule};
+use crate::progress::{Progress, Stage};
 use crate::thesaurus::{ConceptTable, Thesaurus};
-use crate::train::Progress;
-use crate::tune::{fit_and_tune, fold_assignment, TuneParams, Tuning, TuningSummary};
 
 /// Passes over the new documents an update makes at most. The update need not be solved to
 /// the end: the prior keeps it close to a good model; on cail2018_sample (half the training
@@ -262,12 +262,7 @@ struct Analysed {
     ignored: FxHashMap<String, u32>,
 }
 
-fn analyse(
-    model: &Model,
-    analyzer: &Analyzer,
-    texts: &[&str],
-    progress: &indicatif::ProgressBar,
-) -> Analysed {
+fn analyse(model: &Model, analyzer: &Analyzer, texts: &[&str], progress: &dyn Stage) -> Analysed {
     let vectorizer = &model.vectorizer;
     let chunk_size = texts
         .len()
@@ -303,7 +298,7 @@ fn analyse(
                 part.rows
                     .push(vectorizer.weigh(counts.into_iter().collect()));
             }
-            progress.inc(chunk.len() as u64);
+            progress.advance(chunk.len() as u64);
             part
         })
         .collect();
@@ -415,8 +410,8 @@ impl ValidLearnParams {
         let start = Instant::now();
         let texts = corpus.bodies();
         let bar = progress.stage("analysing", texts.len() as u64);
-        let analysed = analyse(model, analyzer, &texts, &bar);
-        bar.finish_and_clear();
+        let analysed = analyse(model, analyzer, &texts, bar.as_ref());
+        bar.finish();
         let x = CsrMatrix::from_rows(analysed.rows, model.vectorizer.n_features());
         seconds.insert("analysis", start.elapsed().as_secs_f64());
 
@@ -794,7 +789,8 @@ mod tests {
     use crate::analysis::{AnalyzerConfig, SegmenterKind};
     use crate::corpus::{Document, Origin};
     use crate::features::TfidfParams;
-    use crate::train::{NoProgress, TrainParams};
+    use crate::progress::NoProgress;
+    use crate::train::TrainParams;
 
     fn corpus(docs: &[(&[&str], &str)]) -> Corpus {
         let origin = Origin {
@@ -870,7 +866,7 @@ mod tests {
         assert_eq!(report.ignored_tokens, 4);
         assert_eq!(report.top_ignored_terms[0], ("drought".to_string(), 2));
         // WATER has no features of its own, yet its training on `hunger` shows.
-        let suggester = crate::suggest::Suggester::new(updated).unwrap();
+        let suggester = crate::predict::Suggester::new(updated).unwrap();
         let probs = suggester.probabilities("troops mission");
         assert!(probs[1] > 0.5, "PEACE still recognised: {probs:?}");
     }
@@ -888,8 +884,8 @@ mod tests {
                 &NoProgress,
             )
             .unwrap();
-        let before = crate::suggest::Suggester::new(model).unwrap();
-        let after = crate::suggest::Suggester::new(updated).unwrap();
+        let before = crate::predict::Suggester::new(model).unwrap();
+        let after = crate::predict::Suggester::new(updated).unwrap();
         for text in ["troops mission", "hunger famine"] {
             let (a, b) = (before.probabilities(text), after.probabilities(text));
             for (x, y) in a.iter().zip(&b) {

@@ -11,7 +11,7 @@ use linfa::dataset::DatasetBase;
 use linfa::traits::Fit;
 
 use crate::error::{Error, Result};
-use crate::sparse::CsrMatrix;
+use crate::features::sparse::CsrMatrix;
 
 /// Solver settings as given by the user; [`LogisticParams::check`] validates them.
 #[derive(Debug, Clone, PartialEq)]

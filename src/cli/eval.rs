@@ -1,0 +1,170 @@
+//! `dtag eval`: measures a model on a labelled corpus.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::Args;
+use serde::Serialize;
+
+use dtag::corpus::Corpus;
+use dtag::evaluate::evaluate_detailed;
+use dtag::evaluate::report::{per_label_tsv, write_html_report};
+use dtag::evaluate::rollup::rollup;
+use dtag::io_guard::OutputGuard;
+use dtag::model::Model;
+use dtag::predict::Suggester;
+
+use super::flags::{self, CorpusFormatArg, DecisionArgs, ThesaurusArgs};
+use super::output::{self, summary};
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// The model file.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+
+    /// Labelled test corpus files or directories.
+    #[arg(long, required = true, num_args = 1.., value_name = "FILE|DIR")]
+    corpus: Vec<PathBuf>,
+
+    /// Corpus format.
+    #[arg(long, value_enum, default_value_t = CorpusFormatArg::Auto)]
+    format: CorpusFormatArg,
+
+    /// Without it, a model trained with a thesaurus resolves the corpus with what it stores.
+    #[command(flatten)]
+    thesaurus: ThesaurusArgs,
+
+    /// Also roll the results up to microthesauri and domains (needs a thesaurus).
+    #[arg(long)]
+    by_domain: bool,
+
+    #[command(flatten)]
+    decision: DecisionArgs,
+
+    /// Print the figures as one JSON object.
+    #[arg(long)]
+    json: bool,
+
+    /// Also write per-descriptor figures (support, TP, FP, FN, P, R, F1, threshold) as TSV.
+    #[arg(long, value_name = "FILE.tsv")]
+    per_label: Option<PathBuf>,
+
+    /// Also write an HTML report with charts to DIR/index.html.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+}
+
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let rule = args.decision.rule()?;
+    let mut guard = OutputGuard::new();
+    guard
+        .inputs("--model", [&args.model])
+        .inputs("--corpus", &args.corpus)
+        .inputs("--thesaurus", &args.thesaurus.thesaurus)
+        .stdout_used_by("the evaluation figures");
+    let report_dir = match &args.report {
+        Some(dir) => {
+            let target = guard.directory("--report", dir, false)?;
+            guard.file("--report", &target.join("index.html"))?;
+            Some(target)
+        }
+        None => None,
+    };
+    let per_label_out = match &args.per_label {
+        Some(path) => Some(guard.file("--per-label", path)?),
+        None => None,
+    };
+    let model = Model::load(&args.model)?;
+    let given = args.thesaurus.load()?;
+    let thesaurus = model.thesaurus_or_stored(given.as_ref());
+    let thesaurus = thesaurus.as_deref();
+    if args.by_domain && thesaurus.is_none() {
+        bail!(
+            "--by-domain needs a thesaurus: give --thesaurus, or evaluate a model trained with one"
+        );
+    }
+    let corpus: Corpus = flags::read_labelled(
+        &args.corpus,
+        args.format,
+        thesaurus,
+        args.thesaurus.strict_thesaurus,
+        given.is_some(),
+    )?;
+    let suggester = Suggester::new(model)?;
+    let evaluation = evaluate_detailed(&suggester, &corpus, &rule);
+    hint_unseen_descriptors(&evaluation, thesaurus.is_some());
+    let rollup = match (args.by_domain, thesaurus) {
+        (true, Some(t)) => Some(rollup(&evaluation.label_names(), &evaluation.documents, t)),
+        _ => None,
+    };
+    if args.json {
+        #[derive(Serialize)]
+        struct WithRollup<'a> {
+            #[serde(flatten)]
+            report: &'a dtag::evaluate::EvalReport,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            by_domain: Option<&'a dtag::evaluate::rollup::GroupRollup>,
+        }
+        let json = WithRollup {
+            report: &evaluation.report,
+            by_domain: rollup.as_ref(),
+        };
+        output::print_out(format_args!("{}\n", serde_json::to_string_pretty(&json)?))?;
+    } else {
+        output::print_out(evaluation.report.to_table())?;
+        if let Some(r) = &rollup {
+            output::print_out(r.to_table())?;
+        }
+    }
+    if let Some(dir) = &report_dir {
+        let sources: Vec<String> = args
+            .corpus
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let title = format!("model {} on {}", args.model.display(), sources.join(", "));
+        let page = write_html_report(dir, &evaluation, &title)?;
+        summary!("report written to {}", page.display());
+    }
+    // After the report, which creates its directory: `--per-label DIR/labels.tsv` may go in it.
+    if let Some(out) = &per_label_out {
+        out.write(per_label_tsv(&evaluation).as_bytes())?;
+        summary!("per-descriptor figures written to {out}");
+    }
+    Ok(())
+}
+
+/// When (nearly) every gold assignment names a descriptor the model never saw, the figures
+/// measure a mismatch of names, not the model: say so, and why when the names are URIs.
+fn hint_unseen_descriptors(evaluation: &dtag::evaluate::Evaluation, with_thesaurus: bool) {
+    let r = &evaluation.report;
+    // "Nearly all": a test corpus shares most of its descriptors with the training corpus.
+    if r.gold_assignments == 0 || (r.unseen_assignments as f64) < 0.9 * r.gold_assignments as f64 {
+        return;
+    }
+    let unseen: Vec<&str> = evaluation
+        .labels
+        .iter()
+        .filter(|l| l.train_docs.is_none() && l.support > 0)
+        .map(|l| l.descriptor.as_str())
+        .collect();
+    let uris = unseen
+        .iter()
+        .filter(|d| dtag::thesaurus::looks_like_iri(d))
+        .count();
+    eprintln!(
+        "warning: {} of the {} gold descriptor assignments name descriptors the model was not \
+         trained on (e.g. `{}`), so the figures measure mismatched names",
+        r.unseen_assignments,
+        r.gold_assignments,
+        unseen.first().copied().unwrap_or_default()
+    );
+    if uris * 2 >= unseen.len() && !with_thesaurus {
+        eprintln!(
+            "hint: the corpus names descriptors by URI, which could not be matched: the model \
+             knows labels and has no thesaurus; give --thesaurus to match URIs to labels, or \
+             train the model with --thesaurus"
+        );
+    }
+}

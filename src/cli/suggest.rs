@@ -1,0 +1,231 @@
+//! `dtag suggest`: ranks and proposes descriptors for drafts (`--explain` says why).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::Args;
+use serde::Serialize;
+
+use dtag::model::Model;
+use dtag::predict::{DecisionRule, Suggester, Suggestion};
+
+use super::flags::{self, CorpusFormatArg, DecisionArgs, Format};
+use super::output::{self};
+
+#[derive(Args, Debug)]
+pub struct SuggestArgs {
+    /// The model file.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+
+    #[command(flatten)]
+    decision: DecisionArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Tsv)]
+    format: Format,
+
+    /// Thesaurus for URIs and labels of the suggestions (models trained with one store them).
+    #[arg(long, value_name = "FILE")]
+    thesaurus: Option<PathBuf>,
+
+    /// For each suggestion, list the draft's terms that contributed most, both ways.
+    #[arg(long)]
+    explain: bool,
+
+    /// How many terms --explain lists each way.
+    #[arg(long, default_value_t = 5, value_name = "N", requires = "explain")]
+    explain_terms: usize,
+
+    /// Format of the drafts (`--format` is the output's): by default each input is detected,
+    /// a corpus in any format gives a draft per document, any other file is one draft.
+    #[arg(long, value_enum, default_value_t = CorpusFormatArg::Auto)]
+    input_format: CorpusFormatArg,
+
+    /// Warn about a draft with fewer distinct terms known to the model than this (such a
+    /// draft has little to be judged by; 0: never warn).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    min_known_terms: usize,
+
+    /// Drafts: files (one draft each, or a corpus in any format: a draft per document),
+    /// Annif document directories, `-` for stdin (the default).
+    #[arg(value_name = "FILE|DIR")]
+    inputs: Vec<PathBuf>,
+}
+
+/// A draft to suggest for, with a name for the output.
+struct Draft {
+    name: String,
+    text: String,
+}
+
+/// The drafts of the inputs, through the reader of every command (see
+/// [`dtag::formats::read_drafts`]): a corpus in any format gives a draft per document.
+fn read_drafts(paths: &[PathBuf], format: CorpusFormatArg) -> anyhow::Result<Vec<Draft>> {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        paths.to_vec()
+    };
+    output::prompt_if_terminal(&paths, "a draft");
+    let raw = dtag::formats::read_drafts(&paths, format.format())?;
+    Ok(raw
+        .documents
+        .into_iter()
+        .map(|d| Draft {
+            name: d.origin.to_string(),
+            text: d.text,
+        })
+        .collect())
+}
+
+#[derive(Serialize)]
+struct DraftSuggestions<'a> {
+    document: &'a str,
+    suggestions: &'a [Suggestion],
+}
+
+pub fn run(args: SuggestArgs) -> anyhow::Result<()> {
+    let rule = args.decision.rule()?;
+    if args.explain_terms == 0 {
+        bail!("--explain-terms must be at least 1");
+    }
+    let mut model = Model::load(&args.model)?;
+    if let Some(path) = &args.thesaurus {
+        model.attach_thesaurus(&flags::load_thesaurus(path)?);
+    }
+    let drafts = read_drafts(&args.inputs, args.input_format)?;
+    let with_concepts = model.concepts.is_some();
+    let suggester = Suggester::new(model)?;
+    warn_unfamiliar_drafts(&suggester, &drafts, args.min_known_terms);
+    let texts: Vec<&str> = drafts.iter().map(|d| d.text.as_str()).collect();
+    if args.explain {
+        return suggest_explained(&suggester, &drafts, &rule, args.format, args.explain_terms);
+    }
+    let results = suggester.suggest_batch(&texts, &rule);
+
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match args.format {
+        Format::Tsv => {
+            output::write_tsv_header(&mut out, with_concepts)?;
+            writeln!(out)?;
+            for (draft, suggestions) in drafts.iter().zip(&results) {
+                for (rank, s) in suggestions.iter().enumerate() {
+                    output::write_tsv_row(&mut out, &draft.name, rank, s, with_concepts)?;
+                    writeln!(out)?;
+                }
+            }
+        }
+        Format::Json => {
+            let items: Vec<DraftSuggestions> = drafts
+                .iter()
+                .zip(&results)
+                .map(|(d, s)| DraftSuggestions {
+                    document: &d.name,
+                    suggestions: s,
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &items)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Warns about each draft that shares (almost) no vocabulary with the model: its suggestions,
+/// if any pass the rule, rest on nothing (`--min-score` lets such drafts get none).
+fn warn_unfamiliar_drafts(suggester: &Suggester, drafts: &[Draft], min_known: usize) {
+    use rayon::prelude::*;
+    if min_known == 0 {
+        return;
+    }
+    let model = suggester.model();
+    let overlaps: Vec<dtag::features::Overlap> = drafts
+        .par_iter()
+        .map(|d| model.vectorizer.overlap(suggester.analyzer(), &d.text))
+        .collect();
+    for (draft, o) in drafts.iter().zip(overlaps) {
+        if o.terms == 0 {
+            eprintln!(
+                "warning: {}: the draft is empty (no words); nothing can be suggested from it",
+                draft.name
+            );
+        } else if o.known < min_known {
+            eprintln!(
+                "warning: {}: only {} of the draft's {} distinct terms are known to the model \
+                 (fewer than --min-known-terms {min_known}); its suggestions rest on almost nothing",
+                draft.name, o.known, o.terms
+            );
+        }
+    }
+}
+
+fn suggest_explained(
+    suggester: &Suggester,
+    drafts: &[Draft],
+    rule: &DecisionRule,
+    format: Format,
+    terms: usize,
+) -> anyhow::Result<()> {
+    use rayon::prelude::*;
+    let results: Vec<Vec<dtag::predict::explain::ExplainedSuggestion>> = drafts
+        .par_iter()
+        .map(|d| dtag::predict::explain::suggest_explained(suggester, &d.text, rule, terms))
+        .collect();
+    let with_concepts = suggester.model().concepts.is_some();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match format {
+        Format::Tsv => {
+            // With an ensemble, a last column splits each fused value by member.
+            let with_members = suggester.model().ensemble.is_some();
+            output::write_tsv_header(&mut out, with_concepts)?;
+            write!(out, "\tpositive_terms\tnegative_terms")?;
+            writeln!(out, "{}", if with_members { "\tmembers" } else { "" })?;
+            for (draft, suggestions) in drafts.iter().zip(&results) {
+                for (rank, e) in suggestions.iter().enumerate() {
+                    output::write_tsv_row(
+                        &mut out,
+                        &draft.name,
+                        rank,
+                        &e.suggestion,
+                        with_concepts,
+                    )?;
+                    write!(
+                        out,
+                        "\t{}\t{}",
+                        output::format_terms(&e.explanation.positive),
+                        output::format_terms(&e.explanation.negative)
+                    )?;
+                    if with_members {
+                        let members: Vec<String> = e
+                            .explanation
+                            .members
+                            .iter()
+                            .map(|m| format!("{}:{:+.4}", m.member, m.contribution))
+                            .collect();
+                        write!(out, "\t{}", members.join(" "))?;
+                    }
+                    writeln!(out)?;
+                }
+            }
+        }
+        Format::Json => {
+            let items: Vec<output::ExplainedDraft> = drafts
+                .iter()
+                .zip(&results)
+                .map(|(d, s)| output::ExplainedDraft {
+                    document: &d.name,
+                    suggestions: s,
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &items)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! `dtag train`: learns a model from a labelled corpus.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+
+use dtag::io_guard::OutputGuard;
+use dtag::train::TrainInputs;
+
+use super::flags::{
+    params_and_thesaurus, train_params, CorpusFormatArg, ThesaurusArgs, TrainOptions,
+};
+use super::output::{self, print_out, print_tuning, prompt_if_terminal, save_timed, summary, Bars};
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Corpus files or directories (`-` for stdin).
+    #[arg(long, required = true, num_args = 1.., value_name = "FILE|DIR")]
+    corpus: Vec<PathBuf>,
+
+    /// Where to write the model.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+
+    /// Corpus format.
+    #[arg(long, value_enum, default_value_t = CorpusFormatArg::Auto)]
+    format: CorpusFormatArg,
+
+    /// The thesaurus also gives the segmenter its Chinese labels as words, and the model its
+    /// descriptors' URIs, labels and microthesauri.
+    #[command(flatten)]
+    thesaurus: ThesaurusArgs,
+
+    #[command(flatten)]
+    options: TrainOptions,
+
+    /// Print the training summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
+    train_params(&args.options)?.check()?;
+    // Before any work: a model path that is the corpus, or in a missing directory, is refused
+    // now rather than after training.
+    let mut guard = OutputGuard::new();
+    guard
+        .inputs("--corpus", &args.corpus)
+        .inputs("--thesaurus", &args.thesaurus.thesaurus)
+        .inputs("--user-dict", &args.options.user_dict);
+    if args.json {
+        guard.stdout_used_by("--json");
+    }
+    let model_out = guard.binary_file("--model", &args.model)?;
+
+    let started = Instant::now();
+    let (params, thesaurus) = params_and_thesaurus(&args.options, &args.thesaurus)?;
+    prompt_if_terminal(&args.corpus, "a corpus");
+    let inputs = TrainInputs {
+        corpus: &args.corpus,
+        format: args.format.format(),
+        thesaurus: thesaurus.as_ref(),
+        strict_thesaurus: args.thesaurus.strict_thesaurus,
+    };
+    let (model, mut report) = params.fit_inputs(&inputs, bars, &mut |read| {
+        output::report_read(read, thesaurus.is_some(), true)
+    })?;
+    save_timed(&model, &model_out, &mut report.seconds, started)?;
+
+    if args.json {
+        print_out(format_args!("{}\n", serde_json::to_string_pretty(&report)?))?;
+    }
+    summary!(
+        "trained {} descriptors ({} skipped with fewer than {} documents) on {} documents, \
+vocabulary {} terms, {} stored weights",
+        report.descriptors_trained,
+        report.descriptors_skipped,
+        args.options.min_label_docs,
+        report.documents,
+        report.vocabulary,
+        report.stored_weights
+    );
+    if !report.skipped.is_empty() {
+        let names: Vec<String> = report
+            .skipped
+            .iter()
+            .map(|(d, n)| format!("{d} ({n})"))
+            .collect();
+        eprintln!("skipped: {}", names.join(", "));
+    }
+    print_tuning(&report.tuning);
+    if let Some(e) = &report.ensemble {
+        let figures = |f: &dtag::metrics::RankingFigures| {
+            format!(
+                "P@1 {:.4}, P@5 {:.4}, nDCG@5 {:.4}",
+                f.p_at_1, f.p_at_5, f.ndcg_at_5
+            )
+        };
+        summary!(
+            "ensemble ({} neighbours, {} lexicon labels, {} descriptors from the lexicon alone): \
+out of fold {} against one-vs-rest alone {}: {}",
+            e.neighbours,
+            e.lexicon_labels,
+            e.lexicon_only_descriptors,
+            figures(&e.fused),
+            figures(&e.one_vs_rest),
+            if e.chosen {
+                "used"
+            } else {
+                "not used (one-vs-rest ranks as well alone)"
+            }
+        );
+    }
+    output::print_times_and_destination(&report.seconds, &model_out);
+    Ok(())
+}
