@@ -9,7 +9,8 @@
 //! [`train`] (the whole training run, and updates of a model with new documents) →
 //! [`evaluate`] (figures, reports, roll-ups, cross-validation).
 //! Beside the stages: [`thesaurus`] (vocabularies), [`metrics`] (ranking measures),
-//! [`progress`] (how long work reports itself), [`io_guard`] (bounded reads, atomic writes
+//! [`progress`] (how long work reports itself), [`projects`] (named settings from a
+//! projects file), [`io_guard`] (bounded reads, atomic writes
 //! that never replace an input), [`error`], [`synth`] (synthetic corpora) and, with the `serve`
 //! feature, [`serve`] (Annif's REST API and a web page over HTTP).
 
@@ -28,6 +29,7 @@ pub mod metrics;
 pub mod model;
 pub mod predict;
 pub mod progress;
+pub mod projects;
 #[cfg(feature = "serve")]
 pub mod serve;
 pub mod synth;

@@ -11,17 +11,15 @@ use dtag::evaluate::evaluate_detailed;
 use dtag::evaluate::report::{per_label_tsv, write_html_report};
 use dtag::evaluate::rollup::rollup;
 use dtag::io_guard::OutputGuard;
-use dtag::model::Model;
 use dtag::predict::Suggester;
 
-use super::flags::{self, CorpusFormatArg, DecisionArgs, ThesaurusArgs};
+use super::flags::{self, CorpusFormatArg, DecisionArgs, ModelArgs, ThesaurusArgs};
 use super::output::{self, summary};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// The model file.
-    #[arg(long, value_name = "FILE")]
-    model: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
 
     /// Labelled test corpus files or directories.
     #[arg(long, required = true, num_args = 1.., value_name = "FILE|DIR")]
@@ -56,12 +54,14 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let rule = args.decision.rule()?;
+    let chosen = args.model.resolve()?;
+    let rule = args.decision.rule_for(&chosen)?;
+    let thesaurus_file = chosen.thesaurus(args.thesaurus.thesaurus.as_ref());
     let mut guard = OutputGuard::new();
     guard
-        .inputs("--model", [&args.model])
+        .inputs("--model", [&chosen.model])
         .inputs("--corpus", &args.corpus)
-        .inputs("--thesaurus", &args.thesaurus.thesaurus)
+        .inputs("--thesaurus", &thesaurus_file)
         .stdout_used_by("the evaluation figures");
     let report_dir = match &args.report {
         Some(dir) => {
@@ -75,8 +75,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         Some(path) => Some(guard.file("--per-label", path)?),
         None => None,
     };
-    let model = Model::load(&args.model)?;
-    let given = args.thesaurus.load()?;
+    let model = chosen.load_model()?;
+    let given = thesaurus_file
+        .as_deref()
+        .map(flags::load_thesaurus)
+        .transpose()?;
     let thesaurus = model.thesaurus_or_stored(given.as_ref());
     let thesaurus = thesaurus.as_deref();
     if args.by_domain && thesaurus.is_none() {
@@ -123,7 +126,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             .iter()
             .map(|p| p.display().to_string())
             .collect();
-        let title = format!("model {} on {}", args.model.display(), sources.join(", "));
+        let title = format!("model {} on {}", chosen.model.display(), sources.join(", "));
         let page = write_html_report(dir, &evaluation, &title)?;
         summary!("report written to {}", page.display());
     }

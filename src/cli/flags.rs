@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use anyhow::bail;
 use clap::{Args, ValueEnum};
 
 use dtag::analysis::{read_user_dict, AnalyzerConfig, CharNgrams, Language, SegmenterKind};
@@ -12,6 +13,7 @@ use dtag::classifier::{LogisticParams, OneVsRestParams};
 use dtag::corpus::Corpus;
 use dtag::features::TfidfParams;
 use dtag::formats::CorpusFormat;
+use dtag::model::Model;
 use dtag::predict::DecisionRule;
 use dtag::thesaurus::Thesaurus;
 use dtag::train::{TrainParams, ValidTrainParams};
@@ -144,9 +146,9 @@ pub struct TrainOptions {
 
 #[derive(Args, Debug, Clone)]
 pub struct DecisionArgs {
-    /// Propose at most N descriptors per document.
-    #[arg(long, default_value_t = DecisionRule::default().limit, value_name = "N")]
-    pub limit: usize,
+    /// Propose at most N descriptors per document [default: the project's limit, else 10]
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
 
     /// Propose descriptors with at least this probability (the best one always, unless
     /// --min-score). Default: the model's tuned per-descriptor thresholds, or 0.5 for an
@@ -166,15 +168,95 @@ pub struct DecisionArgs {
 }
 
 impl DecisionArgs {
+    /// The rule these flags give.
     pub fn rule(&self) -> anyhow::Result<DecisionRule> {
+        self.rule_with(None, None)
+    }
+
+    /// The rule these flags give, with the chosen project's limit and threshold where the
+    /// flags are not given.
+    pub fn rule_for(&self, chosen: &ChosenModel) -> anyhow::Result<DecisionRule> {
+        let project = chosen.project.as_ref();
+        self.rule_with(
+            project.and_then(|p| p.limit),
+            project.and_then(|p| p.threshold),
+        )
+    }
+
+    fn rule_with(
+        &self,
+        limit: Option<usize>,
+        threshold: Option<f32>,
+    ) -> anyhow::Result<DecisionRule> {
+        let threshold = self.threshold.or(threshold);
         Ok(DecisionRule {
-            limit: self.limit,
-            threshold: self.threshold.unwrap_or(DecisionRule::default().threshold),
+            limit: self
+                .limit
+                .or(limit)
+                .unwrap_or(DecisionRule::default().limit),
+            threshold: threshold.unwrap_or(DecisionRule::default().threshold),
             at_least_one: true,
-            use_model_thresholds: self.threshold.is_none(),
+            use_model_thresholds: threshold.is_none(),
             min_score: self.min_score,
         }
         .check()?)
+    }
+}
+
+/// `--model FILE`, or `--project ID` of a projects file: the model a command works on.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// The model file.
+    #[arg(long, value_name = "FILE", required_unless_present = "project")]
+    pub model: Option<PathBuf>,
+
+    /// A project of the projects file: its model, and its thesaurus, limit and threshold
+    /// unless given here.
+    #[arg(long, value_name = "ID", conflicts_with = "model")]
+    pub project: Option<String>,
+
+    /// The projects file --project reads.
+    #[arg(long, value_name = "FILE", default_value = dtag::projects::DEFAULT_CONFIG)]
+    pub config: PathBuf,
+}
+
+/// The model a command works on, and the project it came from.
+#[derive(Debug, Clone)]
+pub struct ChosenModel {
+    pub model: PathBuf,
+    pub project: Option<dtag::projects::Project>,
+}
+
+impl ModelArgs {
+    pub fn resolve(&self) -> anyhow::Result<ChosenModel> {
+        match (&self.model, &self.project) {
+            (Some(model), _) => Ok(ChosenModel {
+                model: model.clone(),
+                project: None,
+            }),
+            (None, Some(id)) => {
+                let projects = dtag::projects::Projects::load(&self.config)?;
+                let project = projects.get(id)?.clone();
+                Ok(ChosenModel {
+                    model: project.model.clone(),
+                    project: Some(project),
+                })
+            }
+            (None, None) => bail!("give --model FILE or --project ID"),
+        }
+    }
+}
+
+impl ChosenModel {
+    pub fn load_model(&self) -> anyhow::Result<Model> {
+        Ok(Model::load(&self.model)?)
+    }
+
+    /// The thesaurus file given on the command line, else the project's.
+    pub fn thesaurus(&self, given: Option<&PathBuf>) -> Option<PathBuf> {
+        given
+            .cloned()
+            .or_else(|| self.project.as_ref().and_then(|p| p.thesaurus.clone()))
     }
 }
 

@@ -1,22 +1,20 @@
 //! `dtag inspect`: what a model holds.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::Serialize;
 
-use dtag::model::Model;
 use dtag::predict::explain::{descriptor_profile, find_descriptor};
 
+use super::flags::ModelArgs;
 use super::output::summary;
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// The model file.
-    #[arg(long, value_name = "FILE")]
-    model: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
 
     /// A descriptor (name, URI or Chinese label) whose strongest terms to list; without it,
     /// the model's descriptors are listed.
@@ -46,7 +44,8 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     if args.terms == 0 {
         bail!("--terms must be at least 1");
     }
-    let model = Model::load(&args.model)?;
+    let chosen = args.model.resolve()?;
+    let model = chosen.load_model()?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match &args.descriptor {
@@ -54,7 +53,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
             let label = find_descriptor(&model, query).with_context(|| {
                 format!(
                     "the model has no descriptor `{query}` (`dtag inspect --model {}` lists them)",
-                    args.model.display()
+                    chosen.model.display()
                 )
             })?;
             let profile = descriptor_profile(&model, label, args.terms);

@@ -1,7 +1,7 @@
 //! `dtag learn`: updates a model with new labelled documents.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::bail;
@@ -9,18 +9,16 @@ use clap::Args;
 
 use dtag::analysis::Analyzer;
 use dtag::classifier::{LogisticParams, OneVsRestParams};
-use dtag::model::Model;
 use dtag::progress::Progress;
 use dtag::train::learn::LearnParams;
 
-use super::flags::{read_labelled, CorpusFormatArg, ThesaurusArgs};
+use super::flags::{self, read_labelled, CorpusFormatArg, ModelArgs, ThesaurusArgs};
 use super::output::{self, print_out, print_tuning, save_timed, summary};
 
 #[derive(Args, Debug)]
 pub struct LearnArgs {
-    /// The model to update.
-    #[arg(long, value_name = "FILE")]
-    model: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
 
     /// New labelled documents: files or directories (`-` for stdin).
     #[arg(long, required = true, num_args = 1.., value_name = "FILE|DIR")]
@@ -105,11 +103,16 @@ pub fn run(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
         .check()
     };
     check(args.c.unwrap_or(LogisticParams::default().c))?;
-    let out = learn_output(&args)?;
-    let model = Model::load(&args.model)?;
+    let chosen = args.model.resolve()?;
+    let thesaurus_file = chosen.thesaurus(args.thesaurus.thesaurus.as_ref());
+    let out = learn_output(&args, &chosen.model, &thesaurus_file)?;
+    let model = chosen.load_model()?;
     let params = check(args.c.unwrap_or(model.info.c))?;
     let segmenter = Analyzer::load_in_background(model.analyzer.clone());
-    let given = args.thesaurus.load()?;
+    let given = thesaurus_file
+        .as_deref()
+        .map(flags::load_thesaurus)
+        .transpose()?;
     let thesaurus = model.thesaurus_or_stored(given.as_ref());
     let thesaurus = thesaurus.as_deref();
     let corpus = read_labelled(
@@ -216,20 +219,24 @@ pub fn run(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
 
 /// Where `learn` writes, checked before any work. Writing over `--model` is what `learn` does
 /// by default; any other input is refused.
-fn learn_output(args: &LearnArgs) -> anyhow::Result<dtag::io_guard::Output> {
+fn learn_output(
+    args: &LearnArgs,
+    model: &Path,
+    thesaurus: &Option<PathBuf>,
+) -> anyhow::Result<dtag::io_guard::Output> {
     let mut guard = dtag::io_guard::OutputGuard::new();
     guard
         .inputs("--corpus", &args.corpus)
-        .inputs("--thesaurus", &args.thesaurus.thesaurus);
+        .inputs("--thesaurus", thesaurus);
     if args.json {
         guard.stdout_used_by("--json");
     }
     match &args.output {
-        Some(path) if !dtag::io_guard::same_file(path, &args.model) => {
-            guard.inputs("--model", [&args.model]);
+        Some(path) if !dtag::io_guard::same_file(path, model) => {
+            guard.inputs("--model", [model]);
             Ok(guard.binary_file("--output", path)?)
         }
         Some(path) => Ok(guard.binary_file("--output", path)?),
-        None => Ok(guard.binary_file("--model", &args.model)?),
+        None => Ok(guard.binary_file("--model", model)?),
     }
 }

@@ -4,11 +4,13 @@
 //! [`output`], the one place that formats what the command line shows. [`failure`] says how an
 //! error reaches the user (by the flag that caused it).
 
+mod annif_verbs;
 mod convert;
 mod cv;
 mod eval;
 pub mod failure;
 mod flags;
+mod index;
 mod inspect;
 mod learn;
 mod output;
@@ -19,7 +21,7 @@ mod synth;
 mod train;
 
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -58,6 +60,14 @@ enum Command {
     Convert(convert::ConvertArgs),
     /// List a model's descriptors, or a descriptor's strongest terms.
     Inspect(inspect::InspectArgs),
+    /// Suggest descriptors for every `.txt` document of a directory, written beside it
+    /// (`NAME.dtag`, as `annif index` writes `NAME.annif`).
+    Index(index::IndexArgs),
+    /// Print a shell completion script (`source <(dtag completion bash)`).
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Write a synthetic corpus for measuring cost at scale (not accuracy).
     Synth(synth::SynthArgs),
     /// k-fold cross-validation: mean ± sd of every evaluation figure.
@@ -65,6 +75,25 @@ enum Command {
     /// Serve suggestions over HTTP: Annif's REST API (`/v1`) and a web page (`/`).
     #[cfg(feature = "serve")]
     Serve(serve::ServeArgs),
+}
+
+/// Parses the command line; an Annif subcommand that dtag spells otherwise gets a hint (exit
+/// status 2, as for any usage error).
+pub fn parse() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            if err.kind() == clap::error::ErrorKind::InvalidSubcommand {
+                let verb = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+                if let Some((verb, hint)) = verb.and_then(|v| annif_verbs::hint(&v).map(|h| (v, h)))
+                {
+                    eprintln!("error: dtag has no `{verb}` subcommand (it is Annif's): {hint}");
+                    std::process::exit(2);
+                }
+            }
+            err.exit()
+        }
+    }
 }
 
 /// `--threads` may ask for at most this many threads per available core.
@@ -101,6 +130,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Convert(args) => convert::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Synth(args) => synth::run(args),
+        Command::Index(args) => index::run(args, &bars),
+        Command::Completion { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "dtag", &mut out);
+            output::print_out(String::from_utf8_lossy(&out))?;
+            Ok(())
+        }
         Command::Cv(args) => cv::run(args, &bars),
         #[cfg(feature = "serve")]
         Command::Serve(args) => serve::run(args),

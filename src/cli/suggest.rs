@@ -7,17 +7,20 @@ use anyhow::bail;
 use clap::Args;
 use serde::Serialize;
 
-use dtag::model::Model;
 use dtag::predict::{DecisionRule, Suggester, Suggestion};
 
-use super::flags::{self, CorpusFormatArg, DecisionArgs, Format};
+use super::flags::{self, CorpusFormatArg, DecisionArgs, Format, ModelArgs};
 use super::output::{self};
+use dtag::io_guard::{Output, OutputGuard};
 
 #[derive(Args, Debug)]
 pub struct SuggestArgs {
-    /// The model file.
-    #[arg(long, value_name = "FILE")]
-    model: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
+
+    /// Write the suggestions to this file (atomically) instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
 
     #[command(flatten)]
     decision: DecisionArgs,
@@ -87,12 +90,26 @@ struct DraftSuggestions<'a> {
 }
 
 pub fn run(args: SuggestArgs) -> anyhow::Result<()> {
-    let rule = args.decision.rule()?;
+    let chosen = args.model.resolve()?;
+    let rule = args.decision.rule_for(&chosen)?;
     if args.explain_terms == 0 {
         bail!("--explain-terms must be at least 1");
     }
-    let mut model = Model::load(&args.model)?;
-    if let Some(path) = &args.thesaurus {
+    let thesaurus = chosen.thesaurus(args.thesaurus.as_ref());
+    // Before any work: an --output that is an input (a draft, the model) is refused.
+    let destination = match &args.output {
+        Some(path) => {
+            let mut guard = OutputGuard::new();
+            guard
+                .inputs("--model", [&chosen.model])
+                .inputs("--thesaurus", &thesaurus)
+                .inputs("FILE", &args.inputs);
+            guard.file("--output", path)?
+        }
+        None => Output::Stdout,
+    };
+    let mut model = chosen.load_model()?;
+    if let Some(path) = &thesaurus {
         model.attach_thesaurus(&flags::load_thesaurus(path)?);
     }
     let drafts = read_drafts(&args.inputs, args.input_format)?;
@@ -101,12 +118,12 @@ pub fn run(args: SuggestArgs) -> anyhow::Result<()> {
     warn_unfamiliar_drafts(&suggester, &drafts, args.min_known_terms);
     let texts: Vec<&str> = drafts.iter().map(|d| d.text.as_str()).collect();
     if args.explain {
-        return suggest_explained(&suggester, &drafts, &rule, args.format, args.explain_terms);
+        let out = suggest_explained(&suggester, &drafts, &rule, args.format, args.explain_terms)?;
+        return Ok(destination.write(&out)?);
     }
     let results = suggester.suggest_batch(&texts, &rule);
 
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out: Vec<u8> = Vec::new();
     match args.format {
         Format::Tsv => {
             output::write_tsv_header(&mut out, with_concepts)?;
@@ -131,7 +148,7 @@ pub fn run(args: SuggestArgs) -> anyhow::Result<()> {
             writeln!(out)?;
         }
     }
-    out.flush()?;
+    destination.write(&out)?;
     Ok(())
 }
 
@@ -169,15 +186,14 @@ fn suggest_explained(
     rule: &DecisionRule,
     format: Format,
     terms: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<u8>> {
     use rayon::prelude::*;
     let results: Vec<Vec<dtag::predict::explain::ExplainedSuggestion>> = drafts
         .par_iter()
         .map(|d| dtag::predict::explain::suggest_explained(suggester, &d.text, rule, terms))
         .collect();
     let with_concepts = suggester.model().concepts.is_some();
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out: Vec<u8> = Vec::new();
     match format {
         Format::Tsv => {
             // With an ensemble, a last column splits each fused value by member.
@@ -226,6 +242,5 @@ fn suggest_explained(
             writeln!(out)?;
         }
     }
-    out.flush()?;
-    Ok(())
+    Ok(out)
 }

@@ -69,6 +69,14 @@ pub enum Error {
         reason: String,
     },
 
+    /// A projects file (`dtag.toml`) cannot be used; `line` 0 stands for the file as a whole.
+    #[error("{}{}: {reason}", path.display(), if *line > 0 { format!(":{line}") } else { String::new() })]
+    Config {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+
     /// Corpus descriptors that the thesaurus does not have (with `--strict-thesaurus`).
     #[error("{}", format_unknown(.0))]
     UnknownDescriptors(Vec<UnknownDescriptor>),

@@ -1,0 +1,137 @@
+//! `dtag index DIR`: suggestions for every `.txt` document of a directory, written beside it,
+//! as `annif index` does.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use dtag::io_guard::OutputGuard;
+use dtag::predict::{Suggester, Suggestion};
+use dtag::progress::Progress;
+
+use super::flags::{DecisionArgs, ModelArgs};
+use super::output::{summary, Bars};
+
+#[derive(Args, Debug)]
+pub struct IndexArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+
+    #[command(flatten)]
+    decision: DecisionArgs,
+
+    /// Suffix of the suggestion files: `NAME.txt` gets `NAME<SUFFIX>`.
+    #[arg(long, default_value = ".dtag", value_name = "SUFFIX")]
+    suffix: String,
+
+    /// Replace suggestion files that exist (by default they are left alone and counted).
+    #[arg(long)]
+    force: bool,
+
+    /// The directory whose `.txt` files are indexed (not its subdirectories).
+    #[arg(value_name = "DIR")]
+    directory: PathBuf,
+}
+
+pub fn run(args: IndexArgs, bars: &Bars) -> anyhow::Result<()> {
+    let chosen = args.model.resolve()?;
+    let rule = args.decision.rule_for(&chosen)?;
+    if args.suffix.is_empty() || args.suffix.contains(['/', '\\']) || args.suffix == ".txt" {
+        bail!(
+            "--suffix {:?}: give a file name ending other than `.txt`, such as `.dtag`",
+            args.suffix
+        );
+    }
+    let documents = txt_files(&args.directory)?;
+    // Before any work: every output is checked (never an input, never through a symlink into
+    // somewhere else); existing ones are kept unless --force.
+    let mut guard = OutputGuard::new();
+    guard.inputs("--model", std::slice::from_ref(&chosen.model));
+    guard.inputs("DIR", &documents);
+    let mut jobs = Vec::new();
+    let mut kept = 0;
+    for document in &documents {
+        let target = suggestion_path(document, &args.suffix);
+        if target.exists() && !args.force {
+            kept += 1;
+            continue;
+        }
+        jobs.push((document, guard.file("--suffix", &target)?));
+    }
+    let suggester = Suggester::new(chosen.load_model()?)?;
+    let chinese = suggester.model().analyzer.language == dtag::analysis::Language::Zh;
+    let stage = bars.stage("indexing", jobs.len() as u64);
+    let written = {
+        use rayon::prelude::*;
+        jobs.par_iter()
+            .map(|(document, out)| {
+                let bytes = dtag::io_guard::read_input(document)?;
+                let text = String::from_utf8(bytes)
+                    .with_context(|| format!("{}: not valid UTF-8", document.display()))?;
+                let suggestions = suggester.suggest(&text, &rule);
+                out.write(annif_subject_lines(&suggestions, chinese).as_bytes())?;
+                stage.advance(1);
+                Ok(())
+            })
+            .collect::<anyhow::Result<Vec<()>>>()?
+            .len()
+    };
+    stage.finish();
+    summary!(
+        "indexed {written} of {} document(s) in {}{}",
+        documents.len(),
+        args.directory.display(),
+        if kept > 0 {
+            format!(
+                " ({kept} already had a {} file; --force replaces them)",
+                args.suffix
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
+/// The `.txt` files directly in `dir`, sorted; hidden files are left out.
+fn txt_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        bail!("{}: not a directory", dir.display());
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))? {
+        let path = entry.with_context(|| format!("{}", dir.display()))?.path();
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if !hidden && path.is_file() && path.extension().is_some_and(|e| e == "txt") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// `dir/NAME.txt` → `dir/NAME<suffix>`.
+fn suggestion_path(document: &Path, suffix: &str) -> PathBuf {
+    let stem = document.file_stem().unwrap_or_default().to_string_lossy();
+    document.with_file_name(format!("{stem}{suffix}"))
+}
+
+/// Annif's subject file lines: `<URI>\tlabel\tscore`, the label in the model's language
+/// (Chinese or English) when the thesaurus has it; a descriptor without a concept is named as
+/// written, without brackets.
+fn annif_subject_lines(suggestions: &[Suggestion], chinese: bool) -> String {
+    let mut text = String::new();
+    for s in suggestions {
+        let subject = match &s.uri {
+            Some(uri) => format!("<{uri}>"),
+            None => s.descriptor.clone(),
+        };
+        let label = if chinese { &s.label_zh } else { &s.label_en };
+        let label = label.as_deref().unwrap_or(&s.descriptor);
+        text.push_str(&format!("{subject}\t{label}\t{:.4}\n", s.score));
+    }
+    text
+}

@@ -1,0 +1,189 @@
+//! Projects: named settings — model file, language, thesaurus, limit and threshold — read from
+//! a small TOML file, in the spirit of Annif's `projects.cfg`, so that commands and the server
+//! need only a project id (`--project ID`, `dtag serve --config FILE`).
+//!
+//! ```toml
+//! [unbis-zh]                 # the project id
+//! name = "UNBIS descriptors (Chinese)"
+//! language = "zh"
+//! model = "models/unbis.dtag"   # relative paths are relative to this file
+//! thesaurus = "concepts.tsv"    # optional: the model's stored thesaurus is used otherwise
+//! limit = 10                    # optional decision settings
+//! threshold = 0.3
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The file `--project` reads when `--config` is not given, in the working directory.
+pub const DEFAULT_CONFIG: &str = "dtag.toml";
+
+/// One project as written in the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    name: Option<String>,
+    language: Option<String>,
+    model: PathBuf,
+    thesaurus: Option<PathBuf>,
+    limit: Option<usize>,
+    threshold: Option<f32>,
+}
+
+/// A project: what a command needs to know besides its inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    pub id: String,
+    /// Shown to people (the id when the file gives none).
+    pub name: String,
+    /// Language code of the documents and labels, when the file gives one.
+    pub language: Option<String>,
+    /// The model file, resolved against the file's directory.
+    pub model: PathBuf,
+    pub thesaurus: Option<PathBuf>,
+    pub limit: Option<usize>,
+    pub threshold: Option<f32>,
+}
+
+/// The projects of one file, by id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Projects {
+    pub source: PathBuf,
+    pub projects: BTreeMap<String, Project>,
+}
+
+impl Projects {
+    /// Reads a projects file; every problem names the file and line.
+    pub fn load(path: &Path) -> Result<Projects> {
+        let bytes = crate::io_guard::read_input(path)?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            line: crate::io_guard::line_of(&bytes, e.valid_up_to()),
+            reason: "not valid UTF-8".into(),
+        })?;
+        Projects::parse(path, text)
+    }
+
+    /// Parses the text of a projects file read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Projects> {
+        let problem = |line: usize, reason: String| Error::Config {
+            path: path.to_path_buf(),
+            line,
+            reason,
+        };
+        let entries: BTreeMap<String, Entry> = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(0, |span| {
+                crate::io_guard::line_of(text.as_bytes(), span.start)
+            });
+            problem(line, e.message().to_string())
+        })?;
+        if entries.is_empty() {
+            return Err(problem(0, "no projects (expected `[ID]` tables)".into()));
+        }
+        let base = path.parent().unwrap_or(Path::new(""));
+        let mut projects = BTreeMap::new();
+        for (id, entry) in entries {
+            let line = line_of_table(text, &id);
+            if id.is_empty() || !id.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c)) {
+                return Err(problem(
+                    line,
+                    format!("project id `{id}`: use letters, digits, `-`, `_` or `.` only"),
+                ));
+            }
+            if entry.threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
+                return Err(problem(
+                    line,
+                    format!("[{id}] threshold must be within 0 and 1"),
+                ));
+            }
+            if entry.limit == Some(0) {
+                return Err(problem(line, format!("[{id}] limit must be at least 1")));
+            }
+            projects.insert(
+                id.clone(),
+                Project {
+                    name: entry.name.unwrap_or_else(|| id.clone()),
+                    id,
+                    language: entry.language,
+                    model: base.join(entry.model),
+                    thesaurus: entry.thesaurus.map(|t| base.join(t)),
+                    limit: entry.limit,
+                    threshold: entry.threshold,
+                },
+            );
+        }
+        Ok(Projects {
+            source: path.to_path_buf(),
+            projects,
+        })
+    }
+
+    /// The project `id`, or an error that lists the ids the file has.
+    pub fn get(&self, id: &str) -> Result<&Project> {
+        self.projects.get(id).ok_or_else(|| Error::Config {
+            path: self.source.clone(),
+            line: 0,
+            reason: format!(
+                "no project `{id}` (the file has: {})",
+                self.projects.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        })
+    }
+}
+
+/// The line of the `[id]` header, for messages (0 when not found as written).
+fn line_of_table(text: &str, id: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let l = l.trim();
+            l == format!("[{id}]") || l == format!("[\"{id}\"]")
+        })
+        .map_or(0, |i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn projects_resolve_paths_against_the_file_and_keep_their_settings() {
+        let text = "[unbis-zh]\nname = \"UNBIS\"\nlanguage = \"zh\"\nmodel = \"m/u.dtag\"\n\
+                    thesaurus = \"c.tsv\"\nlimit = 5\nthreshold = 0.25\n\n[plain]\nmodel = \"/abs/p.dtag\"\n";
+        let projects = Projects::parse(Path::new("conf/dtag.toml"), text).unwrap();
+        let u = projects.get("unbis-zh").unwrap();
+        assert_eq!(u.name, "UNBIS");
+        assert_eq!(u.model, Path::new("conf/m/u.dtag"));
+        assert_eq!(u.thesaurus.as_deref(), Some(Path::new("conf/c.tsv")));
+        assert_eq!((u.limit, u.threshold), (Some(5), Some(0.25)));
+        let p = projects.get("plain").unwrap();
+        assert_eq!(
+            (p.name.as_str(), p.model.as_path()),
+            ("plain", Path::new("/abs/p.dtag"))
+        );
+        let missing = projects.get("nope").unwrap_err().to_string();
+        assert!(missing.contains("no project `nope`") && missing.contains("plain, unbis-zh"));
+    }
+
+    #[test]
+    fn mistakes_name_the_file_and_line() {
+        let err = |text: &str| {
+            Projects::parse(Path::new("dtag.toml"), text)
+                .unwrap_err()
+                .to_string()
+        };
+        let unknown = err("[a]\nmodel = \"m\"\nlimt = 3\n");
+        assert!(
+            unknown.starts_with("dtag.toml:3:") && unknown.contains("limt"),
+            "{unknown}"
+        );
+        let no_model = err("[a]\nname = \"x\"\n");
+        assert!(no_model.contains("model"), "{no_model}");
+        let threshold = err("\n[a]\nmodel = \"m\"\nthreshold = 2.0\n");
+        assert!(threshold.starts_with("dtag.toml:2:"), "{threshold}");
+        assert!(err("").contains("no projects"));
+    }
+}
