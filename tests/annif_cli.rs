@@ -217,3 +217,42 @@ fn completion_scripts_and_hints_for_annif_verbs() {
     let typo = dtag(["sugest"]).fails();
     assert!(typo.stderr.contains("suggest"), "{}", typo.stderr);
 }
+
+#[test]
+fn serve_config_serves_every_project_of_the_file() {
+    use std::io::{BufRead, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project_dir(d);
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_dtag"))
+        .args([
+            "serve",
+            "--config",
+            &p(&d.join("dtag.toml")),
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_string();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream
+        .write_all(b"GET /v1/projects HTTP/1.1\r\nHost: dtag\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"project_id\":\"demo\""), "{response}");
+}

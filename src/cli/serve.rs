@@ -10,8 +10,13 @@ use dtag::serve::ServeParams;
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// A model to serve as Annif project NAME (repeatable).
-    #[arg(long = "model", required = true, value_name = "NAME=FILE", value_parser = dtag::serve::parse_model_spec)]
+    #[arg(long = "model", required_unless_present = "config", value_name = "NAME=FILE", value_parser = dtag::serve::parse_model_spec)]
     models: Vec<(String, PathBuf)>,
+
+    /// Serve every project of this projects file (as Annif serves its projects.cfg), beside
+    /// any --model.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 
     /// Address to listen on (port 0 picks a free port; the address is printed).
     #[arg(long, default_value_t = ServeParams::default().bind, value_name = "ADDR:PORT")]
@@ -82,10 +87,28 @@ fn seconds(name: &str, value: f64) -> anyhow::Result<std::time::Duration> {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let mut models = args.models;
+    let mut language = args.language;
+    if let Some(config) = &args.config {
+        let projects = dtag::projects::Projects::load(config)?;
+        let languages: std::collections::BTreeSet<&str> = projects
+            .projects
+            .values()
+            .filter_map(|p| p.language.as_deref())
+            .collect();
+        // One language is reported for all projects (--language); a file that names one
+        // gives it, unless --language was given.
+        if let [only] = languages.iter().collect::<Vec<_>>()[..] {
+            if language == ServeParams::default().language {
+                language = only.to_string();
+            }
+        }
+        models.extend(projects.projects.into_values().map(|p| (p.id, p.model)));
+    }
     let params = ServeParams {
-        models: args.models,
+        models,
         bind: args.bind,
-        language: args.language,
+        language,
         max_body_bytes: args.max_body_bytes,
         max_body_memory: args.max_body_memory,
         max_in_flight: args.max_in_flight,
