@@ -8,15 +8,17 @@ import json
 import subprocess
 import sys
 
+import requests
+
 from annif_client import AnnifClient
 
 TOLERANCE = 1e-4
 
 
 def cli_suggestions(dtag, model, drafts, limit, threshold):
+    rule = ["--limit", str(limit)] + ([] if threshold is None else ["--threshold", str(threshold)])
     out = subprocess.run(
-        [dtag, "suggest", "--model", model, "--format", "json",
-         "--limit", str(limit), "--threshold", str(threshold), *drafts],
+        [dtag, "suggest", "--model", model, "--format", "json", *rule, *drafts],
         check=True, capture_output=True, text=True,
     ).stdout
     return [[(s["descriptor"], s["score"]) for s in doc["suggestions"]] for doc in json.loads(out)]
@@ -59,7 +61,9 @@ def main():
         with open(path, encoding="utf-8") as f:
             texts.append(f.read())
 
-    for limit, threshold in [(10, 0.0), (3, 0.5)]:
+    # (limit, None): no threshold sent, so the model's tuned thresholds decide, as they do
+    # for `dtag suggest` without --threshold.
+    for limit, threshold in [(10, 0.0), (3, 0.5), (10, None)]:
         expected = cli_suggestions(dtag, model, drafts, limit, threshold)
         for path, text, cli in zip(drafts, texts, expected):
             api = client.suggest(project_id, text, limit=limit, threshold=threshold)
@@ -77,6 +81,26 @@ def main():
                 failures.append(f"batch document_id {result['document_id']} != {path}")
             compare(f"suggest-batch {path} limit={limit} threshold={threshold}",
                     result["results"], cli, failures)
+
+    # The rest of Annif's surface: vocabularies, language detection, and learning, which a
+    # server started without --learn refuses with 403.
+    vocabs = requests.get(api_base + "vocabs", timeout=10)
+    if vocabs.status_code != 200 or vocabs.json()["vocabs"][0]["vocab_id"] != project_id:
+        failures.append(f"GET vocabs: {vocabs.status_code} {vocabs.text}")
+    else:
+        print(f"vocabs: {vocabs.json()['vocabs']}")
+    detected = client.detect_language(texts[0], ["en", "zh", "fr"])
+    print(f"detect-language: {detected['results']}")
+    if detected["results"][0]["language"] != "zh":
+        failures.append(f"detect-language did not find zh first: {detected}")
+    try:
+        client.learn(project_id, [{"text": texts[0], "subjects": [{"uri": "urn:dtag:descriptor:AFRICA", "label": "AFRICA"}]}])
+        failures.append("learn without --learn was not refused")
+    except requests.HTTPError as err:
+        status = err.response.status_code
+        print(f"learn without --learn: {status} {err.response.json()['detail']}")
+        if status != 403:
+            failures.append(f"learn without --learn gave {status}, not 403")
 
     if failures:
         print("\nFAILED:\n" + "\n".join(failures), file=sys.stderr)

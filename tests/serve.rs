@@ -47,10 +47,15 @@ impl Server {
 
     /// Starts the server with stderr going to `stderr` instead of a pipe read at exit.
     fn start_with_stderr(extra: &[&str], stderr: impl Into<Stdio>) -> Server {
+        Server::start_model(demo_model(), extra, stderr)
+    }
+
+    /// Starts the server on `model` as project `demo`.
+    fn start_model(model: &Path, extra: &[&str], stderr: impl Into<Stdio>) -> Server {
         let mut child = Command::new(DTAG)
             .arg("serve")
             .arg("--model")
-            .arg(format!("demo={}", demo_model().display()))
+            .arg(format!("demo={}", model.display()))
             // Every client address on 127/8 reaches a server bound there (Linux).
             .args(["--bind", "127.0.0.1:0"])
             .args(extra)
@@ -432,7 +437,11 @@ fn malformed_and_non_utf8_requests_get_4xx_problem_json() {
         ("bad batch query", server.post("/v1/projects/demo/suggest-batch?limit=%FF", "application/json", b"{\"documents\":[]}"), 400),
         ("unknown project", server.post("/v1/projects/nope/suggest", form, b"text=a"), 404),
         ("non-UTF-8 project id", server.get("/v1/projects/%ff%fe"), 400),
-        ("unknown path", server.get("/v1/projects/demo/learn"), 404),
+        ("GET on learn", server.get("/v1/projects/demo/learn"), 405),
+        ("unknown project action", server.post("/v1/projects/demo/unlearn", "application/json", b"[]"), 404),
+        ("detect-language without languages", server.post("/v1/detect-language", "application/json", b"{\"text\":\"a\",\"languages\":[]}"), 400),
+        ("detect-language of an unsupported language", server.post("/v1/detect-language", "application/json", b"{\"text\":\"a\",\"languages\":[\"sv\"]}"), 400),
+        ("detect-language as a form", server.post("/v1/detect-language", form, b"text=a"), 415),
         ("unknown root path", server.get("/admin"), 404),
         ("GET on suggest", server.get("/v1/projects/demo/suggest"), 405),
         ("DELETE a project", server.raw(b"DELETE /v1/projects/demo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"), 405),
@@ -996,4 +1005,429 @@ fn memory_falls_back_after_a_burst_of_large_bodies() {
         before / 1024,
         after / 1024
     );
+}
+
+// ------------------------------------------------------------------------------------------
+// Annif's whole surface: vocabularies, learning while serving, language detection, concept
+// URIs and labels, tuned thresholds, and models replaced on disk.
+
+mod common;
+
+/// `dtag suggest --format json` for one file with the default decision (the model's tuned
+/// thresholds): (descriptor, score) pairs.
+fn cli_default_suggestions(model: &Path, file: &str, limit: usize) -> Vec<(String, f64)> {
+    let out = Command::new(DTAG)
+        .arg("suggest")
+        .arg("--model")
+        .arg(model)
+        .args(["--limit", &limit.to_string(), "--format", "json", file])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    json[0]["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["descriptor"].as_str().unwrap().to_string(),
+                s["score"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Trains `data/train.txt` into `model` with extra flags.
+fn train(model: &Path, extra: &[&str]) {
+    let out = Command::new(DTAG)
+        .args(["--quiet", "train", "--corpus", "data/train.txt", "--model"])
+        .arg(model)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Polls `/healthz` until `key` reaches `at_least`, for at most 15 s.
+fn wait_for_health(server: &Server, key: &str, at_least: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let health = server.get("/healthz").json();
+        if health[key].as_u64().unwrap() >= at_least {
+            return health;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{key} did not reach {at_least}: {health}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn learn_body(text: &str, subjects: Value, copies: usize) -> Vec<u8> {
+    let document = serde_json::json!({"text": text, "subjects": subjects});
+    serde_json::to_vec(&vec![document; copies]).unwrap()
+}
+
+#[test]
+fn without_threshold_the_api_decides_as_dtag_suggest_does_by_default() {
+    let server = Server::start(&[]);
+    for draft in ["data/drafts/draft_01.txt", "data/drafts/draft_03.txt"] {
+        let text = std::fs::read_to_string(draft).unwrap();
+        for limit in [10, 2] {
+            let response =
+                server.suggest_form(&format!("text={}&limit={limit}", form_encode(&text)));
+            assert_eq!(response.status, 200);
+            let api = api_suggestions(&response.json()["results"]);
+            let cli = cli_default_suggestions(demo_model(), draft, limit);
+            assert_eq!(
+                api.iter().map(|a| &a.0).collect::<Vec<_>>(),
+                cli.iter().map(|c| &c.0).collect::<Vec<_>>()
+            );
+            // The tuned thresholds cut the list: not every descriptor up to the limit.
+            assert!(!api.is_empty() && api.len() < 10, "{api:?}");
+        }
+    }
+    // Annif's vocabulary list, and the language detector of the analyzers' languages.
+    let vocabs = server.get("/v1/vocabs");
+    assert_eq!(vocabs.status, 200);
+    let vocabs = vocabs.json();
+    assert_eq!(vocabs["vocabs"][0]["vocab_id"], "demo");
+    assert_eq!(vocabs["vocabs"][0]["size"], 17);
+    assert_eq!(vocabs["vocabs"][0]["languages"], serde_json::json!(["zh"]));
+    let body = serde_json::json!({
+        "text": std::fs::read_to_string("data/drafts/draft_01.txt").unwrap(),
+        "languages": ["en", "zh", "ru"],
+    });
+    let detected = server.post(
+        "/v1/detect-language",
+        "application/json",
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(detected.status, 200);
+    let results = detected.json()["results"].clone();
+    assert_eq!(results.as_array().unwrap().len(), 4);
+    assert_eq!(results[0]["language"], "zh");
+    assert!(results[0]["score"].as_f64().unwrap() > 0.5);
+    assert!(results
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["language"].is_null()));
+}
+
+#[test]
+fn learn_is_refused_with_403_unless_the_server_learns() {
+    let server = Server::start(&[]);
+    let body = learn_body("安全理事会", serde_json::json!([{"label": "AFRICA"}]), 1);
+    let refused = server.post("/v1/projects/demo/learn", "application/json", &body);
+    let problem = refused.assert_problem(403);
+    assert!(problem["detail"].as_str().unwrap().contains("--learn"));
+    server
+        .post("/v1/projects/nope/learn", "application/json", &body)
+        .assert_problem(404);
+    assert_eq!(server.get("/healthz").json()["learned_documents"], 0);
+}
+
+#[test]
+fn a_thesaurus_model_serves_concept_uris_and_learns_a_draft_it_did_not_suggest() {
+    let thesaurus = "../shared/corpora/unbis_thesaurus/concepts.tsv";
+    if !common::shared_or_skip(
+        "a_thesaurus_model_serves_concept_uris_and_learns_a_draft_it_did_not_suggest",
+        &[thesaurus],
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("un.dtag");
+    train(&model, &["--thesaurus", thesaurus]);
+    let draft = std::fs::read_to_string("data/drafts/draft_01.txt").unwrap();
+    let suggest = |server: &Server, extra: &str| -> Value {
+        let response = server.suggest_form(&format!("text={}{extra}", form_encode(&draft)));
+        assert_eq!(response.status, 200);
+        response.json()["results"].clone()
+    };
+    let unbis = "http://metadata.un.org/thesaurus/";
+
+    // Served read-only: UNBIS URIs and Chinese labels; learning refused.
+    let (all, top3_before) = {
+        let server = Server::start_model(&model, &[], Stdio::piped());
+        let results = suggest(&server, "");
+        for r in results.as_array().unwrap() {
+            assert!(r["uri"].as_str().unwrap().starts_with(unbis), "{r}");
+        }
+        assert!(results
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["label"] == "维持和平行动"));
+        let english = suggest(&server, "&language=en");
+        assert!(english
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["label"] == "PEACEKEEPING OPERATIONS"));
+        assert_eq!(server.get("/v1/vocabs").status, 200);
+        let body = learn_body(
+            &draft,
+            serde_json::json!([{"uri": format!("{unbis}1001030")}]),
+            1,
+        );
+        server
+            .post("/v1/projects/demo/learn", "application/json", &body)
+            .assert_problem(403);
+        let all = suggest(&server, "&limit=40&threshold=0");
+        let top3: Vec<String> = all.as_array().unwrap()[..3]
+            .iter()
+            .map(|r| r["uri"].as_str().unwrap().to_string())
+            .collect();
+        (all, top3)
+    };
+    // A descriptor of the training corpus the draft is far from: ranked below the top 3.
+    let corpus = std::fs::read_to_string("data/train.txt").unwrap();
+    let trained: std::collections::BTreeSet<&str> = corpus
+        .lines()
+        .filter_map(|l| l.strip_prefix("%%%"))
+        .flat_map(|h| h.split('|').map(str::trim).filter(|d| !d.is_empty()))
+        .collect();
+    let target = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|r| {
+            let uri = r["uri"].as_str().unwrap().to_string();
+            !top3_before.contains(&uri) && trained.contains(english_label_of(&model, &uri).as_str())
+        })
+        .expect("a trained descriptor outside the top 3")
+        .clone();
+    let target_uri = target["uri"].as_str().unwrap().to_string();
+
+    // Learning: 30 copies of the draft labelled with it (by UNBIS URI and label).
+    let server = Server::start_model(&model, &["--learn"], Stdio::piped());
+    let body = learn_body(
+        &draft,
+        serde_json::json!([{"uri": target_uri, "label": target["label"]}]),
+        30,
+    );
+    let learned = server.post("/v1/projects/demo/learn", "application/json", &body);
+    assert_eq!(
+        learned.status,
+        204,
+        "{}",
+        String::from_utf8_lossy(&learned.body)
+    );
+    let after = suggest(&server, "&limit=3");
+    let top3_after: Vec<&str> = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["uri"].as_str().unwrap())
+        .collect();
+    assert!(
+        top3_after.contains(&target_uri.as_str()),
+        "{target_uri} not in the top 3 after learning: {after}"
+    );
+    assert_eq!(server.get("/healthz").json()["learned_documents"], 30);
+    drop(server);
+    // Written to the model file: a new server has learned it too.
+    let restarted = Server::start_model(&model, &[], Stdio::piped());
+    let again = suggest(&restarted, "&limit=3");
+    assert!(again
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["uri"] == target_uri.as_str()));
+}
+
+/// The model's name of the concept `uri` (its English label), through `dtag suggest`.
+fn english_label_of(model: &Path, uri: &str) -> String {
+    let out = Command::new(DTAG)
+        .arg("suggest")
+        .arg("--model")
+        .arg(model)
+        .args(["--limit", "1000", "--threshold", "0", "--format", "json"])
+        .arg("data/drafts/draft_01.txt")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    json[0]["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["uri"] == uri)
+        .map(|s| s["descriptor"].as_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn learning_rejects_malformed_documents_and_counts_what_it_learns() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("demo.dtag");
+    std::fs::copy(demo_model(), &model).unwrap();
+    let server = Server::start_model(&model, &["--learn"], Stdio::piped());
+    let json = "application/json";
+    for (body, status) in [
+        (&br#"{"documents":[]}"#[..], 400),
+        (br#"[{"text":"a"}]"#, 400),
+        (br#"[{"text":"a","subjects":[]}]"#, 400),
+        (br#"[{"text":"a","subjects":[{"notation":"1"}]}]"#, 400),
+        (
+            b"[{\"text\":\"a\",\"subjects\":[{\"label\":\"A\\u202eB\"}]}]",
+            400,
+        ),
+        (b"[", 400),
+    ] {
+        server
+            .post("/v1/projects/demo/learn", json, body)
+            .assert_problem(status);
+    }
+    server
+        .post("/v1/projects/demo/learn", "text/plain", b"[]")
+        .assert_problem(415);
+    let before = std::fs::read(&model).unwrap();
+    // Nothing to learn is a success that changes nothing.
+    assert_eq!(
+        server.post("/v1/projects/demo/learn", json, b"[]").status,
+        204
+    );
+    assert_eq!(std::fs::read(&model).unwrap(), before);
+    // Subjects by label and by the URIs this server gives descriptors, in three requests.
+    let draft = std::fs::read_to_string("data/drafts/draft_02.txt").unwrap();
+    for (subjects, copies) in [
+        (serde_json::json!([{"label": "CLIMATE CHANGE"}]), 3),
+        (
+            serde_json::json!([{"uri": "urn:dtag:descriptor:FOOD%20SECURITY"}]),
+            2,
+        ),
+        (serde_json::json!([{"label": "WATER"}]), 4),
+    ] {
+        let response = server.post(
+            "/v1/projects/demo/learn",
+            json,
+            &learn_body(&draft, subjects, copies),
+        );
+        assert_eq!(response.status, 204);
+    }
+    let health = server.get("/healthz").json();
+    assert_eq!(health["learned_documents"], 9);
+    assert_eq!(health["learn_queued"], 0);
+    assert_ne!(std::fs::read(&model).unwrap(), before);
+    // A descriptor new to the model joins its vocabulary.
+    assert_eq!(server.get("/v1/vocabs").json()["vocabs"][0]["size"], 18);
+}
+
+#[test]
+fn a_model_file_replaced_on_disk_is_served_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("demo.dtag");
+    std::fs::copy(demo_model(), &model).unwrap();
+    let server = Server::start_model(&model, &[], Stdio::piped());
+    let draft = std::fs::read_to_string("data/drafts/draft_01.txt").unwrap();
+    let scores = |server: &Server| {
+        api_suggestions(
+            &server
+                .suggest_form(&format!("text={}&threshold=0", form_encode(&draft)))
+                .json()["results"],
+        )
+    };
+    let before = scores(&server);
+    // Replaced as `train` replaces a model: atomically, by a rename.
+    let other = dir.path().join("other.dtag");
+    train(&other, &["--c", "1", "--no-ensemble"]);
+    std::fs::rename(&other, &model).unwrap();
+    wait_for_health(&server, "model_reloads", 1);
+    let after = scores(&server);
+    assert_ne!(before, after);
+    assert_eq!(
+        after,
+        api_suggestions(&serde_json::json!(cli_suggestions_of(&model)))
+    );
+    // A file that is not a model keeps the model served; the log says why.
+    std::fs::write(&model, b"not a model").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(scores(&server), after);
+    // SIGHUP reads the file again even when it did not change.
+    std::fs::copy(demo_model(), &model).unwrap();
+    let reloads = wait_for_health(&server, "model_reloads", 2)["model_reloads"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(scores(&server), before);
+    let status = Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_for_health(&server, "model_reloads", reloads + 1);
+    assert_eq!(scores(&server), before);
+}
+
+/// `dtag suggest --threshold 0 --format json` of draft 1 as API results.
+fn cli_suggestions_of(model: &Path) -> Value {
+    let out = Command::new(DTAG)
+        .arg("suggest")
+        .arg("--model")
+        .arg(model)
+        .args([
+            "--threshold",
+            "0",
+            "--format",
+            "json",
+            "data/drafts/draft_01.txt",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    Value::Array(
+        json[0]["suggestions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| serde_json::json!({"label": s["descriptor"], "score": s["score"]}))
+            .collect(),
+    )
+}
+
+#[test]
+fn a_full_learning_queue_answers_503_and_loses_no_accepted_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("demo.dtag");
+    std::fs::copy(demo_model(), &model).unwrap();
+    let server = Server::start_model(&model, &["--learn", "--learn-queue", "1"], Stdio::piped());
+    let draft = std::fs::read_to_string("data/drafts/draft_03.txt").unwrap();
+    let body = learn_body(&draft, serde_json::json!([{"label": "SANCTIONS"}]), 300);
+    let barrier = std::sync::Barrier::new(12);
+    let statuses: Vec<(u16, Option<String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..12)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    let r = server.post("/v1/projects/demo/learn", "application/json", &body);
+                    if r.status == 503 {
+                        let problem = r.assert_problem(503);
+                        assert!(problem["detail"].as_str().unwrap().contains("queue"));
+                    }
+                    (r.status, r.header("retry-after").map(str::to_string))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let learned = statuses.iter().filter(|(s, _)| *s == 204).count() as u64;
+    let refused = statuses.iter().filter(|(s, _)| *s == 503).count();
+    assert_eq!(learned as usize + refused, 12, "{statuses:?}");
+    assert!(learned >= 1 && refused >= 1, "{statuses:?}");
+    assert!(statuses
+        .iter()
+        .all(|(s, retry)| *s == 204 || retry.as_deref() == Some("1")));
+    let health = server.get("/healthz").json();
+    assert_eq!(health["learned_documents"], learned * 300);
+    assert_eq!(health["learn_queued"], 0);
 }

@@ -65,6 +65,20 @@ pub struct ServeArgs {
     /// Seconds shutdown waits for requests in progress.
     #[arg(long, default_value_t = ServeParams::default().shutdown_grace.as_secs_f64(), value_name = "S", allow_negative_numbers = true)]
     shutdown_grace: f64,
+
+    /// Allow `POST /v1/projects/{id}/learn`: learned documents update the model served and
+    /// its file (atomically). Without it learn requests get 403.
+    #[arg(long)]
+    learn: bool,
+
+    /// Learn requests waiting at most per project (more get 503).
+    #[arg(long, default_value_t = ServeParams::default().learn_queue, value_name = "N")]
+    learn_queue: usize,
+
+    /// Share of each update's documents held out to check it, as `dtag learn --holdout` (a
+    /// worse update is a warning in the log; 0: no check).
+    #[arg(long, default_value_t = ServeParams::default().learn_holdout, value_name = "F", allow_negative_numbers = true)]
+    learn_holdout: f64,
 }
 
 fn seconds(name: &str, value: f64) -> anyhow::Result<std::time::Duration> {
@@ -104,6 +118,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         body_timeout: seconds("body-timeout", args.body_timeout)?,
         idle_timeout: seconds("idle-timeout", args.idle_timeout)?,
         shutdown_grace: seconds("shutdown-grace", args.shutdown_grace)?,
+        learn: args.learn,
+        learn_queue: args.learn_queue,
+        learn_holdout: args.learn_holdout,
     }
     .check()?;
     params.run(|address| {

@@ -2,6 +2,8 @@
 
 pub mod explain;
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -141,16 +143,32 @@ pub fn score_text(model: &Model, analyzer: &Analyzer, text: &str, k: usize) -> S
 /// A loaded model with its analyzer, ready to score texts.
 #[derive(Debug)]
 pub struct Suggester {
-    analyzer: Analyzer,
+    analyzer: Arc<Analyzer>,
     model: Model,
 }
 
 impl Suggester {
     pub fn new(model: Model) -> Result<Self> {
         Ok(Suggester {
-            analyzer: Analyzer::new(model.analyzer.clone())?,
+            analyzer: Arc::new(Analyzer::new(model.analyzer.clone())?),
             model,
         })
+    }
+
+    /// A suggester for `model` reusing an analyzer already built (building one loads the
+    /// segmenter's dictionary, which takes a while); refused when it is not the model's.
+    pub fn with_analyzer(model: Model, analyzer: Arc<Analyzer>) -> Result<Self> {
+        if analyzer.config() != &model.analyzer {
+            return Err(Error::Training(
+                "the analyzer differs from the model's".into(),
+            ));
+        }
+        Ok(Suggester { analyzer, model })
+    }
+
+    /// The analyzer, to share with another suggester of a model with the same settings.
+    pub fn shared_analyzer(&self) -> Arc<Analyzer> {
+        Arc::clone(&self.analyzer)
     }
 
     pub fn model(&self) -> &Model {

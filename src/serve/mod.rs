@@ -10,8 +10,15 @@
 //! `application/problem+json`. Nothing on the request path writes to stderr: refusals are
 //! counted and summarised by a log thread ([`log`]). SIGTERM or SIGINT stops accepting, lets
 //! requests in progress finish, and exits.
+//!
+//! Each project's model can change while the server runs ([`live`]): with `--learn`,
+//! `POST …/learn` updates it (a worker thread per project learns, writes the model file
+//! atomically and swaps the new model in, so suggestions never wait), and a model file
+//! replaced on disk, or SIGHUP, makes the worker read it again.
 
+pub mod language;
 pub mod limits;
+pub mod live;
 pub mod log;
 pub mod problem;
 pub mod projects;
@@ -38,8 +45,9 @@ use self::limits::{Activity, ClientSlot, Clients, Watched, Working};
 use self::log::{Log, Logger, Stats};
 use crate::error::{Error, Result};
 use crate::predict::{DecisionRule, Suggestion};
+use live::{LearnSettings, Worker};
 use problem::{Problem, PROBLEM_JSON};
-use projects::{descriptor_uri, Project};
+use projects::{uri_and_label, Project};
 use request::{LanguageTag, Route, SuggestOptions};
 
 /// The web page, with its script and style inline so it needs nothing from elsewhere.
@@ -74,6 +82,13 @@ pub struct ServeParams {
     pub idle_timeout: Duration,
     /// How long shutdown waits for requests in progress.
     pub shutdown_grace: Duration,
+    /// `POST …/learn` updates the models (and their files); otherwise it is refused (403).
+    pub learn: bool,
+    /// Learn requests waiting at most per project; more get 503.
+    pub learn_queue: usize,
+    /// Share of each update's documents held out to check it (`dtag learn --holdout`); 0: no
+    /// check. The check never changes the model, it only adds a warning to the log.
+    pub learn_holdout: f64,
 }
 
 impl Default for ServeParams {
@@ -95,6 +110,12 @@ impl Default for ServeParams {
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            learn: false,
+            learn_queue: 8,
+            // The server learns small batches, for which `dtag learn`'s check measures too
+            // little (under 200 documents it holds out fewer than MIN_HOLDOUT_DOCS), and it
+            // would only warn in the log: off, unless asked for.
+            learn_holdout: 0.0,
         }
     }
 }
@@ -145,6 +166,17 @@ impl ServeParams {
                 "must be at least 1",
             ));
         }
+        if self.learn_queue == 0 || self.learn_queue > 1024 {
+            return Err(Error::param("learn-queue", "must be in 1..=1024"));
+        }
+        if !(0.0..=0.5).contains(&self.learn_holdout) {
+            return Err(Error::param("learn-holdout", "must be in [0, 0.5]"));
+        }
+        if self.learn {
+            for (_, path) in &self.models {
+                live::check_writable(path)?;
+            }
+        }
         for (name, timeout) in [
             ("header-timeout", self.header_timeout),
             ("body-timeout", self.body_timeout),
@@ -174,7 +206,10 @@ pub fn parse_model_spec(spec: &str) -> std::result::Result<(String, PathBuf), St
 
 /// Shared state of the running server.
 struct App {
-    projects: Vec<Project>,
+    projects: Vec<Arc<Project>>,
+    /// One per project, same order: learns and reloads its model.
+    workers: Vec<Worker>,
+    learn: LearnSettings,
     /// Requests being decoded and scored: the CPU-bound part, so this bounds CPU work and the
     /// memory of decoded texts. A request takes a permit only once its body is in, so clients
     /// that send slowly cannot occupy these.
@@ -200,6 +235,7 @@ impl App {
         self.projects
             .iter()
             .find(|p| p.id == id)
+            .map(|p| &**p)
             .ok_or_else(|| Problem::project_not_found(id))
     }
 
@@ -232,7 +268,7 @@ impl ValidServeParams {
         let p = &self.params;
         let mut loaded = Vec::with_capacity(p.models.len());
         for (id, path) in &p.models {
-            loaded.push(Project::load(id, path, self.language)?);
+            loaded.push(Arc::new(Project::load(id, path, self.language)?));
         }
         release_large_buffers_to_the_system();
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -244,8 +280,23 @@ impl ValidServeParams {
         let stats = Arc::new(Stats::default());
         let log = Log::start(stats.clone(), LOG_INTERVAL)
             .map_err(|e| Error::Server(format!("cannot start the log thread: {e}")))?;
+        let learn = LearnSettings {
+            enabled: p.learn,
+            queue: p.learn_queue,
+            holdout: p.learn_holdout,
+        };
+        let mut workers = Vec::with_capacity(loaded.len());
+        for project in &loaded {
+            workers.push(
+                Worker::start(project.clone(), learn, log.logger()).map_err(|e| {
+                    Error::Server(format!("cannot start the model worker thread: {e}"))
+                })?,
+            );
+        }
         let app = Arc::new(App {
             projects: loaded,
+            workers,
+            learn,
             in_flight: Arc::new(Semaphore::new(p.max_in_flight)),
             max_in_flight: p.max_in_flight,
             body_memory: Arc::new(Semaphore::new(p.max_body_memory)),
@@ -296,6 +347,7 @@ async fn serve(
     let signal_error = |e: std::io::Error| Error::Server(format!("cannot watch signals: {e}"));
     let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(signal_error)?;
 
     let listener = TcpListener::bind(params.bind)
         .await
@@ -316,6 +368,11 @@ async fn serve(
         tokio::select! {
             _ = terminate.recv() => break "SIGTERM",
             _ = interrupt.recv() => break "SIGINT",
+            _ = hangup.recv() => {
+                for worker in &app.workers {
+                    worker.reload();
+                }
+            }
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
@@ -510,6 +567,7 @@ async fn respond(app: &Arc<App>, request: Request<Incoming>) -> Result<HttpRespo
     let route = Route::parse(request.method().as_str(), request.uri().path())?;
     if route == Route::Health {
         // Outside the in-flight limit: a saturated server is still alive.
+        let sum = |f: &dyn Fn(&Project) -> u64| app.projects.iter().map(|p| f(p)).sum::<u64>();
         return Ok(json_response(&Health {
             status: "ok",
             projects: app.projects.len(),
@@ -517,6 +575,10 @@ async fn respond(app: &Arc<App>, request: Request<Incoming>) -> Result<HttpRespo
             receiving: app.receiving.load(Ordering::Relaxed),
             connections: app.open_connections(),
             requests_served: app.stats.served.load(Ordering::Relaxed),
+            learning: app.learn.enabled,
+            learn_queued: sum(&|p| p.learn_queued.load(Ordering::Relaxed) as u64),
+            learned_documents: sum(&|p| p.learned_documents.load(Ordering::Relaxed)),
+            model_reloads: sum(&|p| p.reloads.load(Ordering::Relaxed)),
         }));
     }
     let project = match route.project_id() {
@@ -541,15 +603,27 @@ async fn respond(app: &Arc<App>, request: Request<Incoming>) -> Result<HttpRespo
                 version: env!("CARGO_PKG_VERSION"),
             })),
             Route::ListProjects => Ok(json_response(&ProjectList {
-                projects: app.projects.iter().map(Project::describe).collect(),
+                projects: app.projects.iter().map(|p| p.describe()).collect(),
+            })),
+            Route::ListVocabs => Ok(json_response(&VocabList {
+                vocabs: app
+                    .projects
+                    .iter()
+                    .map(|p| p.vocabulary(&p.current()))
+                    .collect(),
             })),
             Route::ShowProject(id) => Ok(json_response(&app.project(&id)?.describe())),
-            Route::Health | Route::Suggest(_) | Route::SuggestBatch(_) => {
-                unreachable!("answered above or has a body")
-            }
+            _ => unreachable!("answered above or has a body"),
         };
     }
-    let project = project.expect("routes with a body name a project");
+    if let (Route::Learn(id), false) = (&route, app.learn.enabled) {
+        // Refused before the body is read: anyone who can reach the port must not be able to
+        // change a model unless the server was started to learn.
+        return Err(Problem::forbidden(format!(
+            "learning is not allowed for project '{id}': start dtag serve with --learn to \
+             allow it"
+        )));
+    }
     // Already saturated: say so now instead of after receiving a body that would be refused.
     if app.in_flight.available_permits() == 0 {
         return Err(app.busy());
@@ -566,15 +640,35 @@ async fn respond(app: &Arc<App>, request: Request<Incoming>) -> Result<HttpRespo
         .try_acquire_owned()
         .map_err(|_| app.busy())?;
     let job_app = app.clone();
+    if let Route::Learn(_) = route {
+        let project = project.expect("learn names a project");
+        // Decoded within the in-flight limit like any body; the decoded documents then wait
+        // in the project's bounded queue, holding no request slot.
+        let documents = off_runtime(move || {
+            let _held = (in_flight, body_memory);
+            request::decode_learn(content_type.as_deref(), &body)
+        })
+        .await??;
+        app.workers[project].learn(documents).await?;
+        return Ok(no_content());
+    }
     // Decoding a large body is CPU work too, so it runs with the scoring, off the async
     // threads, and the permits (and with them the body) are given back when the job ends,
     // even if the client went away meanwhile.
     let json = off_runtime(move || {
         let _held = (in_flight, body_memory);
-        let project = &job_app.projects[project];
-        match route {
-            Route::Suggest(_) => suggest(project, content_type.as_deref(), &body),
-            _ => suggest_batch(project, query.as_deref(), content_type.as_deref(), &body),
+        match (route, project) {
+            (Route::DetectLanguage, _) => detect_language(content_type.as_deref(), &body),
+            (Route::Suggest(_), Some(project)) => {
+                suggest(&job_app.projects[project], content_type.as_deref(), &body)
+            }
+            (_, Some(project)) => suggest_batch(
+                &job_app.projects[project],
+                query.as_deref(),
+                content_type.as_deref(),
+                &body,
+            ),
+            (_, None) => unreachable!("the other routes with a body name a project"),
         }
     })
     .await??;
@@ -600,12 +694,15 @@ impl Drop for Receiving<'_> {
 /// `suggest`: the JSON answer for a form body.
 fn suggest(project: &Project, content_type: Option<&str>, body: &[u8]) -> Result<Vec<u8>, Problem> {
     let call = request::decode_suggest(content_type, body)?;
-    let suggestions = match decision_rule(project, &call.options)? {
+    let loaded = project.current();
+    let suggester = &loaded.suggester;
+    let language = label_language(project, suggester.model(), &call.options)?;
+    let suggestions = match decision_rule(&call.options)? {
         None => Vec::new(),
-        Some(rule) => project.suggester.suggest(&call.text, &rule),
+        Some(rule) => suggester.suggest(&call.text, &rule),
     };
     Ok(to_json(&SuggestionResults {
-        results: results(&suggestions),
+        results: results(&suggestions, language),
     }))
 }
 
@@ -617,11 +714,14 @@ fn suggest_batch(
     body: &[u8],
 ) -> Result<Vec<u8>, Problem> {
     let call = request::decode_batch(query, content_type, body)?;
-    let per_document = match decision_rule(project, &call.options)? {
+    let loaded = project.current();
+    let suggester = &loaded.suggester;
+    let language = label_language(project, suggester.model(), &call.options)?;
+    let per_document = match decision_rule(&call.options)? {
         None => vec![Vec::new(); call.documents.len()],
         Some(rule) => {
             let texts: Vec<&str> = call.documents.iter().map(|d| d.text.as_str()).collect();
-            project.suggester.suggest_batch(&texts, &rule)
+            suggester.suggest_batch(&texts, &rule)
         }
     };
     let batch: Vec<BatchResult> = call
@@ -629,11 +729,17 @@ fn suggest_batch(
         .iter()
         .zip(&per_document)
         .map(|(document, suggestions)| BatchResult {
-            results: results(suggestions),
+            results: results(suggestions, language),
             document_id: document.document_id.as_deref(),
         })
         .collect();
     Ok(to_json(&batch))
+}
+
+/// `detect-language`: the JSON answer for a JSON body.
+fn detect_language(content_type: Option<&str>, body: &[u8]) -> Result<Vec<u8>, Problem> {
+    let call = request::decode_detect_language(content_type, body)?;
+    Ok(to_json(&language::detect(&call)?))
 }
 
 impl App {
@@ -647,31 +753,54 @@ impl App {
     }
 }
 
-/// Annif's filter as a [`DecisionRule`]: at most `limit` results with score ≥ `threshold`, and
-/// none at all when nothing reaches the threshold. `None` means "no results" (`limit=0`).
-fn decision_rule(
+/// The language of the labels: the one asked for, which must be one the project labels in
+/// (its own, and English and Chinese with a thesaurus), else the project's.
+fn label_language(
     project: &Project,
+    model: &crate::model::Model,
     options: &SuggestOptions,
-) -> Result<Option<DecisionRule>, Problem> {
-    if let Some(language) = options.language {
-        if language != project.language {
-            return Err(Problem::bad_request(format!(
-                "language \"{}\" not supported by vocabulary (it has \"{}\")",
-                language.as_str(),
-                project.language.as_str()
-            )));
-        }
+) -> Result<LanguageTag, Problem> {
+    let Some(language) = options.language else {
+        return Ok(project.language);
+    };
+    let supported = project.label_languages(model);
+    if supported.iter().any(|l| l == language.as_str()) {
+        Ok(language)
+    } else {
+        Err(Problem::bad_request(format!(
+            "language \"{}\" not supported by vocabulary (it has {})",
+            language.as_str(),
+            supported
+                .iter()
+                .map(|l| format!("\"{l}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
     }
+}
+
+/// The decision of a request as a [`DecisionRule`]; `None` means "no results" (`limit=0`).
+///
+/// Without `threshold`, the decision `dtag suggest` makes by default: the model's tuned
+/// per-descriptor thresholds (0.5 for an untuned model), at most `limit`, at least the best
+/// one. With `threshold`, Annif's filter: at most `limit` results with a score of at least
+/// `threshold`, and none at all when nothing reaches it.
+fn decision_rule(options: &SuggestOptions) -> Result<Option<DecisionRule>, Problem> {
     if options.limit == 0 {
         return Ok(None);
     }
-    let rule = DecisionRule {
-        limit: options.limit,
-        threshold: options.threshold,
-        at_least_one: false,
-        // Annif clients send an explicit threshold (0 by default): it is a hard filter.
-        use_model_thresholds: false,
-        min_score: 0.0,
+    let rule = match options.threshold {
+        None => DecisionRule {
+            limit: options.limit,
+            ..DecisionRule::default()
+        },
+        Some(threshold) => DecisionRule {
+            limit: options.limit,
+            threshold,
+            at_least_one: false,
+            use_model_thresholds: false,
+            min_score: 0.0,
+        },
     }
     .check()
     .map_err(|e| Problem::bad_request(e.to_string()))?;
@@ -777,6 +906,14 @@ struct Health {
     connections: usize,
     /// Requests answered since start (of any kind, errors included).
     requests_served: u64,
+    /// `POST …/learn` is allowed (`--learn`).
+    learning: bool,
+    /// Learn requests waiting for (or in) the learners.
+    learn_queued: u64,
+    /// Documents learned since start, over all projects.
+    learned_documents: u64,
+    /// Times a model file was read again after a replacement or SIGHUP.
+    model_reloads: u64,
 }
 
 #[derive(Serialize)]
@@ -786,38 +923,46 @@ struct ApiInfo {
 }
 
 #[derive(Serialize)]
-struct ProjectList<'a> {
-    projects: Vec<projects::ProjectInfo<'a>>,
+struct ProjectList {
+    projects: Vec<projects::ProjectInfo>,
+}
+
+#[derive(Serialize)]
+struct VocabList {
+    vocabs: Vec<projects::Vocabulary>,
 }
 
 /// One suggested subject, as Annif returns it.
 #[derive(Serialize)]
-struct SuggestionResult<'a> {
+struct SuggestionResult {
     uri: String,
-    label: &'a str,
-    notation: Option<&'a str>,
+    label: String,
+    notation: Option<String>,
     score: f32,
 }
 
 #[derive(Serialize)]
-struct SuggestionResults<'a> {
-    results: Vec<SuggestionResult<'a>>,
+struct SuggestionResults {
+    results: Vec<SuggestionResult>,
 }
 
 #[derive(Serialize)]
 struct BatchResult<'a> {
-    results: Vec<SuggestionResult<'a>>,
+    results: Vec<SuggestionResult>,
     document_id: Option<&'a str>,
 }
 
-fn results(suggestions: &[Suggestion]) -> Vec<SuggestionResult<'_>> {
+fn results(suggestions: &[Suggestion], language: LanguageTag) -> Vec<SuggestionResult> {
     suggestions
         .iter()
-        .map(|s| SuggestionResult {
-            uri: descriptor_uri(&s.descriptor),
-            label: &s.descriptor,
-            notation: None,
-            score: s.score,
+        .map(|s| {
+            let (uri, label) = uri_and_label(s, language.as_str());
+            SuggestionResult {
+                uri,
+                label,
+                notation: None,
+                score: s.score,
+            }
         })
         .collect()
 }
@@ -828,6 +973,13 @@ fn to_json(value: &impl Serialize) -> Vec<u8> {
 
 fn json_response(value: &impl Serialize) -> HttpResponse {
     with_body(StatusCode::OK, "application/json", to_json(value))
+}
+
+/// `204 No Content`: what `learn` answers.
+fn no_content() -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
 }
 
 fn page_response() -> HttpResponse {

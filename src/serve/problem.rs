@@ -32,6 +32,11 @@ impl Problem {
         Problem::new(400, "Bad Request", detail)
     }
 
+    /// 403, as Annif answers an operation a project does not allow.
+    pub fn forbidden(detail: impl Into<String>) -> Problem {
+        Problem::new(403, "Forbidden", detail)
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Problem {
         Problem::new(404, "Not Found", detail)
     }

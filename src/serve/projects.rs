@@ -1,15 +1,17 @@
-//! Loaded models as Annif "projects": their descriptions and descriptor URIs.
+//! Loaded models as Annif "projects": their descriptions, vocabularies, descriptor URIs and
+//! labels, and the model each serves now (replaced whole when it learns or is reloaded).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::request::{percent_encode, LanguageTag};
+use super::request::{percent_decode, percent_encode, LanguageTag};
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::predict::Suggester;
+use crate::predict::{Suggester, Suggestion};
 
 /// Prefix of the URIs dtag gives descriptors, which are plain labels in its models.
 pub const DESCRIPTOR_URI_PREFIX: &str = "urn:dtag:descriptor:";
@@ -21,56 +23,174 @@ pub fn descriptor_uri(label: &str) -> String {
     format!("{DESCRIPTOR_URI_PREFIX}{}", percent_encode(label))
 }
 
+/// The label of a [`descriptor_uri`], if `uri` is one.
+pub fn label_of_descriptor_uri(uri: &str) -> Option<String> {
+    percent_decode(uri.strip_prefix(DESCRIPTOR_URI_PREFIX)?, false).ok()
+}
+
+/// What identifies the version of a file on disk: a file replaced by a rename has another
+/// inode, one rewritten in place another length or modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileIdentity {
+    device: u64,
+    inode: u64,
+    length: u64,
+    modified: Option<SystemTime>,
+}
+
+impl FileIdentity {
+    /// The identity of the file at `path` (through symlinks), if it can be read.
+    pub fn of(path: &Path) -> Option<FileIdentity> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(FileIdentity {
+            device: meta.dev(),
+            inode: meta.ino(),
+            length: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+}
+
+/// A model as loaded (or learned), with what is known about its file.
+#[derive(Debug)]
+pub struct Loaded {
+    pub suggester: Suggester,
+    /// Modification time of the model file it was read from or written to (RFC 3339, UTC).
+    pub modified: Option<String>,
+    /// The file it was read from or written to, to notice a replacement.
+    pub identity: Option<FileIdentity>,
+}
+
+impl Loaded {
+    /// Loads `path`; `reuse` is an analyzer to keep when it has the model's settings (building
+    /// one loads the segmenter's dictionary).
+    pub fn read(path: &Path, reuse: Option<&Suggester>) -> Result<Loaded> {
+        let identity = FileIdentity::of(path);
+        let model = Model::load(path)?;
+        Loaded::with_model(model, identity, reuse)
+    }
+
+    /// `model`, written to a file of `identity`.
+    pub fn with_model(
+        model: Model,
+        identity: Option<FileIdentity>,
+        reuse: Option<&Suggester>,
+    ) -> Result<Loaded> {
+        let suggester = match reuse {
+            Some(old) if old.analyzer().config() == &model.analyzer => {
+                Suggester::with_analyzer(model, old.shared_analyzer())?
+            }
+            _ => Suggester::new(model)?,
+        };
+        Ok(Loaded {
+            suggester,
+            modified: identity.and_then(|i| i.modified).and_then(rfc3339_utc),
+            identity,
+        })
+    }
+}
+
 /// A model served under a project id.
 #[derive(Debug)]
 pub struct Project {
     pub id: String,
     pub language: LanguageTag,
     pub path: PathBuf,
-    /// Modification time of the model file when it was loaded (RFC 3339, UTC).
-    pub modified: Option<String>,
-    pub suggester: Arc<Suggester>,
+    current: RwLock<Arc<Loaded>>,
+    /// Documents learned through the API since the server started.
+    pub learned_documents: AtomicU64,
+    /// Learn requests waiting for (or in) the learner.
+    pub learn_queued: AtomicUsize,
+    /// Times the model file was read again after it was replaced on disk (or on SIGHUP).
+    pub reloads: AtomicU64,
 }
 
 impl Project {
     /// Loads `path` as project `id`.
     pub fn load(id: &str, path: &Path, language: LanguageTag) -> Result<Project> {
         check_project_id(id)?;
-        let model = Model::load(path)?;
-        let modified = std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(rfc3339_utc);
         Ok(Project {
             id: id.to_string(),
             language,
             path: path.to_path_buf(),
-            modified,
-            suggester: Arc::new(Suggester::new(model)?),
+            current: RwLock::new(Arc::new(Loaded::read(path, None)?)),
+            learned_documents: AtomicU64::new(0),
+            learn_queued: AtomicUsize::new(0),
+            reloads: AtomicU64::new(0),
         })
     }
 
+    /// The model served now. Requests hold it as long as they need it; a replacement serves
+    /// the requests that come after.
+    pub fn current(&self) -> Arc<Loaded> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Serves `loaded` from now on.
+    pub fn replace(&self, loaded: Loaded) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(loaded);
+    }
+
+    /// Languages the project can label suggestions in: its own, and English and Chinese when
+    /// its model stores thesaurus concepts (which carry both labels).
+    pub fn label_languages(&self, model: &Model) -> Vec<String> {
+        let mut languages = vec![self.language.as_str().to_string()];
+        if model.concepts.is_some() {
+            for extra in ["en", "zh"] {
+                if !languages.iter().any(|l| l == extra) {
+                    languages.push(extra.to_string());
+                }
+            }
+        }
+        languages
+    }
+
     /// The project as Annif describes one (`GET /v1/projects/{id}`).
-    pub fn describe(&self) -> ProjectInfo<'_> {
-        let model = self.suggester.model();
+    pub fn describe(&self) -> ProjectInfo {
+        let loaded = self.current();
         ProjectInfo {
-            project_id: &self.id,
-            name: &self.id,
-            language: self.language.as_str(),
+            project_id: self.id.clone(),
+            name: self.id.clone(),
+            language: self.language.as_str().to_string(),
             backend: Backend {
                 backend_id: "dtag-logistic",
             },
-            vocab: Vocabulary {
-                vocab_id: &self.id,
-                languages: [self.language.as_str()],
-                size: model.descriptors.len(),
-                loaded: true,
-            },
-            vocab_language: self.language.as_str(),
+            vocab: self.vocabulary(&loaded),
+            vocab_language: self.language.as_str().to_string(),
             is_trained: true,
-            modification_time: self.modified.as_deref(),
+            modification_time: loaded.modified.clone(),
         }
     }
+
+    /// The project's vocabulary as Annif describes one (`GET /v1/vocabs`): the descriptors
+    /// its model knows.
+    pub fn vocabulary(&self, loaded: &Loaded) -> Vocabulary {
+        let model = loaded.suggester.model();
+        Vocabulary {
+            vocab_id: self.id.clone(),
+            languages: self.label_languages(model),
+            size: model.descriptors.len(),
+            loaded: true,
+        }
+    }
+}
+
+/// A suggestion as an Annif result: the concept's URI when the model stores its thesaurus
+/// concept (else the descriptor's `urn:dtag:` URI), and its label in `language` when the
+/// concept has one (else the descriptor's name, the label the model was trained with).
+pub fn uri_and_label(suggestion: &Suggestion, language: &str) -> (String, String) {
+    let uri = suggestion
+        .uri
+        .clone()
+        .unwrap_or_else(|| descriptor_uri(&suggestion.descriptor));
+    let label = match language {
+        "zh" => suggestion.label_zh.clone(),
+        "en" => suggestion.label_en.clone(),
+        _ => None,
+    }
+    .unwrap_or_else(|| suggestion.descriptor.clone());
+    (uri, label)
 }
 
 /// Project ids appear in URLs: letters, digits, `-`, `_` and `.`, at most 64.
@@ -91,15 +211,15 @@ pub fn check_project_id(id: &str) -> Result<()> {
 }
 
 #[derive(Serialize)]
-pub struct ProjectInfo<'a> {
-    project_id: &'a str,
-    name: &'a str,
-    language: &'a str,
+pub struct ProjectInfo {
+    project_id: String,
+    name: String,
+    language: String,
     backend: Backend,
-    vocab: Vocabulary<'a>,
-    vocab_language: &'a str,
+    vocab: Vocabulary,
+    vocab_language: String,
     is_trained: bool,
-    modification_time: Option<&'a str>,
+    modification_time: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -108,9 +228,9 @@ struct Backend {
 }
 
 #[derive(Serialize)]
-struct Vocabulary<'a> {
-    vocab_id: &'a str,
-    languages: [&'a str; 1],
+pub struct Vocabulary {
+    vocab_id: String,
+    languages: Vec<String>,
     size: usize,
     loaded: bool,
 }
@@ -160,11 +280,29 @@ mod tests {
         );
         let uri = descriptor_uri("维持和平行动");
         assert!(uri.is_ascii());
-        let back = super::super::request::percent_decode(
-            uri.strip_prefix(DESCRIPTOR_URI_PREFIX).unwrap(),
-            false,
-        );
-        assert_eq!(back.unwrap(), "维持和平行动");
+        assert_eq!(label_of_descriptor_uri(&uri).unwrap(), "维持和平行动");
+        assert_eq!(label_of_descriptor_uri("http://x/1"), None);
+    }
+
+    #[test]
+    fn results_carry_the_concept_uri_and_the_label_in_the_language() {
+        let mut s = Suggestion {
+            descriptor: "PEACEKEEPING OPERATIONS".into(),
+            score: 0.9,
+            uri: Some("http://metadata.un.org/thesaurus/1004700".into()),
+            label_en: Some("PEACEKEEPING OPERATIONS".into()),
+            label_zh: Some("维持和平行动".into()),
+        };
+        let (uri, zh) = uri_and_label(&s, "zh");
+        assert_eq!(uri, "http://metadata.un.org/thesaurus/1004700");
+        assert_eq!(zh, "维持和平行动");
+        assert_eq!(uri_and_label(&s, "en").1, "PEACEKEEPING OPERATIONS");
+        assert_eq!(uri_and_label(&s, "fi").1, "PEACEKEEPING OPERATIONS");
+        s.uri = None;
+        s.label_zh = None;
+        let (uri, label) = uri_and_label(&s, "zh");
+        assert_eq!(uri, "urn:dtag:descriptor:PEACEKEEPING%20OPERATIONS");
+        assert_eq!(label, "PEACEKEEPING OPERATIONS");
     }
 
     #[test]

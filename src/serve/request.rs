@@ -13,8 +13,8 @@ use super::problem::Problem;
 pub const MAX_BATCH_DOCUMENTS: usize = 32;
 /// Annif's default number of results.
 pub const DEFAULT_LIMIT: usize = 10;
-/// Annif's default score threshold.
-pub const DEFAULT_THRESHOLD: f32 = 0.0;
+/// Annif's limit on candidate languages per `detect-language` call.
+pub const MAX_CANDIDATE_LANGUAGES: usize = 5;
 
 /// Where a request goes, decided from its method and path alone (before the body is read).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,12 +27,18 @@ pub enum Route {
     ApiInfo,
     /// `GET /v1/projects`.
     ListProjects,
+    /// `GET /v1/vocabs`.
+    ListVocabs,
+    /// `POST /v1/detect-language`.
+    DetectLanguage,
     /// `GET /v1/projects/{id}`.
     ShowProject(String),
     /// `POST /v1/projects/{id}/suggest`.
     Suggest(String),
     /// `POST /v1/projects/{id}/suggest-batch`.
     SuggestBatch(String),
+    /// `POST /v1/projects/{id}/learn`.
+    Learn(String),
 }
 
 impl Route {
@@ -43,6 +49,8 @@ impl Route {
             "/healthz" => (Some(Route::Health), "GET, HEAD"),
             "/v1" | "/v1/" => (Some(Route::ApiInfo), "GET, HEAD"),
             "/v1/projects" => (Some(Route::ListProjects), "GET, HEAD"),
+            "/v1/vocabs" => (Some(Route::ListVocabs), "GET, HEAD"),
+            "/v1/detect-language" => (Some(Route::DetectLanguage), "POST"),
             _ => match path.strip_prefix("/v1/projects/") {
                 None => (None, ""),
                 Some(rest) => {
@@ -59,6 +67,7 @@ impl Route {
                             None => (Some(Route::ShowProject(id)), "GET, HEAD"),
                             Some("suggest") => (Some(Route::Suggest(id)), "POST"),
                             Some("suggest-batch") => (Some(Route::SuggestBatch(id)), "POST"),
+                            Some("learn") => (Some(Route::Learn(id)), "POST"),
                             Some(_) => (None, ""),
                         }
                     }
@@ -82,14 +91,20 @@ impl Route {
     /// The project a route names, if any.
     pub fn project_id(&self) -> Option<&str> {
         match self {
-            Route::ShowProject(id) | Route::Suggest(id) | Route::SuggestBatch(id) => Some(id),
+            Route::ShowProject(id)
+            | Route::Suggest(id)
+            | Route::SuggestBatch(id)
+            | Route::Learn(id) => Some(id),
             _ => None,
         }
     }
 
     /// Whether the route reads a request body.
     pub fn has_body(&self) -> bool {
-        matches!(self, Route::Suggest(_) | Route::SuggestBatch(_))
+        matches!(
+            self,
+            Route::Suggest(_) | Route::SuggestBatch(_) | Route::Learn(_) | Route::DetectLanguage
+        )
     }
 }
 
@@ -97,7 +112,9 @@ impl Route {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SuggestOptions {
     pub limit: usize,
-    pub threshold: f32,
+    /// The lowest score to return, when the caller set one; otherwise the model's tuned
+    /// per-descriptor thresholds decide, as `dtag suggest` decides by default.
+    pub threshold: Option<f32>,
     /// Language of the labels, when the caller asked for one.
     pub language: Option<LanguageTag>,
 }
@@ -106,7 +123,7 @@ impl Default for SuggestOptions {
     fn default() -> Self {
         SuggestOptions {
             limit: DEFAULT_LIMIT,
-            threshold: DEFAULT_THRESHOLD,
+            threshold: None,
             language: None,
         }
     }
@@ -260,9 +277,171 @@ pub fn decode_request(
         Route::SuggestBatch(_) => {
             decode_batch(query, content_type, body)?;
         }
+        Route::Learn(_) => {
+            decode_learn(content_type, body)?;
+        }
+        Route::DetectLanguage => {
+            decode_detect_language(content_type, body)?;
+        }
         _ => {}
     }
     Ok(route)
+}
+
+/// A subject of a document to learn from, as Annif's `IndexedDocument` gives it: a URI, a
+/// label, or both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnSubject {
+    pub uri: Option<String>,
+    pub label: Option<String>,
+}
+
+/// A document to learn from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnDocument {
+    pub text: String,
+    pub subjects: Vec<LearnSubject>,
+}
+
+/// Decodes the JSON body of `learn`: an array of Annif's `IndexedDocument`s,
+/// `[{"text": …, "subjects": [{"uri": …, "label": …}, …]}, …]`. Every document needs a text
+/// and at least one subject, every subject a URI or a label, and no URI or label may hold a
+/// character a descriptor cannot hold (controls, bidirectional controls): the problem names
+/// the document and subject (1-based) instead of learning from a silently repaired document.
+pub fn decode_learn(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<LearnDocument>, Problem> {
+    require_media_type(content_type, "application/json")?;
+    let parsed: Vec<IndexedDocumentJson> = serde_json::from_slice(body).map_err(|e| {
+        Problem::bad_request(format!(
+            "JSON body: {e} (expected an array of {{\"text\": …, \"subjects\": [{{\"uri\": …, \"label\": …}}]}})"
+        ))
+    })?;
+    let mut documents = Vec::with_capacity(parsed.len());
+    for (i, document) in parsed.into_iter().enumerate() {
+        let n = i + 1;
+        let text = document
+            .text
+            .ok_or_else(|| Problem::bad_request(format!("document {n} has no `text`")))?;
+        let subjects = document
+            .subjects
+            .ok_or_else(|| Problem::bad_request(format!("document {n} has no `subjects`")))?;
+        if subjects.is_empty() {
+            return Err(Problem::bad_request(format!(
+                "document {n} has an empty `subjects` list; give at least one subject"
+            )));
+        }
+        let mut checked = Vec::with_capacity(subjects.len());
+        for (j, subject) in subjects.into_iter().enumerate() {
+            let at = || format!("document {n}, subject {}", j + 1);
+            let uri = subject
+                .uri
+                .map(|u| u.trim().to_string())
+                .filter(|u| !u.is_empty());
+            let label = subject
+                .label
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty());
+            if uri.is_none() && label.is_none() {
+                return Err(Problem::bad_request(format!(
+                    "{} has neither `uri` nor `label`",
+                    at()
+                )));
+            }
+            for text in [&uri, &label].into_iter().flatten() {
+                if let Some(what) = crate::corpus::descriptor_problem(text) {
+                    return Err(Problem::bad_request(format!("{}: {what}", at())));
+                }
+            }
+            checked.push(LearnSubject { uri, label });
+        }
+        documents.push(LearnDocument {
+            text,
+            subjects: checked,
+        });
+    }
+    Ok(documents)
+}
+
+/// A decoded `detect-language` call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectCall {
+    pub text: String,
+    /// Candidate languages, in the order given, without repeats.
+    pub languages: Vec<LanguageTag>,
+}
+
+/// Decodes the JSON body of `detect-language`, `{"text": …, "languages": ["en", "fi"]}` (1 to
+/// [`MAX_CANDIDATE_LANGUAGES`] candidates, as Annif allows).
+pub fn decode_detect_language(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<DetectCall, Problem> {
+    require_media_type(content_type, "application/json")?;
+    let parsed: DetectBody = serde_json::from_slice(body).map_err(|e| {
+        Problem::bad_request(format!(
+            "JSON body: {e} (expected {{\"text\": …, \"languages\": [\"en\", …]}})"
+        ))
+    })?;
+    if parsed.languages.is_empty() || parsed.languages.len() > MAX_CANDIDATE_LANGUAGES {
+        return Err(Problem::bad_request(format!(
+            "give 1 to {MAX_CANDIDATE_LANGUAGES} candidate languages, not {}",
+            parsed.languages.len()
+        )));
+    }
+    let mut languages = Vec::with_capacity(parsed.languages.len());
+    for code in &parsed.languages {
+        let tag = LanguageTag::parse(code.trim()).ok_or_else(|| {
+            Problem::bad_request(format!(
+                "language must be a language code such as `en`, not `{}`",
+                truncate_for_message(code)
+            ))
+        })?;
+        if !languages.contains(&tag) {
+            languages.push(tag);
+        }
+    }
+    Ok(DetectCall {
+        text: parsed.text,
+        languages,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetectBody {
+    text: String,
+    languages: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndexedDocumentJson {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    subjects: Option<Vec<SubjectJson>>,
+    /// Accepted for Annif compatibility; dtag models do not use metadata.
+    #[serde(default)]
+    #[allow(dead_code)]
+    metadata: Option<serde_json::Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    document_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubjectJson {
+    #[serde(default)]
+    uri: Option<String>,
+    #[serde(default)]
+    label: Option<String>,
+    /// Annif's subjects may carry a notation; it does not name the subject.
+    #[serde(default)]
+    #[allow(dead_code)]
+    notation: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -300,12 +479,12 @@ impl SuggestOptions {
                     .parse::<f32>()
                     .ok()
                     .filter(|t| (0.0..=1.0).contains(t));
-                self.threshold = threshold.ok_or_else(|| {
+                self.threshold = Some(threshold.ok_or_else(|| {
                     Problem::bad_request(format!(
                         "threshold must be a number in [0, 1], not `{}`",
                         truncate_for_message(value)
                     ))
-                })?
+                })?)
             }
             "language" => {
                 self.language = Some(LanguageTag::parse(value.trim()).ok_or_else(|| {
@@ -486,10 +665,31 @@ mod tests {
             404
         );
         assert_eq!(
+            Route::parse("POST", "/v1/projects/demo/learn"),
+            Ok(Route::Learn("demo".into()))
+        );
+        assert_eq!(
             Route::parse("GET", "/v1/projects/demo/learn")
                 .unwrap_err()
                 .status,
+            405
+        );
+        assert_eq!(
+            Route::parse("POST", "/v1/projects/demo/unlearn")
+                .unwrap_err()
+                .status,
             404
+        );
+        assert_eq!(Route::parse("GET", "/v1/vocabs"), Ok(Route::ListVocabs));
+        assert_eq!(
+            Route::parse("POST", "/v1/detect-language"),
+            Ok(Route::DetectLanguage)
+        );
+        assert_eq!(
+            Route::parse("GET", "/v1/detect-language")
+                .unwrap_err()
+                .status,
+            405
         );
         assert_eq!(
             Route::parse("GET", "/v1/projects/demo/suggest")
@@ -517,7 +717,7 @@ mod tests {
         .unwrap();
         assert_eq!(call.text, "维持 和平");
         assert_eq!(call.options.limit, 5);
-        assert_eq!(call.options.threshold, 0.25);
+        assert_eq!(call.options.threshold, Some(0.25));
         let defaults = decode_suggest(
             Some("application/x-www-form-urlencoded; charset=UTF-8"),
             b"text=a&metadata_title=x",
@@ -596,6 +796,69 @@ mod tests {
             400
         );
         assert_eq!(decode_batch(None, FORM, body).unwrap_err().status, 415);
+    }
+
+    #[test]
+    fn decodes_indexed_documents_to_learn_from() {
+        let body = r#"[{"text":"维持和平","subjects":[{"uri":"http://x/1","label":"PEACE"},{"label":"AFRICA"}]},
+                      {"text":"b","subjects":[{"uri":"<http://x/2>"}],"metadata":{"k":"v"}}]"#;
+        let docs = decode_learn(JSON, body.as_bytes()).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].subjects[0].uri.as_deref(), Some("http://x/1"));
+        assert_eq!(docs[0].subjects[1].uri, None);
+        assert_eq!(docs[0].subjects[1].label.as_deref(), Some("AFRICA"));
+        assert!(decode_learn(JSON, b"[]").unwrap().is_empty());
+        let status = |body: &str| decode_learn(JSON, body.as_bytes()).unwrap_err();
+        assert!(status(r#"[{"subjects":[{"uri":"u"}]}]"#)
+            .detail
+            .contains("document 1"));
+        assert!(status(r#"[{"text":"a","subjects":[]}]"#)
+            .detail
+            .contains("empty"));
+        assert!(status(r#"[{"text":"a"},{"text":"b","subjects":[{}]}]"#)
+            .detail
+            .contains("document 1"));
+        assert!(
+            status(r#"[{"text":"a","subjects":[{"uri":"u"},{"label":" "}]}]"#)
+                .detail
+                .contains("document 1, subject 2")
+        );
+        assert_eq!(
+            status(r#"[{"text":"a","subjects":[{"label":"A\u0000B"}]}]"#).status,
+            400
+        );
+        assert_eq!(status(r#"{"documents":[]}"#).status, 400);
+        assert_eq!(
+            status(r#"[{"text":"a","subjects":[{"uri":"u"}],"x":1}]"#).status,
+            400
+        );
+        assert_eq!(decode_learn(FORM, b"[]").unwrap_err().status, 415);
+    }
+
+    #[test]
+    fn decodes_detect_language_calls() {
+        let call =
+            decode_detect_language(JSON, br#"{"text":"hello","languages":["en","FI","en"]}"#)
+                .unwrap();
+        assert_eq!(call.text, "hello");
+        let codes: Vec<&str> = call.languages.iter().map(|l| l.as_str()).collect();
+        assert_eq!(codes, ["en", "fi"]);
+        for bad in [
+            r#"{"text":"a","languages":[]}"#,
+            r#"{"text":"a","languages":["a","b","c","d","e","f"]}"#,
+            r#"{"text":"a","languages":["zh-Hans"]}"#,
+            r#"{"text":"a"}"#,
+            r#"{"languages":["en"]}"#,
+        ] {
+            assert_eq!(
+                decode_detect_language(JSON, bad.as_bytes())
+                    .unwrap_err()
+                    .status,
+                400,
+                "{bad}"
+            );
+        }
+        assert_eq!(decode_detect_language(FORM, b"{}").unwrap_err().status, 415);
     }
 
     #[test]
