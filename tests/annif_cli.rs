@@ -224,6 +224,10 @@ fn serve_config_serves_every_project_of_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     project_dir(d);
+    // A second project on the same model, labelled in English.
+    let mut config = std::fs::read_to_string(d.join("dtag.toml")).unwrap();
+    config.push_str("\n[demo-en]\nlanguage = \"en\"\nmodel = \"demo.dtag\"\n");
+    std::fs::write(d.join("dtag.toml"), config).unwrap();
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_dtag"))
         .args([
             "serve",
@@ -254,5 +258,23 @@ fn serve_config_serves_every_project_of_the_file() {
     server.kill().unwrap();
     server.wait().unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(response.contains("\"project_id\":\"demo\""), "{response}");
+    let body = &response[response.find("\r\n\r\n").unwrap() + 4..];
+    let projects: serde_json::Value = serde_json::from_str(body).unwrap();
+    let languages: Vec<(String, String)> = projects["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let field = |k: &str| p[k].as_str().unwrap().to_string();
+            (field("project_id"), field("language"))
+        })
+        .collect();
+    assert_eq!(
+        languages,
+        [
+            ("demo".into(), "zh".into()),
+            ("demo-en".into(), "en".into())
+        ],
+        "{body}"
+    );
 }

@@ -88,27 +88,21 @@ fn seconds(name: &str, value: f64) -> anyhow::Result<std::time::Duration> {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut models = args.models;
-    let mut language = args.language;
+    let mut project_languages = std::collections::BTreeMap::new();
     if let Some(config) = &args.config {
         let projects = dtag::projects::Projects::load(config)?;
-        let languages: std::collections::BTreeSet<&str> = projects
-            .projects
-            .values()
-            .filter_map(|p| p.language.as_deref())
-            .collect();
-        // One language is reported for all projects (--language); a file that names one
-        // gives it, unless --language was given.
-        if let [only] = languages.iter().collect::<Vec<_>>()[..] {
-            if language == ServeParams::default().language {
-                language = only.to_string();
+        for project in projects.projects.into_values() {
+            if let Some(language) = project.language {
+                project_languages.insert(project.id.clone(), language);
             }
+            models.push((project.id, project.model));
         }
-        models.extend(projects.projects.into_values().map(|p| (p.id, p.model)));
     }
     let params = ServeParams {
         models,
         bind: args.bind,
-        language,
+        language: args.language,
+        project_languages,
         max_body_bytes: args.max_body_bytes,
         max_body_memory: args.max_body_memory,
         max_in_flight: args.max_in_flight,

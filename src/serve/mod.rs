@@ -61,6 +61,8 @@ pub struct ServeParams {
     pub bind: SocketAddr,
     /// Language of the documents and labels, reported in project descriptions.
     pub language: String,
+    /// Projects whose language differs from `language` (from a projects file).
+    pub project_languages: std::collections::BTreeMap<String, String>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Bytes of request bodies held in memory at once, over all requests; a body that would
@@ -97,6 +99,7 @@ impl Default for ServeParams {
             models: Vec::new(),
             bind: SocketAddr::from(([127, 0, 0, 1], 5000)),
             language: "zh".into(),
+            project_languages: std::collections::BTreeMap::new(),
             max_body_bytes: 4 << 20,
             // Sixteen bodies of the largest size: enough for any batch client, while a flood of
             // large bodies cannot take more than this (plus its decoded copies) of memory.
@@ -125,6 +128,7 @@ impl Default for ServeParams {
 pub struct ValidServeParams {
     params: ServeParams,
     language: LanguageTag,
+    project_languages: std::collections::BTreeMap<String, LanguageTag>,
 }
 
 impl ServeParams {
@@ -144,6 +148,16 @@ impl ServeParams {
         let language = LanguageTag::parse(&self.language).ok_or_else(|| {
             Error::param("language", "must be a language code such as `zh` or `en`")
         })?;
+        let mut project_languages = std::collections::BTreeMap::new();
+        for (id, code) in &self.project_languages {
+            let tag = LanguageTag::parse(code).ok_or_else(|| {
+                Error::param(
+                    "language",
+                    format!("project `{id}`: `{code}` is not a language code such as `zh` or `en`"),
+                )
+            })?;
+            project_languages.insert(id.clone(), tag);
+        }
         if self.max_body_bytes < 1024 {
             return Err(Error::param("max-body-bytes", "must be at least 1024"));
         }
@@ -189,6 +203,7 @@ impl ServeParams {
         Ok(ValidServeParams {
             params: self,
             language,
+            project_languages,
         })
     }
 }
@@ -268,7 +283,8 @@ impl ValidServeParams {
         let p = &self.params;
         let mut loaded = Vec::with_capacity(p.models.len());
         for (id, path) in &p.models {
-            loaded.push(Arc::new(Project::load(id, path, self.language)?));
+            let language = *self.project_languages.get(id).unwrap_or(&self.language);
+            loaded.push(Arc::new(Project::load(id, path, language)?));
         }
         release_large_buffers_to_the_system();
         let runtime = tokio::runtime::Builder::new_multi_thread()
