@@ -38,7 +38,7 @@ pub const OVR_FLOOR: f32 = -6.9;
 const MAX_FUSION_ROWS: usize = 1_000_000;
 
 /// Ensemble settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnsembleParams {
     /// Neighbours that vote (0: no nearest-neighbour member).
     pub neighbours: usize,
