@@ -91,6 +91,16 @@ fn three_shards_merge_into_the_whole_model_on_the_demo_corpus() {
     let dir = tempfile::tempdir().unwrap();
     let (whole, merged) = whole_and_merged(dir.path(), "data/train.txt", 4, &["--no-tune"]);
     assert_same_model(&whole, &merged, "data/test.txt");
+    // With a thesaurus: the merge reads it again from where the shards did, and the lexicon
+    // and the concept table come out as in a whole run.
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, merged) = whole_and_merged(
+        dir.path(),
+        "data/train.txt",
+        3,
+        &["--thesaurus", "tests/fixtures/unbis_demo.ttl"],
+    );
+    assert_same_model(&whole, &merged, "data/test.txt");
 }
 
 #[test]

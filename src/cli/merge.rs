@@ -81,7 +81,10 @@ pub fn run(args: MergeArgs, bars: &Bars) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let thesaurus = thesaurus_path.as_deref().map(load_thesaurus).transpose()?;
+    let mut thesaurus = thesaurus_path.as_deref().map(load_thesaurus).transpose()?;
+    if let Some(t) = &mut thesaurus {
+        stored.name_as_the_shards(t);
+    }
     prompt_if_terminal(&corpus, "a corpus");
     let inputs = TrainInputs {
         corpus: &corpus,

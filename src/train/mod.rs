@@ -13,7 +13,7 @@ use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::calibrate::{
     fit_held_out_if_tuning, DroppedNegatives, OutOfFold, TuneParams, TuningSummary, ValidTuneParams,
 };
-use crate::classifier::ensemble::{Ensemble, EnsembleParams, EnsembleReport};
+use crate::classifier::ensemble::{Ensemble, EnsembleParams, EnsembleReport, Vote};
 use crate::classifier::{LabelSets, OneVsRest, OneVsRestParams, ValidOneVsRestParams};
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
@@ -236,6 +236,7 @@ impl ValidTrainParams {
             corpus,
             thesaurus,
             (classifier, held_out, tuning_summary),
+            None,
         )
     }
 
@@ -310,7 +311,8 @@ impl ValidTrainParams {
     }
 
     /// The steps after one-vs-rest that need every descriptor: the ensemble fitted on the
-    /// out-of-fold values, tuning on whichever ranking it keeps, and the model.
+    /// out-of-fold values, tuning on whichever ranking it keeps, and the model. `votes`: the
+    /// neighbours' leave-one-out votes when shards computed them (see [`Ensemble::fit`]).
     pub(crate) fn finish(
         &self,
         prepared: Prepared<'_>,
@@ -318,6 +320,7 @@ impl ValidTrainParams {
         corpus: &Corpus,
         thesaurus: Option<&Thesaurus>,
         (classifier, held_out, mut tuning_summary): (OneVsRest, Option<OutOfFold>, TuningSummary),
+        votes: Option<Vec<Vec<Vote>>>,
     ) -> Result<(Model, TrainReport)> {
         let Prepared {
             kept,
@@ -352,6 +355,7 @@ impl ValidTrainParams {
                         &lexicon_labels,
                         all_documents.clone(),
                         descriptors.len(),
+                        votes,
                     )?;
                     seconds.insert("ensemble", start.elapsed().as_secs_f64());
                     if report.chosen {

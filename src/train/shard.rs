@@ -40,6 +40,7 @@ use super::ValidTrainParams;
 use super::{lexicon_labels, Prepared, ReadCorpus, TrainInputs, TrainParams, TrainReport};
 use crate::analysis::Analyzer;
 use crate::calibrate::{LabelHeldOut, TuningSummary};
+use crate::classifier::ensemble::{KnnIndex, Vote};
 use crate::classifier::{OneVsRest, SolvedLabel, ValidOneVsRestParams};
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
@@ -126,6 +127,13 @@ pub fn shard_of_blocks(blocks: usize, shards: u32) -> Vec<u32> {
             let from_zero = if round % 2 == 0 { place } else { n - 1 - place };
             from_zero as u32 + 1
         })
+        .collect()
+}
+
+/// The documents whose neighbours' votes `shard` computes: every N-th from the K-th.
+pub fn shard_documents(documents: usize, shard: ShardSpec) -> Vec<usize> {
+    (shard.index as usize - 1..documents)
+        .step_by(shard.count as usize)
         .collect()
 }
 
@@ -237,7 +245,13 @@ fn thesaurus_fingerprint(
     let (new_names, labels) = lexicon_labels(trained, thesaurus, language);
     let mut all = trained.to_vec();
     all.extend(new_names.iter().cloned());
-    let tables = thesaurus.map(|t| (t.concept_table(trained), t.concept_table(&all)));
+    // The tables without the file's name: the merge may read the same thesaurus elsewhere.
+    let table = |t: &Thesaurus, names: &[String]| {
+        let mut table = t.concept_table(names);
+        table.source.clear();
+        table
+    };
+    let tables = thesaurus.map(|t| (table(t, trained), table(t, &all)));
     serialized_fingerprint(&(new_names, labels, tables))
 }
 
@@ -264,6 +278,9 @@ pub struct StoredInputs {
     pub corpus: Vec<PathBuf>,
     pub format: Option<CorpusFormat>,
     pub thesaurus: Option<PathBuf>,
+    /// How the model names the thesaurus (its path as the shards were given it): the merge
+    /// names it so too, as a whole run would.
+    pub thesaurus_source: Option<String>,
     pub strict_thesaurus: bool,
 }
 
@@ -281,7 +298,16 @@ impl StoredInputs {
             corpus: inputs.corpus.iter().map(|p| absolute(p)).collect(),
             format: inputs.format,
             thesaurus: thesaurus.map(absolute),
+            thesaurus_source: inputs.thesaurus.map(|t| t.source.clone()),
             strict_thesaurus: inputs.strict_thesaurus,
+        }
+    }
+
+    /// Names `thesaurus` (read by the merge, perhaps from another path) as the shards named
+    /// theirs, so that the model stores what a whole run stores.
+    pub fn name_as_the_shards(&self, thesaurus: &mut Thesaurus) {
+        if let Some(source) = &self.thesaurus_source {
+            thesaurus.source = source.clone();
         }
     }
 
@@ -310,6 +336,10 @@ pub struct Part {
     /// This shard's descriptors (indices into the whole run's sorted descriptors), with their
     /// weights and, when tuning, what tuning keeps of their out-of-fold values.
     pub labels: Vec<SolvedLabel<LabelHeldOut>>,
+    /// The neighbours' leave-one-out votes of this shard's share of the documents (those `d`
+    /// with `d mod N = K − 1`), when the ensemble is fitted with neighbours: the costliest
+    /// part of fitting the ensemble, spread over the shards like the descriptors.
+    pub votes: Option<Vec<Vec<Vote>>>,
     /// Seconds of the shard's stages.
     pub seconds: BTreeMap<String, f64>,
 }
@@ -468,6 +498,20 @@ impl ValidTrainParams {
             .seconds
             .insert("training", start.elapsed().as_secs_f64());
 
+        let votes = match (&self.ensemble, tune) {
+            (Some(e), Some(_)) if e.neighbours > 0 => {
+                let start = Instant::now();
+                let knn = KnnIndex::new(&prepared.x, &prepared.labels.rows, e.neighbours);
+                let docs = shard_documents(prepared.labels.rows.len(), shard);
+                let votes = knn.leave_one_out_votes_of(&docs);
+                prepared
+                    .seconds
+                    .insert("neighbours", start.elapsed().as_secs_f64());
+                Some(votes)
+            }
+            _ => None,
+        };
+
         let part = Part {
             dtag_version: env!("CARGO_PKG_VERSION").to_string(),
             shard,
@@ -479,6 +523,7 @@ impl ValidTrainParams {
             features: prepared.vectorizer.n_features(),
             tuning_skipped: tuning_skipped.clone(),
             labels,
+            votes,
             seconds: prepared
                 .seconds
                 .iter()
@@ -729,6 +774,14 @@ impl Parts {
         let owners = shard_of_blocks(blocks.len(), self.shards());
         let mut solved = Vec::with_capacity(prepared.labels.n_labels);
         let mut shard_training = 0.0;
+        let n_docs = prepared.labels.rows.len();
+        let tuned = tuning_active(params, n_docs);
+        let voting = tuned && params.ensemble.as_ref().is_some_and(|e| e.neighbours > 0);
+        let mut votes: Vec<Vec<Vote>> = if voting {
+            vec![Vec::new(); n_docs]
+        } else {
+            Vec::new()
+        };
         for (path, part) in self.parts {
             let mut expected: Vec<usize> = blocks
                 .iter()
@@ -738,7 +791,6 @@ impl Parts {
                 .collect();
             expected.sort_unstable();
             let held: Vec<usize> = part.labels.iter().map(|l| l.label).collect();
-            let tuned = part.tuning_skipped.is_none() && params.tune.is_some();
             if held != expected || part.labels.iter().any(|l| l.held_out.is_some() != tuned) {
                 return Err(Error::ModelFile {
                     path,
@@ -748,7 +800,27 @@ impl Parts {
                     ),
                 });
             }
-            shard_training += part.seconds.get("training").copied().unwrap_or(0.0);
+            let docs = shard_documents(n_docs, part.shard);
+            match part.votes {
+                Some(part_votes) if voting && part_votes.len() == docs.len() => {
+                    for (d, v) in docs.into_iter().zip(part_votes) {
+                        votes[d] = v;
+                    }
+                }
+                None if !voting => {}
+                _ => {
+                    return Err(Error::ModelFile {
+                        path,
+                        reason: format!(
+                            "does not hold the neighbours' votes of shard {} of this corpus",
+                            part.shard
+                        ),
+                    })
+                }
+            }
+            for key in ["training", "neighbours"] {
+                shard_training += part.seconds.get(key).copied().unwrap_or(0.0);
+            }
             solved.extend(part.labels);
         }
         solved.sort_by_key(|l| l.label);
@@ -773,12 +845,20 @@ impl Parts {
                 (classifier, None, tuning_summary)
             }
         };
-        let (model, mut report) = params.finish(prepared, analyzer, corpus, thesaurus, joined)?;
-        report
-            .seconds
-            .insert("shard_training_total", shard_training);
+        let votes = voting.then_some(votes);
+        let (model, mut report) =
+            params.finish(prepared, analyzer, corpus, thesaurus, joined, votes)?;
+        report.seconds.insert("shards_summed", shard_training);
         Ok((model, report))
     }
+}
+
+/// Whether a run on `n_docs` documents tunes (and so may fit the ensemble).
+fn tuning_active(params: &ValidTrainParams, n_docs: usize) -> bool {
+    params
+        .tune
+        .as_ref()
+        .is_some_and(|t| t.too_few_documents(n_docs).is_none())
 }
 
 fn list_paths(paths: &[PathBuf]) -> String {
@@ -843,6 +923,20 @@ mod tests {
         assert_eq!(shard_of_blocks(3, 1), vec![1, 1, 1]);
         // Depends on nothing but the block count and N.
         assert_eq!(shard_of_blocks(5, 2), shard_of_blocks(5, 2));
+    }
+
+    #[test]
+    fn every_document_votes_in_one_shard() {
+        let n = 3;
+        let mut all: Vec<usize> = (1..=n)
+            .flat_map(|k| shard_documents(8, ShardSpec::new(k, n).unwrap()))
+            .collect();
+        assert_eq!(
+            shard_documents(8, ShardSpec::new(2, 3).unwrap()),
+            vec![1, 4, 7]
+        );
+        all.sort_unstable();
+        assert_eq!(all, (0..8).collect::<Vec<_>>());
     }
 
     #[test]
