@@ -361,10 +361,15 @@ impl Part {
     pub fn load(path: &Path) -> Result<Part> {
         let bytes = read_framed_file(path, PART)?;
         let payload = unseal(&bytes, path, PART)?;
-        postcard::from_bytes(&payload).map_err(|e| Error::ModelFile {
+        let bad = |reason: String| Error::ModelFile {
             path: path.to_path_buf(),
-            reason: format!("corrupted partial model payload: {e}"),
-        })
+            reason,
+        };
+        let part: Part = postcard::from_bytes(&payload)
+            .map_err(|e| bad(format!("corrupted partial model payload: {e}")))?;
+        ShardSpec::new(part.shard.index, part.shard.count)
+            .map_err(|_| bad(format!("inconsistent partial model: shard {}", part.shard)))?;
+        Ok(part)
     }
 
     /// Out-of-fold values kept for tuning, over all of the part's descriptors.
