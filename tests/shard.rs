@@ -237,3 +237,29 @@ fn shard_flags_are_checked_before_any_work() {
     assert!(run.stderr.contains("--tune-epochs"), "{}", run.stderr);
     assert!(!out.exists());
 }
+
+#[test]
+fn shards_of_a_corpus_read_from_stdin_merge_with_the_corpus_given_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = std::fs::read("data/train.txt").unwrap();
+    let mut parts = Vec::new();
+    for k in 1..=2 {
+        let part = p(&d.join(format!("p{k}.part")));
+        let spec = format!("{k}/2");
+        common::dtag_with_stdin(
+            [
+                "-q", "train", "--corpus", "-", "--model", &part, "--shard", &spec,
+            ],
+            Some(&text),
+        )
+        .ok();
+        parts.push(part);
+    }
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    assert_error_mentions(merge(d, &parts, &[]), &["standard input", "--corpus"]);
+    merge(d, &parts, &["--corpus", "data/train.txt"]).ok();
+    let whole = d.join("whole.dtag");
+    train("data/train.txt", &whole, &[]).ok();
+    assert!(std::fs::read(&whole).unwrap() == std::fs::read(d.join("merged.dtag")).unwrap());
+}
