@@ -31,7 +31,7 @@ pub fn fold_assignment(rows: &[Vec<u32>], n_labels: usize, folds: usize, seed: u
 }
 
 /// Negatives of one descriptor whose decision values were too low to keep individually.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct DroppedNegatives {
     pub count: u64,
     pub logit_sum: f64,
@@ -56,7 +56,7 @@ pub(super) fn keep_held_out(positives: &[u32], values: &[f32]) -> LabelHeldOut {
 }
 
 /// What tuning keeps of one label's held-out decision values.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LabelHeldOut {
     /// `(document, decision value)` of positives and of values at or above [`KEEP_LOGIT`].
     pub kept: Vec<(u32, f32)>,
@@ -191,6 +191,24 @@ impl ValidTuneParams {
         warm: &[Option<LabelWeights>],
         progress: &dyn Stage,
     ) -> Result<(OneVsRest, OutOfFold)> {
+        let blocks = ValidOneVsRestParams::blocks(labels);
+        let solved = self.fit_held_out_blocks(ovr, x, labels, warm, &blocks, progress)?;
+        self.join_held_out(x.n_cols(), labels, solved)
+    }
+
+    /// The part of [`Self::fit_held_out`] that solves some blocks of labels (see
+    /// [`ValidOneVsRestParams::blocks`]): each label's weights and what tuning keeps of its
+    /// held-out values. The fold assignment depends on every label of `labels`, never on
+    /// `blocks`, so a label's values are the same whichever blocks are solved with it.
+    pub fn fit_held_out_blocks(
+        &self,
+        ovr: &ValidOneVsRestParams,
+        x: &CsrMatrix,
+        labels: &LabelSets,
+        warm: &[Option<LabelWeights>],
+        blocks: &[Vec<usize>],
+        progress: &dyn Stage,
+    ) -> Result<Vec<SolvedLabel<LabelHeldOut>>> {
         let t = &self.0;
         if t.refit_epochs == 0 {
             return Err(Error::param(
@@ -206,13 +224,31 @@ impl ValidTuneParams {
             folds: t.folds,
             epochs: t.refit_epochs,
         };
-        let (model, per_label) = ovr.fit_held_out(x, labels, warm, folds, progress, &keep)?;
+        ovr.solve_blocks(x, labels, warm, blocks, progress, Some((folds, &keep)))
+    }
+
+    /// Joins solved labels (all of `labels`' labels, by ascending index: the results of
+    /// [`Self::fit_held_out_blocks`] over every block) into the model and the out-of-fold
+    /// values of every document.
+    pub fn join_held_out(
+        &self,
+        n_features: usize,
+        labels: &LabelSets,
+        solved: Vec<SolvedLabel<LabelHeldOut>>,
+    ) -> Result<(OneVsRest, OutOfFold)> {
+        let (model, per_label) = OneVsRest::join(n_features, labels.n_labels, solved)?;
         let n_labels = per_label.len();
-        let mut docs: Vec<Vec<(u32, f32)>> = vec![Vec::new(); x.n_rows()];
+        let mut docs: Vec<Vec<(u32, f32)>> = vec![Vec::new(); labels.rows.len()];
         let mut dropped = Vec::with_capacity(n_labels);
         for (l, label) in per_label.into_iter().enumerate() {
+            let label = label.ok_or_else(|| {
+                Error::Training(format!("label {l} has no held-out decision values"))
+            })?;
             for (d, z) in label.kept {
-                docs[d as usize].push((l as u32, z));
+                let entries = docs.get_mut(d as usize).ok_or_else(|| {
+                    Error::Training("held-out values name a document beyond the corpus".into())
+                })?;
+                entries.push((l as u32, z));
             }
             dropped.push(label.dropped);
         }
@@ -224,7 +260,7 @@ impl ValidTuneParams {
             n_labels,
             docs,
             dropped,
-            folds: t.folds,
+            folds: self.0.folds,
         };
         Ok((model, oof))
     }

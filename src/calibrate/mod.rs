@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::classifier::logistic::HeldOutFolds;
 use crate::classifier::logistic::{log1p_exp, sigmoid, XorShift};
-use crate::classifier::{LabelSets, LabelWeights, OneVsRest, ValidOneVsRestParams};
+use crate::classifier::{LabelSets, LabelWeights, OneVsRest, SolvedLabel, ValidOneVsRestParams};
 use crate::error::{Error, Result};
 use crate::features::sparse::CsrMatrix;
 use crate::metrics::top_k;
@@ -57,7 +57,7 @@ pub const MIN_DOCS_PER_FOLD: usize = 10;
 const MICRO_PASSES: usize = 4;
 
 /// What the per-descriptor thresholds maximise out of fold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ThresholdObjective {
     /// Micro-F1 over all descriptors together (fewer false positives from weak descriptors).
     MicroF1,
@@ -66,7 +66,7 @@ pub enum ThresholdObjective {
 }
 
 /// Tuning settings as given by the user; [`TuneParams::check`] validates them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TuneParams {
     /// Cross-validation folds.
     pub folds: usize,

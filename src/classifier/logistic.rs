@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::features::sparse::CsrMatrix;
 
 /// Solver settings as given by the user; [`LogisticParams::check`] validates them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LogisticParams {
     /// Inverse regularisation strength.
     pub c: f64,

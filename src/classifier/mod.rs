@@ -7,4 +7,6 @@ pub mod logistic;
 pub mod ovr;
 
 pub use logistic::{BinaryLogistic, LogisticParams, ValidLogisticParams};
-pub use ovr::{LabelSets, LabelWeights, OneVsRest, OneVsRestParams, ValidOneVsRestParams};
+pub use ovr::{
+    LabelSets, LabelWeights, OneVsRest, OneVsRestParams, SolvedLabel, ValidOneVsRestParams,
+};

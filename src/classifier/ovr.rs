@@ -38,16 +38,12 @@ impl LabelSets {
 /// One label's sparse `(feature, weight)` pairs and intercept.
 pub type LabelWeights = (Vec<(u32, f32)>, f32);
 
-/// A trained label: its index, kept `(feature, weight)` pairs, intercept and what the
-/// held-out reducer made of it.
-type TrainedLabel<T> = (usize, Vec<(u32, f32)>, f32, Option<T>);
-
 /// Turns one label's held-out decision values (label index, one value per document) into
 /// what the caller keeps of them.
 pub type HeldOutReducer<'a, T> = dyn Fn(usize, Vec<f32>) -> T + Sync + 'a;
 
 /// One-vs-rest settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OneVsRestParams {
     pub logistic: LogisticParams,
     /// Weights with smaller magnitude are dropped from the stored model.
@@ -127,11 +123,6 @@ impl ValidOneVsRestParams {
         progress: &dyn Stage,
         reduce: &HeldOutReducer<'_, T>,
     ) -> Result<(OneVsRest, Vec<T>)> {
-        if folds.fold_of.len() != x.n_rows() || folds.fold_of.iter().any(|&f| f >= folds.folds) {
-            return Err(Error::Training(
-                "the fold assignment does not match the documents".into(),
-            ));
-        }
         let (model, reduced) = self.fit_blocks(x, y, warm, progress, Some((folds, reduce)))?;
         Ok((model, reduced.into_iter().flatten().collect()))
     }
@@ -144,6 +135,41 @@ impl ValidOneVsRestParams {
         progress: &dyn Stage,
         held_out: Option<(HeldOutFolds, &HeldOutReducer<'_, T>)>,
     ) -> Result<(OneVsRest, Vec<Option<T>>)> {
+        let solved = self.solve_blocks(x, y, warm, &Self::blocks(y), progress, held_out)?;
+        OneVsRest::join(x.n_cols(), y.n_labels, solved)
+    }
+
+    /// The blocks of labels solved together, in the order they start: labels by descending
+    /// document count (ties by index), [`BLOCK`] at a time, so that threads finish together.
+    ///
+    /// A block's solution depends only on its labels, the rows and the settings (every block
+    /// draws its sample and coordinate order from the same seed), never on which other blocks
+    /// run, where, or in what order: solving a subset of these blocks gives exactly the
+    /// labels a whole run gives, which is what descriptor shards rely on.
+    pub fn blocks(y: &LabelSets) -> Vec<Vec<usize>> {
+        let mut counts = vec![0usize; y.n_labels];
+        for row in &y.rows {
+            for &l in row {
+                counts[l as usize] += 1;
+            }
+        }
+        let mut order: Vec<usize> = (0..y.n_labels).collect();
+        order.sort_by_key(|&l| std::cmp::Reverse(counts[l]));
+        order.chunks(BLOCK).map(<[usize]>::to_vec).collect()
+    }
+
+    /// Solves the labels of `blocks` (some or all of [`Self::blocks`]`(y)`), from `warm` as
+    /// [`Self::fit_warm`], with held-out values reduced as [`Self::fit_held_out`] when asked
+    /// for; returns them by ascending label. `progress` advances once per label.
+    pub fn solve_blocks<T: Send>(
+        &self,
+        x: &CsrMatrix,
+        y: &LabelSets,
+        warm: &[Option<LabelWeights>],
+        blocks: &[Vec<usize>],
+        progress: &dyn Stage,
+        held_out: Option<(HeldOutFolds, &HeldOutReducer<'_, T>)>,
+    ) -> Result<Vec<SolvedLabel<T>>> {
         if !warm.is_empty() && warm.len() != y.n_labels {
             return Err(Error::Training(format!(
                 "{} warm starts for {} labels",
@@ -158,14 +184,21 @@ impl ValidOneVsRestParams {
                 y.rows.len()
             )));
         }
+        if blocks.iter().flatten().any(|&l| l >= y.n_labels) {
+            return Err(Error::Training("a block names an unknown label".into()));
+        }
+        if let Some((folds, _)) = &held_out {
+            if folds.fold_of.len() != x.n_rows() || folds.fold_of.iter().any(|&f| f >= folds.folds)
+            {
+                return Err(Error::Training(
+                    "the fold assignment does not match the documents".into(),
+                ));
+            }
+        }
         let norms = squared_norms(x);
         let docs_per_label = y.documents_per_label();
-        // Frequent labels take longest: start them first so threads finish together.
-        let mut order: Vec<usize> = (0..y.n_labels).collect();
-        order.sort_by_key(|&l| std::cmp::Reverse(docs_per_label[l].len()));
-        let blocks: Vec<&[usize]> = order.chunks(BLOCK).collect();
-        let mut trained: Vec<TrainedLabel<T>> = blocks
-            .into_par_iter()
+        let mut trained: Vec<SolvedLabel<T>> = blocks
+            .par_iter()
             .flat_map_iter(|block| {
                 let positives: Vec<&[u32]> = block
                     .iter()
@@ -225,24 +258,28 @@ impl ValidOneVsRestParams {
                             .filter(|(_, w)| w.abs() as f32 >= prune && **w != 0.0)
                             .map(|(j, &w)| (j as u32, w as f32))
                             .collect();
-                        (label, kept, model.intercept as f32, reduced)
+                        SolvedLabel {
+                            label,
+                            weights: kept,
+                            intercept: model.intercept as f32,
+                            held_out: reduced,
+                        }
                     })
             })
             .collect();
-        trained.sort_by_key(|t| t.0);
-        let mut reduced = Vec::with_capacity(trained.len());
-        let per_label: Vec<(Vec<(u32, f32)>, f32)> = trained
-            .into_iter()
-            .map(|(_, w, b, r)| {
-                reduced.push(r);
-                (w, b)
-            })
-            .collect();
-        Ok((
-            OneVsRest::from_label_weights(x.n_cols(), per_label),
-            reduced,
-        ))
+        trained.sort_by_key(|t| t.label);
+        Ok(trained)
     }
+}
+
+/// One solved label: its index, kept `(feature, weight)` pairs, intercept and what the
+/// held-out reducer made of its held-out values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SolvedLabel<T> {
+    pub label: usize,
+    pub weights: Vec<(u32, f32)>,
+    pub intercept: f32,
+    pub held_out: Option<T>,
 }
 
 impl Fit<CsrMatrix, LabelSets, Error> for ValidOneVsRestParams {
@@ -266,6 +303,43 @@ pub struct OneVsRest {
 }
 
 impl OneVsRest {
+    /// Joins solved labels (every label `0..n_labels` once, by ascending index, as
+    /// [`ValidOneVsRestParams::solve_blocks`] returns them or several of its results
+    /// concatenated and sorted) into one model, and returns what each label's reducer kept.
+    pub fn join<T>(
+        n_features: usize,
+        n_labels: usize,
+        solved: Vec<SolvedLabel<T>>,
+    ) -> Result<(OneVsRest, Vec<Option<T>>)> {
+        if solved.len() != n_labels || solved.iter().enumerate().any(|(i, s)| s.label != i) {
+            return Err(Error::Training(format!(
+                "{} solved labels do not cover the {n_labels} labels once each",
+                solved.len()
+            )));
+        }
+        if solved
+            .iter()
+            .flat_map(|s| &s.weights)
+            .any(|&(j, _)| j as usize >= n_features)
+        {
+            return Err(Error::Training(
+                "a solved label has weights beyond the vocabulary".into(),
+            ));
+        }
+        let mut reduced = Vec::with_capacity(n_labels);
+        let per_label: Vec<LabelWeights> = solved
+            .into_iter()
+            .map(|s| {
+                reduced.push(s.held_out);
+                (s.weights, s.intercept)
+            })
+            .collect();
+        Ok((
+            OneVsRest::from_label_weights(n_features, per_label),
+            reduced,
+        ))
+    }
+
     /// Builds the feature-major layout from per-label sparse weights.
     pub fn from_label_weights(n_features: usize, per_label: Vec<(Vec<(u32, f32)>, f32)>) -> Self {
         let n_labels = per_label.len();

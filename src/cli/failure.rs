@@ -22,6 +22,7 @@ const PARAM_FLAGS: &[(&str, &str)] = &[
     ("max_features", "--max-features"),
     ("char_ngrams", "--char-ngrams"),
     ("min_word_chars", "--min-word-chars"),
+    ("shard", "--shard"),
     // threshold tuning
     ("folds", "--tune-folds"),
     ("refit_epochs", "--tune-epochs"),

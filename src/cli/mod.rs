@@ -13,6 +13,7 @@ mod flags;
 mod index;
 mod inspect;
 mod learn;
+mod merge;
 mod output;
 #[cfg(feature = "serve")]
 mod serve;
@@ -54,6 +55,8 @@ enum Command {
     Suggest(suggest::SuggestArgs),
     /// Measure precision and recall on a labelled corpus.
     Eval(eval::EvalArgs),
+    /// Join the partial models of every shard (`train --shard K/N`) into one model.
+    Merge(merge::MergeArgs),
     /// Update a model with new documents (vocabulary kept, descriptors warm-started).
     Learn(learn::LearnArgs),
     /// Write a labelled corpus in another format (dtag `%%%`, Annif TSV, JSON Lines, directory).
@@ -127,6 +130,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Suggest(args) => suggest::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Learn(args) => learn::run(args, &bars),
+        Command::Merge(args) => merge::run(args, &bars),
         Command::Convert(args) => convert::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Synth(args) => synth::run(args),

@@ -6,7 +6,8 @@ use std::time::Instant;
 use clap::Args;
 
 use dtag::io_guard::OutputGuard;
-use dtag::train::TrainInputs;
+use dtag::train::shard::ShardSpec;
+use dtag::train::{TrainInputs, TrainReport};
 
 use super::flags::{
     params_and_thesaurus, train_params, CorpusFormatArg, ThesaurusArgs, TrainOptions,
@@ -19,9 +20,14 @@ pub struct TrainArgs {
     #[arg(long, required = true, num_args = 1.., value_name = "FILE|DIR")]
     corpus: Vec<PathBuf>,
 
-    /// Where to write the model.
+    /// Where to write the model (with `--shard`: the partial model).
     #[arg(long, value_name = "FILE")]
     model: PathBuf,
+
+    /// Train only shard K of N of the descriptors and write a partial model; `dtag merge`
+    /// joins the N parts into the model a whole run gives (see docs/scaling.md).
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    shard: Option<ShardSpec>,
 
     /// Corpus format.
     #[arg(long, value_enum, default_value_t = CorpusFormatArg::Auto)]
@@ -63,20 +69,67 @@ pub fn run(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
         thesaurus: thesaurus.as_ref(),
         strict_thesaurus: args.thesaurus.strict_thesaurus,
     };
+    if let Some(shard) = args.shard {
+        let (part, mut report) = params.fit_shard_inputs(
+            &inputs,
+            args.thesaurus.thesaurus.as_deref(),
+            shard,
+            bars,
+            &mut |read| output::report_read(read, thesaurus.is_some(), true),
+        )?;
+        let save_start = Instant::now();
+        model_out.write(&part.to_bytes()?)?;
+        report
+            .seconds
+            .insert("saving", save_start.elapsed().as_secs_f64());
+        report
+            .seconds
+            .insert("total", started.elapsed().as_secs_f64());
+        if args.json {
+            print_out(format_args!("{}\n", serde_json::to_string_pretty(&report)?))?;
+        }
+        summary!(
+            "shard {}: trained {} of {} descriptors ({} blocks) on {} documents, vocabulary {} \
+terms, {} stored weights, {} out-of-fold values kept",
+            report.shard,
+            report.descriptors_trained,
+            report.descriptors_total,
+            report.blocks,
+            report.documents,
+            report.vocabulary,
+            report.stored_weights,
+            report.held_out_values
+        );
+        if let Some(why) = &report.tuning_skipped {
+            eprintln!("warning: threshold tuning skipped: {why}");
+        }
+        output::print_times_and_destination(&report.seconds, &model_out);
+        return Ok(());
+    }
     let (model, mut report) = params.fit_inputs(&inputs, bars, &mut |read| {
         output::report_read(read, thesaurus.is_some(), true)
     })?;
     save_timed(&model, &model_out, &mut report.seconds, started)?;
+    print_summary(&report, args.options.min_label_docs, args.json, &model_out)
+}
 
-    if args.json {
-        print_out(format_args!("{}\n", serde_json::to_string_pretty(&report)?))?;
+/// The closing summary of a run that wrote a model (`train`, `merge`): the report as JSON on
+/// stdout with `json`, the summary on stderr.
+pub(super) fn print_summary(
+    report: &TrainReport,
+    min_label_docs: usize,
+    json: bool,
+    model_out: &dyn std::fmt::Display,
+) -> anyhow::Result<()> {
+    if json {
+        print_out(format_args!("{}\n", serde_json::to_string_pretty(report)?))?;
     }
     summary!(
         "trained {} descriptors ({} skipped with fewer than {} documents) on {} documents, \
 vocabulary {} terms, {} stored weights",
         report.descriptors_trained,
         report.descriptors_skipped,
-        args.options.min_label_docs,
+        min_label_docs,
         report.documents,
         report.vocabulary,
         report.stored_weights
@@ -112,6 +165,13 @@ out of fold {} against one-vs-rest alone {}: {}",
             }
         );
     }
-    output::print_times_and_destination(&report.seconds, &model_out);
+    output::print_times_and_destination(&report.seconds, model_out);
     Ok(())
+}
+
+fn parse_shard(s: &str) -> Result<ShardSpec, String> {
+    ShardSpec::parse(s).map_err(|e| match e {
+        dtag::Error::InvalidParam { reason, .. } => reason,
+        other => other.to_string(),
+    })
 }

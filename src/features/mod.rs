@@ -16,7 +16,7 @@ use crate::progress::Stage;
 use sparse::{CsrMatrix, SparseRow};
 
 /// Vectorizer settings as given by the user; [`TfidfParams::check`] validates them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TfidfParams {
     /// Keep terms found in at least this many training documents.
     pub min_df: usize,

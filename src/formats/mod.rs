@@ -26,7 +26,9 @@ use crate::thesaurus::{looks_like_iri, strip_angle_brackets, MatchKind, Thesauru
 pub use write::{write_corpus, write_corpus_to};
 
 /// A corpus format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum CorpusFormat {
     /// `%%%D1|D2|`, an empty line, the body on one line.
     Dtag,

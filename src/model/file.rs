@@ -20,6 +20,9 @@ use crate::error::{Error, Result};
 use crate::io_guard::{read_regular, special_kind};
 
 pub const MAGIC: &[u8; 8] = b"DTAGMODL";
+/// The magic of a partial model: one shard of a training run (`dtag train --shard`), framed
+/// like a model file with its own magic and version.
+pub const PART_MAGIC: &[u8; 8] = b"DTAGPART";
 /// Version 2 added optional tuning (calibration and thresholds), version 3 the optional
 /// concept table; both sit at the end of the payload. Version 5 weighs character n-grams by
 /// presence and names the scripts they are taken from. Version 6 adds the analyzer's language,
@@ -35,24 +38,59 @@ const MAX_COMPRESSION_RATIO: u64 = 32;
 const PAYLOAD_SLACK: u64 = 1 << 20;
 const ZSTD_LEVEL: i32 = 3;
 
+/// What a framed file is: its magic, format version and how messages name it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Framing {
+    pub magic: &'static [u8; 8],
+    pub version: u32,
+    /// "model file", "partial model file".
+    pub file: &'static str,
+    /// "model", "partial model".
+    pub what: &'static str,
+    /// What to do about another format version.
+    pub remedy: &'static str,
+    /// The file of this kind that bears the other magic, and what to do with it.
+    pub other: (&'static [u8; 8], &'static str),
+}
+
+/// Model files.
+pub(crate) const MODEL: Framing = Framing {
+    magic: MAGIC,
+    version: FORMAT_VERSION,
+    file: "model file",
+    what: "model",
+    remedy: "retrain the model",
+    other: (
+        PART_MAGIC,
+        "is a partial model (one shard of a training run), not a model: join every shard's \
+         part with `dtag merge`",
+    ),
+};
+
 /// Serialises a model to bytes in the file format.
 pub fn to_bytes(model: &Model) -> Result<Vec<u8>> {
     let payload = postcard::to_stdvec(&model.to_data())
         .map_err(|e| Error::Training(format!("cannot serialise the model: {e}")))?;
-    let compressed = zstd::bulk::compress(&payload, ZSTD_LEVEL)
-        .map_err(|e| Error::Training(format!("cannot compress the model: {e}")))?;
+    seal(&payload, MODEL)
+}
+
+/// Frames a serialised payload: the header of `framing`, then the payload compressed.
+pub(crate) fn seal(payload: &[u8], framing: Framing) -> Result<Vec<u8>> {
+    let what = framing.what;
+    let compressed = zstd::bulk::compress(payload, ZSTD_LEVEL)
+        .map_err(|e| Error::Training(format!("cannot compress the {what}: {e}")))?;
     // Never write what `from_bytes` would refuse as a forgery (models compress 1.3-1.5 times;
     // this cannot happen short of a bug, and then an error now beats an unloadable file).
     if payload.len() as u64 > max_payload(compressed.len() as u64) {
         return Err(Error::Training(format!(
-            "the model compresses {} times, beyond the {MAX_COMPRESSION_RATIO} times its loader \
+            "the {what} compresses {} times, beyond the {MAX_COMPRESSION_RATIO} times its loader \
              accepts",
             payload.len() / compressed.len().max(1)
         )));
     }
     let mut out = Vec::with_capacity(HEADER_LEN + compressed.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(framing.magic);
+    out.extend_from_slice(&framing.version.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(&(compressed.len() as u64).to_le_bytes());
     let crc = checksum(&out[MAGIC.len()..], &compressed);
@@ -89,23 +127,29 @@ struct Header {
 /// Reads and checks the header: magic, version, and that the file holds exactly the payload
 /// it announces (`file_len` is the length of the whole file). Needs only the first
 /// [`HEADER_LEN`] bytes, so a loader can refuse a foreign or truncated file before reading it.
-fn header(bytes: &[u8], file_len: u64, path: &Path) -> Result<Header> {
+fn header(bytes: &[u8], file_len: u64, path: &Path, framing: Framing) -> Result<Header> {
     let bad = |reason: String| Error::ModelFile {
         path: path.to_path_buf(),
         reason,
     };
-    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-        return Err(bad("not a dtag model file (wrong magic bytes)".into()));
+    let Framing { file, what, .. } = framing;
+    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != framing.magic {
+        let (other, reason) = framing.other;
+        if bytes.len() >= HEADER_LEN && &bytes[..MAGIC.len()] == other {
+            return Err(bad(reason.into()));
+        }
+        return Err(bad(format!("not a dtag {file} (wrong magic bytes)")));
     }
     if bytes.len() < HEADER_LEN {
-        return Err(bad("truncated model file (incomplete header)".into()));
+        return Err(bad(format!("truncated {file} (incomplete header)")));
     }
     let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
     let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
     let version = u32_at(8);
-    if version != FORMAT_VERSION {
+    if version != framing.version {
+        let (expected, remedy) = (framing.version, framing.remedy);
         return Err(bad(format!(
-            "model format version {version}; this dtag reads version {FORMAT_VERSION} (retrain the model)"
+            "{what} format version {version}; this dtag reads version {expected} ({remedy})"
         )));
     }
     let header = Header {
@@ -116,30 +160,43 @@ fn header(bytes: &[u8], file_len: u64, path: &Path) -> Result<Header> {
     let body_len = file_len - HEADER_LEN as u64;
     if body_len < header.stored_len {
         return Err(bad(format!(
-            "truncated model file ({} of {} payload bytes)",
+            "truncated {file} ({} of {} payload bytes)",
             body_len, header.stored_len
         )));
     }
     if body_len > header.stored_len {
-        return Err(bad("model file has trailing bytes after its payload".into()));
+        return Err(bad(format!("{file} has trailing bytes after its payload")));
     }
     Ok(header)
 }
 
 /// Parses a model from bytes; `path` only names the file in errors.
 pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Model> {
+    let payload = unseal(bytes, path, MODEL)?;
     let bad = |reason: String| Error::ModelFile {
         path: path.to_path_buf(),
         reason,
     };
+    let data: ModelData =
+        postcard::from_bytes(&payload).map_err(|e| bad(format!("corrupted model payload: {e}")))?;
+    Model::from_data(data).map_err(|reason| bad(format!("inconsistent model: {reason}")))
+}
+
+/// Checks a framed file's header and checksum and returns its payload, decompressed.
+pub(crate) fn unseal(bytes: &[u8], path: &Path, framing: Framing) -> Result<Vec<u8>> {
+    let bad = |reason: String| Error::ModelFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let Framing { file, what, .. } = framing;
     let Header {
         raw_len,
         stored_len,
         crc,
-    } = header(bytes, bytes.len() as u64, path)?;
+    } = header(bytes, bytes.len() as u64, path, framing)?;
     let body = &bytes[HEADER_LEN..];
     if checksum(&bytes[MAGIC.len()..28], body) != crc {
-        return Err(bad("corrupted model file (checksum mismatch)".into()));
+        return Err(bad(format!("corrupted {file} (checksum mismatch)")));
     }
     // The CRC only catches accidents: anyone can forge a header with a matching checksum, so
     // the announced size is believed only as far as zstd could plausibly expand the stored
@@ -148,7 +205,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Model> {
     let limit = max_payload(stored_len);
     if raw_len > limit {
         return Err(bad(format!(
-            "corrupted model file: a payload of {raw_len} bytes cannot come from {stored_len} \
+            "corrupted {file}: a payload of {raw_len} bytes cannot come from {stored_len} \
              compressed bytes (at most {limit})"
         )));
     }
@@ -160,13 +217,11 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Model> {
     })?;
     zstd::stream::read::Decoder::new(body)
         .and_then(|d| d.take(raw_len + 1).read_to_end(&mut payload))
-        .map_err(|e| bad(format!("corrupted model payload: {e}")))?;
+        .map_err(|e| bad(format!("corrupted {what} payload: {e}")))?;
     if payload.len() as u64 != raw_len {
-        return Err(bad("corrupted model payload (wrong length)".into()));
+        return Err(bad(format!("corrupted {what} payload (wrong length)")));
     }
-    let data: ModelData =
-        postcard::from_bytes(&payload).map_err(|e| bad(format!("corrupted model payload: {e}")))?;
-    Model::from_data(data).map_err(|reason| bad(format!("inconsistent model: {reason}")))
+    Ok(payload)
 }
 
 /// The largest payload `stored_len` compressed bytes are believed to hold:
@@ -187,15 +242,15 @@ impl Model {
     /// is refused before reading), and only after its header has been checked against the
     /// file's size: a foreign or truncated file, however large, costs 32 bytes to refuse.
     pub fn load(path: &Path) -> Result<Model> {
-        from_bytes(&read_model_file(path)?, path)
+        from_bytes(&read_framed_file(path, MODEL)?, path)
     }
 }
 
-/// Reads a model file whole once its type, magic, version and length are right.
-fn read_model_file(path: &Path) -> Result<Vec<u8>> {
+/// Reads a framed file whole once its type, magic, version and length are right.
+pub(crate) fn read_framed_file(path: &Path, framing: Framing) -> Result<Vec<u8>> {
     let not_a_file = |kind: &str| Error::ModelFile {
         path: path.to_path_buf(),
-        reason: format!("is {kind}, not a model file"),
+        reason: format!("is {kind}, not a {}", framing.file),
     };
     // By type first: opening a FIFO would block until something writes to it.
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
@@ -212,7 +267,7 @@ fn read_model_file(path: &Path) -> Result<Vec<u8>> {
         .take(HEADER_LEN as u64)
         .read_to_end(&mut head)
         .map_err(|e| Error::io(path, e))?;
-    header(&head, meta.len().max(head.len() as u64), path)?;
+    header(&head, meta.len().max(head.len() as u64), path, framing)?;
     let rest = read_regular(path, &mut file, meta.len() - head.len() as u64)?;
     head.extend_from_slice(&rest);
     Ok(head)

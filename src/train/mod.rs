@@ -1,6 +1,7 @@
 //! Training: corpus → analysis → TF-IDF → one-vs-rest, with a report of every stage.
 
 pub mod learn;
+pub mod shard;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,18 +13,19 @@ use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::calibrate::{
     fit_held_out_if_tuning, DroppedNegatives, OutOfFold, TuneParams, TuningSummary, ValidTuneParams,
 };
-use crate::classifier::ensemble::{Ensemble, EnsembleParams, EnsembleReport};
-use crate::classifier::{LabelSets, OneVsRestParams, ValidOneVsRestParams};
+use crate::classifier::ensemble::{Ensemble, EnsembleParams, EnsembleReport, Vote};
+use crate::classifier::{LabelSets, OneVsRest, OneVsRestParams, ValidOneVsRestParams};
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
-use crate::features::{TfidfParams, ValidTfidfParams};
+use crate::features::sparse::CsrMatrix;
+use crate::features::{TfidfParams, TfidfVectorizer, ValidTfidfParams};
 use crate::formats::{CorpusFormat, RawSummary, ResolutionReport};
 use crate::model::{Model, TrainingInfo};
 use crate::progress::Progress;
 use crate::thesaurus::Thesaurus;
 
 /// All training settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct TrainParams {
     pub analyzer: AnalyzerConfig,
     pub tfidf: TfidfParams,
@@ -53,6 +55,8 @@ impl Default for TrainParams {
 /// Validated [`TrainParams`].
 #[derive(Debug, Clone)]
 pub struct ValidTrainParams {
+    /// The settings as given, which a partial model stores for the merge.
+    given: TrainParams,
     analyzer: AnalyzerConfig,
     tfidf: ValidTfidfParams,
     ovr: ValidOneVsRestParams,
@@ -80,11 +84,13 @@ impl TrainParams {
     }
 
     pub fn check(self) -> Result<ValidTrainParams> {
+        let given = self.clone();
         self.analyzer.check()?;
         if self.min_label_docs == 0 {
             return Err(Error::param("min_label_docs", "must be at least 1"));
         }
         Ok(ValidTrainParams {
+            given,
             analyzer: self.analyzer,
             tfidf: self.tfidf.check()?,
             ovr: self.ovr.check()?,
@@ -152,6 +158,11 @@ impl<'a> TrainInputs<'a> {
 }
 
 impl ValidTrainParams {
+    /// The settings as given to [`TrainParams::check`].
+    pub fn params(&self) -> &TrainParams {
+        &self.given
+    }
+
     pub fn analyzer_config(&self) -> &AnalyzerConfig {
         &self.analyzer
     }
@@ -201,6 +212,35 @@ impl ValidTrainParams {
         thesaurus: Option<&Thesaurus>,
         progress: &dyn Progress,
     ) -> Result<(Model, TrainReport)> {
+        let mut prepared = self.prepare(analyzer, corpus, progress)?;
+        let (classifier, held_out, tuning_summary) = fit_held_out_if_tuning(
+            &self.ovr,
+            self.tune.as_ref(),
+            &prepared.x,
+            &prepared.labels,
+            &[],
+            progress,
+            "training",
+            &mut prepared.seconds,
+        )?;
+        self.finish(
+            prepared,
+            analyzer,
+            corpus,
+            thesaurus,
+            (classifier, held_out, tuning_summary),
+            None,
+        )
+    }
+
+    /// The first steps of every training run (whole, a shard, or a merge of shards): the
+    /// descriptors trained and skipped, every document's labels, and the TF-IDF rows.
+    pub(crate) fn prepare<'c>(
+        &self,
+        analyzer: &Analyzer,
+        corpus: &'c Corpus,
+        progress: &dyn Progress,
+    ) -> Result<Prepared<'c>> {
         let mut seconds = BTreeMap::new();
         let docs = &corpus.documents;
         if docs.is_empty() {
@@ -252,17 +292,39 @@ impl ValidTrainParams {
         let (vectorizer, x) = self.tfidf.fit_transform(analyzer, &texts, bar.as_ref())?;
         bar.finish();
         seconds.insert("analysis", start.elapsed().as_secs_f64());
+        Ok(Prepared {
+            kept,
+            skipped,
+            labels,
+            texts,
+            vectorizer,
+            x,
+            seconds,
+        })
+    }
 
-        let (classifier, held_out, mut tuning_summary) = fit_held_out_if_tuning(
-            &self.ovr,
-            self.tune.as_ref(),
-            &x,
-            &labels,
-            &[],
-            progress,
-            "training",
-            &mut seconds,
-        )?;
+    /// The steps after one-vs-rest that need every descriptor: the ensemble fitted on the
+    /// out-of-fold values, tuning on whichever ranking it keeps, and the model. `votes`: the
+    /// neighbours' leave-one-out votes when shards computed them (see [`Ensemble::fit`]).
+    pub(crate) fn finish(
+        &self,
+        prepared: Prepared<'_>,
+        analyzer: &Analyzer,
+        corpus: &Corpus,
+        thesaurus: Option<&Thesaurus>,
+        (classifier, held_out, mut tuning_summary): (OneVsRest, Option<OutOfFold>, TuningSummary),
+        votes: Option<Vec<Vec<Vote>>>,
+    ) -> Result<(Model, TrainReport)> {
+        let Prepared {
+            kept,
+            skipped,
+            labels,
+            texts,
+            vectorizer,
+            x,
+            mut seconds,
+        } = prepared;
+        let docs = &corpus.documents;
         let mut descriptors: Vec<String> = kept.iter().map(|&(d, _)| d.to_string()).collect();
         let mut label_documents: Vec<u32> = kept.iter().map(|&(_, n)| n).collect();
         let mut ensemble = None;
@@ -286,6 +348,7 @@ impl ValidTrainParams {
                         &lexicon_labels,
                         all_documents.clone(),
                         descriptors.len(),
+                        votes,
                     )?;
                     seconds.insert("ensemble", start.elapsed().as_secs_f64());
                     if report.chosen {
@@ -347,6 +410,19 @@ impl ValidTrainParams {
         };
         Ok((model, report))
     }
+}
+
+/// What [`ValidTrainParams::prepare`] computes for the later steps.
+pub(crate) struct Prepared<'c> {
+    /// Trained descriptors (sorted by name) and their document counts.
+    pub kept: Vec<(&'c str, u32)>,
+    /// Descriptors with fewer than `min_label_docs` documents.
+    pub skipped: Vec<(&'c str, u32)>,
+    pub labels: LabelSets,
+    pub texts: Vec<&'c str>,
+    pub vectorizer: TfidfVectorizer,
+    pub x: CsrMatrix,
+    pub seconds: BTreeMap<&'static str, f64>,
 }
 
 /// The labels the lexicon member matches: every trained descriptor's own name and, with a

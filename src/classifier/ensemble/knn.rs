@@ -36,7 +36,7 @@ pub struct KnnData {
 }
 
 /// One descriptor's vote among a draft's neighbours.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Vote {
     pub label: u32,
     /// Similarity-weighted share of the neighbours that carry the descriptor, in `[0, 1]`.
@@ -177,6 +177,15 @@ impl KnnIndex {
         let mut votes: Vec<Vote> = votes.into_values().collect();
         votes.sort_unstable_by(|a, b| b.share.total_cmp(&a.share).then(a.label.cmp(&b.label)));
         votes
+    }
+
+    /// The votes of training documents `docs` with each left out, in parallel: each
+    /// document's votes are those [`Self::leave_one_out_votes`] gives it, so shards of the
+    /// documents can compute them apart.
+    pub fn leave_one_out_votes_of(&self, docs: &[usize]) -> Vec<Vec<Vote>> {
+        docs.par_iter()
+            .map(|&d| self.votes(&self.data.rows[d], Some(d)))
+            .collect()
     }
 
     /// Every training document's votes with itself left out, in parallel.

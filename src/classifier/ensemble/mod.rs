@@ -38,7 +38,7 @@ pub const OVR_FLOOR: f32 = -6.9;
 const MAX_FUSION_ROWS: usize = 1_000_000;
 
 /// Ensemble settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnsembleParams {
     /// Neighbours that vote (0: no nearest-neighbour member).
     pub neighbours: usize,
@@ -331,7 +331,9 @@ impl Ensemble {
     /// the lexicon's record leaves each document's own mentions out, and the fusion is fitted
     /// on the evidence of every candidate. Returns the ensemble, the fused out-of-fold
     /// values (per document best first) with, per descriptor, its gold assignments no member
-    /// proposed, and the report.
+    /// proposed, and the report. `votes`, when given, are the neighbours' leave-one-out votes
+    /// computed beforehand (by shards, [`KnnIndex::leave_one_out_votes_of`]): they must be
+    /// those of `KnnIndex::new(x, gold, params.neighbours)`.
     #[allow(clippy::too_many_arguments)]
     pub fn fit(
         params: &EnsembleParams,
@@ -343,6 +345,7 @@ impl Ensemble {
         lexicon_labels: &[(u32, String, bool)],
         label_documents: Vec<u32>,
         trained: usize,
+        votes: Option<Vec<Vec<Vote>>>,
     ) -> Result<(Ensemble, FusedOutOfFold, EnsembleReport)> {
         let n_descriptors = label_documents.len();
         if x.n_rows() != gold.len() || texts.len() != gold.len() || oof.len() != gold.len() {
@@ -351,9 +354,15 @@ impl Ensemble {
             ));
         }
         let knn = (params.neighbours > 0).then(|| KnnIndex::new(x, gold, params.neighbours));
-        let votes: Vec<Vec<Vote>> = match &knn {
-            Some(k) => k.leave_one_out_votes(),
-            None => vec![Vec::new(); gold.len()],
+        let votes: Vec<Vec<Vote>> = match (&knn, votes) {
+            (Some(_), Some(given)) if given.len() == gold.len() => given,
+            (Some(_), Some(_)) => {
+                return Err(Error::Training(
+                    "the neighbours' votes do not match the corpus".into(),
+                ))
+            }
+            (Some(k), None) => k.leave_one_out_votes(),
+            (None, _) => vec![Vec::new(); gold.len()],
         };
         let mut lexicon = (params.lexicon && !lexicon_labels.is_empty()).then(|| {
             Lexicon::build(
