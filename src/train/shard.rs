@@ -708,13 +708,8 @@ impl Parts {
         let read = inputs.read()?;
         on_read(&read);
         let reading = started.elapsed().as_secs_f64();
-        let (mut model, mut report) = self.merge(
-            &params,
-            &analyzer,
-            &read.corpus,
-            inputs.thesaurus,
-            progress,
-        )?;
+        let (mut model, mut report) =
+            self.merge(&params, &analyzer, &read.corpus, inputs.thesaurus, progress)?;
         if let Some(t) = inputs.thesaurus {
             model.attach_thesaurus(t);
         }
