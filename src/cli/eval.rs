@@ -76,10 +76,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         None => None,
     };
     let model = chosen.load_model()?;
-    let given = thesaurus_file
-        .as_deref()
-        .map(flags::load_thesaurus)
-        .transpose()?;
+    let given = flags::load_optional_thesaurus(thesaurus_file.as_deref())?;
     let thesaurus = model.thesaurus_or_stored(given.as_ref());
     let thesaurus = thesaurus.as_deref();
     if args.by_domain && thesaurus.is_none() {

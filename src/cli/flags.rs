@@ -381,8 +381,13 @@ pub struct ThesaurusArgs {
 
 impl ThesaurusArgs {
     pub fn load(&self) -> anyhow::Result<Option<Thesaurus>> {
-        self.thesaurus.as_deref().map(load_thesaurus).transpose()
+        load_optional_thesaurus(self.thesaurus.as_deref())
     }
+}
+
+/// The thesaurus of `path`, when one is given.
+pub fn load_optional_thesaurus(path: Option<&Path>) -> anyhow::Result<Option<Thesaurus>> {
+    path.map(load_thesaurus).transpose()
 }
 
 pub fn load_thesaurus(path: &Path) -> anyhow::Result<Thesaurus> {

@@ -110,10 +110,7 @@ pub fn run(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
     let params = check(args.c.unwrap_or(model.info.c))?;
     // The segmenter loads its dictionary on its own thread while the corpus is read.
     let analyzer = Analyzer::new(model.analyzer.clone())?;
-    let given = thesaurus_file
-        .as_deref()
-        .map(flags::load_thesaurus)
-        .transpose()?;
+    let given = flags::load_optional_thesaurus(thesaurus_file.as_deref())?;
     let thesaurus = model.thesaurus_or_stored(given.as_ref());
     let thesaurus = thesaurus.as_deref();
     let corpus = read_labelled(
