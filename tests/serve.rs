@@ -276,21 +276,26 @@ fn form_encode(text: &str) -> String {
     dtag::serve::request::percent_encode(text)
 }
 
-/// `dtag suggest --format json` for one file: (descriptor, score) pairs.
-fn cli_suggestions(file: &str, limit: usize, threshold: f32) -> Vec<(String, f64)> {
-    let out = Command::new(DTAG)
-        .arg("suggest")
-        .arg("--model")
-        .arg(demo_model())
-        .args([
-            "--limit",
-            &limit.to_string(),
-            "--threshold",
-            &threshold.to_string(),
-        ])
-        .args(["--format", "json", file])
-        .output()
-        .unwrap();
+/// `dtag suggest --format json` for one file: (descriptor, score) pairs; without `threshold`,
+/// the default decision (the model's tuned thresholds).
+fn cli_suggestions(
+    model: &Path,
+    file: &str,
+    limit: usize,
+    threshold: Option<f32>,
+) -> Vec<(String, f64)> {
+    let mut args = vec![
+        "suggest".to_string(),
+        "--model".to_string(),
+        model.display().to_string(),
+        "--limit".to_string(),
+        limit.to_string(),
+    ];
+    if let Some(t) = threshold {
+        args.extend(["--threshold".to_string(), t.to_string()]);
+    }
+    args.extend(["--format".to_string(), "json".to_string(), file.to_string()]);
+    let out = Command::new(DTAG).args(&args).output().unwrap();
     assert!(out.status.success());
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     json[0]["suggestions"]
@@ -356,7 +361,12 @@ fn annif_endpoints_describe_projects_and_match_dtag_suggest() {
         assert_eq!(response.status, 200);
         let results = &response.json()["results"];
         let api = api_suggestions(results);
-        let cli = cli_suggestions("data/drafts/draft_01.txt", limit, threshold);
+        let cli = cli_suggestions(
+            demo_model(),
+            "data/drafts/draft_01.txt",
+            limit,
+            Some(threshold),
+        );
         assert!(!api.is_empty());
         assert_eq!(api.len(), cli.len(), "{api:?} vs {cli:?}");
         for ((a_label, a_score), (c_label, c_score)) in api.iter().zip(&cli) {
@@ -1013,31 +1023,6 @@ fn memory_falls_back_after_a_burst_of_large_bodies() {
 
 mod common;
 
-/// `dtag suggest --format json` for one file with the default decision (the model's tuned
-/// thresholds): (descriptor, score) pairs.
-fn cli_default_suggestions(model: &Path, file: &str, limit: usize) -> Vec<(String, f64)> {
-    let out = Command::new(DTAG)
-        .arg("suggest")
-        .arg("--model")
-        .arg(model)
-        .args(["--limit", &limit.to_string(), "--format", "json", file])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    json[0]["suggestions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["descriptor"].as_str().unwrap().to_string(),
-                s["score"].as_f64().unwrap(),
-            )
-        })
-        .collect()
-}
-
 /// Trains `data/train.txt` into `model` with extra flags.
 fn train(model: &Path, extra: &[&str]) {
     let out = Command::new(DTAG)
@@ -1084,7 +1069,7 @@ fn without_threshold_the_api_decides_as_dtag_suggest_does_by_default() {
                 server.suggest_form(&format!("text={}&limit={limit}", form_encode(&text)));
             assert_eq!(response.status, 200);
             let api = api_suggestions(&response.json()["results"]);
-            let cli = cli_default_suggestions(demo_model(), draft, limit);
+            let cli = cli_suggestions(demo_model(), draft, limit, None);
             assert_eq!(
                 api.iter().map(|a| &a.0).collect::<Vec<_>>(),
                 cli.iter().map(|c| &c.0).collect::<Vec<_>>()
