@@ -115,6 +115,15 @@ impl KnnIndex {
         Ok(())
     }
 
+    /// The training rows that have feature `f`, with their values (none for a feature
+    /// outside the index).
+    fn postings_of(&self, f: u32) -> &[(u32, f32)] {
+        match self.postings_start.get(f as usize..f as usize + 2) {
+            Some(r) => &self.postings[r[0]..r[1]],
+            None => &[],
+        }
+    }
+
     /// The votes of the `neighbours` rows most similar (cosine) to `row`, best first;
     /// `exclude` leaves one training document out (its own out-of-sample score).
     pub fn votes(&self, row: &SparseRow, exclude: Option<usize>) -> Vec<Vote> {
@@ -122,14 +131,7 @@ impl KnnIndex {
         let mut similarity = vec![0f32; n];
         let mut touched: Vec<u32> = Vec::new();
         for (&f, &v) in row.indices.iter().zip(&row.values) {
-            let Some(range) = self
-                .postings_start
-                .get(f as usize..f as usize + 2)
-                .map(|r| r[0]..r[1])
-            else {
-                continue;
-            };
-            for &(d, w) in &self.postings[range] {
+            for &(d, w) in self.postings_of(f) {
                 if similarity[d as usize] == 0.0 {
                     touched.push(d);
                 }
@@ -264,21 +266,8 @@ impl KnnIndex {
                 lanes |= 1 << lane;
                 at += 1;
             }
-            let Some(range) = self
-                .postings_start
-                .get(f as usize..f as usize + 2)
-                .map(|r| r[0]..r[1])
-            else {
-                continue;
-            };
-            accumulate(
-                &self.postings[range],
-                &query,
-                lanes,
-                similarity,
-                reached,
-                touched,
-            );
+            let postings = self.postings_of(f);
+            accumulate(postings, &query, lanes, similarity, reached, touched);
         }
         let votes = queries
             .clone()
