@@ -67,6 +67,22 @@ impl ValidTfidfParams {
         texts: &[&str],
         progress: &dyn Stage,
     ) -> Result<(TfidfVectorizer, CsrMatrix)> {
+        let (vectorizer, x, _) =
+            self.fit_transform_observing::<()>(analyzer, texts, progress, None)?;
+        Ok((vectorizer, x))
+    }
+
+    /// [`Self::fit_transform`] that also hands every document's word sequence (the words
+    /// [`Analyzer::for_each_word`] gives, in order) to `observe` and returns what it made of
+    /// each, in the order of `texts`: a caller that reads the words (the label lexicon) needs
+    /// no second segmentation of the corpus, and the texts are not needed after analysis.
+    pub fn fit_transform_observing<T: Send>(
+        &self,
+        analyzer: &Analyzer,
+        texts: &[&str],
+        progress: &dyn Stage,
+        observe: Option<&WordObserver<'_, T>>,
+    ) -> Result<(TfidfVectorizer, CsrMatrix, Vec<T>)> {
         if texts.is_empty() {
             return Err(Error::Training(
                 "no documents to learn features from".into(),
@@ -84,14 +100,14 @@ impl ValidTfidfParams {
             .par_chunks(chunk_size)
             .map(|chunk| PartialCounts::ngrams(analyzer, chunk))
             .collect();
-        let chunks: Vec<ChunkCounts> = partial
+        let (chunks, observed): (Vec<ChunkCounts>, Vec<Vec<T>>) = partial
             .par_iter_mut()
             .map(|p| {
-                let counts = p.words(analyzer);
-                progress.advance(counts.docs.len() as u64);
+                let counts = p.words(analyzer, observe);
+                progress.advance(counts.0.docs.len() as u64);
                 counts
             })
-            .collect();
+            .unzip();
 
         let mut df: FxHashMap<&str, u32> = FxHashMap::default();
         for chunk in &chunks {
@@ -157,6 +173,7 @@ impl ValidTfidfParams {
         Ok((
             vectorizer,
             CsrMatrix::from_rows(rows.into_iter().flatten(), n_features),
+            observed.into_iter().flatten().collect(),
         ))
     }
 
@@ -195,6 +212,9 @@ pub struct Overlap {
     pub terms: usize,
     pub known: usize,
 }
+
+/// What [`ValidTfidfParams::fit_transform_observing`] calls with each document's words.
+pub type WordObserver<'a, T> = dyn Fn(&[&str]) -> T + Sync + 'a;
 
 /// Term counts of a run of documents, with terms interned locally.
 struct ChunkCounts {
@@ -235,23 +255,47 @@ impl<'t> PartialCounts<'t> {
 
     /// Adds the words; the n-gram terms and the word terms are disjoint (`#` starts no word),
     /// so a document's pairs are its n-grams' followed by its words'.
-    fn words(&mut self, analyzer: &Analyzer) -> ChunkCounts {
+    fn words<T>(
+        &mut self,
+        analyzer: &Analyzer,
+        observe: Option<&WordObserver<'_, T>>,
+    ) -> (ChunkCounts, Vec<T>) {
         let interner = &mut self.interner;
         let mut docs = Vec::with_capacity(self.normalized.len());
+        let mut observed = Vec::with_capacity(if observe.is_some() {
+            docs.capacity()
+        } else {
+            0
+        });
+        let mut sequence: Vec<u32> = Vec::new();
         for (text, mut doc) in self.normalized.drain(..).zip(self.ngrams.drain(..)) {
+            sequence.clear();
             analyzer.for_each_word_of_normalized(&text, &mut |term| {
                 let id = interner.id(term);
                 interner.add(id);
+                if observe.is_some() {
+                    sequence.push(id);
+                }
             });
+            if let Some(observe) = observe {
+                let words: Vec<&str> = sequence
+                    .iter()
+                    .map(|&id| interner.terms[id as usize].as_str())
+                    .collect();
+                observed.push(observe(&words));
+            }
             doc.extend(interner.finish_document());
             docs.push(doc);
         }
         let interner = std::mem::take(interner);
-        ChunkCounts {
-            terms: interner.terms,
-            df: interner.df,
-            docs,
-        }
+        (
+            ChunkCounts {
+                terms: interner.terms,
+                df: interner.df,
+                docs,
+            },
+            observed,
+        )
     }
 }
 

@@ -13,12 +13,14 @@ use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::calibrate::{
     fit_held_out_if_tuning, DroppedNegatives, OutOfFold, TuneParams, TuningSummary, ValidTuneParams,
 };
-use crate::classifier::ensemble::{Ensemble, EnsembleParams, EnsembleReport, Vote};
+use crate::classifier::ensemble::{
+    Ensemble, EnsembleParams, EnsembleReport, Lexicon, Mention, Vote,
+};
 use crate::classifier::{LabelSets, OneVsRest, OneVsRestParams, ValidOneVsRestParams};
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::features::sparse::CsrMatrix;
-use crate::features::{TfidfParams, TfidfVectorizer, ValidTfidfParams};
+use crate::features::{TfidfParams, TfidfVectorizer, ValidTfidfParams, WordObserver};
 use crate::formats::{CorpusFormat, RawSummary, ResolutionReport};
 use crate::model::{Model, TrainingInfo};
 use crate::progress::Progress;
@@ -212,7 +214,7 @@ impl ValidTrainParams {
         thesaurus: Option<&Thesaurus>,
         progress: &dyn Progress,
     ) -> Result<(Model, TrainReport)> {
-        let mut prepared = self.prepare(analyzer, corpus, progress)?;
+        let mut prepared = self.prepare(analyzer, corpus, thesaurus, progress)?;
         let (classifier, held_out, tuning_summary) = fit_held_out_if_tuning(
             &self.ovr,
             self.tune.as_ref(),
@@ -225,20 +227,21 @@ impl ValidTrainParams {
         )?;
         self.finish(
             prepared,
-            analyzer,
             corpus,
-            thesaurus,
             (classifier, held_out, tuning_summary),
             None,
         )
     }
 
     /// The first steps of every training run (whole, a shard, or a merge of shards): the
-    /// descriptors trained and skipped, every document's labels, and the TF-IDF rows.
+    /// descriptors trained and skipped, every document's labels, the TF-IDF rows and, when
+    /// the ensemble has a lexicon member, the lexicon (the trained descriptors' names and the
+    /// `thesaurus`'s labels) with its mentions in every document.
     pub(crate) fn prepare<'c>(
         &self,
         analyzer: &Analyzer,
         corpus: &'c Corpus,
+        thesaurus: Option<&Thesaurus>,
         progress: &dyn Progress,
     ) -> Result<Prepared<'c>> {
         let mut seconds = BTreeMap::new();
@@ -286,17 +289,44 @@ impl ValidTrainParams {
                 .collect(),
         };
 
+        // The lexicon is matched in the words the vectoriser reads: no second segmentation.
+        let trained: Vec<String> = kept.iter().map(|&(d, _)| d.to_string()).collect();
+        let (lexicon_only, lexicon_labels) =
+            lexicon_labels(&trained, thesaurus, self.analyzer.language.code());
+        let wants_lexicon = self.tune.is_some()
+            && self.ensemble.as_ref().is_some_and(|e| e.lexicon)
+            && !lexicon_labels.is_empty();
+        let lexicon = wants_lexicon.then(|| {
+            Lexicon::build(
+                analyzer,
+                lexicon_labels.iter().map(|(d, l, p)| (*d, l.as_str(), *p)),
+                trained.len() + lexicon_only.len(),
+            )
+        });
+        let observe = |words: &[&str]| match &lexicon {
+            Some(lexicon) => lexicon.mentions_of_words(words),
+            None => Vec::new(),
+        };
+
         let texts = corpus.bodies();
         let start = Instant::now();
         let bar = progress.stage("analysing", texts.len() as u64);
-        let (vectorizer, x) = self.tfidf.fit_transform(analyzer, &texts, bar.as_ref())?;
+        let (vectorizer, x, mentions) = self.tfidf.fit_transform_observing(
+            analyzer,
+            &texts,
+            bar.as_ref(),
+            lexicon
+                .is_some()
+                .then_some(&observe as &WordObserver<'_, Vec<Mention>>),
+        )?;
         bar.finish();
         seconds.insert("analysis", start.elapsed().as_secs_f64());
         Ok(Prepared {
             kept,
             skipped,
             labels,
-            texts,
+            lexicon: lexicon.map(|l| (l, mentions)),
+            lexicon_only,
             vectorizer,
             x,
             seconds,
@@ -309,9 +339,7 @@ impl ValidTrainParams {
     pub(crate) fn finish(
         &self,
         prepared: Prepared<'_>,
-        analyzer: &Analyzer,
         corpus: &Corpus,
-        thesaurus: Option<&Thesaurus>,
         (classifier, held_out, mut tuning_summary): (OneVsRest, Option<OutOfFold>, TuningSummary),
         votes: Option<Vec<Vec<Vote>>>,
     ) -> Result<(Model, TrainReport)> {
@@ -319,7 +347,8 @@ impl ValidTrainParams {
             kept,
             skipped,
             labels,
-            texts,
+            lexicon,
+            lexicon_only,
             vectorizer,
             x,
             mut seconds,
@@ -334,18 +363,20 @@ impl ValidTrainParams {
                 let mut tuning_labels = labels.clone();
                 if let Some(params) = &self.ensemble {
                     let start = Instant::now();
-                    let (new_names, lexicon_labels) =
-                        lexicon_labels(&descriptors, thesaurus, self.analyzer.language.code());
+                    // Descriptors only the lexicon proposes exist only with a lexicon.
+                    let new_names = if lexicon.is_some() {
+                        lexicon_only
+                    } else {
+                        Vec::new()
+                    };
                     let mut all_documents = label_documents.clone();
                     all_documents.resize(descriptors.len() + new_names.len(), 0);
                     let (fitted, fused, report) = Ensemble::fit(
                         params,
-                        analyzer,
                         &x,
                         &labels.rows,
-                        &texts,
                         &oof.docs,
-                        &lexicon_labels,
+                        lexicon,
                         all_documents.clone(),
                         descriptors.len(),
                         votes,
@@ -419,7 +450,10 @@ pub(crate) struct Prepared<'c> {
     /// Descriptors with fewer than `min_label_docs` documents.
     pub skipped: Vec<(&'c str, u32)>,
     pub labels: LabelSets,
-    pub texts: Vec<&'c str>,
+    /// The label lexicon and its mentions in every document (see [`ValidTrainParams::prepare`]).
+    pub lexicon: Option<(Lexicon, Vec<Vec<Mention>>)>,
+    /// Thesaurus concepts no training document carries, proposed by the lexicon alone.
+    pub lexicon_only: Vec<String>,
     pub vectorizer: TfidfVectorizer,
     pub x: CsrMatrix,
     pub seconds: BTreeMap<&'static str, f64>,

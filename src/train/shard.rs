@@ -460,7 +460,7 @@ impl ValidTrainParams {
         progress: &dyn Progress,
     ) -> Result<(Part, ShardReport)> {
         self.shardable()?;
-        let mut prepared = self.prepare(analyzer, corpus, progress)?;
+        let mut prepared = self.prepare(analyzer, corpus, thesaurus, progress)?;
         let fingerprints = fingerprints(self, corpus, &prepared, thesaurus)?;
         let blocks = ValidOneVsRestParams::blocks(&prepared.labels);
         let owners = shard_of_blocks(blocks.len(), shard.count);
@@ -734,7 +734,7 @@ impl Parts {
                 "the merge's settings differ from the parts'".into(),
             ));
         }
-        let prepared = params.prepare(analyzer, corpus, progress)?;
+        let prepared = params.prepare(analyzer, corpus, thesaurus, progress)?;
         let found = fingerprints(params, corpus, &prepared, thesaurus)?;
         let expected = &first.fingerprints;
         let read_from = self.inputs().corpus.clone();
@@ -844,8 +844,7 @@ impl Parts {
             }
         };
         let votes = voting.then_some(votes);
-        let (model, mut report) =
-            params.finish(prepared, analyzer, corpus, thesaurus, joined, votes)?;
+        let (model, mut report) = params.finish(prepared, corpus, joined, votes)?;
         report.seconds.insert("shards_summed", shard_training);
         Ok((model, report))
     }

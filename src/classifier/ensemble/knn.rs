@@ -194,8 +194,17 @@ impl KnnIndex {
     /// the read budget lets the query read: see [`Self::query_features`]) to `row`, best first;
     /// `exclude` leaves one training document out (its own out-of-sample score).
     pub fn votes(&self, row: &SparseRow, exclude: Option<usize>) -> Vec<Vote> {
-        let n = self.data.rows.len();
-        let mut similarity = vec![0f32; n];
+        self.votes_with(row, exclude, &mut vec![0f32; self.data.rows.len()])
+    }
+
+    /// [`Self::votes`] with a similarity buffer of one zero per training document, zero
+    /// again on return: queries in a row reuse it instead of clearing a new one each.
+    fn votes_with(
+        &self,
+        row: &SparseRow,
+        exclude: Option<usize>,
+        similarity: &mut [f32],
+    ) -> Vec<Vote> {
         let mut touched: Vec<u32> = Vec::new();
         for (f, v) in self.query_features(row) {
             for &(d, w) in self.postings_of(f) {
@@ -210,7 +219,7 @@ impl KnnIndex {
         }
         let near: Vec<(u32, f32)> = touched
             .iter()
-            .map(|&d| (d, similarity[d as usize]))
+            .map(|&d| (d, std::mem::take(&mut similarity[d as usize])))
             .filter(|&(_, s)| s > 0.0)
             .collect();
         self.votes_of_nearest(near)
@@ -252,8 +261,12 @@ impl KnnIndex {
     /// document's votes are those [`Self::leave_one_out_votes`] gives it, so shards of the
     /// documents can compute them apart.
     pub fn leave_one_out_votes_of(&self, docs: &[usize]) -> Vec<Vec<Vote>> {
+        let n = self.data.rows.len();
         docs.par_iter()
-            .map(|&d| self.votes(&self.data.rows[d], Some(d)))
+            .map_init(
+                || vec![0f32; n],
+                |similarity, &d| self.votes_with(&self.data.rows[d], Some(d), similarity),
+            )
             .collect()
     }
 
@@ -275,14 +288,12 @@ impl KnnIndex {
             .postings
             .iter()
             .all(|&(_, w)| w.is_finite() && w >= 1e-18);
-        if !positive {
-            return self
-                .data
-                .rows
-                .par_iter()
-                .enumerate()
-                .map(|(d, row)| self.votes(row, Some(d)))
-                .collect();
+        // Blocks pay off where queries share most of what they read: when a query may reach
+        // every document. Under a read budget smaller than the corpus, queries read their
+        // own distinctive features, a block would move 32 lanes for one, and lone queries
+        // over a 4-byte similarity per document are faster.
+        if !positive || self.read_budget < n {
+            return self.leave_one_out_votes_of(&(0..n).collect::<Vec<_>>());
         }
         let blocks: Vec<Vec<Vec<Vote>>> = (0..n.div_ceil(LANES))
             .into_par_iter()
@@ -412,9 +423,8 @@ fn keep_highest_postings(
             kept.extend_from_slice(list);
         } else {
             let mut highest = list.to_vec();
-            highest.select_nth_unstable_by(limit - 1, |a, b| {
-                b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
-            });
+            highest
+                .select_nth_unstable_by(limit - 1, |a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             highest.truncate(limit);
             highest.sort_unstable_by_key(|&(d, _)| d);
             kept.extend(highest);
@@ -558,10 +568,7 @@ mod tests {
             vec![0.3, 0.7, 0.9],
         ]);
         let labels = vec![vec![0], vec![0], vec![0], vec![1], vec![1]];
-        let index = KnnIndex::with_read_budget(
-            KnnIndex::new(&x, &labels, 1).data.clone(),
-            3,
-        );
+        let index = KnnIndex::with_read_budget(KnnIndex::new(&x, &labels, 1).data.clone(), 3);
         // Feature 0 keeps its three highest postings (documents 0, 1, 2), feature 2 its
         // three highest (4, 2, 1).
         assert_eq!(index.postings_of(0), &[(0, 0.9), (1, 0.9), (2, 0.9)]);

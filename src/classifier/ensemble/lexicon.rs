@@ -167,9 +167,23 @@ impl Lexicon {
     /// The descriptors whose labels occur in `text`, in descriptor order.
     pub fn mentions(&self, analyzer: &Analyzer, text: &str) -> Vec<Mention> {
         let mut ids: Vec<u32> = Vec::new();
-        analyzer.for_each_word(text, &mut |w| {
-            ids.push(self.word_ids.get(w).copied().unwrap_or(u32::MAX));
-        });
+        analyzer.for_each_word(text, &mut |w| ids.push(self.word_id(w)));
+        self.mentions_of_ids(&ids)
+    }
+
+    /// [`Self::mentions`] of a text whose words (as [`Analyzer::for_each_word`] gives them)
+    /// are known already: training reads them while it vectorises the corpus.
+    pub fn mentions_of_words(&self, words: &[&str]) -> Vec<Mention> {
+        let ids: Vec<u32> = words.iter().map(|w| self.word_id(w)).collect();
+        self.mentions_of_ids(&ids)
+    }
+
+    /// A word's id in the labels' vocabulary (`u32::MAX`: in no label).
+    fn word_id(&self, word: &str) -> u32 {
+        self.word_ids.get(word).copied().unwrap_or(u32::MAX)
+    }
+
+    fn mentions_of_ids(&self, ids: &[u32]) -> Vec<Mention> {
         let n = ids.len().max(1) as f32;
         let mut found: FxHashMap<u32, Mention> = FxHashMap::default();
         for (i, id) in ids.iter().enumerate() {

@@ -329,7 +329,9 @@ impl Ensemble {
     /// Fits the ensemble on the training corpus from the one-vs-rest model's out-of-fold
     /// scores (`oof`, per document best first): neighbours vote with each document left out,
     /// the lexicon's record leaves each document's own mentions out, and the fusion is fitted
-    /// on the evidence of every candidate. Returns the ensemble, the fused out-of-fold
+    /// on the evidence of every candidate. `lexicon`: the label lexicon with every training
+    /// document's mentions ([`Lexicon::mentions_of_words`], found while the corpus was
+    /// analysed), or none for no lexicon member. Returns the ensemble, the fused out-of-fold
     /// values (per document best first) with, per descriptor, its gold assignments no member
     /// proposed, and the report. `votes`, when given, are the neighbours' leave-one-out votes
     /// computed beforehand (by shards, [`KnnIndex::leave_one_out_votes_of`]): they must be
@@ -337,18 +339,17 @@ impl Ensemble {
     #[allow(clippy::too_many_arguments)]
     pub fn fit(
         params: &EnsembleParams,
-        analyzer: &Analyzer,
         x: &CsrMatrix,
         gold: &[Vec<u32>],
-        texts: &[&str],
         oof: &[Vec<(u32, f32)>],
-        lexicon_labels: &[(u32, String, bool)],
+        lexicon: Option<(Lexicon, Vec<Vec<Mention>>)>,
         label_documents: Vec<u32>,
         trained: usize,
         votes: Option<Vec<Vec<Vote>>>,
     ) -> Result<(Ensemble, FusedOutOfFold, EnsembleReport)> {
         let n_descriptors = label_documents.len();
-        if x.n_rows() != gold.len() || texts.len() != gold.len() || oof.len() != gold.len() {
+        let mentions_match = lexicon.as_ref().is_none_or(|(_, m)| m.len() == gold.len());
+        if x.n_rows() != gold.len() || oof.len() != gold.len() || !mentions_match {
             return Err(Error::Training(
                 "the ensemble's inputs do not match the corpus".into(),
             ));
@@ -364,23 +365,12 @@ impl Ensemble {
             (Some(k), None) => k.leave_one_out_votes(),
             (None, _) => vec![Vec::new(); gold.len()],
         };
-        let mut lexicon = (params.lexicon && !lexicon_labels.is_empty()).then(|| {
-            Lexicon::build(
-                analyzer,
-                lexicon_labels.iter().map(|(d, l, p)| (*d, l.as_str(), *p)),
-                n_descriptors,
-            )
-        });
-        let mentions: Vec<Vec<Mention>> = match &mut lexicon {
-            Some(lex) => {
-                let found: Vec<Vec<Mention>> = texts
-                    .par_iter()
-                    .map(|t| lex.mentions(analyzer, t))
-                    .collect();
+        let (lexicon, mentions) = match lexicon {
+            Some((mut lex, found)) => {
                 lex.count_training_mentions(&found, gold);
-                found
+                (Some(lex), found)
             }
-            None => vec![Vec::new(); gold.len()],
+            None => (None, vec![Vec::new(); gold.len()]),
         };
         let mut ensemble = Ensemble {
             knn,
