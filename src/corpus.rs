@@ -37,6 +37,13 @@ pub struct Corpus {
 }
 
 impl Corpus {
+    /// Frees every document's body (training keeps the descriptors and origins after analysis).
+    pub fn release_bodies(&mut self) {
+        for d in &mut self.documents {
+            d.body = String::new();
+        }
+    }
+
     /// Distinct descriptors, sorted.
     pub fn descriptor_set(&self) -> BTreeSet<&str> {
         self.documents

@@ -69,15 +69,16 @@ pub(crate) const MODEL: Framing = Framing {
 
 /// Serialises a model to bytes in the file format.
 pub fn to_bytes(model: &Model) -> Result<Vec<u8>> {
-    let payload = postcard::to_stdvec(&model.to_data())
+    let payload = postcard::to_stdvec(&model.as_data())
         .map_err(|e| Error::Training(format!("cannot serialise the model: {e}")))?;
-    seal(&payload, MODEL)
+    seal(payload, MODEL)
 }
 
 /// Frames a serialised payload: the header of `framing`, then the payload compressed.
-pub(crate) fn seal(payload: &[u8], framing: Framing) -> Result<Vec<u8>> {
+/// Takes the payload by value to free it once compressed (on a large model it is gigabytes).
+pub(crate) fn seal(payload: Vec<u8>, framing: Framing) -> Result<Vec<u8>> {
     let what = framing.what;
-    let compressed = zstd::bulk::compress(payload, ZSTD_LEVEL)
+    let compressed = zstd::bulk::compress(&payload, ZSTD_LEVEL)
         .map_err(|e| Error::Training(format!("cannot compress the {what}: {e}")))?;
     // Never write what `from_bytes` would refuse as a forgery (models compress 1.3-1.5 times;
     // this cannot happen short of a bug, and then an error now beats an unloadable file).
@@ -88,10 +89,12 @@ pub(crate) fn seal(payload: &[u8], framing: Framing) -> Result<Vec<u8>> {
             payload.len() / compressed.len().max(1)
         )));
     }
+    let payload_len = payload.len();
+    drop(payload);
     let mut out = Vec::with_capacity(HEADER_LEN + compressed.len());
     out.extend_from_slice(framing.magic);
     out.extend_from_slice(&framing.version.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(payload_len as u64).to_le_bytes());
     out.extend_from_slice(&(compressed.len() as u64).to_le_bytes());
     let crc = checksum(&out[MAGIC.len()..], &compressed);
     out.extend_from_slice(&crc.to_le_bytes());

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::AnalyzerConfig;
 use crate::calibrate::Tuning;
-use crate::classifier::ensemble::{Ensemble, EnsembleData};
+use crate::classifier::ensemble::{Ensemble, EnsembleData, EnsembleDataRef};
 use crate::classifier::{logistic, OneVsRest};
 use crate::features::{TfidfState, TfidfVectorizer};
 use crate::thesaurus::{ConceptTable, Thesaurus};
@@ -55,17 +55,32 @@ pub(crate) struct ModelData {
     pub ensemble: Option<EnsembleData>,
 }
 
+/// [`ModelData`] borrowed from a [`Model`]: serialised exactly as `ModelData` (same fields,
+/// same order; a reference serialises as what it refers to).
+#[derive(Debug, Serialize)]
+pub(crate) struct ModelDataRef<'a> {
+    pub analyzer: &'a AnalyzerConfig,
+    pub tfidf: &'a TfidfState,
+    pub descriptors: &'a [String],
+    pub classifier: &'a OneVsRest,
+    pub info: &'a TrainingInfo,
+    pub concepts: Option<&'a ConceptTable>,
+    pub tuning: Option<&'a Tuning>,
+    pub ensemble: Option<EnsembleDataRef<'a>>,
+}
+
 impl Model {
-    pub(crate) fn to_data(&self) -> ModelData {
-        ModelData {
-            analyzer: self.analyzer.clone(),
-            tfidf: self.vectorizer.state().clone(),
-            descriptors: self.descriptors.clone(),
-            classifier: self.classifier.clone(),
-            info: self.info.clone(),
-            concepts: self.concepts.clone(),
-            tuning: self.tuning.clone(),
-            ensemble: self.ensemble.as_ref().map(Ensemble::to_data),
+    /// The stored form, borrowed (saving a model copies none of it).
+    pub(crate) fn as_data(&self) -> ModelDataRef<'_> {
+        ModelDataRef {
+            analyzer: &self.analyzer,
+            tfidf: self.vectorizer.state(),
+            descriptors: &self.descriptors,
+            classifier: &self.classifier,
+            info: &self.info,
+            concepts: self.concepts.as_ref(),
+            tuning: self.tuning.as_ref(),
+            ensemble: self.ensemble.as_ref().map(Ensemble::as_data),
         }
     }
 

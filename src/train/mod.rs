@@ -181,11 +181,13 @@ impl ValidTrainParams {
     ) -> Result<(Model, TrainReport)> {
         let started = Instant::now();
         let analyzer = Analyzer::new(self.analyzer.clone())?;
-        let read = inputs.read()?;
+        let mut read = inputs.read()?;
         on_read(&read);
         let reading = started.elapsed().as_secs_f64();
-        let (mut model, mut report) =
-            self.fit_with_analyzer(&analyzer, &read.corpus, inputs.thesaurus, progress)?;
+        let prepared = self.prepare(&analyzer, &read.corpus, inputs.thesaurus, progress)?;
+        // Analysed, the bodies are needed no more: a million documents' text is gigabytes.
+        read.corpus.release_bodies();
+        let (mut model, mut report) = self.fit_prepared(prepared, &read.corpus, progress)?;
         if let Some(t) = inputs.thesaurus {
             model.attach_thesaurus(t);
         }
@@ -214,7 +216,18 @@ impl ValidTrainParams {
         thesaurus: Option<&Thesaurus>,
         progress: &dyn Progress,
     ) -> Result<(Model, TrainReport)> {
-        let mut prepared = self.prepare(analyzer, corpus, thesaurus, progress)?;
+        let prepared = self.prepare(analyzer, corpus, thesaurus, progress)?;
+        self.fit_prepared(prepared, corpus, progress)
+    }
+
+    /// Training after [`Self::prepare`]: one-vs-rest, then [`Self::finish`]. `corpus` need
+    /// not hold its bodies any more (analysis is over).
+    fn fit_prepared(
+        &self,
+        mut prepared: Prepared,
+        corpus: &Corpus,
+        progress: &dyn Progress,
+    ) -> Result<(Model, TrainReport)> {
         let (classifier, held_out, tuning_summary) = fit_held_out_if_tuning(
             &self.ovr,
             self.tune.as_ref(),
@@ -237,13 +250,13 @@ impl ValidTrainParams {
     /// descriptors trained and skipped, every document's labels, the TF-IDF rows and, when
     /// the ensemble has a lexicon member, the lexicon (the trained descriptors' names and the
     /// `thesaurus`'s labels) with its mentions in every document.
-    pub(crate) fn prepare<'c>(
+    pub(crate) fn prepare(
         &self,
         analyzer: &Analyzer,
-        corpus: &'c Corpus,
+        corpus: &Corpus,
         thesaurus: Option<&Thesaurus>,
         progress: &dyn Progress,
-    ) -> Result<Prepared<'c>> {
+    ) -> Result<Prepared> {
         let mut seconds = BTreeMap::new();
         let docs = &corpus.documents;
         if docs.is_empty() {
@@ -321,9 +334,11 @@ impl ValidTrainParams {
         )?;
         bar.finish();
         seconds.insert("analysis", start.elapsed().as_secs_f64());
+        let owned =
+            |list: Vec<(&str, u32)>| list.into_iter().map(|(d, n)| (d.to_string(), n)).collect();
         Ok(Prepared {
-            kept,
-            skipped,
+            kept: owned(kept),
+            skipped: owned(skipped),
             labels,
             lexicon: lexicon.map(|l| (l, mentions)),
             lexicon_only,
@@ -338,7 +353,7 @@ impl ValidTrainParams {
     /// neighbours' leave-one-out votes when shards computed them (see [`Ensemble::fit`]).
     pub(crate) fn finish(
         &self,
-        prepared: Prepared<'_>,
+        prepared: Prepared,
         corpus: &Corpus,
         (classifier, held_out, mut tuning_summary): (OneVsRest, Option<OutOfFold>, TuningSummary),
         votes: Option<Vec<Vec<Vote>>>,
@@ -354,7 +369,7 @@ impl ValidTrainParams {
             mut seconds,
         } = prepared;
         let docs = &corpus.documents;
-        let mut descriptors: Vec<String> = kept.iter().map(|&(d, _)| d.to_string()).collect();
+        let mut descriptors: Vec<String> = kept.iter().map(|(d, _)| d.clone()).collect();
         let mut label_documents: Vec<u32> = kept.iter().map(|&(_, n)| n).collect();
         let mut ensemble = None;
         let mut ensemble_report = None;
@@ -444,11 +459,11 @@ impl ValidTrainParams {
 }
 
 /// What [`ValidTrainParams::prepare`] computes for the later steps.
-pub(crate) struct Prepared<'c> {
+pub(crate) struct Prepared {
     /// Trained descriptors (sorted by name) and their document counts.
-    pub kept: Vec<(&'c str, u32)>,
+    pub kept: Vec<(String, u32)>,
     /// Descriptors with fewer than `min_label_docs` documents.
-    pub skipped: Vec<(&'c str, u32)>,
+    pub skipped: Vec<(String, u32)>,
     pub labels: LabelSets,
     /// The label lexicon and its mentions in every document (see [`ValidTrainParams::prepare`]).
     pub lexicon: Option<(Lexicon, Vec<Vec<Mention>>)>,

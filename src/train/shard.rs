@@ -258,10 +258,10 @@ fn thesaurus_fingerprint(
 fn fingerprints(
     params: &ValidTrainParams,
     corpus: &Corpus,
-    prepared: &Prepared<'_>,
+    prepared: &Prepared,
     thesaurus: Option<&Thesaurus>,
 ) -> Result<Fingerprints> {
-    let trained: Vec<String> = prepared.kept.iter().map(|&(d, _)| d.to_string()).collect();
+    let trained: Vec<String> = prepared.kept.iter().map(|(d, _)| d.clone()).collect();
     Ok(Fingerprints {
         corpus: corpus_fingerprint(corpus),
         vocabulary: vocabulary_fingerprint(&prepared.vectorizer),
@@ -354,7 +354,7 @@ impl Part {
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let payload = postcard::to_stdvec(self)
             .map_err(|e| Error::Training(format!("cannot serialise the partial model: {e}")))?;
-        seal(&payload, PART)
+        seal(payload, PART)
     }
 
     /// Reads a part written by [`Part::save`]; every failure names the file.
@@ -507,7 +507,7 @@ impl ValidTrainParams {
                 let start = Instant::now();
                 let knn = KnnIndex::new(&prepared.x, &prepared.labels.rows, e.neighbours);
                 let docs = shard_documents(prepared.labels.rows.len(), shard);
-                let votes = knn.leave_one_out_votes_of(&docs);
+                let votes = knn.leave_one_out_votes_of(&docs, e.candidates);
                 prepared
                     .seconds
                     .insert("neighbours", start.elapsed().as_secs_f64());

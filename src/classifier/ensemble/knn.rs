@@ -260,17 +260,22 @@ impl KnnIndex {
     /// The votes of training documents `docs` with each left out, in parallel: each
     /// document's votes are those [`Self::leave_one_out_votes`] gives it, so shards of the
     /// documents can compute them apart.
-    pub fn leave_one_out_votes_of(&self, docs: &[usize]) -> Vec<Vec<Vote>> {
+    pub fn leave_one_out_votes_of(&self, docs: &[usize], keep: usize) -> Vec<Vec<Vote>> {
         let n = self.data.rows.len();
         docs.par_iter()
             .map_init(
                 || vec![0f32; n],
-                |similarity, &d| self.votes_with(&self.data.rows[d], Some(d), similarity),
+                |similarity, &d| {
+                    best(
+                        self.votes_with(&self.data.rows[d], Some(d), similarity),
+                        keep,
+                    )
+                },
             )
             .collect()
     }
 
-    /// Every training document's votes with itself left out, in parallel.
+    /// Every training document's votes with itself left out (its best `keep`), in parallel.
     ///
     /// Equal to `votes(row, Some(d))` for every row `d`, bit for bit, but computed for
     /// [`LANES`] documents per pass over the postings: a feature that several of them share
@@ -279,7 +284,7 @@ impl KnnIndex {
     /// operations. Every similarity is still summed feature by feature in increasing order,
     /// and each document's neighbours are listed in the order a lone query reaches them, so
     /// selection and sums are those of [`Self::votes`].
-    pub fn leave_one_out_votes(&self) -> Vec<Vec<Vote>> {
+    pub fn leave_one_out_votes(&self, keep: usize) -> Vec<Vec<Vote>> {
         let n = self.data.rows.len();
         // The blocked pass knows a document is reached by whether it was reached before,
         // where a lone query tests for a similarity still zero: the same when every product
@@ -293,7 +298,7 @@ impl KnnIndex {
         // own distinctive features, a block would move 32 lanes for one, and lone queries
         // over a 4-byte similarity per document are faster.
         if !positive || self.read_budget < n {
-            return self.leave_one_out_votes_of(&(0..n).collect::<Vec<_>>());
+            return self.leave_one_out_votes_of(&(0..n).collect::<Vec<_>>(), keep);
         }
         let blocks: Vec<Vec<Vec<Vote>>> = (0..n.div_ceil(LANES))
             .into_par_iter()
@@ -301,7 +306,7 @@ impl KnnIndex {
                 || BlockScratch::new(n),
                 |scratch, b| {
                     let queries = b * LANES..n.min((b + 1) * LANES);
-                    self.block_leave_one_out(queries, scratch)
+                    self.block_leave_one_out(queries, scratch, keep)
                 },
             )
             .collect();
@@ -313,6 +318,7 @@ impl KnnIndex {
         &self,
         queries: std::ops::Range<usize>,
         scratch: &mut BlockScratch,
+        keep: usize,
     ) -> Vec<Vec<Vote>> {
         let BlockScratch {
             similarity,
@@ -352,7 +358,7 @@ impl KnnIndex {
                     .map(|&d| (d, similarity[d as usize].0[lane]))
                     .filter(|&(_, s)| s > 0.0)
                     .collect();
-                self.votes_of_nearest(near)
+                best(self.votes_of_nearest(near), keep)
             })
             .collect();
         for list in touched.iter_mut() {
@@ -364,6 +370,16 @@ impl KnnIndex {
         }
         votes
     }
+}
+
+/// The first `keep` of `votes` (best first), the rest freed: a training document's votes are
+/// kept for the whole ensemble fit, and only the candidates' share of them is ever read.
+fn best(mut votes: Vec<Vote>, keep: usize) -> Vec<Vote> {
+    if votes.len() > keep {
+        votes.truncate(keep);
+        votes.shrink_to_fit();
+    }
+    votes
 }
 
 /// Documents whose leave-one-out similarities are computed in one pass over the postings.
@@ -551,7 +567,7 @@ mod tests {
         assert!((votes[1].nearest - 0.8).abs() < 1e-6);
         assert!(!votes.iter().any(|v| v.label == 2));
         // Left out, row 0 is only its neighbour row 1's.
-        let loo = index.leave_one_out_votes();
+        let loo = index.leave_one_out_votes(usize::MAX);
         assert!((loo[0][0].share - 1.0).abs() < 1e-6);
         assert_eq!(loo[0].len(), 2);
     }
@@ -633,7 +649,7 @@ mod tests {
                 // 120 prunes only features (no list is that long), 40 postings as well.
                 assert_eq!(index.postings.len() < x.nnz(), budget < 53);
             }
-            let loo = index.leave_one_out_votes();
+            let loo = index.leave_one_out_votes(usize::MAX);
             assert_eq!(loo.len(), 53);
             for (d, blocked) in loo.iter().enumerate() {
                 let (indices, values) = x.row(d);

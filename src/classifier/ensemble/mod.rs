@@ -87,6 +87,18 @@ pub struct EnsembleData {
     pub documents: usize,
 }
 
+/// [`EnsembleData`] borrowed from an [`Ensemble`], for saving (same fields, same order).
+#[derive(Debug, Serialize)]
+pub struct EnsembleDataRef<'a> {
+    pub knn: Option<&'a KnnData>,
+    pub lexicon: Option<&'a LexiconData>,
+    pub fusion: &'a Fusion,
+    pub candidates: usize,
+    pub trained: usize,
+    pub label_documents: &'a [u32],
+    pub documents: usize,
+}
+
 /// A fitted ensemble.
 #[derive(Debug, Clone)]
 pub struct Ensemble {
@@ -152,14 +164,16 @@ pub struct EnsembleReport {
 }
 
 impl Ensemble {
-    pub fn to_data(&self) -> EnsembleData {
-        EnsembleData {
-            knn: self.knn.as_ref().map(|k| k.data().clone()),
-            lexicon: self.lexicon.as_ref().map(|l| l.data().clone()),
-            fusion: self.fusion.clone(),
+    /// The stored form, borrowed: serialised exactly as the [`EnsembleData`] it stands for,
+    /// without copying the neighbours' rows (gigabytes on a large corpus) to save them.
+    pub fn as_data(&self) -> EnsembleDataRef<'_> {
+        EnsembleDataRef {
+            knn: self.knn.as_ref().map(KnnIndex::data),
+            lexicon: self.lexicon.as_ref().map(Lexicon::data),
+            fusion: &self.fusion,
             candidates: self.candidates,
             trained: self.trained,
-            label_documents: self.label_documents.clone(),
+            label_documents: &self.label_documents,
             documents: self.documents,
         }
     }
@@ -362,7 +376,7 @@ impl Ensemble {
                     "the neighbours' votes do not match the corpus".into(),
                 ))
             }
-            (Some(k), None) => k.leave_one_out_votes(),
+            (Some(k), None) => k.leave_one_out_votes(params.candidates),
             (None, _) => vec![Vec::new(); gold.len()],
         };
         let (lexicon, mentions) = match lexicon {
