@@ -5,18 +5,22 @@
 #   scripts/scale_report.sh            # the grid plus the 100k x 2k x 1000-word run
 #   scripts/scale_report.sh --quick    # the grid only (a few minutes)
 #   scripts/scale_report.sh --no-peer  # skip LibMultiLabel (it needs target/peers-venv)
+#   scripts/scale_report.sh --curve    # only 100k -> 300k -> 1M documents x 5,000 descriptors x
+#                                      # 300 words (about an hour on 2 cores); prints its table
+#                                      # and leaves docs/performance.md alone
 #
 # LibMultiLabel (train_1vsrest, options "-m 2") runs where it fits in memory and time, on the
 # same corpus vectorised by scikit-learn; its vectorising is not counted, dtag's analysis is.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-quick=0 peer=1
+quick=0 peer=1 curve=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
+    --curve) curve=1 peer=0 ;;
     --no-peer) peer=0 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "unknown option: $arg" >&2; exit 2 ;;
   esac
 done
@@ -26,7 +30,8 @@ dtag=target/release/dtag
 work=target/scale
 mkdir -p "$work" docs
 results="$work/results.tsv"
-printf 'documents\tdescriptors\twords\tthreads\tdtag_s\tdtag_cpu_s\tdtag_rss_mib\tlml_s\tlml_rss_mib\n' > "$results"
+[[ $curve == 1 ]] && results="$work/curve.tsv"
+printf 'documents\tdescriptors\twords\tthreads\tdtag_s\tdtag_cpu_s\tdtag_rss_mib\tlml_s\tlml_rss_mib\tmodel_mib\n' > "$results"
 venv_python=target/peers-venv/bin/python
 if [[ $peer == 1 && ! -x $venv_python ]]; then
   echo "no target/peers-venv: run scripts/bench_peers.sh once to create it; skipping LibMultiLabel" >&2
@@ -49,6 +54,8 @@ run() {
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; print s}' "$log")
   cpu=$(awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} END {print u+s}' "$log")
   rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$log")
+  local model_mib
+  model_mib=$(( $(stat -c %s "$work/model.dtag") / 1048576 ))
   local lml_s="-" lml_rss="-"
   if [[ $with_peer == 1 && $peer == 1 ]]; then
     local plog="$work/peer-$docs-$labels-$words.log"
@@ -60,9 +67,20 @@ run() {
       echo "LibMultiLabel failed on $corpus (see $plog)" >&2
     fi
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$docs" "$labels" "$words" "$threads" \
-      "$wall" "$cpu" "$rss" "$lml_s" "$lml_rss" >> "$results"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$docs" "$labels" "$words" "$threads" \
+      "$wall" "$cpu" "$rss" "$lml_s" "$lml_rss" "$model_mib" >> "$results"
 }
+
+if [[ $curve == 1 ]]; then
+  for docs in 100000 300000 1000000; do
+    echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+    run "$docs" 5000 300 2 0
+  done
+  echo "| documents | descriptors | words/doc | wall s | CPU s | peak RSS MiB | model MiB |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|"
+  tail -n +2 "$results" | awk -F'\t' '{printf "| %s | %s | %s | %.0f | %.0f | %s | %s |\n", $1, $2, $3, $5, $6, $7, $10}'
+  exit 0
+fi
 
 # Documents, descriptors and threads, one axis at a time around 10k x 200 x 300 words.
 run 10000 200 300 2 1

@@ -151,14 +151,16 @@ impl ValidTfidfParams {
         }
         let vectorizer = TfidfVectorizer::new(terms, idf, self.0.sublinear_tf, texts.len());
 
+        // Each chunk's counts are freed as soon as its rows are weighed (on a large corpus
+        // counts and rows are gigabytes each).
         let rows: Vec<Vec<SparseRow>> = chunks
-            .par_iter()
+            .into_par_iter()
             .map(|chunk| {
                 let columns: Vec<Option<u32>> =
                     chunk.terms.iter().map(|t| vectorizer.column(t)).collect();
                 chunk
                     .docs
-                    .iter()
+                    .into_iter()
                     .map(|doc| {
                         vectorizer.weigh(
                             doc.iter()
@@ -574,6 +576,32 @@ mod tests {
             ..Default::default()
         })
         .unwrap()
+    }
+
+    #[test]
+    fn observed_words_are_the_analyzers_words_in_order_for_every_text() {
+        // The default analyzer: jieba words, character n-grams (which must not be observed),
+        // NFKC normalisation (full-width letters) and stop words. 40 texts: several chunks.
+        let a = Analyzer::new(AnalyzerConfig::default()).unwrap();
+        let texts: Vec<String> = (0..40)
+            .map(|i| format!("安理会第{i}号决议 呼吁 ＵＮ 非洲联盟 加强 区域 合作 的 和平 行动"))
+            .collect();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let params = TfidfParams::default().check().unwrap();
+        let observe = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        let (v, x, observed) = params
+            .fit_transform_observing(&a, &texts, &NoProgress, Some(&observe))
+            .unwrap();
+        assert_eq!(observed.len(), texts.len());
+        for (text, seen) in texts.iter().zip(&observed) {
+            let mut words = Vec::new();
+            a.for_each_word(text, &mut |w| words.push(w.to_string()));
+            assert!(!words.is_empty());
+            assert_eq!(seen, &words, "{text}");
+        }
+        // Observing changes nothing of the vectoriser's result.
+        let (v_plain, x_plain) = params.fit_transform(&a, &texts, &NoProgress).unwrap();
+        assert_eq!((v.n_features(), &x), (v_plain.n_features(), &x_plain));
     }
 
     #[test]
