@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
-use crate::analysis::Analyzer;
+use crate::analysis::{Analyzer, Term, CHAR_NGRAM_PREFIX};
 use crate::calibrate::{fit_and_tune, fold_assignment, TuneParams, Tuning, TuningSummary};
 use crate::classifier::{
     LabelSets, LabelWeights, LogisticParams, OneVsRest, OneVsRestParams, ValidOneVsRestParams,
@@ -34,6 +34,7 @@ use crate::classifier::{
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::features::sparse::{CsrMatrix, SparseRow};
+use crate::features::TfidfVectorizer;
 use crate::model::{Model, TrainingInfo};
 use crate::predict::{score_text, DecisionRule};
 use crate::progress::{Progress, Stage};
@@ -262,8 +263,41 @@ struct Analysed {
     ignored: FxHashMap<String, u32>,
 }
 
+/// The model's columns of one-ideograph character n-grams (`#` and a character of the basic
+/// unified block), by character: most of a Chinese text's tokens are these, and an array
+/// lookup spares hashing each as a string.
+struct HanColumns(Vec<u32>);
+
+impl HanColumns {
+    const FIRST: u32 = 0x4E00;
+    const LAST: u32 = 0x9FFF;
+
+    fn of(vectorizer: &TfidfVectorizer) -> HanColumns {
+        let mut table = vec![0u32; (Self::LAST - Self::FIRST + 1) as usize];
+        let mut key = String::with_capacity(4);
+        for (slot, c) in table.iter_mut().zip(Self::FIRST..=Self::LAST) {
+            let Some(c) = char::from_u32(c) else { continue };
+            key.clear();
+            key.push(CHAR_NGRAM_PREFIX);
+            key.push(c);
+            // Column + 1; 0: not in the vocabulary.
+            *slot = vectorizer.column(&key).map_or(0, |col| col + 1);
+        }
+        HanColumns(table)
+    }
+
+    /// `Some(Some(column))` or `Some(None)` (outside the vocabulary) for a character of the
+    /// block, `None` for another.
+    #[inline]
+    fn column(&self, c: char) -> Option<Option<u32>> {
+        let slot = (c as u32).checked_sub(Self::FIRST)? as usize;
+        self.0.get(slot).map(|&v| v.checked_sub(1))
+    }
+}
+
 fn analyse(model: &Model, analyzer: &Analyzer, texts: &[&str], progress: &dyn Stage) -> Analysed {
     let vectorizer = &model.vectorizer;
+    let han = HanColumns::of(vectorizer);
     let chunk_size = texts
         .len()
         .div_ceil(rayon::current_num_threads() * 8)
@@ -277,26 +311,43 @@ fn analyse(model: &Model, analyzer: &Analyzer, texts: &[&str], progress: &dyn St
                 ignored_tokens: 0,
                 ignored: FxHashMap::default(),
             };
+            let mut counts: FxHashMap<u32, u32> = FxHashMap::default();
+            let mut unknown: FxHashSet<String> = FxHashSet::default();
             for text in chunk {
-                let mut counts: FxHashMap<u32, u32> = FxHashMap::default();
-                let mut unknown: FxHashSet<String> = FxHashSet::default();
-                analyzer.for_each_token(text, &mut |t| {
+                counts.clear();
+                let mut count = |column: Option<u32>, term: &dyn Fn() -> String| {
                     part.tokens += 1;
-                    match vectorizer.column(t) {
+                    match column {
                         Some(c) => *counts.entry(c).or_insert(0) += 1,
                         None => {
                             part.ignored_tokens += 1;
-                            if !unknown.contains(t) {
-                                unknown.insert(t.to_string());
+                            let term = term();
+                            if !unknown.contains(&term) {
+                                unknown.insert(term);
                             }
                         }
                     }
-                });
-                for term in unknown {
+                };
+                // The tokens `Analyzer::for_each_token` gives (words, then character
+                // n-grams; the order does not matter to counts), with the n-grams of one
+                // ideograph looked up by character.
+                let normalized = analyzer.normalize(text);
+                let mut term = |t: Term<'_>| match t {
+                    Term::Text(t) => count(vectorizer.column(t), &|| t.to_string()),
+                    Term::Han(c) => match han.column(c) {
+                        Some(column) => count(column, &|| format!("{CHAR_NGRAM_PREFIX}{c}")),
+                        None => {
+                            let gram = format!("{CHAR_NGRAM_PREFIX}{c}");
+                            count(vectorizer.column(&gram), &|| gram.clone())
+                        }
+                    },
+                };
+                analyzer.for_each_word_of_normalized(&normalized, &mut term);
+                analyzer.for_each_ngram_of_normalized(&normalized, &mut term);
+                for term in unknown.drain() {
                     *part.ignored.entry(term).or_insert(0) += 1;
                 }
-                part.rows
-                    .push(vectorizer.weigh(counts.into_iter().collect()));
+                part.rows.push(vectorizer.weigh(counts.drain().collect()));
             }
             progress.advance(chunk.len() as u64);
             part
