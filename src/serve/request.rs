@@ -108,8 +108,8 @@ impl Route {
     }
 }
 
-/// How many results to return and the lowest score to return.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// How many results to return and the lowest score to return (by default: nothing set).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SuggestOptions {
     /// At most this many results, when the caller set it; otherwise the project's limit, else
     /// [`DEFAULT_LIMIT`].
@@ -119,16 +119,6 @@ pub struct SuggestOptions {
     pub threshold: Option<f32>,
     /// Language of the labels, when the caller asked for one.
     pub language: Option<LanguageTag>,
-}
-
-impl Default for SuggestOptions {
-    fn default() -> Self {
-        SuggestOptions {
-            limit: None,
-            threshold: None,
-            language: None,
-        }
-    }
 }
 
 /// A short language code (BCP 47 primary tag, at most 8 ASCII letters), kept inline.
