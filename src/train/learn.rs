@@ -947,6 +947,71 @@ mod tests {
     }
 
     #[test]
+    fn analysis_gives_the_rows_of_the_vectorizer_and_counts_unknown_terms() {
+        // Whitespace-separated Chinese words with single-ideograph n-grams, as a jieba model
+        // has them: the table by character must find the same columns as the vectorizer.
+        let model = TrainParams {
+            analyzer: AnalyzerConfig {
+                segmenter: SegmenterKind::Whitespace,
+                char_ngrams: crate::analysis::CharNgrams::parse("han:1-2").unwrap(),
+                ..Default::default()
+            },
+            tfidf: TfidfParams {
+                min_df: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .check()
+        .unwrap()
+        .fit(
+            &corpus(&[
+                (&["THEFT"], "盗窃 财物 被告人 盗窃"),
+                (&["THEFT"], "盗窃 手机 被告人"),
+                (&["FRAUD"], "诈骗 钱款 被告人"),
+                (&["FRAUD"], "诈骗 电话 钱款"),
+            ]),
+            None,
+            &NoProgress,
+        )
+        .unwrap()
+        .0;
+        let analyzer = Analyzer::new(model.analyzer.clone()).unwrap();
+        // Known words and characters, an unknown word (抢劫) with unknown characters, an
+        // unknown two-character n-gram of known characters (#盗骗), Latin text.
+        let texts = ["盗窃 抢劫 钱款 盗骗", "诈骗 被告人 ABC 抢劫"];
+        let analysed = analyse(&model, &analyzer, &texts, &NoProgress);
+        for (row, text) in analysed.rows.iter().zip(texts) {
+            assert_eq!(row, &model.vectorizer.transform(&analyzer, text), "{text}");
+        }
+        // The counts of the tokens as `for_each_token` gives them, looked up by string.
+        let (mut tokens, mut ignored_tokens) = (0, 0);
+        let mut ignored: FxHashMap<String, u32> = FxHashMap::default();
+        for text in texts {
+            let all = analyzer.tokens(text);
+            tokens += all.len() as u64;
+            let unknown: FxHashSet<&String> = all
+                .iter()
+                .filter(|t| model.vectorizer.column(t).is_none())
+                .collect();
+            ignored_tokens += all
+                .iter()
+                .filter(|t| model.vectorizer.column(t).is_none())
+                .count() as u64;
+            for t in unknown {
+                *ignored.entry(t.clone()).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(analysed.tokens, tokens);
+        assert_eq!(analysed.ignored_tokens, ignored_tokens);
+        assert_eq!(analysed.ignored, ignored);
+        // Both kinds of one-ideograph n-grams occur: known (#盗) and unknown (#抢, twice).
+        assert!(model.vectorizer.column("#盗").is_some());
+        assert_eq!(analysed.ignored.get("#抢"), Some(&2));
+        assert!(analysed.ignored.contains_key("abc"));
+    }
+
+    #[test]
     fn learning_nothing_new_keeps_the_model_close() {
         let model = base_model();
         let params = LearnParams::for_model(&model).check().unwrap();
