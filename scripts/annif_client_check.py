@@ -1,12 +1,18 @@
 """Calls `dtag serve` through annif-client and compares it with `dtag suggest --format json`.
 
 Usage: annif_client_check.py API_BASE PROJECT DTAG MODEL DRAFT... (run by test_annif_client.sh)
+Then starts a second server with `--learn` on a copy of MODEL and learns through the client.
 Exits 1 on any mismatch, printing what differed.
 """
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
+import urllib.parse
 
 import requests
 
@@ -102,10 +108,67 @@ def main():
         if status != 403:
             failures.append(f"learn without --learn gave {status}, not 403")
 
+    check_learning(dtag, model, project_id, texts[0], failures)
+
     if failures:
         print("\nFAILED:\n" + "\n".join(failures), file=sys.stderr)
         sys.exit(1)
     print("annif-client agrees with dtag suggest")
+
+
+def check_learning(dtag, model, project_id, text, failures):
+    """Serves a copy of `model` with --learn and teaches it, through annif-client's `learn`,
+    30 copies of `text` labelled with a descriptor outside the text's top 3: the request must
+    get 204, the server count the documents, the model file change, and the descriptor rank
+    in the top 3 of the next suggestion."""
+    work = tempfile.mkdtemp(prefix="dtag-annif-learn.")
+    copy = os.path.join(work, "learn.dtag")
+    shutil.copyfile(model, copy)
+    with open(os.path.join(work, "serve.err"), "w") as err:
+        server = subprocess.Popen(
+            [dtag, "serve", "--model", f"{project_id}={copy}", "--bind", "127.0.0.1:0", "--learn"],
+            stdout=subprocess.PIPE, stderr=err, text=True,
+        )
+    try:
+        line = server.stdout.readline().strip()
+        if not line.startswith("listening on http://"):
+            failures.append(f"dtag serve --learn did not start: {line!r}")
+            return
+        api_base = line.removeprefix("listening on ") + "/v1/"
+        client = AnnifClient(api_base=api_base)
+        ranked = [r["label"] for r in client.suggest(project_id, text, limit=100, threshold=0.0)]
+        # The descriptor ranked fifth: known to the model, yet not among the draft's top 3.
+        target = ranked[4]
+        with open(copy, "rb") as f:
+            before = f.read()
+        subject = {"uri": "urn:dtag:descriptor:" + urllib.parse.quote(target, safe="-._~"),
+                   "label": target}
+        started = time.perf_counter()
+        answer = client.learn(project_id, [{"text": text, "subjects": [subject]}] * 30)
+        print(f"learn with --learn: {answer.status_code} in {time.perf_counter() - started:.2f}s "
+              f"(30 copies of the first draft labelled {target!r}, ranked 5th before)")
+        if answer.status_code != 204:
+            failures.append(f"learn with --learn gave {answer.status_code}, not 204")
+        learned = requests.get(api_base.removesuffix("v1/") + "healthz", timeout=10).json()
+        if learned["learned_documents"] != 30:
+            failures.append(f"the server counts {learned['learned_documents']} learned documents, not 30")
+        with open(copy, "rb") as f:
+            if f.read() == before:
+                failures.append("learning did not rewrite the model file")
+        top3 = [r["label"] for r in client.suggest(project_id, text, limit=3)]
+        print(f"top 3 after learning: {top3}")
+        if target not in top3:
+            failures.append(f"{target!r} not in the top 3 after learning: {top3}")
+    except Exception as err:  # report it with the rest, and still stop the server
+        failures.append(f"learning through annif-client failed: {err!r}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        with open(os.path.join(work, "serve.err")) as f:
+            log = f.read()
+        if failures:
+            print(log, file=sys.stderr)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

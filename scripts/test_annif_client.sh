@@ -3,7 +3,10 @@
 # Trains the demo model, serves it on a free loopback port, and checks through the client that
 # projects are listed and that suggest and suggest-batch return the descriptors and scores of
 # `dtag suggest --format json` (scores within 1e-4) for the demo drafts, the Chinese
-# data/drafts/draft_01.txt first. Exits non-zero on any mismatch; always stops the server.
+# data/drafts/draft_01.txt first; then (annif_client_check.py) serves a copy of the model with
+# --learn and checks a learn request through the client (204, counted, the model file
+# rewritten, the labelled descriptor in the top 3). Exits non-zero on any mismatch; always
+# stops the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

@@ -326,8 +326,12 @@ fn learn_alternate_halves(name: &str, corpus: &Path, test: &Path, w: &Path) -> H
         ])
         .ok();
         let report = run.json();
-        // Enough new documents: the update is re-tuned on them.
-        assert!(report["tuning"]["folds"].as_u64() == Some(5), "{report}");
+        // Enough new documents: the update is re-tuned on them, with an update's folds.
+        assert!(
+            report["tuning"]["folds"].as_u64()
+                == Some(dtag::train::learn::UPDATE_TUNE_FOLDS as u64),
+            "{report}"
+        );
         learn_runs.push([
             run.seconds,
             seconds(&report, &["analysis", "training"]),

@@ -52,13 +52,18 @@ impl Server {
 
     /// Starts the server on `model` as project `demo`.
     fn start_model(model: &Path, extra: &[&str], stderr: impl Into<Stdio>) -> Server {
+        let mut args = vec!["--model".to_string(), format!("demo={}", model.display())];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Server::start_args(&args, stderr)
+    }
+
+    /// Starts `dtag serve` with `args` (and a free port).
+    fn start_args(args: &[String], stderr: impl Into<Stdio>) -> Server {
         let mut child = Command::new(DTAG)
             .arg("serve")
-            .arg("--model")
-            .arg(format!("demo={}", model.display()))
             // Every client address on 127/8 reaches a server bound there (Linux).
             .args(["--bind", "127.0.0.1:0"])
-            .args(extra)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(stderr.into())
             .spawn()
@@ -1104,6 +1109,108 @@ fn without_threshold_the_api_decides_as_dtag_suggest_does_by_default() {
         .unwrap()
         .iter()
         .any(|r| r["language"].is_null()));
+}
+
+/// `dtag suggest --config CONFIG --project ID --format json` for one file, with `extra`
+/// flags: (descriptor, score) pairs.
+fn cli_project_suggestions(
+    config: &Path,
+    project: &str,
+    file: &str,
+    extra: &[&str],
+) -> Vec<(String, f64)> {
+    let out = Command::new(DTAG)
+        .args(["suggest", "--config"])
+        .arg(config)
+        .args(["--project", project, "--format", "json"])
+        .args(extra)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    json[0]["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["descriptor"].as_str().unwrap().to_string(),
+                s["score"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn projects_file_limit_and_threshold_apply_when_the_request_sets_neither() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-project-defaults");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("dtag.toml");
+    let model = demo_model().display().to_string();
+    std::fs::write(
+        &config,
+        format!(
+            "[plain]\nmodel = {model:?}\n\n[one]\nmodel = {model:?}\nlimit = 1\n\n\
+             [low]\nmodel = {model:?}\nthreshold = 0.01\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::start_args(
+        &["--config".to_string(), config.display().to_string()],
+        Stdio::piped(),
+    );
+    let draft = "data/drafts/draft_01.txt";
+    let text = form_encode(&std::fs::read_to_string(draft).unwrap());
+    let ask = |project: &str, options: &str| {
+        let response = server.post(
+            &format!("/v1/projects/{project}/suggest"),
+            "application/x-www-form-urlencoded",
+            format!("text={text}{options}").as_bytes(),
+        );
+        assert_eq!(
+            response.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
+        api_suggestions(&response.json()["results"])
+    };
+    let labels = |s: &[(String, f64)]| s.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
+    let plain = ask("plain", "");
+    let low = ask("low", "");
+    // Each project answers as `dtag suggest --project ID` does.
+    for (project, answer) in [("plain", &plain), ("one", &ask("one", "")), ("low", &low)] {
+        assert_eq!(
+            labels(answer),
+            labels(&cli_project_suggestions(&config, project, draft, &[])),
+            "project {project}"
+        );
+    }
+    assert_eq!(ask("one", "").len(), 1);
+    assert!(plain.len() > 1, "{plain:?}");
+    // The project's low threshold proposes more than the model's tuned thresholds do.
+    assert!(low.len() > plain.len(), "{low:?} vs {plain:?}");
+    assert!(low.iter().all(|(_, score)| *score >= 0.01));
+    // What the request sets wins over the project's defaults.
+    assert_eq!(ask("one", "&limit=3"), ask("plain", "&limit=3"));
+    assert_eq!(
+        labels(&ask("one", "&limit=3")),
+        labels(&cli_project_suggestions(
+            &config,
+            "one",
+            draft,
+            &["--limit", "3"]
+        ))
+    );
+    let filtered = ask("low", "&threshold=0.5");
+    assert_eq!(filtered, ask("plain", "&threshold=0.5"));
+    assert!(filtered.iter().all(|(_, score)| *score >= 0.5));
+    assert!(filtered.len() < low.len());
 }
 
 #[test]

@@ -399,7 +399,7 @@ fn learn_keeps_the_tuned_thresholds_of_a_batch_too_small_to_re_tune() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let out = d.join("out.dtag");
-    // 28 documents, too few for tuning's 5 folds of 10.
+    // 28 documents, too few to re-tune an update on (it takes 50 or more).
     let run = dtag([
         "learn",
         "--model",

@@ -89,12 +89,21 @@ fn seconds(name: &str, value: f64) -> anyhow::Result<std::time::Duration> {
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut models = args.models;
     let mut project_languages = std::collections::BTreeMap::new();
+    let mut project_decisions = std::collections::BTreeMap::new();
     if let Some(config) = &args.config {
         let projects = dtag::projects::Projects::load(config)?;
         for project in projects.projects.into_values() {
             if let Some(language) = project.language {
                 project_languages.insert(project.id.clone(), language);
             }
+            // Requests that set neither get what `dtag suggest --project ID` gives.
+            project_decisions.insert(
+                project.id.clone(),
+                dtag::serve::ProjectDecision {
+                    limit: project.limit,
+                    threshold: project.threshold,
+                },
+            );
             models.push((project.id, project.model));
         }
     }
@@ -103,6 +112,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         bind: args.bind,
         language: args.language,
         project_languages,
+        project_decisions,
         max_body_bytes: args.max_body_bytes,
         max_body_memory: args.max_body_memory,
         max_in_flight: args.max_in_flight,

@@ -47,6 +47,7 @@ use crate::error::{Error, Result};
 use crate::predict::{DecisionRule, Suggestion};
 use live::{LearnSettings, Worker};
 use problem::{Problem, PROBLEM_JSON};
+pub use projects::ProjectDecision;
 use projects::{uri_and_label, Project};
 use request::{LanguageTag, Route, SuggestOptions};
 
@@ -63,6 +64,9 @@ pub struct ServeParams {
     pub language: String,
     /// Projects whose language differs from `language` (from a projects file).
     pub project_languages: std::collections::BTreeMap<String, String>,
+    /// Projects' default limit and threshold (from a projects file), used when a suggestion
+    /// request does not set them.
+    pub project_decisions: std::collections::BTreeMap<String, ProjectDecision>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Bytes of request bodies held in memory at once, over all requests; a body that would
@@ -100,6 +104,7 @@ impl Default for ServeParams {
             bind: SocketAddr::from(([127, 0, 0, 1], 5000)),
             language: "zh".into(),
             project_languages: std::collections::BTreeMap::new(),
+            project_decisions: std::collections::BTreeMap::new(),
             max_body_bytes: 4 << 20,
             // Sixteen bodies of the largest size: enough for any batch client, while a flood of
             // large bodies cannot take more than this (plus its decoded copies) of memory.
@@ -157,6 +162,11 @@ impl ServeParams {
                 )
             })?;
             project_languages.insert(id.clone(), tag);
+        }
+        for (id, decision) in &self.project_decisions {
+            decision
+                .check()
+                .map_err(|why| Error::param("config", format!("project `{id}`: {why}")))?;
         }
         if self.max_body_bytes < 1024 {
             return Err(Error::param("max-body-bytes", "must be at least 1024"));
@@ -284,7 +294,11 @@ impl ValidServeParams {
         let mut loaded = Vec::with_capacity(p.models.len());
         for (id, path) in &p.models {
             let language = *self.project_languages.get(id).unwrap_or(&self.language);
-            loaded.push(Arc::new(Project::load(id, path, language)?));
+            let mut project = Project::load(id, path, language)?;
+            if let Some(decision) = p.project_decisions.get(id) {
+                project.decision = *decision;
+            }
+            loaded.push(Arc::new(project));
         }
         release_large_buffers_to_the_system();
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -713,7 +727,7 @@ fn suggest(project: &Project, content_type: Option<&str>, body: &[u8]) -> Result
     let loaded = project.current();
     let suggester = &loaded.suggester;
     let language = label_language(project, suggester.model(), &call.options)?;
-    let suggestions = match decision_rule(&call.options)? {
+    let suggestions = match decision_rule(&call.options, &project.decision)? {
         None => Vec::new(),
         Some(rule) => suggester.suggest(&call.text, &rule),
     };
@@ -733,7 +747,7 @@ fn suggest_batch(
     let loaded = project.current();
     let suggester = &loaded.suggester;
     let language = label_language(project, suggester.model(), &call.options)?;
-    let per_document = match decision_rule(&call.options)? {
+    let per_document = match decision_rule(&call.options, &project.decision)? {
         None => vec![Vec::new(); call.documents.len()],
         Some(rule) => {
             let texts: Vec<&str> = call.documents.iter().map(|d| d.text.as_str()).collect();
@@ -797,21 +811,38 @@ fn label_language(
 
 /// The decision of a request as a [`DecisionRule`]; `None` means "no results" (`limit=0`).
 ///
-/// Without `threshold`, the decision `dtag suggest` makes by default: the model's tuned
-/// per-descriptor thresholds (0.5 for an untuned model), at most `limit`, at least the best
-/// one. With `threshold`, Annif's filter: at most `limit` results with a score of at least
-/// `threshold`, and none at all when nothing reaches it.
-fn decision_rule(options: &SuggestOptions) -> Result<Option<DecisionRule>, Problem> {
-    if options.limit == 0 {
+/// What the request does not set comes from the project (a projects file's `limit` and
+/// `threshold`), else from the defaults: at most [`request::DEFAULT_LIMIT`] results.
+/// Without `threshold` in the request, the decision `dtag suggest --project ID` makes: the
+/// project's threshold (at least the best descriptor), or without one the model's tuned
+/// per-descriptor thresholds (0.5 for an untuned model), at least the best one. With
+/// `threshold` in the request, Annif's filter: at most `limit` results with a score of at
+/// least `threshold`, and none at all when nothing reaches it.
+fn decision_rule(
+    options: &SuggestOptions,
+    project: &ProjectDecision,
+) -> Result<Option<DecisionRule>, Problem> {
+    let limit = options
+        .limit
+        .or(project.limit)
+        .unwrap_or(request::DEFAULT_LIMIT);
+    if limit == 0 {
         return Ok(None);
     }
-    let rule = match options.threshold {
-        None => DecisionRule {
-            limit: options.limit,
+    let rule = match (options.threshold, project.threshold) {
+        (None, None) => DecisionRule {
+            limit,
             ..DecisionRule::default()
         },
-        Some(threshold) => DecisionRule {
-            limit: options.limit,
+        (None, Some(threshold)) => DecisionRule {
+            limit,
+            threshold,
+            at_least_one: true,
+            use_model_thresholds: false,
+            min_score: 0.0,
+        },
+        (Some(threshold), _) => DecisionRule {
+            limit,
             threshold,
             at_least_one: false,
             use_model_thresholds: false,

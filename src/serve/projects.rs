@@ -104,6 +104,29 @@ pub struct Project {
     pub learn_queued: AtomicUsize,
     /// Times the model file was read again after it was replaced on disk (or on SIGHUP).
     pub reloads: AtomicU64,
+    /// The limit and threshold of suggestion requests that do not set them.
+    pub decision: ProjectDecision,
+}
+
+/// A project's default limit and threshold (a projects file's `limit` and `threshold`), as
+/// `dtag suggest --project ID` applies them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProjectDecision {
+    pub limit: Option<usize>,
+    pub threshold: Option<f32>,
+}
+
+impl ProjectDecision {
+    /// Why these defaults cannot be used, if they cannot.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.limit == Some(0) {
+            return Err("limit must be at least 1".into());
+        }
+        if self.threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
+            return Err("threshold must be within 0 and 1".into());
+        }
+        Ok(())
+    }
 }
 
 impl Project {
@@ -118,6 +141,7 @@ impl Project {
             learned_documents: AtomicU64::new(0),
             learn_queued: AtomicUsize::new(0),
             reloads: AtomicU64::new(0),
+            decision: ProjectDecision::default(),
         })
     }
 

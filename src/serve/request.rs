@@ -108,25 +108,17 @@ impl Route {
     }
 }
 
-/// How many results to return and the lowest score to return.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// How many results to return and the lowest score to return (by default: nothing set).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SuggestOptions {
-    pub limit: usize,
+    /// At most this many results, when the caller set it; otherwise the project's limit, else
+    /// [`DEFAULT_LIMIT`].
+    pub limit: Option<usize>,
     /// The lowest score to return, when the caller set one; otherwise the model's tuned
     /// per-descriptor thresholds decide, as `dtag suggest` decides by default.
     pub threshold: Option<f32>,
     /// Language of the labels, when the caller asked for one.
     pub language: Option<LanguageTag>,
-}
-
-impl Default for SuggestOptions {
-    fn default() -> Self {
-        SuggestOptions {
-            limit: DEFAULT_LIMIT,
-            threshold: None,
-            language: None,
-        }
-    }
 }
 
 /// A short language code (BCP 47 primary tag, at most 8 ASCII letters), kept inline.
@@ -466,12 +458,12 @@ impl SuggestOptions {
     fn set(&mut self, name: &str, value: &str) -> Result<(), Problem> {
         match name {
             "limit" => {
-                self.limit = value.trim().parse::<usize>().map_err(|_| {
+                self.limit = Some(value.trim().parse::<usize>().map_err(|_| {
                     Problem::bad_request(format!(
                         "limit must be a non-negative integer, not `{}`",
                         truncate_for_message(value)
                     ))
-                })?
+                })?)
             }
             "threshold" => {
                 let threshold = value
@@ -716,7 +708,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(call.text, "维持 和平");
-        assert_eq!(call.options.limit, 5);
+        assert_eq!(call.options.limit, Some(5));
         assert_eq!(call.options.threshold, Some(0.25));
         let defaults = decode_suggest(
             Some("application/x-www-form-urlencoded; charset=UTF-8"),
@@ -760,7 +752,7 @@ mod tests {
         assert_eq!(call.documents.len(), 2);
         assert_eq!(call.documents[0].document_id.as_deref(), Some("d1"));
         assert_eq!(call.documents[1].document_id, None);
-        assert_eq!(call.options.limit, 3);
+        assert_eq!(call.options.limit, Some(3));
 
         let many = format!(
             "{{\"documents\":[{}]}}",
