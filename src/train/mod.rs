@@ -388,7 +388,7 @@ impl ValidTrainParams {
                     all_documents.resize(descriptors.len() + new_names.len(), 0);
                     let (fitted, fused, report) = Ensemble::fit(
                         params,
-                        &x,
+                        x,
                         &labels.rows,
                         &oof.docs,
                         lexicon,

@@ -505,7 +505,9 @@ impl ValidTrainParams {
         let votes = match (&self.ensemble, tune) {
             (Some(e), Some(_)) if e.neighbours > 0 => {
                 let start = Instant::now();
-                let knn = KnnIndex::new(&prepared.x, &prepared.labels.rows, e.neighbours);
+                // The part needs no rows after this: the index takes them.
+                let x = std::mem::take(&mut prepared.x);
+                let knn = KnnIndex::new(x, &prepared.labels.rows, e.neighbours);
                 let docs = shard_documents(prepared.labels.rows.len(), shard);
                 let votes = knn.leave_one_out_votes_of(&docs, e.candidates);
                 prepared

@@ -49,9 +49,81 @@ pub struct KnnData {
     pub neighbours: usize,
     pub n_features: usize,
     /// Per training document: its row (l2-normalised TF-IDF).
-    pub rows: Vec<SparseRow>,
+    pub rows: KnnRows,
     /// Per training document: its descriptors (model indices).
     pub labels: Vec<Vec<u32>>,
+}
+
+/// The training rows, held as one CSR matrix — the very matrix training vectorised, moved in
+/// rather than copied (on a large corpus it is gigabytes) — and stored as a sequence of
+/// [`SparseRow`]s, the form model files have always had.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnnRows(pub CsrMatrix);
+
+impl KnnRows {
+    pub fn len(&self) -> usize {
+        self.0.n_rows()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `d` as column indices and values.
+    pub fn row(&self, d: usize) -> (&[u32], &[f32]) {
+        self.0.row(d)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&[u32], &[f32])> + '_ {
+        (0..self.len()).map(|d| self.row(d))
+    }
+}
+
+impl Serialize for KnnRows {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        /// A [`SparseRow`] borrowed: the same fields in the same order.
+        #[derive(Serialize)]
+        struct RowRef<'a> {
+            indices: &'a [u32],
+            values: &'a [f32],
+        }
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for (indices, values) in self.iter() {
+            seq.serialize_element(&RowRef { indices, values })?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for KnnRows {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Rows;
+        impl<'de> serde::de::Visitor<'de> for Rows {
+            type Value = KnnRows;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence of sparse rows")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<KnnRows, A::Error> {
+                // Any u32 column for now: `KnnIndex::validate` checks them against the
+                // model's features.
+                let mut m = CsrMatrix::new(u32::MAX as usize + 1);
+                while let Some(row) = seq.next_element::<SparseRow>()? {
+                    if row.indices.len() != row.values.len() {
+                        return Err(serde::de::Error::custom(
+                            "a neighbour row's indices and values differ in number",
+                        ));
+                    }
+                    m.push_row(&row.indices, &row.values);
+                }
+                Ok(KnnRows(m))
+            }
+        }
+        deserializer.deserialize_seq(Rows)
+    }
 }
 
 /// One descriptor's vote among a draft's neighbours.
@@ -65,20 +137,12 @@ pub struct Vote {
 }
 
 impl KnnIndex {
-    pub fn new(x: &CsrMatrix, labels: &[Vec<u32>], neighbours: usize) -> Self {
-        let rows = (0..x.n_rows())
-            .map(|i| {
-                let (indices, values) = x.row(i);
-                SparseRow {
-                    indices: indices.to_vec(),
-                    values: values.to_vec(),
-                }
-            })
-            .collect();
+    /// The index of the training rows `x` (moved in: the index keeps them).
+    pub fn new(x: CsrMatrix, labels: &[Vec<u32>], neighbours: usize) -> Self {
         Self::from_data(KnnData {
             neighbours,
             n_features: x.n_cols(),
-            rows,
+            rows: KnnRows(x),
             labels: labels.to_vec(),
         })
     }
@@ -91,8 +155,8 @@ impl KnnIndex {
     /// [`Self::from_data`] with a given read budget (tests give small indexes small ones).
     fn with_read_budget(data: KnnData, read_budget: usize) -> Self {
         let mut counts = vec![0usize; data.n_features + 1];
-        for row in &data.rows {
-            for &f in &row.indices {
+        for (indices, _) in data.rows.iter() {
+            for &f in indices {
                 counts[f as usize + 1] += 1;
             }
         }
@@ -101,8 +165,8 @@ impl KnnIndex {
         }
         let mut next = counts.clone();
         let mut postings = vec![(0u32, 0f32); counts[data.n_features]];
-        for (d, row) in data.rows.iter().enumerate() {
-            for (&f, &v) in row.indices.iter().zip(&row.values) {
+        for (d, (indices, values)) in data.rows.iter().enumerate() {
+            for (&f, &v) in indices.iter().zip(values) {
                 postings[next[f as usize]] = (d as u32, v);
                 next[f as usize] += 1;
             }
@@ -127,12 +191,11 @@ impl KnnIndex {
     /// its features by decreasing value (the most distinctive first, ties by feature) as long
     /// as their postings fit in the read budget; a feature whose postings would overrun it is
     /// passed over for the next ones. When everything fits (every small index), all of them.
-    fn query_features(&self, row: &SparseRow) -> Vec<(u32, f32)> {
-        let mut features: Vec<(u32, f32)> = row
-            .indices
+    fn query_features(&self, (indices, values): (&[u32], &[f32])) -> Vec<(u32, f32)> {
+        let mut features: Vec<(u32, f32)> = indices
             .iter()
             .copied()
-            .zip(row.values.iter().copied())
+            .zip(values.iter().copied())
             .collect();
         let total: usize = features
             .iter()
@@ -161,10 +224,9 @@ impl KnnIndex {
 
     /// Checks a loaded index against the model it belongs to.
     pub fn validate(data: &KnnData, n_features: usize, n_labels: usize) -> Result<(), String> {
-        let row_ok = |r: &SparseRow| {
-            r.indices.len() == r.values.len()
-                && r.indices.iter().all(|&f| (f as usize) < n_features)
-                && r.values.iter().all(|v| v.is_finite())
+        let row_ok = |(indices, values): (&[u32], &[f32])| {
+            indices.iter().all(|&f| (f as usize) < n_features)
+                && values.iter().all(|v| v.is_finite())
         };
         if data.n_features != n_features
             || data.rows.len() != data.labels.len()
@@ -194,6 +256,7 @@ impl KnnIndex {
     /// the read budget lets the query read: see [`Self::query_features`]) to `row`, best first;
     /// `exclude` leaves one training document out (its own out-of-sample score).
     pub fn votes(&self, row: &SparseRow, exclude: Option<usize>) -> Vec<Vote> {
+        let row = (&row.indices[..], &row.values[..]);
         self.votes_with(row, exclude, &mut vec![0f32; self.data.rows.len()])
     }
 
@@ -201,7 +264,7 @@ impl KnnIndex {
     /// again on return: queries in a row reuse it instead of clearing a new one each.
     fn votes_with(
         &self,
-        row: &SparseRow,
+        row: (&[u32], &[f32]),
         exclude: Option<usize>,
         similarity: &mut [f32],
     ) -> Vec<Vote> {
@@ -267,7 +330,7 @@ impl KnnIndex {
                 || vec![0f32; n],
                 |similarity, &d| {
                     best(
-                        self.votes_with(&self.data.rows[d], Some(d), similarity),
+                        self.votes_with(self.data.rows.row(d), Some(d), similarity),
                         keep,
                     )
                 },
@@ -330,7 +393,7 @@ impl KnnIndex {
         // (0 where that document lacks it).
         entries.clear();
         for (lane, q) in queries.clone().enumerate() {
-            let features = self.query_features(&self.data.rows[q]);
+            let features = self.query_features(self.data.rows.row(q));
             entries.extend(features.into_iter().map(|(f, v)| (f, lane as u32, v)));
         }
         entries.sort_unstable_by_key(|&(f, lane, _)| (f, lane));
@@ -553,7 +616,7 @@ mod tests {
             vec![0.0, 0.0, 1.0],
         ]);
         let labels = vec![vec![0], vec![0, 1], vec![2]];
-        let index = KnnIndex::new(&x, &labels, 2);
+        let index = KnnIndex::new(x.clone(), &labels, 2);
         let query = SparseRow {
             indices: vec![0],
             values: vec![1.0],
@@ -573,6 +636,36 @@ mod tests {
     }
 
     #[test]
+    fn rows_are_stored_exactly_as_a_list_of_sparse_rows() {
+        let x = CsrMatrix::from_dense(&[
+            vec![0.5, 0.0, 0.25],
+            vec![0.0, 0.0, 0.0],
+            vec![0.0, 1.0, 0.0],
+        ]);
+        let as_list: Vec<SparseRow> = (0..x.n_rows())
+            .map(|i| SparseRow {
+                indices: x.row(i).0.to_vec(),
+                values: x.row(i).1.to_vec(),
+            })
+            .collect();
+        let rows = KnnRows(x.clone());
+        let bytes = postcard::to_stdvec(&rows).unwrap();
+        assert_eq!(bytes, postcard::to_stdvec(&as_list).unwrap());
+        let back: KnnRows = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(
+            back.iter().collect::<Vec<_>>(),
+            rows.iter().collect::<Vec<_>>()
+        );
+        // A row whose indices and values differ in number is refused.
+        let bad = vec![SparseRow {
+            indices: vec![0, 1],
+            values: vec![1.0],
+        }];
+        let bad = postcard::to_stdvec(&bad).unwrap();
+        assert!(postcard::from_bytes::<KnnRows>(&bad).is_err());
+    }
+
+    #[test]
     fn a_pruned_query_reads_its_distinctive_features_and_the_highest_postings() {
         // Feature 0 is in every document (a common word), feature 1 only in documents 3 and
         // 4, feature 2 in document 4 with a high value and in 0..3 with low ones.
@@ -584,7 +677,8 @@ mod tests {
             vec![0.3, 0.7, 0.9],
         ]);
         let labels = vec![vec![0], vec![0], vec![0], vec![1], vec![1]];
-        let index = KnnIndex::with_read_budget(KnnIndex::new(&x, &labels, 1).data.clone(), 3);
+        let index =
+            KnnIndex::with_read_budget(KnnIndex::new(x.clone(), &labels, 1).data.clone(), 3);
         // Feature 0 keeps its three highest postings (documents 0, 1, 2), feature 2 its
         // three highest (4, 2, 1).
         assert_eq!(index.postings_of(0), &[(0, 0.9), (1, 0.9), (2, 0.9)]);
@@ -596,13 +690,19 @@ mod tests {
             indices: vec![0, 1],
             values: vec![0.5, 0.8],
         };
-        assert_eq!(index.query_features(&row), vec![(1, 0.8)]);
+        assert_eq!(
+            index.query_features((&row.indices, &row.values)),
+            vec![(1, 0.8)]
+        );
         let votes = index.votes(&row, Some(3));
         assert_eq!(votes.len(), 1);
         assert_eq!(votes[0].label, 1);
         // An index within its budget is exact: every feature is read.
-        let exact = KnnIndex::new(&x, &labels, 1);
-        assert_eq!(exact.query_features(&row), vec![(0, 0.5), (1, 0.8)]);
+        let exact = KnnIndex::new(x.clone(), &labels, 1);
+        assert_eq!(
+            exact.query_features((&row.indices, &row.values)),
+            vec![(0, 0.5), (1, 0.8)]
+        );
         assert_eq!(KnnIndex::read_budget(4_037), (1usize << 32) / 4_037);
         assert_eq!(KnnIndex::read_budget(100_000_000), MIN_READ_BUDGET);
     }
@@ -643,7 +743,7 @@ mod tests {
         let x = CsrMatrix::from_dense(&dense);
         // Budgets: unlimited (exact), and two that prune features and postings.
         for (neighbours, budget) in [(1, 0), (5, 0), (30, 0), (100, 0), (5, 120), (30, 40)] {
-            let mut index = KnnIndex::new(&x, &labels, neighbours);
+            let mut index = KnnIndex::new(x.clone(), &labels, neighbours);
             if budget > 0 {
                 index = KnnIndex::with_read_budget(index.data, budget);
                 // 120 prunes only features (no list is that long), 40 postings as well.
@@ -669,7 +769,7 @@ mod tests {
                     "document {d}, k = {neighbours}, budget {budget}"
                 );
                 let read: usize = index
-                    .query_features(&row)
+                    .query_features((&row.indices, &row.values))
                     .iter()
                     .map(|&(f, _)| index.postings_of(f).len())
                     .sum();

@@ -353,7 +353,7 @@ impl Ensemble {
     #[allow(clippy::too_many_arguments)]
     pub fn fit(
         params: &EnsembleParams,
-        x: &CsrMatrix,
+        x: CsrMatrix,
         gold: &[Vec<u32>],
         oof: &[Vec<(u32, f32)>],
         lexicon: Option<(Lexicon, Vec<Vec<Mention>>)>,
