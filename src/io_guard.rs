@@ -135,6 +135,10 @@ pub(crate) fn special_kind(meta: &Metadata) -> Option<&'static str> {
 // ------------------------------------------------------------------------------------------
 // Output paths
 
+/// A writer that can seek: what [`Output::write_with`] hands its writer.
+pub trait SeekWrite: std::io::Write + std::io::Seek {}
+impl<T: std::io::Write + std::io::Seek> SeekWrite for T {}
+
 /// Where a command writes one of its outputs, once checked by an [`OutputGuard`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
@@ -171,6 +175,23 @@ impl Output {
             Output::File { target, given } => {
                 write_atomically(target, bytes).map_err(|e| rename_path(e, target, given))
             }
+        }
+    }
+
+    /// Writes what `write` writes: streamed to a file (atomically), through a buffer to
+    /// standard output (which cannot seek).
+    pub fn write_with(
+        &self,
+        write: impl FnOnce(&mut dyn SeekWrite) -> std::io::Result<()>,
+    ) -> Result<()> {
+        match self {
+            Output::Stdout => {
+                let mut buffer = std::io::Cursor::new(Vec::new());
+                write(&mut buffer).map_err(|e| Error::io("<stdout>", e))?;
+                self.write(&buffer.into_inner())
+            }
+            Output::File { target, given } => write_atomically_with(target, |file| write(file))
+                .map_err(|e| rename_path(e, target, given)),
         }
     }
 }
@@ -732,6 +753,15 @@ fn process_alive(pid: u32, temp: &Path) -> bool {
 /// written and the symlink stays. An existing target keeps its permissions (and, where the
 /// process may, its owner). A directory, a device, a pipe or a socket is refused.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically_with(path, |file| file.write_all(bytes))
+}
+
+/// [`write_atomically`] of what `write` writes to the new file (from its start; it may seek
+/// within what it wrote): a large output is streamed instead of built in memory first.
+pub fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<()> {
     let target = match resolve_symlinks(path).map_err(|e| Error::io(path, e))? {
         Resolved::Path(target) => target,
         Resolved::Stdout | Resolved::Descriptor => {
@@ -765,7 +795,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     remove_leftovers(&dir, &name);
     let (tmp, mut file) = create_temp(&dir, &name).map_err(|e| Error::io(path, e))?;
     let result = (|| {
-        file.write_all(bytes)?;
+        write(&mut file)?;
         if let Some(meta) = &existing {
             keep_owner_and_permissions(&file, meta)?;
         }

@@ -240,7 +240,7 @@ pub fn print_times_and_destination(
     summary!("model written to {destination}");
 }
 
-/// Writes `model` to `out` (atomically for a file) and records the time it took and the total
+/// Writes `model` to `out` (atomically and streamed for a file) and records the time it took and the total
 /// since `started`.
 pub fn save_timed(
     model: &Model,
@@ -249,7 +249,7 @@ pub fn save_timed(
     started: Instant,
 ) -> anyhow::Result<()> {
     let save_start = Instant::now();
-    out.write(&dtag::model::file::to_bytes(model)?)?;
+    out.write_with(|w| dtag::model::file::write_model(model, w))?;
     seconds.insert("saving", save_start.elapsed().as_secs_f64());
     seconds.insert("total", started.elapsed().as_secs_f64());
     Ok(())

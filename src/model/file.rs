@@ -12,12 +12,12 @@
 //! Every field is checked on load, so a truncated, corrupted or foreign file gives an error
 //! that says which, never a panic. Files are written to a temporary name and renamed.
 
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use super::{Model, ModelData};
 use crate::error::{Error, Result};
-use crate::io_guard::{read_regular, special_kind};
+use crate::io_guard::{read_regular, special_kind, write_atomically_with};
 
 pub const MAGIC: &[u8; 8] = b"DTAGMODL";
 /// The magic of a partial model: one shard of a training run (`dtag train --shard`), framed
@@ -69,37 +69,102 @@ pub(crate) const MODEL: Framing = Framing {
 
 /// Serialises a model to bytes in the file format.
 pub fn to_bytes(model: &Model) -> Result<Vec<u8>> {
-    let payload = postcard::to_stdvec(&model.as_data())
+    let mut out = std::io::Cursor::new(Vec::new());
+    write_sealed(&model.as_data(), MODEL, &mut out)
         .map_err(|e| Error::Training(format!("cannot serialise the model: {e}")))?;
-    seal(payload, MODEL)
+    Ok(out.into_inner())
 }
 
-/// Frames a serialised payload: the header of `framing`, then the payload compressed.
-/// Takes the payload by value to free it once compressed (on a large model it is gigabytes).
-pub(crate) fn seal(payload: Vec<u8>, framing: Framing) -> Result<Vec<u8>> {
+/// Writes `model` in the file format to `out`, streamed (see [`write_sealed`]).
+pub fn write_model<W: Write + Seek + ?Sized>(model: &Model, out: &mut W) -> std::io::Result<()> {
+    write_sealed(&model.as_data(), MODEL, out)
+}
+
+/// Writes `value` framed as `framing` says to `out`, from its current position: the header,
+/// then the postcard payload compressed. The payload is streamed through the compressor to
+/// `out` and the header written last over a placeholder, so neither the serialised nor the
+/// compressed form is ever held whole in memory (for a model of a million documents they are
+/// gigabytes each). The one framing path: files and byte buffers (`Cursor`) alike.
+pub(crate) fn write_sealed<T: serde::Serialize, W: Write + Seek + ?Sized>(
+    value: &T,
+    framing: Framing,
+    out: &mut W,
+) -> std::io::Result<()> {
     let what = framing.what;
-    let compressed = zstd::bulk::compress(&payload, ZSTD_LEVEL)
-        .map_err(|e| Error::Training(format!("cannot compress the {what}: {e}")))?;
+    let start = out.stream_position()?;
+    out.write_all(&[0u8; HEADER_LEN])?;
+    let (payload_len, stored_len, stored_crc) = {
+        let mut stored = Counted::new(std::io::BufWriter::with_capacity(1 << 20, &mut *out));
+        let payload_len = {
+            let mut encoder = zstd::stream::write::Encoder::new(&mut stored, ZSTD_LEVEL)?;
+            // postcard writes a few bytes at a time: buffered before they are counted.
+            let mut payload =
+                std::io::BufWriter::with_capacity(1 << 16, Counted::new(&mut encoder));
+            postcard::to_io(value, &mut payload)
+                .map_err(|e| std::io::Error::other(format!("cannot serialise the {what}: {e}")))?;
+            payload.flush()?;
+            let n = payload.get_ref().len;
+            drop(payload);
+            encoder.finish()?;
+            n
+        };
+        stored.inner.flush()?;
+        (payload_len, stored.len, stored.crc.clone())
+    };
     // Never write what `from_bytes` would refuse as a forgery (models compress 1.3-1.5 times;
     // this cannot happen short of a bug, and then an error now beats an unloadable file).
-    if payload.len() as u64 > max_payload(compressed.len() as u64) {
-        return Err(Error::Training(format!(
+    if payload_len > max_payload(stored_len) {
+        return Err(std::io::Error::other(format!(
             "the {what} compresses {} times, beyond the {MAX_COMPRESSION_RATIO} times its loader \
              accepts",
-            payload.len() / compressed.len().max(1)
+            payload_len / stored_len.max(1)
         )));
     }
-    let payload_len = payload.len();
-    drop(payload);
-    let mut out = Vec::with_capacity(HEADER_LEN + compressed.len());
-    out.extend_from_slice(framing.magic);
-    out.extend_from_slice(&framing.version.to_le_bytes());
-    out.extend_from_slice(&(payload_len as u64).to_le_bytes());
-    out.extend_from_slice(&(compressed.len() as u64).to_le_bytes());
-    let crc = checksum(&out[MAGIC.len()..], &compressed);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&compressed);
-    Ok(out)
+    let mut head = Vec::with_capacity(HEADER_LEN);
+    head.extend_from_slice(framing.magic);
+    head.extend_from_slice(&framing.version.to_le_bytes());
+    head.extend_from_slice(&payload_len.to_le_bytes());
+    head.extend_from_slice(&stored_len.to_le_bytes());
+    // The checksum covers the header fields, then the stored bytes (see `checksum`).
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&head[MAGIC.len()..]);
+    crc.combine(&stored_crc);
+    head.extend_from_slice(&crc.finalize().to_le_bytes());
+    let end = out.stream_position()?;
+    out.seek(SeekFrom::Start(start))?;
+    out.write_all(&head)?;
+    out.seek(SeekFrom::Start(end))?;
+    out.flush()
+}
+
+/// A writer that counts and checksums what passes through it.
+struct Counted<W: Write> {
+    inner: W,
+    len: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Counted<W> {
+    fn new(inner: W) -> Self {
+        Counted {
+            inner,
+            len: 0,
+            crc: crc32fast::Hasher::new(),
+        }
+    }
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.len += n as u64;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// CRC-32 over the header fields after the magic and the payload, so a damaged length or
@@ -236,9 +301,9 @@ fn max_payload(stored_len: u64) -> u64 {
 }
 
 impl Model {
-    /// Writes the model atomically (see [`write_atomically`]).
+    /// Writes the model atomically (see [`write_atomically_with`]), streamed to the file.
     pub fn save(&self, path: &Path) -> Result<()> {
-        write_atomically(path, &to_bytes(self)?)
+        write_atomically_with(path, |file| write_sealed(&self.as_data(), MODEL, file))
     }
 
     /// Loads a model file. Only a regular file is read (a directory, a FIFO or `/dev/zero`

@@ -46,8 +46,8 @@ use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::features::TfidfVectorizer;
 use crate::formats::CorpusFormat;
-use crate::io_guard::write_atomically;
-use crate::model::file::{read_framed_file, seal, unseal, Framing, MAGIC, PART_MAGIC};
+use crate::io_guard::write_atomically_with;
+use crate::model::file::{read_framed_file, unseal, write_sealed, Framing, MAGIC, PART_MAGIC};
 use crate::model::Model;
 use crate::progress::Progress;
 use crate::thesaurus::Thesaurus;
@@ -345,16 +345,17 @@ pub struct Part {
 }
 
 impl Part {
-    /// Writes the part atomically (see [`write_atomically`]).
+    /// Writes the part atomically (see [`write_atomically_with`]), streamed to the file.
     pub fn save(&self, path: &Path) -> Result<()> {
-        write_atomically(path, &self.to_bytes()?)
+        write_atomically_with(path, |file| write_sealed(self, PART, file))
     }
 
     /// The part in its file format (a model file's framing, with its own magic).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let payload = postcard::to_stdvec(self)
+        let mut out = std::io::Cursor::new(Vec::new());
+        write_sealed(self, PART, &mut out)
             .map_err(|e| Error::Training(format!("cannot serialise the partial model: {e}")))?;
-        seal(payload, PART)
+        Ok(out.into_inner())
     }
 
     /// Reads a part written by [`Part::save`]; every failure names the file.

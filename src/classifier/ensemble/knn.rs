@@ -484,34 +484,38 @@ impl BlockScratch {
 
 /// Keeps, of each feature's postings (`start[f]..start[f + 1]` of `postings`, in document
 /// order), the `limit` of highest value (ties: the earlier document), still in document
-/// order; the lists no longer than `limit` are left as they are.
+/// order; the lists no longer than `limit` are left as they are. In place: the postings are
+/// as large as the training rows, and a second copy would be the peak of a large run.
 fn keep_highest_postings(
-    start: Vec<usize>,
-    postings: Vec<(u32, f32)>,
+    mut start: Vec<usize>,
+    mut postings: Vec<(u32, f32)>,
     limit: usize,
 ) -> (Vec<usize>, Vec<(u32, f32)>) {
     if start.windows(2).all(|w| w[1] - w[0] <= limit) {
         return (start, postings);
     }
-    let mut kept_start = Vec::with_capacity(start.len());
-    let mut kept = Vec::new();
-    kept_start.push(0);
-    for w in start.windows(2) {
-        let list = &postings[w[0]..w[1]];
-        if list.len() <= limit {
-            kept.extend_from_slice(list);
+    let mut write = 0;
+    for f in 0..start.len() - 1 {
+        let (from, to) = (start[f], start[f + 1]);
+        let list = &mut postings[from..to];
+        let kept = if list.len() > limit {
+            list.select_nth_unstable_by(limit - 1, |a, b| {
+                b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+            });
+            list[..limit].sort_unstable_by_key(|&(d, _)| d);
+            limit
         } else {
-            let mut highest = list.to_vec();
-            highest
-                .select_nth_unstable_by(limit - 1, |a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            highest.truncate(limit);
-            highest.sort_unstable_by_key(|&(d, _)| d);
-            kept.extend(highest);
-        }
-        kept_start.push(kept.len());
+            list.len()
+        };
+        // `write <= from`: the kept postings move down over what earlier lists gave up.
+        postings.copy_within(from..from + kept, write);
+        start[f] = write;
+        write += kept;
     }
-    kept.shrink_to_fit();
-    (kept_start, kept)
+    *start.last_mut().expect("one entry per feature and one more") = write;
+    postings.truncate(write);
+    postings.shrink_to_fit();
+    (start, postings)
 }
 
 /// Adds one feature's contribution to the block's similarities: for each posting `(d, w)`,
