@@ -290,7 +290,6 @@ fn cli_suggestions(
     threshold: Option<f32>,
 ) -> Vec<(String, f64)> {
     let mut args = vec![
-        "suggest".to_string(),
         "--model".to_string(),
         model.display().to_string(),
         "--limit".to_string(),
@@ -299,9 +298,22 @@ fn cli_suggestions(
     if let Some(t) = threshold {
         args.extend(["--threshold".to_string(), t.to_string()]);
     }
-    args.extend(["--format".to_string(), "json".to_string(), file.to_string()]);
-    let out = Command::new(DTAG).args(&args).output().unwrap();
-    assert!(out.status.success());
+    suggest_json(&args, file)
+}
+
+/// `dtag suggest ARGS --format json FILE`: (descriptor, score) pairs of the one file.
+fn suggest_json<S: AsRef<std::ffi::OsStr>>(args: &[S], file: &str) -> Vec<(String, f64)> {
+    let out = Command::new(DTAG)
+        .arg("suggest")
+        .args(args)
+        .args(["--format", "json", file])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     json[0]["suggestions"]
         .as_array()
@@ -1119,31 +1131,14 @@ fn cli_project_suggestions(
     file: &str,
     extra: &[&str],
 ) -> Vec<(String, f64)> {
-    let out = Command::new(DTAG)
-        .args(["suggest", "--config"])
-        .arg(config)
-        .args(["--project", project, "--format", "json"])
-        .args(extra)
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    json[0]["suggestions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["descriptor"].as_str().unwrap().to_string(),
-                s["score"].as_f64().unwrap(),
-            )
-        })
-        .collect()
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "--config".into(),
+        config.into(),
+        "--project".into(),
+        project.into(),
+    ];
+    args.extend(extra.iter().map(Into::into));
+    suggest_json(&args, file)
 }
 
 #[test]

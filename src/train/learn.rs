@@ -885,12 +885,10 @@ mod tests {
         }
     }
 
-    fn base_model() -> Model {
+    /// A model of `docs` with `analyzer` and every term kept (`min_df` 1).
+    fn train_on(analyzer: AnalyzerConfig, docs: &[(&[&str], &str)]) -> Model {
         TrainParams {
-            analyzer: AnalyzerConfig {
-                segmenter: SegmenterKind::Whitespace,
-                ..Default::default()
-            },
+            analyzer,
             tfidf: TfidfParams {
                 min_df: 1,
                 ..Default::default()
@@ -899,18 +897,24 @@ mod tests {
         }
         .check()
         .unwrap()
-        .fit(
-            &corpus(&[
+        .fit(&corpus(docs), None, &NoProgress)
+        .unwrap()
+        .0
+    }
+
+    fn base_model() -> Model {
+        train_on(
+            AnalyzerConfig {
+                segmenter: SegmenterKind::Whitespace,
+                ..Default::default()
+            },
+            &[
                 (&["PEACE"], "troops ceasefire mission"),
                 (&["PEACE"], "mission troops patrol"),
                 (&["FOOD"], "harvest hunger crops"),
                 (&["FOOD"], "crops famine hunger"),
-            ]),
-            None,
-            &NoProgress,
+            ],
         )
-        .unwrap()
-        .0
     }
 
     #[test]
@@ -950,32 +954,19 @@ mod tests {
     fn analysis_gives_the_rows_of_the_vectorizer_and_counts_unknown_terms() {
         // Whitespace-separated Chinese words with single-ideograph n-grams, as a jieba model
         // has them: the table by character must find the same columns as the vectorizer.
-        let model = TrainParams {
-            analyzer: AnalyzerConfig {
+        let model = train_on(
+            AnalyzerConfig {
                 segmenter: SegmenterKind::Whitespace,
                 char_ngrams: crate::analysis::CharNgrams::parse("han:1-2").unwrap(),
                 ..Default::default()
             },
-            tfidf: TfidfParams {
-                min_df: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .check()
-        .unwrap()
-        .fit(
-            &corpus(&[
+            &[
                 (&["THEFT"], "盗窃 财物 被告人 盗窃"),
                 (&["THEFT"], "盗窃 手机 被告人"),
                 (&["FRAUD"], "诈骗 钱款 被告人"),
                 (&["FRAUD"], "诈骗 电话 钱款"),
-            ]),
-            None,
-            &NoProgress,
-        )
-        .unwrap()
-        .0;
+            ],
+        );
         let analyzer = Analyzer::new(model.analyzer.clone()).unwrap();
         // Known words and characters, an unknown word (抢劫) with unknown characters, an
         // unknown two-character n-gram of known characters (#盗骗), Latin text.

@@ -499,9 +499,7 @@ fn keep_highest_postings(
         let (from, to) = (start[f], start[f + 1]);
         let list = &mut postings[from..to];
         let kept = if list.len() > limit {
-            list.select_nth_unstable_by(limit - 1, |a, b| {
-                b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
-            });
+            list.select_nth_unstable_by(limit - 1, |a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             list[..limit].sort_unstable_by_key(|&(d, _)| d);
             limit
         } else {
@@ -512,7 +510,9 @@ fn keep_highest_postings(
         start[f] = write;
         write += kept;
     }
-    *start.last_mut().expect("one entry per feature and one more") = write;
+    *start
+        .last_mut()
+        .expect("one entry per feature and one more") = write;
     postings.truncate(write);
     postings.shrink_to_fit();
     (start, postings)
