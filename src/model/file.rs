@@ -70,8 +70,7 @@ pub(crate) const MODEL: Framing = Framing {
 /// Serialises a model to bytes in the file format.
 pub fn to_bytes(model: &Model) -> Result<Vec<u8>> {
     let mut out = std::io::Cursor::new(Vec::new());
-    write_sealed(&model.as_data(), MODEL, &mut out)
-        .map_err(|e| Error::Training(format!("cannot serialise the model: {e}")))?;
+    write_sealed(&model.as_data(), MODEL, &mut out).map_err(|e| Error::Training(e.to_string()))?;
     Ok(out.into_inner())
 }
 

@@ -340,8 +340,13 @@ impl ValidTrainParams {
             kept: owned(kept),
             skipped: owned(skipped),
             labels,
+            // Descriptors only the lexicon proposes exist only with a lexicon.
+            lexicon_only: if lexicon.is_some() {
+                lexicon_only
+            } else {
+                Vec::new()
+            },
             lexicon: lexicon.map(|l| (l, mentions)),
-            lexicon_only,
             vectorizer,
             x,
             seconds,
@@ -378,12 +383,7 @@ impl ValidTrainParams {
                 let mut tuning_labels = labels.clone();
                 if let Some(params) = &self.ensemble {
                     let start = Instant::now();
-                    // Descriptors only the lexicon proposes exist only with a lexicon.
-                    let new_names = if lexicon.is_some() {
-                        lexicon_only
-                    } else {
-                        Vec::new()
-                    };
+                    let new_names = lexicon_only;
                     let mut all_documents = label_documents.clone();
                     all_documents.resize(descriptors.len() + new_names.len(), 0);
                     let (fitted, fused, report) = Ensemble::fit(
@@ -467,7 +467,8 @@ pub(crate) struct Prepared {
     pub labels: LabelSets,
     /// The label lexicon and its mentions in every document (see [`ValidTrainParams::prepare`]).
     pub lexicon: Option<(Lexicon, Vec<Vec<Mention>>)>,
-    /// Thesaurus concepts no training document carries, proposed by the lexicon alone.
+    /// Thesaurus concepts no training document carries, proposed by the lexicon alone (none
+    /// without a lexicon).
     pub lexicon_only: Vec<String>,
     pub vectorizer: TfidfVectorizer,
     pub x: CsrMatrix,

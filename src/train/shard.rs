@@ -353,8 +353,7 @@ impl Part {
     /// The part in its file format (a model file's framing, with its own magic).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut out = std::io::Cursor::new(Vec::new());
-        write_sealed(self, PART, &mut out)
-            .map_err(|e| Error::Training(format!("cannot serialise the partial model: {e}")))?;
+        write_sealed(self, PART, &mut out).map_err(|e| Error::Training(e.to_string()))?;
         Ok(out.into_inner())
     }
 
