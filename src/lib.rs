@@ -11,13 +11,15 @@
 //! Beside the stages: [`thesaurus`] (vocabularies), [`metrics`] (ranking measures),
 //! [`progress`] (how long work reports itself), [`projects`] (named settings from a
 //! projects file), [`io_guard`] (bounded reads, atomic writes
-//! that never replace an input), [`error`], [`synth`] (synthetic corpora) and, with the `serve`
+//! that never replace an input), [`digest`] (fingerprints of documents and corpora), [`clock`] (RFC 3339 times), [`error`], [`synth`] (synthetic corpora) and, with the `serve`
 //! feature, [`serve`] (Annif's REST API and a web page over HTTP).
 
 pub mod analysis;
 pub mod calibrate;
 pub mod classifier;
+pub mod clock;
 pub mod corpus;
+pub mod digest;
 pub mod error;
 pub mod evaluate;
 pub mod features;

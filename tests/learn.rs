@@ -1,9 +1,12 @@
-//! `dtag learn` (incremental updates) end to end, and explanations on real data.
+//! `dtag learn` end to end: an update is the model training makes of the model's documents
+//! and the new ones (ensemble and tuning included), safe to repeat, hard to poison, logged
+//! and replayable; and explanations on real data.
 //!
-//! The demo-corpus tests always run. The CAIL2018 tests read `../shared/corpora/cail2018_sample`
-//! and skip with a message when it is absent: learning half of the training documents into a
-//! model of the other half must come within 1 point of P@1 of training on all of them, and much
-//! faster; and `--explain` must name the words that mark a charge.
+//! The demo-corpus tests always run. The tests on `../shared/corpora` skip with a message when
+//! it is absent (and fail when `DTAG_REQUIRE_CORPORA` is set): the last fifth of a training
+//! file learned into a model of the first four fifths must rank like the model retrained on
+//! all of it (the bars of issue "A model that lives"), and one document labelled SPAM must not
+//! reach the top 3 of unrelated documents.
 
 use std::path::{Path, PathBuf};
 
@@ -11,184 +14,230 @@ use serde_json::Value;
 
 const TRAIN: &str = "data/train.txt";
 const TEST: &str = "data/test.txt";
+const TTL: &str = "tests/fixtures/unbis_demo.ttl";
 
 mod common;
 use common::{dtag, p, root, train};
 
-fn p_at_1(model: &Path, test: &Path) -> f64 {
+fn figures(model: &Path, test: &Path) -> Value {
     dtag(["eval", "--model", &p(model), "--corpus", &p(test), "--json"])
         .ok()
-        .json()["p_at_1"]
-        .as_f64()
-        .unwrap()
+        .json()
+}
+
+fn learn(model: &Path, corpus: &Path, extra: &[&str]) -> common::Run {
+    let (model, corpus) = (p(model), p(corpus));
+    let mut args = vec![
+        "-q", "learn", "--model", &model, "--corpus", &corpus, "--json",
+    ];
+    args.extend_from_slice(extra);
+    dtag(args)
+}
+
+/// `(N of M descriptors resolved)` of `inspect`'s summary: the thesaurus facts a model has.
+fn resolved(inspect: &str) -> String {
+    let first = inspect.lines().next().unwrap_or_default();
+    first[first.find('(').unwrap_or(0)..].to_string()
 }
 
 // ---------------------------------------------------------------------------------------------
 // demo corpus
 
 #[test]
-fn learn_on_an_ensemble_model_says_what_it_drops() {
+fn learn_runs_training_again_and_keeps_ensemble_tuning_and_thesaurus() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("m.dtag");
-    train(TRAIN, &model, &[]).ok();
-    let updated = dir.path().join("updated.dtag");
-    let report = dtag([
-        "-q",
-        "learn",
-        "--model",
-        &p(&model),
-        "--corpus",
-        TEST,
-        "--output",
-        &p(&updated),
-        "--json",
-    ])
-    .ok()
-    .json();
-    let dropped = report["ensemble_dropped"].as_str().unwrap_or_default();
-    assert!(dropped.contains("retrain"), "{report}");
-    // Its thresholds belonged to the fused values: with too few documents to re-tune, the
-    // report says the tuning is gone rather than applying it to other scores.
-    let kept = report["tuning_kept"].as_str().unwrap_or_default();
-    assert!(kept.contains("no tuning"), "{report}");
-}
-
-#[test]
-fn learn_updates_a_model_keeps_its_vocabulary_and_reports_new_terms() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let model = d.join("m.dtag");
-    // One-vs-rest with tuning: `learn` updates it in place (an ensemble is not carried over,
-    // see `learn_on_an_ensemble_model_says_what_it_drops`).
-    train(TRAIN, &model, &["--no-ensemble"]).ok();
+    let (model, learned) = (dir.path().join("m.dtag"), dir.path().join("l.dtag"));
+    train(TRAIN, &model, &["--thesaurus", TTL]).ok();
     let before = std::fs::read(&model).unwrap();
-
-    // New documents, one with a descriptor the model does not have.
-    let new = d.join("new.txt");
-    let mut text = std::fs::read_to_string(root().join(TEST)).unwrap();
-    text.push_str("%%%WATER SUPPLY|AFRICA|\n\n非洲 农村 供水 水井 饮用水 项目 取得 进展\n");
-    text.push_str("%%%WATER SUPPLY|\n\n供水 水井 饮用水 设施 修复\n");
-    std::fs::write(&new, text).unwrap();
-    let updated = d.join("updated.dtag");
-    let run = dtag([
-        "-q",
-        "learn",
-        "--model",
-        &p(&model),
-        "--corpus",
-        &p(&new),
-        "--output",
-        &p(&updated),
-        "--json",
-    ])
-    .ok();
-    let report = run.json();
-    assert_eq!(report["documents"], 30);
-    assert_eq!(report["descriptors_updated"], 17);
-    // The model was tuned, but 30 new documents are too few to re-tune on: its thresholds
-    // are kept as they were, and the report says so and why.
-    common::assert_untuned_for_too_few(&report, "30 documents");
-    assert!(
-        report["tuning_kept"]
-            .as_str()
-            .is_some_and(|t| t.contains("kept")),
-        "{report}"
-    );
+    let report = learn(&model, &root().join(TEST), &["--output", &p(&learned)])
+        .ok()
+        .json();
     assert_eq!(
-        report["descriptors_added"],
-        serde_json::json!(["WATER SUPPLY"])
+        std::fs::read(&model).unwrap(),
+        before,
+        "--output leaves --model alone"
     );
-    let ignored = report["ignored_terms"].as_u64().unwrap();
-    assert!(ignored > 0, "test.txt has words train.txt lacks");
-    let counts: Vec<u64> = report["top_ignored_terms"]
-        .as_array()
+    assert_eq!(report["learned"], 28);
+    assert_eq!(report["model_documents"], 151);
+    assert_eq!(
+        (
+            report["learned_documents"].clone(),
+            report["updates"].clone()
+        ),
+        (28.into(), 1.into())
+    );
+    let training = &report["training"];
+    assert_eq!(training["documents"], 151);
+    assert!(training["ensemble"]["chosen"].is_boolean(), "{report}");
+    assert!(!training["tuning"].is_null(), "{report}");
+    let vocabulary = &report["vocabulary"];
+    assert_eq!(vocabulary["documents"], 123);
+    assert!(vocabulary["differs_from_retraining"]
+        .as_str()
         .unwrap()
-        .iter()
-        .map(|t| t[1].as_u64().unwrap())
-        .collect();
-    assert!(
-        !counts.is_empty() && counts.windows(2).all(|w| w[0] >= w[1]),
-        "{counts:?}"
-    );
-    assert!(report["ignored_tokens"].as_u64().unwrap() < report["tokens"].as_u64().unwrap());
-    assert!(run.stderr.contains("ignored") && run.stderr.contains("outside the vocabulary"));
-    // --output leaves the original alone.
-    assert_eq!(std::fs::read(&model).unwrap(), before);
-
-    let listing = |m: &Path| {
-        dtag(["inspect", "--model", &p(m), "--json"])
-            .ok()
-            .json()
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["descriptor"].as_str().unwrap().to_string(),
-                    r["documents"].as_u64().unwrap(),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    let after = listing(&updated);
-    assert_eq!(after.len(), 18);
-    let docs = |name: &str| after.iter().find(|(d, _)| d == name).unwrap().1;
-    assert_eq!(docs("AFRICA"), 40 + 9 + 1);
-    assert_eq!(docs("WATER SUPPLY"), 2);
-    let inspect = dtag(["inspect", "--model", &p(&updated)]).ok();
-    assert!(
-        inspect.stderr.contains("153 training documents"),
-        "{}",
-        inspect.stderr
-    );
-    let vocabulary = |m: &Path| {
-        let s = dtag(["inspect", "--model", &p(m)]).ok().stderr;
-        s.split("vocabulary ")
-            .nth(1)
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap()
-            .to_string()
-    };
-    assert_eq!(vocabulary(&updated), vocabulary(&model));
-
-    // The updated model still ranks the drafts' intended descriptors first.
+        .contains("vocabulary and idf"));
+    // The model learned as it trains: same keys in `inspect`, the thesaurus and URIs kept.
+    let inspect = |m: &Path| dtag(["inspect", "--model", &p(m)]).ok().stderr;
+    let (a, b) = (inspect(&model), inspect(&learned));
+    assert!(b.contains("151 training documents"), "{b}");
+    assert_eq!(resolved(&a), resolved(&b), "{a}\n{b}");
     let out = dtag([
         "suggest",
         "--model",
-        &p(&updated),
-        "--format",
-        "json",
+        &p(&learned),
+        "--json",
         "--limit",
-        "1",
-        "data/drafts/draft_03.txt",
+        "5",
+        "data/drafts/draft_01.txt",
     ])
     .ok()
     .json();
-    let top = out[0]["suggestions"][0]["descriptor"].as_str().unwrap();
-    assert!(
-        ["NUCLEAR NON-PROLIFERATION", "SANCTIONS"].contains(&top),
-        "{top}"
-    );
+    for s in out[0]["suggestions"].as_array().unwrap() {
+        assert!(
+            s["uri"]
+                .as_str()
+                .unwrap()
+                .starts_with("http://metadata.un.org/"),
+            "{s}"
+        );
+    }
+}
 
-    // In place, and refused input leaves the model intact.
-    let bad = d.join("bad.txt");
-    std::fs::write(&bad, "%%%AFRICA|\n").unwrap();
-    let run = dtag(["-q", "learn", "--model", &p(&model), "--corpus", &p(&bad)]);
-    assert_ne!(run.code, Some(0));
+#[test]
+fn a_document_learned_again_counts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.dtag");
+    train(TRAIN, &model, &[]).ok();
+    let test = root().join(TEST);
+    learn(&model, &test, &[]).ok();
+    let once = std::fs::read(&model).unwrap();
+    let run = learn(&model, &test, &[]).ok();
+    let report = run.json();
+    assert_eq!(
+        (report["learned"].clone(), report["already_learned"].clone()),
+        (0.into(), 28.into())
+    );
+    assert_eq!(
+        std::fs::read(&model).unwrap(),
+        once,
+        "nothing new: the model is unchanged"
+    );
+    // The training documents themselves are known too.
+    let report = learn(&model, &root().join(TRAIN), &[]).ok().json();
+    assert_eq!(report["already_learned"], 123);
+}
+
+#[test]
+fn documents_that_cannot_be_learned_are_refused_with_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.dtag");
+    train(TRAIN, &model, &[]).ok();
+    let before = std::fs::read(&model).unwrap();
+    let bad = dir.path().join("bad.txt");
+    let good: String = std::fs::read_to_string("data/drafts/draft_01.txt")
+        .unwrap()
+        .lines()
+        .collect();
+    std::fs::write(
+        &bad,
+        format!("%%%AFRICA|\n\n{good}\n%%%SPAM|\n\n。。。！！\n%%%SPAM|\n\nlorem ipsum dolor sit amet\n"),
+    )
+    .unwrap();
+    let run = learn(&model, &bad, &[]).fails();
     assert!(
-        run.stderr
-            .contains("bad.txt:1: header is not followed by a body"),
+        run.stderr.contains("bad.txt:4: cannot be learned"),
         "{}",
         run.stderr
     );
+    assert!(
+        run.stderr
+            .contains("bad.txt:7: cannot be learned: only 0 distinct"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("bad.txt:1:"), "{}", run.stderr);
     assert_eq!(std::fs::read(&model).unwrap(), before);
-    dtag(["-q", "learn", "--model", &p(&model), "--corpus", &p(&new)]).ok();
-    assert_ne!(std::fs::read(&model).unwrap(), before);
+}
+
+#[test]
+fn the_learning_log_replays_to_the_model_learned() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (base, model, log) = (
+        d.join("base.dtag"),
+        d.join("m.dtag"),
+        d.join("learned.jsonl"),
+    );
+    train(TRAIN, &base, &["--thesaurus", TTL]).ok();
+    std::fs::copy(&base, &model).unwrap();
+    // Two batches: the test documents in two halves.
+    let text = std::fs::read_to_string(TEST).unwrap();
+    let docs: Vec<&str> = text.split_inclusive("%%%").collect();
+    let cut = text.match_indices("%%%").nth(14).unwrap().0;
+    let (first, second) = (d.join("a.txt"), d.join("b.txt"));
+    std::fs::write(&first, &text[..cut]).unwrap();
+    std::fs::write(&second, &text[cut..]).unwrap();
+    assert!(docs.len() > 14);
+    for batch in [&first, &second] {
+        learn(&model, batch, &["--log", &p(&log), "--log-project", "un"]).ok();
+    }
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let documents: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "document").collect();
+    assert_eq!(documents.len(), 28);
     assert_eq!(
-        std::fs::read(&model).unwrap(),
-        std::fs::read(&updated).unwrap()
+        lines
+            .iter()
+            .filter(|l| l["kind"] == "batch" && l["verdict"] == "applied")
+            .count(),
+        2
+    );
+    let first_doc = documents[0];
+    assert_eq!(first_doc["project"], "un");
+    assert_eq!(first_doc["batch"], 1);
+    assert_eq!(first_doc["text_hash"].as_str().unwrap().len(), 16);
+    assert!(first_doc["subjects"][0]["uri"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://metadata.un.org/"));
+    // The base model and the log give the model learned, byte for byte.
+    let replayed = d.join("replayed.dtag");
+    dtag([
+        "-q",
+        "learn",
+        "--model",
+        &p(&base),
+        "--replay",
+        &p(&log),
+        "--log-project",
+        "un",
+        "--output",
+        &p(&replayed),
+    ])
+    .ok();
+    assert_eq!(
+        std::fs::read(&replayed).unwrap(),
+        std::fs::read(&model).unwrap()
+    );
+    // A log line is bounded: a huge label is refused, not logged.
+    let huge = d.join("huge.jsonl");
+    let label = "X".repeat(1 << 20);
+    std::fs::write(
+        &huge,
+        format!(
+            "{{\"text\": \"{}\", \"subjects\": [{{\"label\": \"{label}\"}}]}}\n",
+            docs[1].lines().nth(2).unwrap_or("安全理事会 非洲 维持和平")
+        ),
+    )
+    .unwrap();
+    let run = learn(&model, &huge, &["--log", &p(&log)]).fails();
+    assert!(run.stderr.contains("bytes long"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap().lines().count(),
+        lines.len()
     );
 }
 
@@ -197,26 +246,15 @@ fn learn_resolves_new_documents_through_the_models_thesaurus() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let model = d.join("m.dtag");
-    let ttl = "tests/fixtures/unbis_demo.ttl";
-    train(TRAIN, &model, &["--thesaurus", ttl]).ok();
+    train(TRAIN, &model, &["--thesaurus", TTL]).ok();
     // URIs and an alternative label, resolved without giving the thesaurus again.
     let new = d.join("new.jsonl");
     std::fs::write(
         &new,
-        "{\"text\": \"维持和平行动 特派团 非洲\", \"subjects\": [{\"uri\": \"http://metadata.un.org/thesaurus/1004779\"}, {\"label\": \"africa\"}]}\n",
+        "{\"text\": \"维持和平行动 特派团 非洲 安全理事会 部署 维和人员\", \"subjects\": [{\"uri\": \"http://metadata.un.org/thesaurus/1004779\"}, {\"label\": \"africa\"}]}\n",
     )
     .unwrap();
-    let report = dtag([
-        "-q",
-        "learn",
-        "--model",
-        &p(&model),
-        "--corpus",
-        &p(&new),
-        "--json",
-    ])
-    .ok()
-    .json();
+    let report = learn(&model, &new, &[]).ok().json();
     assert_eq!(report["descriptors_added"], serde_json::json!([]));
     let listing = dtag(["inspect", "--model", &p(&model), "--json"])
         .ok()
@@ -232,15 +270,15 @@ fn learn_resolves_new_documents_through_the_models_thesaurus() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// CAIL2018
+// real corpora
 
-/// The tests on real corpora take turns: those that time commands must not overlap.
-static CAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// The tests on real corpora take turns (each uses both cores).
+static SHARED: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn cail() -> Option<PathBuf> {
-    let dir = "../shared/corpora/cail2018_sample";
+fn corpus_dir(test: &str, name: &str) -> Option<PathBuf> {
+    let dir = format!("../shared/corpora/{name}");
     common::shared_or_skip(
-        "cail2018 learn test",
+        test,
         &[&format!("{dir}/train.txt"), &format!("{dir}/test.txt")],
     )
     .then(|| root().join(dir))
@@ -258,199 +296,157 @@ fn documents(text: &str) -> Vec<String> {
     docs
 }
 
-fn seconds(report: &Value, stages: &[&str]) -> f64 {
-    stages
-        .iter()
-        .map(|s| {
-            report["seconds"][s]
-                .as_f64()
-                .unwrap_or_else(|| panic!("no {s} in {report}"))
-        })
-        .sum()
+/// The first four fifths of `train` (file order) trained, the last fifth learned; and the
+/// model retrained on all of it. Returns (learned, retrained) models.
+fn four_fifths_then_learn(dir: &Path, w: &Path, train_flags: &[&str]) -> (PathBuf, PathBuf) {
+    let docs = documents(&std::fs::read_to_string(dir.join("train.txt")).unwrap());
+    let cut = docs.len() * 4 / 5;
+    let (head, tail) = (w.join("head.txt"), w.join("tail.txt"));
+    std::fs::write(&head, docs[..cut].concat()).unwrap();
+    std::fs::write(&tail, docs[cut..].concat()).unwrap();
+    let (learned, full) = (w.join("learned.dtag"), w.join("full.dtag"));
+    train(&p(&head), &learned, train_flags).ok();
+    let report = learn(&learned, &tail, &[]).ok().json();
+    assert_eq!(report["learned"], docs.len() - cut);
+    train(&p(&dir.join("train.txt")), &full, train_flags).ok();
+    (learned, full)
 }
 
-/// What learning half a corpus into a model of the other half gave.
-struct HalvesOutcome {
-    p_full: f64,
-    p_half: f64,
-    p_learned: f64,
-    /// Full retrain over update: wall-clock, analysis + solver, solver alone.
-    wall: f64,
-    compute: f64,
-    solver: f64,
-}
-
-/// Trains on every other document of `corpus`, learns the rest into that model, and compares
-/// with training on all of them: P@1 on `test`, and times (each command run twice,
-/// alternately; the faster run counts, since the machine is shared).
-fn learn_alternate_halves(name: &str, corpus: &Path, test: &Path, w: &Path) -> HalvesOutcome {
-    let docs = documents(&std::fs::read_to_string(corpus).unwrap());
-    let half = |parity: usize, file: &str| {
-        let path = w.join(file);
-        let text: String = docs
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % 2 == parity)
-            .map(|(_, d)| d.as_str())
-            .collect();
-        std::fs::write(&path, text).unwrap();
-        path
-    };
-    let (first, second) = (half(0, "first.txt"), half(1, "second.txt"));
-    let (full, base, learned) = (
-        w.join("full.dtag"),
-        w.join("half.dtag"),
-        w.join("learned.dtag"),
-    );
-    // `learn` updates the one-vs-rest models and does not carry an ensemble over, so both
-    // sides of the comparison are one-vs-rest alone.
-    train(&p(&first), &base, &["--no-ensemble"]).ok();
-    let (mut train_runs, mut learn_runs) = (Vec::new(), Vec::new());
-    for _ in 0..2 {
-        let run = train(&p(corpus), &full, &["--json", "--no-ensemble"]).ok();
-        let report = run.json();
-        train_runs.push([
-            run.seconds,
-            seconds(&report, &["analysis", "training"]),
-            seconds(&report, &["training"]),
-        ]);
-        std::fs::copy(&base, &learned).unwrap();
-        let run = dtag([
-            "-q",
-            "learn",
-            "--model",
-            &p(&learned),
-            "--corpus",
-            &p(&second),
-            "--json",
-        ])
-        .ok();
-        let report = run.json();
-        // Enough new documents: the update is re-tuned on them, with an update's folds.
-        assert!(
-            report["tuning"]["folds"].as_u64()
-                == Some(dtag::train::learn::UPDATE_TUNE_FOLDS as u64),
-            "{report}"
-        );
-        learn_runs.push([
-            run.seconds,
-            seconds(&report, &["analysis", "training"]),
-            seconds(&report, &["training"]),
-        ]);
-    }
-    let best =
-        |runs: &[[f64; 3]], k: usize| runs.iter().map(|r| r[k]).fold(f64::INFINITY, f64::min);
-    let outcome = HalvesOutcome {
-        p_full: p_at_1(&full, test),
-        p_half: p_at_1(&base, test),
-        p_learned: p_at_1(&learned, test),
-        wall: best(&train_runs, 0) / best(&learn_runs, 0),
-        compute: best(&train_runs, 1) / best(&learn_runs, 1),
-        solver: best(&train_runs, 2) / best(&learn_runs, 2),
-    };
+fn show(name: &str, what: &str, f: &Value) {
     eprintln!(
-        "{name}, alternate halves: P@1 full {:.4}, half {:.4}, learned {:.4}; train {:.2}s, \
-         learn {:.2}s: wall ×{:.2}, analysis+solver ×{:.2}, solver ×{:.2}",
-        outcome.p_full,
-        outcome.p_half,
-        outcome.p_learned,
-        best(&train_runs, 0),
-        best(&learn_runs, 0),
-        outcome.wall,
-        outcome.compute,
-        outcome.solver
+        "{name} {what}: P@1 {:.4} P@5 {:.4} micro-F1 {:.4} macro-F1 {:.4}",
+        f["p_at_1"].as_f64().unwrap(),
+        f["p_at_5"].as_f64().unwrap(),
+        f["micro_f1"].as_f64().unwrap(),
+        f["macro_f1"].as_f64().unwrap()
     );
-    outcome
 }
 
 #[test]
-fn cail2018_learning_half_the_corpus_matches_a_full_retrain() {
-    let Some(dir) = cail() else { return };
-    let _turn = CAIL.lock().unwrap_or_else(|e| e.into_inner());
+fn cail2018_the_last_fifth_learned_ranks_like_retraining_and_spam_stays_put() {
+    let Some(dir) = corpus_dir("cail2018 learning", "cail2018_sample") else {
+        return;
+    };
+    let _turn = SHARED.lock().unwrap_or_else(|e| e.into_inner());
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let (train, test) = (dir.join("train.txt"), dir.join("test.txt"));
-    // train.txt is ordered by source and charge, so "halves" are taken alternately: each
-    // half is a sample of the same cases (the split in file order is measured below).
-    let o = learn_alternate_halves("cail2018", &train, &test, w);
-    assert!(
-        o.p_learned >= o.p_full - 0.01,
-        "learned P@1 {:.4} is more than 1 point below the full retrain's {:.4}",
-        o.p_learned,
-        o.p_full
-    );
-    assert!(
-        o.p_learned > o.p_half,
-        "learning the second half did not help"
-    );
-    // Speed is measured by benchmarks, never asserted here (shared machines are noisy); the
-    // timings are printed for the record (measured: solver ×2.9–3.2, whole command ×2.2–2.4).
+    let test = dir.join("test.txt");
+    let (learned, full) = four_fifths_then_learn(&dir, w, &[]);
+    let (l, f) = (figures(&learned, &test), figures(&full, &test));
+    show("cail2018", "80 % + 20 % learned", &l);
+    show("cail2018", "retrained on 100 %", &f);
+    assert!(l["p_at_1"].as_f64().unwrap() >= 0.895, "{l}");
+    assert!(l["micro_f1"].as_f64().unwrap() >= 0.84, "{l}");
 
-    // The halves in file order: the second brings charges and words the first lacks.
-    let docs = documents(&std::fs::read_to_string(&train).unwrap());
-    let ordered = |range: std::ops::Range<usize>, name: &str| {
-        let path = w.join(name);
-        std::fs::write(&path, docs[range].concat()).unwrap();
-        path
-    };
-    let n = docs.len();
-    let (head, tail) = (ordered(0..n / 2, "head.txt"), ordered(n / 2..n, "tail.txt"));
-    let head_model = w.join("head.dtag");
-    common::train(&p(&head), &head_model, &[]).ok();
-    let p_head = p_at_1(&head_model, &test);
-    let report = dtag([
-        "-q",
-        "learn",
+    // One real document labelled SPAM moves only what is like it.
+    let spam = w.join("spam.txt");
+    let one = documents(&std::fs::read_to_string(&test).unwrap())[17].clone();
+    let body = one.splitn(3, '\n').nth(2).unwrap();
+    std::fs::write(&spam, format!("%%%SPAM|\n\n{body}")).unwrap();
+    learn(&full, &spam, &[]).ok();
+    let out = dtag([
+        "suggest",
         "--model",
-        &p(&head_model),
-        "--corpus",
-        &p(&tail),
+        &p(&full),
         "--json",
+        "--limit",
+        "3",
+        "--threshold",
+        "0",
+        &p(&test),
     ])
     .ok()
     .json();
-    let p_head_learned = p_at_1(&head_model, &test);
-    eprintln!(
-        "cail2018, halves in file order: P@1 first half {p_head:.4}, learned {p_head_learned:.4} \
-         (full {:.4}); {} descriptors added, {} of {} tokens outside the first half's vocabulary",
-        o.p_full,
-        report["descriptors_added"].as_array().unwrap().len(),
-        report["ignored_tokens"],
-        report["tokens"]
+    let with_spam = out
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| {
+            d["suggestions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["descriptor"] == "SPAM")
+        })
+        .count();
+    eprintln!("cail2018: SPAM in the top 3 of {with_spam} of 1,028 test documents");
+    assert!(with_spam <= 10, "{with_spam}");
+    // And on the document it was learned from, it shows at once.
+    let own = dtag([
+        "suggest",
+        "--model",
+        &p(&full),
+        "--json",
+        "--limit",
+        "3",
+        "--threshold",
+        "0",
+        &p(&spam),
+    ])
+    .ok()
+    .json();
+    assert!(
+        own[0]["suggestions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["descriptor"] == "SPAM"),
+        "{own}"
     );
-    assert!(p_head_learned > p_head + 0.05);
 }
 
 #[test]
-fn reuters_learning_half_the_corpus_matches_a_full_retrain() {
-    if !common::shared_or_skip(
-        "reuters_learning_half_the_corpus_matches_a_full_retrain",
-        &["../shared/corpora/reuters21578/train.txt"],
-    ) {
+fn kirjastonhoitaja_the_last_fifth_learned_ranks_like_retraining() {
+    let Some(dir) = corpus_dir("kirjastonhoitaja learning", "kirjastonhoitaja") else {
         return;
-    }
-    let dir = root().join("../shared/corpora/reuters21578");
-    let _turn = CAIL.lock().unwrap_or_else(|e| e.into_inner());
+    };
+    let _turn = SHARED.lock().unwrap_or_else(|e| e.into_inner());
     let work = tempfile::tempdir().unwrap();
-    let o = learn_alternate_halves(
-        "reuters21578",
-        &dir.join("train.txt"),
-        &dir.join("test.txt"),
-        work.path(),
-    );
-    assert!(
-        o.p_learned >= o.p_full - 0.01,
-        "learned P@1 {:.4} vs full {:.4}",
-        o.p_learned,
-        o.p_full
-    );
-    // Speed is printed, not asserted (measured: whole command ×2.8–3.3, solver ×6–14).
+    let w = work.path();
+    let test = dir.join("test.txt");
+    let yso = p(&dir.join("yso-fi.tsv"));
+    let (learned, full) =
+        four_fifths_then_learn(&dir, w, &["--language", "fi", "--thesaurus", &yso]);
+    let (l, f) = (figures(&learned, &test), figures(&full, &test));
+    show("kirjastonhoitaja", "80 % + 20 % learned", &l);
+    show("kirjastonhoitaja", "retrained on 100 %", &f);
+    assert!(l["p_at_1"].as_f64().unwrap() >= 0.600, "{l}");
+    assert!(l["p_at_5"].as_f64().unwrap() >= 0.345, "{l}");
+    // The thesaurus is carried over whole, and every suggestion has its YSO URI.
+    let inspect = |m: &Path| dtag(["inspect", "--model", &p(m)]).ok().stderr;
+    let (a, b) = (inspect(&learned), inspect(&full));
+    assert_eq!(resolved(&a), resolved(&b), "{a}\n{b}");
+    let tail = w.join("tail.txt");
+    let out = dtag([
+        "suggest",
+        "--model",
+        &p(&learned),
+        "--json",
+        "--limit",
+        "5",
+        &p(&tail),
+    ])
+    .ok()
+    .json();
+    for d in out.as_array().unwrap() {
+        for s in d["suggestions"].as_array().unwrap() {
+            assert!(
+                s["uri"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("http://www.yso.fi/onto/yso/"),
+                "{s}"
+            );
+        }
+    }
 }
 
 #[test]
 fn cail2018_explanations_name_the_words_of_the_charge() {
-    let Some(dir) = cail() else { return };
-    let _turn = CAIL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(dir) = corpus_dir("cail2018 explanations", "cail2018_sample") else {
+        return;
+    };
+    let _turn = SHARED.lock().unwrap_or_else(|e| e.into_inner());
     let work = tempfile::tempdir().unwrap();
     let model = work.path().join("cail.dtag");
     train(&p(&dir.join("train.txt")), &model, &[]).ok();

@@ -1295,12 +1295,16 @@ fn a_thesaurus_model_serves_concept_uris_and_learns_a_draft_it_did_not_suggest()
         .clone();
     let target_uri = target["uri"].as_str().unwrap().to_string();
 
-    // Learning: 30 copies of the draft labelled with it (by UNBIS URI and label).
+    // Learning: the draft labelled with it (by UNBIS URI and label), once: its neighbour in
+    // the model is itself, and the correction shows at once.
     let server = Server::start_model(&model, &["--learn"], Stdio::piped());
+    let vocabulary_size =
+        |server: &Server| server.get("/v1/vocabs").json()["vocabs"][0]["size"].clone();
+    let size_before = vocabulary_size(&server);
     let body = learn_body(
         &draft,
         serde_json::json!([{"uri": target_uri, "label": target["label"]}]),
-        30,
+        1,
     );
     let learned = server.post("/v1/projects/demo/learn", "application/json", &body);
     assert_eq!(
@@ -1320,7 +1324,9 @@ fn a_thesaurus_model_serves_concept_uris_and_learns_a_draft_it_did_not_suggest()
         top3_after.contains(&target_uri.as_str()),
         "{target_uri} not in the top 3 after learning: {after}"
     );
-    assert_eq!(server.get("/healthz").json()["learned_documents"], 30);
+    assert_eq!(server.get("/healthz").json()["learned_documents"], 1);
+    // The thesaurus is carried over whole.
+    assert_eq!(vocabulary_size(&server), size_before);
     drop(server);
     // Written to the model file: a new server has learned it too.
     let restarted = Server::start_model(&model, &[], Stdio::piped());
@@ -1402,11 +1408,12 @@ fn learning_rejects_malformed_documents_and_counts_what_it_learns() {
         );
         assert_eq!(response.status, 204);
     }
+    // One text: learned once, then its descriptors corrected twice (copies count once).
     let health = server.get("/healthz").json();
-    assert_eq!(health["learned_documents"], 9);
+    assert_eq!(health["learned_documents"], 1);
     assert_eq!(health["learn_queued"], 0);
     assert_ne!(std::fs::read(&model).unwrap(), before);
-    // A descriptor new to the model joins its vocabulary.
+    // A descriptor new to the model (the last correction's) joins its vocabulary.
     assert_eq!(server.get("/v1/vocabs").json()["vocabs"][0]["size"], 18);
 }
 
@@ -1514,7 +1521,139 @@ fn a_full_learning_queue_answers_503_and_loses_no_accepted_document() {
     assert!(statuses
         .iter()
         .all(|(s, retry)| *s == 204 || retry.as_deref() == Some("1")));
+    // Every request held the same document: it counts once.
     let health = server.get("/healthz").json();
-    assert_eq!(health["learned_documents"], learned * 300);
+    assert_eq!(health["learned_documents"], learned.min(1));
     assert_eq!(health["learn_queued"], 0);
+}
+
+#[test]
+fn one_corrected_document_teaches_its_draft_and_nothing_else_and_is_logged_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, model, log) = (
+        dir.path().join("base.dtag"),
+        dir.path().join("demo.dtag"),
+        dir.path().join("learned.jsonl"),
+    );
+    std::fs::copy(demo_model(), &base).unwrap();
+    std::fs::copy(&base, &model).unwrap();
+    let server = Server::start_model(
+        &model,
+        &["--learn", "--learn-log", log.to_str().unwrap()],
+        Stdio::piped(),
+    );
+    let json = "application/json";
+    // Empty, blank and unknown texts teach nothing: 400, naming the document.
+    for text in ["", "   ", "lorem ipsum dolor"] {
+        let body = learn_body(text, serde_json::json!([{"label": "SPAM"}]), 1);
+        let problem = server
+            .post("/v1/projects/demo/learn", json, &body)
+            .assert_problem(400);
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("learn request document:1"),
+            "{problem}"
+        );
+    }
+    let top3 = |server: &Server, draft: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(draft).unwrap();
+        server
+            .suggest_form(&format!("text={}&limit=3", form_encode(&text)))
+            .json()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["label"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let other_before = top3(&server, "data/drafts/draft_01.txt");
+    // One correction: draft 2 is about WATER, a descriptor new to the model.
+    let draft = std::fs::read_to_string("data/drafts/draft_02.txt").unwrap();
+    let body = learn_body(&draft, serde_json::json!([{"label": "WATER"}]), 1);
+    for _retry in 0..2 {
+        assert_eq!(
+            server.post("/v1/projects/demo/learn", json, &body).status,
+            204
+        );
+    }
+    assert!(top3(&server, "data/drafts/draft_02.txt").contains(&"WATER".to_string()));
+    assert_eq!(top3(&server, "data/drafts/draft_01.txt"), other_before);
+    let health = server.get("/healthz").json();
+    assert_eq!(
+        health["learned_documents"], 1,
+        "the retry counts once: {health}"
+    );
+    assert_eq!(health["learn_log"], true);
+    assert_eq!(health["updates_kept_out"], 0);
+    assert!(health["learn_guard"].as_str().unwrap().contains("kept out"));
+    drop(server);
+    // The log: both requests, the second found nothing new; replayed, the served model.
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let verdicts: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["kind"] == "batch")
+        .map(|l| l["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["applied", "nothing_new"]);
+    assert_eq!(lines[0]["subjects"][0]["descriptor"], "WATER");
+    assert_eq!(lines[0]["client"], "127.0.0.1");
+    let replayed = dir.path().join("replayed.dtag");
+    let status = Command::new(DTAG)
+        .args(["-q", "learn", "--model"])
+        .arg(&base)
+        .arg("--replay")
+        .arg(&log)
+        .args(["--log-project", "demo", "--output"])
+        .arg(&replayed)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        std::fs::read(&replayed).unwrap(),
+        std::fs::read(&model).unwrap()
+    );
+}
+
+#[test]
+fn a_restart_applies_the_logged_batches_the_model_file_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, log) = (
+        dir.path().join("demo.dtag"),
+        dir.path().join("learned.jsonl"),
+    );
+    std::fs::copy(demo_model(), &model).unwrap();
+    let draft = std::fs::read_to_string("data/drafts/draft_02.txt").unwrap();
+    // A log whose last batch never reached the model file (kill -9 after the log was synced).
+    let line = serde_json::json!({
+        "kind": "document", "time": "2026-12-07T00:00:00Z", "project": "demo", "batch": 1,
+        "text_hash": dtag::digest::text_digest(&draft), "text": draft,
+        "subjects": [{"descriptor": "WATER", "label": "WATER"}],
+    });
+    std::fs::write(&log, format!("{line}\n")).unwrap();
+    let before = std::fs::read(&model).unwrap();
+    let server = Server::start_model(
+        &model,
+        &["--learn", "--learn-log", log.to_str().unwrap()],
+        Stdio::piped(),
+    );
+    assert_ne!(std::fs::read(&model).unwrap(), before);
+    let text = form_encode(&draft);
+    let results = server.suggest_form(&format!("text={text}&limit=3")).json()["results"].clone();
+    assert!(
+        results
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["label"] == "WATER"),
+        "{results}"
+    );
+    drop(server);
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(log_text.contains("\"verdict\":\"applied\""), "{log_text}");
 }

@@ -1,6 +1,5 @@
-//! `dtag learn`: updates a model with new labelled documents.
+//! `dtag learn`: teaches a model new labelled documents, or replays a learning log.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -8,12 +7,12 @@ use anyhow::bail;
 use clap::Args;
 
 use dtag::analysis::Analyzer;
-use dtag::classifier::{LogisticParams, OneVsRestParams};
 use dtag::progress::Progress;
-use dtag::train::learn::LearnParams;
+use dtag::train::journal::{self, Journal, Lesson, LoggedSubject, Replay, Teacher, Verdict};
+use dtag::train::learn::{LearnParams, LearnReport, HOLDOUT_SHARE, MIN_KNOWN_TERMS};
 
 use super::flags::{self, read_labelled, CorpusFormatArg, ModelArgs, ThesaurusArgs};
-use super::output::{self, print_out, print_tuning, save_timed, summary};
+use super::output::{self, print_out, print_tuning, summary};
 
 #[derive(Args, Debug)]
 pub struct LearnArgs {
@@ -21,60 +20,49 @@ pub struct LearnArgs {
     model: ModelArgs,
 
     /// New labelled documents: files or directories (`-` for stdin).
-    #[arg(long, required = true, num_args = 1.., value_name = "FILE|DIR")]
+    #[arg(long, num_args = 1.., value_name = "FILE|DIR", required_unless_present = "replay", conflicts_with = "replay")]
     corpus: Vec<PathBuf>,
+
+    /// Rebuild the model a server (or `dtag learn --log`) made: apply the batches of this
+    /// learning log to --model as they were applied, and write the result to --output.
+    #[arg(long, value_name = "FILE", requires = "output")]
+    replay: Option<PathBuf>,
 
     /// Where to write the updated model (default: over --model, atomically).
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
 
-    /// Corpus format.
-    #[arg(long, value_enum, default_value_t = CorpusFormatArg::Auto)]
-    format: CorpusFormatArg,
+    /// Format of the new documents.
+    #[arg(long = "input-format", alias = "format", value_enum, default_value_t = CorpusFormatArg::Auto)]
+    input_format: CorpusFormatArg,
 
     #[command(flatten)]
     thesaurus: ThesaurusArgs,
 
-    /// Inverse regularisation strength of the update (default: the model's C). The current
-    /// weights act as a prior; a larger C lets the new documents move them further.
-    #[arg(long, value_name = "F", allow_negative_numbers = true)]
-    c: Option<f64>,
-
-    /// Multiply C by this for positive documents.
-    #[arg(long, default_value_t = LogisticParams::default().positive_weight, value_name = "F", allow_negative_numbers = true)]
-    positive_weight: f64,
-
-    /// Solver stopping tolerance.
-    #[arg(long, default_value_t = LogisticParams::default().tolerance, value_name = "F", allow_negative_numbers = true)]
-    tolerance: f64,
-
-    /// Passes over the new documents per descriptor (the update is not solved to the end).
-    #[arg(long, default_value_t = dtag::train::learn::UPDATE_EPOCHS, value_name = "N")]
-    max_epochs: usize,
-
-    /// Drop weights smaller than this in magnitude from the saved model.
-    #[arg(long, default_value_t = OneVsRestParams::default().prune_below, value_name = "F", allow_negative_numbers = true)]
-    prune: f32,
-
-    /// Each descriptor updates on its new positives plus a weighted sample of the new
-    /// negatives, never fewer rows than this (the model's weights stand for the rest).
-    #[arg(long, default_value_t = dtag::train::learn::UPDATE_MIN_SAMPLED_ROWS, value_name = "N")]
-    min_sampled_rows: usize,
-
-    /// Descriptors new to the model need this many new documents.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    min_label_docs: usize,
-
     /// Share of the new documents held out to check the update: an update without them is
-    /// measured on them against the model as it was, and a drop is reported (0: no check).
-    /// The model written is updated with every document.
-    #[arg(long, default_value_t = dtag::train::learn::HOLDOUT_SHARE, value_name = "F", allow_negative_numbers = true)]
+    /// measured on them against the model as it was (0: no check). The model written is
+    /// updated with every document.
+    #[arg(long, default_value_t = HOLDOUT_SHARE, value_name = "F", allow_negative_numbers = true)]
     holdout: f64,
 
-    /// Refuse an update that the held-out check finds worse than the model as it was: the
-    /// model is left untouched and the exit status is non-zero.
+    /// Write an update the held-out check finds worse than the model as it was (by default
+    /// such an update is refused: the model is left untouched and the exit status is 1).
     #[arg(long)]
-    strict: bool,
+    accept_worse: bool,
+
+    /// Refuse documents with fewer distinct terms known to the model (as `suggest` warns).
+    #[arg(long, default_value_t = MIN_KNOWN_TERMS, value_name = "N")]
+    min_known_terms: usize,
+
+    /// Append the learned documents to this learning log (JSON Lines, synced before the
+    /// model is written), as `dtag serve --learn-log` does.
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+
+    /// The project the log names (default: --project, else the model file's name without
+    /// its extension).
+    #[arg(long, value_name = "ID")]
+    log_project: Option<String>,
 
     /// Print the update summary as JSON on stdout.
     #[arg(long)]
@@ -83,109 +71,175 @@ pub struct LearnArgs {
 
 pub fn run(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
     let started = Instant::now();
-    // Parameters are checked before anything is read (the model's C is only a default).
-    let check = |c: f64| {
-        LearnParams {
-            ovr: OneVsRestParams {
-                logistic: LogisticParams {
-                    c,
-                    positive_weight: args.positive_weight,
-                    tolerance: args.tolerance,
-                    max_epochs: args.max_epochs,
-                    min_sampled_rows: args.min_sampled_rows,
-                    ..LogisticParams::default()
-                },
-                prune_below: args.prune,
-            },
-            min_label_docs: args.min_label_docs,
-            holdout: args.holdout,
-        }
-        .check()
-    };
-    check(args.c.unwrap_or(LogisticParams::default().c))?;
+    // Parameters are checked before anything is read.
+    let params = LearnParams {
+        holdout: args.holdout,
+        min_known_terms: args.min_known_terms,
+    }
+    .check()?;
     let chosen = args.model.resolve()?;
     let thesaurus_file = chosen.thesaurus(args.thesaurus.thesaurus.as_ref());
     let out = learn_output(&args, &chosen.model, &thesaurus_file)?;
+    let project = args.log_project.clone().unwrap_or_else(|| {
+        chosen
+            .project
+            .as_ref()
+            .map(|p| p.id.clone())
+            .unwrap_or_else(|| file_stem(&chosen.model))
+    });
     let model = chosen.load_model()?;
-    let params = check(args.c.unwrap_or(model.info.c))?;
     // The segmenter loads its dictionary on its own thread while the corpus is read.
     let analyzer = Analyzer::new(model.analyzer.clone())?;
+
+    if let Some(log) = &args.replay {
+        let entries = journal::read(log)?;
+        let replay = Replay {
+            params: &params,
+            analyzer: &analyzer,
+            project: &project,
+            source: &log.display().to_string(),
+        };
+        let (model, done) = replay.run(model, &entries, progress)?;
+        out.write_with(|w| dtag::model::file::write_model(&model, w))?;
+        if args.json {
+            print_out(format_args!("{}\n", serde_json::to_string_pretty(&done)?))?;
+        }
+        summary!(
+            "replayed {} of project '{project}': {} batch(es) applied, {} kept out, {} with \
+             nothing new ({} documents)",
+            log.display(),
+            done.batches_applied,
+            done.batches_kept_out,
+            done.batches_nothing_new,
+            done.documents
+        );
+        output::print_times_and_destination(
+            &[("total", started.elapsed().as_secs_f64())]
+                .into_iter()
+                .collect(),
+            &out,
+        );
+        return Ok(());
+    }
+
     let given = flags::load_optional_thesaurus(thesaurus_file.as_deref())?;
-    let thesaurus = model.thesaurus_or_stored(given.as_ref());
-    let thesaurus = thesaurus.as_deref();
+    let stored = model.full_thesaurus();
+    let thesaurus = given.as_ref().or(stored.as_ref());
     let corpus = read_labelled(
         &args.corpus,
-        args.format,
+        args.input_format,
         thesaurus,
         args.thesaurus.strict_thesaurus,
         given.is_some(),
     )?;
-    let mut seconds = BTreeMap::new();
-    seconds.insert("reading", started.elapsed().as_secs_f64());
-    let (updated, mut report) =
-        params.learn_with_analyzer(&model, &analyzer, &corpus, given.as_ref(), progress)?;
-    // What speaks against the update: a measured drop, or new documents so unlike the
-    // model's that it may forget what they lack (which no held-out check can measure).
-    let mut against = Vec::new();
-    match &report.holdout_check {
-        Some(check) if check.worse => against.push(format!(
-            "the update made the model worse: {}",
-            check.describe()
-        )),
-        Some(check) => summary!("check: {}", check.describe()),
-        None => {}
+    let reading = started.elapsed().as_secs_f64();
+    let lessons: Vec<Lesson> = corpus
+        .documents
+        .into_iter()
+        .map(|d| Lesson {
+            subjects: d
+                .descriptors
+                .into_iter()
+                .map(|descriptor| LoggedSubject {
+                    uri: thesaurus
+                        .and_then(|t| t.lookup(&descriptor))
+                        .map(|(c, _)| c.uri.clone()),
+                    descriptor,
+                    label: None,
+                })
+                .collect(),
+            text: d.body,
+            rejected: Vec::new(),
+            origin: d.origin,
+        })
+        .collect();
+    let mut journal = args.log.as_deref().map(Journal::open).transpose()?;
+    let teacher = Teacher {
+        project: project.clone(),
+        client: None,
+        indexer: std::env::var("USER").ok(),
+    };
+    let mut saving = 0.0;
+    let taught = journal::teach(
+        &params,
+        &model,
+        &analyzer,
+        &lessons,
+        journal.as_mut().map(|j| (j, &teacher)),
+        args.accept_worse,
+        progress,
+        &mut |updated| {
+            let start = Instant::now();
+            out.write_with(|w| dtag::model::file::write_model(updated, w))?;
+            saving = start.elapsed().as_secs_f64();
+            Ok(())
+        },
+    )?;
+    let mut report = taught.report;
+    report.seconds.insert("reading", reading);
+    report.seconds.insert("saving", saving);
+    report
+        .seconds
+        .insert("total", started.elapsed().as_secs_f64());
+    if args.json {
+        print_out(format_args!("{}\n", serde_json::to_string_pretty(&report)?))?;
+    }
+    print_summary(&report);
+    match taught.verdict {
+        Verdict::KeptOut => bail!(
+            "the update made the model worse ({}); {} is left untouched{} (retrain on all \
+             documents with `dtag train`, or learn with --accept-worse to write it anyway)",
+            report
+                .holdout_check
+                .as_ref()
+                .map(|c| c.describe())
+                .unwrap_or_default(),
+            out,
+            if journal.is_some() {
+                "; the documents are in the learning log"
+            } else {
+                ""
+            }
+        ),
+        Verdict::NothingNew => {
+            summary!(
+                "nothing new: all {} documents had been learned before; {} is unchanged",
+                report.documents,
+                out
+            );
+            Ok(())
+        }
+        Verdict::Applied => {
+            output::print_times_and_destination(&report.seconds, &out);
+            Ok(())
+        }
+    }
+}
+
+fn print_summary(report: &LearnReport) {
+    if let Some(check) = &report.holdout_check {
+        summary!("check: {}", check.describe());
     }
     if let Some(why) = &report.holdout_skipped {
         summary!("update not checked: {why}");
     }
-    if report.coverage.unrepresentative {
-        against.push(format!(
-            "the new documents are not a sample of what the model was trained on: {}; the \
-             update only teaches those descriptors that the new documents are not theirs, and \
-             the model may now miss them",
-            report.coverage.describe()
-        ));
-    }
-    if !against.is_empty() {
-        if args.strict {
-            bail!(
-                "{}; {} is left untouched (retrain on all documents with `dtag train`, or \
-                 learn without --strict to write the update anyway)",
-                against.join("; "),
-                out
-            );
-        }
-        for reason in &against {
-            eprintln!("warning: {reason}");
-        }
-        eprintln!(
-            "warning: retraining on all documents (`dtag train`) may do better; --strict \
-             refuses such an update"
-        );
-    }
-    save_timed(&updated, &out, &mut seconds, started)?;
-    report.seconds.extend(seconds);
-    if args.json {
-        print_out(format_args!("{}\n", serde_json::to_string_pretty(&report)?))?;
-    }
     summary!(
-        "learned {} documents: {} descriptors updated, {} added{}; vocabulary kept at {} terms",
-        report.documents,
-        report.descriptors_updated,
-        report.descriptors_added.len(),
-        if report.descriptors_skipped.is_empty() {
+        "learned {} new documents ({} had been learned before); the model now has {} \
+         documents ({} learned since training, {} updates){}",
+        report.learned,
+        report.already_learned,
+        report.model_documents,
+        report.learned_documents,
+        report.updates,
+        if report.descriptors_added.is_empty() {
             String::new()
         } else {
-            format!(
-                ", {} new ones skipped with fewer than {} documents",
-                report.descriptors_skipped.len(),
-                args.min_label_docs
-            )
-        },
-        updated.vectorizer.n_features()
+            format!("; new descriptors: {}", report.descriptors_added.join(", "))
+        }
     );
-    if report.ignored_terms > 0 {
-        let examples: Vec<String> = report
+    let vocabulary = &report.vocabulary;
+    if vocabulary.ignored_terms > 0 {
+        let examples: Vec<String> = vocabulary
             .top_ignored_terms
             .iter()
             .take(10)
@@ -193,25 +247,24 @@ pub fn run(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
             .collect();
         // Data the update could not use: said even with -q.
         eprintln!(
-            "note: ignored {} new term(s) outside the vocabulary ({} of {} tokens); most frequent: {}",
-            report.ignored_terms,
-            report.ignored_tokens,
-            report.tokens,
+            "note: ignored {} new term(s) outside the vocabulary of {} terms ({} of {} \
+             tokens); most frequent: {}",
+            vocabulary.ignored_terms,
+            vocabulary.terms,
+            vocabulary.ignored_tokens,
+            vocabulary.tokens,
             examples.join(", ")
         );
     }
-    if !report.descriptors_added.is_empty() {
-        summary!("added: {}", report.descriptors_added.join(", "));
+    if let Some(training) = &report.training {
+        print_tuning(&training.tuning);
     }
-    print_tuning(&report.tuning);
-    if let Some(kept) = &report.tuning_kept {
-        eprintln!("note: {kept}");
-    }
-    if let Some(dropped) = &report.ensemble_dropped {
-        eprintln!("note: {dropped}");
-    }
-    output::print_times_and_destination(&report.seconds, &out);
-    Ok(())
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into())
 }
 
 /// Where `learn` writes, checked before any work. Writing over `--model` is what `learn` does
@@ -224,9 +277,20 @@ fn learn_output(
     let mut guard = dtag::io_guard::OutputGuard::new();
     guard
         .inputs("--corpus", &args.corpus)
-        .inputs("--thesaurus", thesaurus);
+        .inputs("--thesaurus", thesaurus)
+        .inputs("--replay", &args.replay);
     if args.json {
         guard.stdout_used_by("--json");
+    }
+    if let Some(log) = &args.log {
+        if dtag::io_guard::same_file(log, model)
+            || args
+                .corpus
+                .iter()
+                .any(|c| dtag::io_guard::same_file(log, c))
+        {
+            bail!("--log {}: is an input of this command", log.display());
+        }
     }
     match &args.output {
         Some(path) if !dtag::io_guard::same_file(path, model) => {

@@ -75,10 +75,17 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = ServeParams::default().learn_queue, value_name = "N")]
     learn_queue: usize,
 
-    /// Share of each update's documents held out to check it, as `dtag learn --holdout` (a
-    /// worse update is a warning in the log; 0: no check).
+    /// Share of each update's documents held out to check it, as `dtag learn --holdout`: an
+    /// update the check finds worse is kept out of the model and counted in /healthz, its
+    /// documents stay in the learning log (0: no check).
     #[arg(long, default_value_t = ServeParams::default().learn_holdout, value_name = "F", allow_negative_numbers = true)]
     learn_holdout: f64,
+
+    /// Append every learned document to this JSON Lines file (synced before the request is
+    /// answered), and at start apply the batches it holds that a model file lacks; `dtag
+    /// learn --replay` rebuilds a model from it.
+    #[arg(long, value_name = "FILE", requires = "learn")]
+    learn_log: Option<PathBuf>,
 }
 
 fn seconds(name: &str, value: f64) -> anyhow::Result<std::time::Duration> {
@@ -125,6 +132,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         learn: args.learn,
         learn_queue: args.learn_queue,
         learn_holdout: args.learn_holdout,
+        learn_log: args.learn_log,
     }
     .check()?;
     params.run(|address| {

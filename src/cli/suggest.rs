@@ -29,6 +29,10 @@ pub struct SuggestArgs {
     #[arg(long, value_enum, default_value_t = Format::Tsv)]
     format: Format,
 
+    /// JSON on standard output (the same as `--format json`).
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
+
     /// Thesaurus for URIs and labels of the suggestions (models trained with one store them).
     #[arg(long, value_name = "FILE")]
     thesaurus: Option<PathBuf>,
@@ -89,7 +93,10 @@ struct DraftSuggestions<'a> {
     suggestions: &'a [Suggestion],
 }
 
-pub fn run(args: SuggestArgs) -> anyhow::Result<()> {
+pub fn run(mut args: SuggestArgs) -> anyhow::Result<()> {
+    if args.json {
+        args.format = Format::Json;
+    }
     let chosen = args.model.resolve()?;
     let rule = args.decision.rule_for(&chosen)?;
     if args.explain_terms == 0 {

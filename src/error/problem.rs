@@ -33,6 +33,8 @@ pub enum ProblemKind {
     BodyWithoutHeader,
     /// A problem particular to another input format, described.
     Format(String),
+    /// A document an update refuses to learn, and why.
+    Unlearnable(String),
 }
 
 /// A malformed document, located precisely.
@@ -54,6 +56,7 @@ impl fmt::Display for CorpusProblem {
                 "text outside a document (body without a `%%%` header)".to_string()
             }
             ProblemKind::Format(what) => what.clone(),
+            ProblemKind::Unlearnable(why) => format!("cannot be learned: {why}"),
         };
         write!(f, "{}: {what}", self.origin)
     }

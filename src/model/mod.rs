@@ -2,15 +2,17 @@
 //! tuning and thesaurus facts together, with its file format ([`file`]).
 
 pub mod file;
+pub mod memory;
 
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::AnalyzerConfig;
 use crate::calibrate::Tuning;
-use crate::classifier::ensemble::{Ensemble, EnsembleData, EnsembleDataRef};
+use crate::classifier::ensemble::{Ensemble, EnsembleData, EnsembleDataRef, KnnRows};
 use crate::classifier::{logistic, OneVsRest};
 use crate::features::{TfidfState, TfidfVectorizer};
 use crate::thesaurus::{ConceptTable, Thesaurus};
+pub use memory::{LearningSettings, StoredThesaurus, TrainingMemory};
 
 /// What training recorded about itself, kept in the model for `dtag` and its users.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +42,8 @@ pub struct Model {
     /// found that they rank better. Descriptors past `classifier.n_labels()` are proposed by
     /// the lexicon alone.
     pub ensemble: Option<Ensemble>,
+    /// The training documents and settings an update learns with (see [`memory`]).
+    pub memory: Option<TrainingMemory>,
 }
 
 /// The serialised form of [`Model`].
@@ -53,6 +57,7 @@ pub(crate) struct ModelData {
     pub concepts: Option<ConceptTable>,
     pub tuning: Option<Tuning>,
     pub ensemble: Option<EnsembleData>,
+    pub memory: Option<TrainingMemory>,
 }
 
 /// [`ModelData`] borrowed from a [`Model`]: serialised exactly as `ModelData` (same fields,
@@ -67,6 +72,7 @@ pub(crate) struct ModelDataRef<'a> {
     pub concepts: Option<&'a ConceptTable>,
     pub tuning: Option<&'a Tuning>,
     pub ensemble: Option<EnsembleDataRef<'a>>,
+    pub memory: Option<&'a TrainingMemory>,
 }
 
 impl Model {
@@ -81,6 +87,7 @@ impl Model {
             concepts: self.concepts.as_ref(),
             tuning: self.tuning.as_ref(),
             ensemble: self.ensemble.as_ref().map(Ensemble::as_data),
+            memory: self.memory.as_ref(),
         }
     }
 
@@ -115,7 +122,15 @@ impl Model {
                 Ensemble::from_data(e, data.tfidf.terms.len(), data.descriptors.len(), trained)
             })
             .transpose()?;
+        if let Some(memory) = &data.memory {
+            let held_by_index = ensemble
+                .as_ref()
+                .and_then(Ensemble::training_rows)
+                .map(|rows| rows.len());
+            memory.validate(data.tfidf.terms.len(), held_by_index)?;
+        }
         Ok(Model {
+            memory: data.memory,
             ensemble,
             analyzer: data.analyzer,
             vectorizer: TfidfVectorizer::from_state(data.tfidf),
@@ -151,6 +166,9 @@ impl Model {
     /// so suggestions carry URIs and labels.
     pub fn attach_thesaurus(&mut self, thesaurus: &Thesaurus) {
         self.concepts = Some(thesaurus.concept_table(&self.descriptors));
+        if let Some(memory) = &mut self.memory {
+            memory.thesaurus = Some(StoredThesaurus::of(thesaurus));
+        }
     }
 
     /// The thesaurus facts stored in the model, as a [`Thesaurus`] to resolve corpora with.
@@ -169,6 +187,25 @@ impl Model {
         match given {
             Some(t) => Some(std::borrow::Cow::Borrowed(t)),
             None => self.stored_thesaurus().map(std::borrow::Cow::Owned),
+        }
+    }
+
+    /// The TF-IDF rows of the training documents, when the model keeps them (in its
+    /// neighbour index, or in its memory).
+    pub fn training_rows(&self) -> Option<&KnnRows> {
+        let memory = self.memory.as_ref()?;
+        memory
+            .rows
+            .as_ref()
+            .or_else(|| self.ensemble.as_ref().and_then(Ensemble::training_rows))
+    }
+
+    /// The thesaurus the model was trained with, whole (with the concepts updates added),
+    /// else what its concept table knows of its descriptors.
+    pub fn full_thesaurus(&self) -> Option<Thesaurus> {
+        match self.memory.as_ref().and_then(|m| m.thesaurus.as_ref()) {
+            Some(stored) => Some(stored.to_thesaurus()),
+            None => self.stored_thesaurus(),
         }
     }
 

@@ -3,11 +3,15 @@
 //!
 //! Every project has one worker thread, which alone replaces the project's model. Learn
 //! requests reach it through a bounded queue (a full queue is a 503 at once, never a wait);
-//! the worker takes every request waiting, learns their documents in one update with the
-//! library's own warm-started update (`dtag learn`'s, [`crate::learn`]) on the model served
-//! now, writes the updated model over the model file atomically
-//! ([`crate::io_guard::write_atomically`], through `Model::save`), and only then serves it
-//! and answers the requests. Suggestions never wait for it: they score the model that was
+//! the worker takes every request waiting, refuses (400) each request with a document that
+//! cannot be learned, and teaches the documents of the others in one update, through the
+//! path `dtag learn` takes ([`crate::train::journal::teach`]): the documents are appended to
+//! the learning log (`--learn-log`) and synced, the update runs training's stages over the
+//! model's documents and the new ones, the held-out check decides (an update it finds worse
+//! is kept out of the model and counted in `/healthz`), the updated model is written over the
+//! model file atomically ([`crate::io_guard::write_atomically`], through `Model::save`), and
+//! only then served and the requests answered. At start, batches of the log that the model
+//! file lacks (a crash between the log and the model) are applied again. Suggestions never wait for it: they score the model that was
 //! current when they started, and a learned (or reloaded) model is swapped in whole.
 //!
 //! The worker also watches the model file: when its identity (inode, length, modification
@@ -21,6 +25,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::log::Logger;
@@ -30,13 +35,14 @@ use super::request::LearnDocument;
 use crate::corpus::Origin;
 use crate::formats::{self, RawCorpus, RawDocument, Subject};
 use crate::progress::NoProgress;
+use crate::train::journal::{self, Journal, Lesson, LoggedSubject, Replay, Teacher, Verdict};
 use crate::train::learn::LearnParams;
 
 /// How often the worker looks at the model file.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 
 /// How the server learns.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct LearnSettings {
     /// `POST …/learn` is allowed (`--learn`); otherwise it is a 403.
     pub enabled: bool,
@@ -45,6 +51,8 @@ pub struct LearnSettings {
     /// Share of each update's documents held out to check it, as `dtag learn --holdout`
     /// (0: no check; the update itself always uses every document).
     pub holdout: f64,
+    /// The learning log every project's documents are appended to (`--learn-log`).
+    pub journal: Option<Arc<Mutex<Journal>>>,
 }
 
 /// What the worker is asked to do.
@@ -57,6 +65,7 @@ enum Message {
 /// Documents to learn and where to say how it went.
 struct LearnJob {
     documents: Vec<LearnDocument>,
+    teacher: Teacher,
     done: tokio::sync::oneshot::Sender<Result<usize, Problem>>,
 }
 
@@ -78,7 +87,8 @@ impl Worker {
     ) -> std::io::Result<Worker> {
         let (sender, receiver) = std::sync::mpsc::sync_channel(settings.queue.max(1));
         let reload_wanted = Arc::new(AtomicBool::new(false));
-        let state = WorkerState {
+        let queue = settings.queue;
+        let mut state = WorkerState {
             project: project.clone(),
             settings,
             log,
@@ -87,6 +97,7 @@ impl Worker {
             // that could not be read (tried again only once it changes).
             known: project.current().identity,
         };
+        state.recover();
         std::thread::Builder::new()
             .name(format!("dtag-model-{}", project.id))
             .spawn(move || state.run(receiver))?;
@@ -94,19 +105,30 @@ impl Worker {
             sender,
             project,
             reload_wanted,
-            queue: settings.queue,
+            queue,
         })
     }
 
     /// Queues `documents` for learning; the answer comes once they are learned and written
     /// (the number learned), or why not. A full queue is refused at once with a 503.
-    pub async fn learn(&self, documents: Vec<LearnDocument>) -> Result<usize, Problem> {
+    pub async fn learn(
+        &self,
+        documents: Vec<LearnDocument>,
+        client: Option<String>,
+        indexer: Option<String>,
+    ) -> Result<usize, Problem> {
         let (done, answer) = tokio::sync::oneshot::channel();
         self.project.learn_queued.fetch_add(1, Ordering::Relaxed);
-        match self
-            .sender
-            .try_send(Message::Learn(LearnJob { documents, done }))
-        {
+        let teacher = Teacher {
+            project: self.project.id.clone(),
+            client,
+            indexer,
+        };
+        match self.sender.try_send(Message::Learn(LearnJob {
+            documents,
+            teacher,
+            done,
+        })) {
             Ok(()) => {}
             Err(e) => {
                 self.project.learn_queued.fetch_sub(1, Ordering::Relaxed);
@@ -219,29 +241,149 @@ impl WorkerState {
         }
     }
 
-    /// Learns the documents of `jobs` in one update and answers each; should the update fail,
-    /// each request is learned alone, so one request's failure is not another's.
+    /// Applies the batches of the learning log the model file lacks (a crash after the log
+    /// was written and before the model was), as they were decided or as they would have
+    /// been, and logs the verdicts the log lacks.
+    fn recover(&mut self) {
+        let Some(journal) = self.settings.journal.clone() else {
+            return;
+        };
+        let mut journal = journal.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = match journal::read(journal.path()) {
+            Ok(entries) => entries,
+            Err(e) => {
+                self.log.line(format!(
+                    "dtag serve: project '{}': cannot read the learning log: {e}",
+                    self.project.id
+                ));
+                return;
+            }
+        };
+        let current = self.project.current();
+        let model = current.suggester.model();
+        let after = model.memory.as_ref().map_or(0, |m| m.log_batch);
+        if journal::batches(&entries, &self.project.id, after).is_empty() {
+            return;
+        }
+        let params = match self.params() {
+            Ok(p) => p,
+            Err(problem) => {
+                self.log.line(format!("dtag serve: {}", problem.detail));
+                return;
+            }
+        };
+        let replay = Replay {
+            params: &params,
+            analyzer: current.suggester.analyzer(),
+            project: &self.project.id,
+            source: "learning log",
+        };
+        let outcome = replay
+            .run(model.clone(), &entries, &NoProgress)
+            .and_then(|(model, done)| {
+                if done.batches_applied > 0 {
+                    model.save(&self.project.path)?;
+                }
+                Ok((model, done))
+            });
+        match outcome {
+            Ok((model, done)) => {
+                for &(batch, verdict) in &done.undecided {
+                    let _ = journal.append(&[journal::Entry::Batch(journal::LoggedBatch {
+                        time: crate::clock::rfc3339_utc(std::time::SystemTime::now())
+                            .unwrap_or_default(),
+                        project: self.project.id.clone(),
+                        batch,
+                        documents: 0,
+                        verdict,
+                        note: Some("decided when the server started again".into()),
+                    })]);
+                }
+                if done.batches_applied > 0 {
+                    let identity = FileIdentity::of(&self.project.path);
+                    self.known = identity;
+                    match Loaded::with_model(model, identity, Some(&current.suggester)) {
+                        Ok(loaded) => self.project.replace(loaded),
+                        Err(e) => self.log.line(format!("dtag serve: {e}")),
+                    }
+                }
+                self.log.line(format!(
+                    "dtag serve: project '{}': applied {} batch(es) of the learning log the \
+                     model file lacked ({} kept out)",
+                    self.project.id, done.batches_applied, done.batches_kept_out
+                ));
+            }
+            Err(e) => self.log.line(format!(
+                "dtag serve: project '{}': cannot apply the learning log's later batches: {e}",
+                self.project.id
+            )),
+        }
+    }
+
+    fn params(&self) -> Result<crate::train::learn::ValidLearnParams, Problem> {
+        LearnParams {
+            holdout: self.settings.holdout,
+            ..LearnParams::default()
+        }
+        .check()
+        .map_err(|e| Problem::internal(format!("learning settings: {e}")))
+    }
+
+    /// Learns the documents of `jobs` in one update and answers each. A request with a
+    /// document that cannot be learned is refused alone (400) before anything is logged;
+    /// should the update of the others fail, each is learned alone, so one request's failure
+    /// is not another's.
     fn learn(&mut self, jobs: Vec<LearnJob>) {
-        let all: Vec<&LearnDocument> = jobs.iter().flat_map(|j| &j.documents).collect();
-        match self.update(&all) {
+        let current = self.project.current();
+        let mut accepted: Vec<(LearnJob, Vec<Lesson>)> = Vec::new();
+        for job in jobs {
+            match lessons(&current, &job.documents)
+                .and_then(|l| self.check(&current, &l).map(|_| l))
+            {
+                Ok(lessons) => accepted.push((job, lessons)),
+                Err(problem) => self.answer(job, Err(problem)),
+            }
+        }
+        if accepted.is_empty() {
+            return;
+        }
+        let all: Vec<Lesson> = accepted.iter().flat_map(|(_, l)| l.clone()).collect();
+        // One teacher per batch in the log: the first request's, when several are coalesced
+        // their documents keep the project; each request's own client is in its own batch
+        // only when it is learned alone.
+        let teacher = accepted[0].0.teacher.clone();
+        match self.update(&all, &teacher) {
             Ok(_) => {
-                for job in jobs {
+                for (job, _) in accepted {
                     let n = job.documents.len();
                     self.answer(job, Ok(n));
                 }
             }
-            Err(problem) if jobs.len() == 1 => {
-                let job = jobs.into_iter().next().expect("one job");
+            Err(problem) if accepted.len() == 1 => {
+                let (job, _) = accepted.into_iter().next().expect("one job");
                 self.answer(job, Err(problem));
             }
             Err(_) => {
-                for job in jobs {
-                    let documents: Vec<&LearnDocument> = job.documents.iter().collect();
-                    let outcome = self.update(&documents).map(|_| job.documents.len());
+                for (job, lessons) in accepted {
+                    let outcome = self
+                        .update(&lessons, &job.teacher)
+                        .map(|_| job.documents.len());
                     self.answer(job, outcome);
                 }
             }
         }
+    }
+
+    /// Refuses documents the model cannot learn from (400, naming the document).
+    fn check(&self, current: &Loaded, lessons: &[Lesson]) -> Result<(), Problem> {
+        let batch = journal::learn_batch(lessons, None);
+        self.params()?
+            .check_learnable(
+                current.suggester.model(),
+                current.suggester.analyzer(),
+                &batch.corpus,
+            )
+            .map_err(|e| Problem::bad_request(format!("the documents were not learned: {e}")))
     }
 
     /// Answers a request, which leaves the queue first (a client that reads the counters
@@ -251,51 +393,105 @@ impl WorkerState {
         let _ = job.done.send(outcome);
     }
 
-    /// Updates the model served with `documents`, writes it over the model file and serves it.
-    fn update(&mut self, documents: &[&LearnDocument]) -> Result<usize, Problem> {
-        if documents.is_empty() {
+    /// Teaches `lessons` to the model served, writes it over the model file and serves it.
+    fn update(&mut self, lessons: &[Lesson], teacher: &Teacher) -> Result<usize, Problem> {
+        if lessons.is_empty() {
             return Ok(0);
         }
         let started = Instant::now();
+        let params = self.params()?;
         // A replacement on disk wins over the model in memory: learn on it. Should the file
         // change while learning, the update is made again on the new file.
         for _attempt in 0..3 {
             self.reload_if_needed();
             let current = self.project.current();
-            let (updated, mut notes) = learn_on(&current, documents, self.settings.holdout)?;
-            if self.file_changed() {
-                continue;
-            }
-            let saving = Instant::now();
-            updated.save(&self.project.path).map_err(|e| {
-                Problem::unavailable(format!(
-                    "the documents were not learned: cannot write the model file: {e}"
-                ))
-            })?;
-            notes.push(format!(
-                "model written in {:.2}s",
-                saving.elapsed().as_secs_f64()
-            ));
-            let identity = FileIdentity::of(&self.project.path);
-            self.known = identity;
-            let loaded = Loaded::with_model(updated, identity, Some(&current.suggester))
-                .map_err(|e| Problem::internal(format!("cannot serve the learned model: {e}")))?;
-            self.project.replace(loaded);
-            self.project
-                .learned_documents
-                .fetch_add(documents.len() as u64, Ordering::Relaxed);
+            let path = self.project.path.clone();
+            let journal = self.settings.journal.clone();
+            let mut guard = journal
+                .as_ref()
+                .map(|j| j.lock().unwrap_or_else(|e| e.into_inner()));
+            let mut saved_at = None;
+            let file_changed = || FileIdentity::of(&path) != self.known;
+            let taught = journal::teach(
+                &params,
+                current.suggester.model(),
+                current.suggester.analyzer(),
+                lessons,
+                guard.as_deref_mut().map(|j| (j, teacher)),
+                false,
+                &NoProgress,
+                &mut |model| {
+                    if file_changed() {
+                        return Err(crate::error::Error::Training(
+                            "the model file changed while learning".into(),
+                        ));
+                    }
+                    let saving = Instant::now();
+                    model.save(&path)?;
+                    saved_at = Some(saving.elapsed().as_secs_f64());
+                    Ok(())
+                },
+            );
+            drop(guard);
+            let taught = match taught {
+                Ok(t) => t,
+                Err(crate::error::Error::Training(m)) if m.contains("changed while learning") => {
+                    continue
+                }
+                Err(crate::error::Error::Corpus(problems)) => {
+                    return Err(Problem::bad_request(format!(
+                        "the documents were not learned: {}",
+                        crate::error::Error::Corpus(problems)
+                    )))
+                }
+                Err(e) => {
+                    return Err(Problem::unavailable(format!(
+                        "the documents were not learned: {e}"
+                    )))
+                }
+            };
+            let report = &taught.report;
             let mut line = format!(
-                "dtag serve: project '{}': learned {} documents in {:.2}s",
+                "dtag serve: project '{}': {} documents ({} new) in {:.2}s: ",
                 self.project.id,
-                documents.len(),
+                lessons.len(),
+                report.learned,
                 started.elapsed().as_secs_f64()
             );
-            for note in notes {
+            match (taught.verdict, taught.model) {
+                (Verdict::Applied, Some(updated)) => {
+                    let identity = FileIdentity::of(&self.project.path);
+                    self.known = identity;
+                    let loaded = Loaded::with_model(updated, identity, Some(&current.suggester))
+                        .map_err(|e| {
+                            Problem::internal(format!("cannot serve the learned model: {e}"))
+                        })?;
+                    self.project.replace(loaded);
+                    self.project
+                        .learned_documents
+                        .fetch_add(report.learned as u64, Ordering::Relaxed);
+                    line.push_str(&format!(
+                        "learned, model written in {:.2}s",
+                        saved_at.unwrap_or(0.0)
+                    ));
+                }
+                (Verdict::KeptOut, _) => {
+                    self.project
+                        .kept_out_updates
+                        .fetch_add(1, Ordering::Relaxed);
+                    line.push_str(
+                        "kept out: the held-out check found the update worse (the documents \
+                         stay in the learning log for a later retrain)",
+                    );
+                }
+                _ => line.push_str("nothing new: every document had been learned before"),
+            }
+            for note in notes(report) {
                 line.push_str("; ");
                 line.push_str(&note);
             }
             self.log.line(line);
-            return Ok(documents.len());
+            return Ok(lessons.len());
         }
         Err(Problem::unavailable(
             "the model file kept changing while the documents were learned; retry later",
@@ -303,84 +499,99 @@ impl WorkerState {
     }
 }
 
-/// The update of `current`'s model with `documents`, as `dtag learn` makes it (the model's
-/// stored thesaurus names the subjects; the model's own C; `holdout` checks it), and what
-/// deserves a note in the log.
-fn learn_on(
-    current: &Loaded,
-    documents: &[&LearnDocument],
-    holdout: f64,
-) -> Result<(crate::model::Model, Vec<String>), Problem> {
-    let model = current.suggester.model();
-    let source: Arc<str> = Arc::from("learn request");
-    let raw = RawCorpus {
-        documents: documents
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                let origin = Origin {
-                    source: source.clone(),
-                    line: i + 1,
-                };
-                RawDocument {
-                    text: d.text.clone(),
-                    subjects: d
-                        .subjects
-                        .iter()
-                        .map(|s| subject(s.uri.as_deref(), s.label.as_deref(), origin.clone()))
-                        .collect(),
-                    origin,
-                }
-            })
-            .collect(),
-        ..RawCorpus::default()
-    };
-    let thesaurus = model.stored_thesaurus();
-    let (corpus, _resolution) = formats::resolve(raw, thesaurus.as_ref(), false)
-        .map_err(|e| Problem::bad_request(format!("cannot name the subjects: {e}")))?;
-    let params = LearnParams {
-        holdout,
-        ..LearnParams::for_model(model)
-    }
-    .check()
-    .map_err(|e| Problem::internal(format!("learning settings: {e}")))?;
-    let (updated, report) = params
-        .learn_with_analyzer(
-            model,
-            current.suggester.analyzer(),
-            &corpus,
-            None,
-            &NoProgress,
-        )
-        .map_err(|e| Problem::unavailable(format!("the documents were not learned: {e}")))?;
+/// What of an update deserves a note in the log.
+fn notes(report: &crate::train::learn::LearnReport) -> Vec<String> {
     let stages: Vec<String> = report
         .seconds
         .iter()
         .map(|(stage, s)| format!("{stage} {s:.2}s"))
         .collect();
     let mut notes = vec![format!("update: {}", stages.join(", "))];
+    if report.already_learned > 0 {
+        notes.push(format!(
+            "{} document(s) had been learned before and count once",
+            report.already_learned
+        ));
+    }
     if !report.descriptors_added.is_empty() {
         notes.push(format!(
             "new descriptors: {}",
             report.descriptors_added.join(", ")
         ));
     }
-    if let Some(check) = report.holdout_check.as_ref().filter(|c| c.worse) {
-        notes.push(format!(
-            "warning: the update made the model worse: {}",
-            check.describe()
-        ));
+    match (&report.holdout_check, &report.holdout_skipped) {
+        (Some(check), _) => notes.push(format!("held-out check: {}", check.describe())),
+        (None, Some(why)) => notes.push(format!("no held-out check: {why}")),
+        _ => {}
     }
-    if report.coverage.unrepresentative {
-        notes.push(format!(
-            "warning: the documents are not a sample of what the model was trained on: {}",
-            report.coverage.describe()
-        ));
+    if let Some(skipped) = report
+        .training
+        .as_ref()
+        .and_then(|t| t.tuning.skipped.as_ref())
+    {
+        notes.push(format!("not tuned: {skipped}"));
     }
-    if let Some(dropped) = &report.ensemble_dropped {
-        notes.push(format!("note: {dropped}"));
-    }
-    Ok((updated, notes))
+    notes
+}
+
+/// The documents of a request as lessons: subjects named as the model names them, with the
+/// URI and label each was sent with.
+fn lessons(current: &Loaded, documents: &[LearnDocument]) -> Result<Vec<Lesson>, Problem> {
+    let model = current.suggester.model();
+    let source: Arc<str> = Arc::from("learn request document");
+    let origin = |i: usize| Origin {
+        source: source.clone(),
+        line: i + 1,
+    };
+    // One subject per resolved document, so that every subject's name is known by position.
+    let raw = RawCorpus {
+        documents: documents
+            .iter()
+            .enumerate()
+            .flat_map(|(i, d)| d.subjects.iter().map(move |s| (i, s)))
+            .map(|(i, s)| RawDocument {
+                text: String::new(),
+                subjects: vec![subject(s.uri.as_deref(), s.label.as_deref(), origin(i))],
+                origin: origin(i),
+            })
+            .collect(),
+        ..RawCorpus::default()
+    };
+    let thesaurus = model.full_thesaurus();
+    let (named, _resolution) = formats::resolve(raw, thesaurus.as_ref(), false)
+        .map_err(|e| Problem::bad_request(format!("cannot name the subjects: {e}")))?;
+    let mut names = named.documents.into_iter().map(|d| d.descriptors);
+    Ok(documents
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let mut subjects: Vec<LoggedSubject> = Vec::with_capacity(d.subjects.len());
+            for s in &d.subjects {
+                let descriptor = names
+                    .next()
+                    .and_then(|n| n.into_iter().next())
+                    .unwrap_or_default();
+                if subjects.iter().any(|k| k.descriptor == descriptor) {
+                    continue;
+                }
+                subjects.push(LoggedSubject {
+                    descriptor,
+                    uri: s
+                        .uri
+                        .as_deref()
+                        .filter(|u| label_of_descriptor_uri(u).is_none())
+                        .map(|u| crate::thesaurus::strip_angle_brackets(u).to_string()),
+                    label: s.label.clone(),
+                });
+            }
+            Lesson {
+                text: d.text.clone(),
+                subjects,
+                rejected: Vec::new(),
+                origin: origin(i),
+            }
+        })
+        .collect())
 }
 
 /// A subject as the corpus readers give it. A dtag descriptor URI (`urn:dtag:descriptor:…`,

@@ -93,8 +93,12 @@ pub struct ServeParams {
     /// Learn requests waiting at most per project; more get 503.
     pub learn_queue: usize,
     /// Share of each update's documents held out to check it (`dtag learn --holdout`); 0: no
-    /// check. The check never changes the model, it only adds a warning to the log.
+    /// check. An update the check finds worse is kept out of the model (its documents stay in
+    /// the learning log).
     pub learn_holdout: f64,
+    /// The learning log (`--learn-log`): every learned document, appended before it is
+    /// learned.
+    pub learn_log: Option<std::path::PathBuf>,
 }
 
 impl Default for ServeParams {
@@ -120,10 +124,10 @@ impl Default for ServeParams {
             shutdown_grace: Duration::from_secs(10),
             learn: false,
             learn_queue: 8,
-            // The server learns small batches, for which `dtag learn`'s check measures too
-            // little (under 200 documents it holds out fewer than MIN_HOLDOUT_DOCS), and it
-            // would only warn in the log: off, unless asked for.
-            learn_holdout: 0.0,
+            // The same guard as `dtag learn`'s (batches too small to hold out
+            // MIN_HOLDOUT_DOCS documents are not checked, which the log says).
+            learn_holdout: crate::train::learn::HOLDOUT_SHARE,
+            learn_log: None,
         }
     }
 }
@@ -199,6 +203,18 @@ impl ServeParams {
         if self.learn {
             for (_, path) in &self.models {
                 live::check_writable(path)?;
+            }
+        }
+        if let Some(log) = &self.learn_log {
+            if self
+                .models
+                .iter()
+                .any(|(_, m)| crate::io_guard::same_file(m, log))
+            {
+                return Err(Error::param(
+                    "learn-log",
+                    format!("{} is a model file", log.display()),
+                ));
             }
         }
         for (name, timeout) in [
@@ -310,15 +326,22 @@ impl ValidServeParams {
         let stats = Arc::new(Stats::default());
         let log = Log::start(stats.clone(), LOG_INTERVAL)
             .map_err(|e| Error::Server(format!("cannot start the log thread: {e}")))?;
+        let journal = match &p.learn_log {
+            Some(path) => Some(Arc::new(std::sync::Mutex::new(
+                crate::train::journal::Journal::open(path)?,
+            ))),
+            None => None,
+        };
         let learn = LearnSettings {
             enabled: p.learn,
             queue: p.learn_queue,
             holdout: p.learn_holdout,
+            journal,
         };
         let mut workers = Vec::with_capacity(loaded.len());
         for project in &loaded {
             workers.push(
-                Worker::start(project.clone(), learn, log.logger()).map_err(|e| {
+                Worker::start(project.clone(), learn.clone(), log.logger()).map_err(|e| {
                     Error::Server(format!("cannot start the model worker thread: {e}"))
                 })?,
             );
@@ -479,6 +502,10 @@ fn admit(
     ));
 }
 
+/// The address a request came from (the learning log names it).
+#[derive(Debug, Clone, Copy)]
+struct ClientAddress(std::net::IpAddr);
+
 async fn serve_connection(
     stream: TcpStream,
     app: Arc<App>,
@@ -487,11 +514,17 @@ async fn serve_connection(
     _held: (OwnedSemaphorePermit, ClientSlot),
 ) {
     let _ = stream.set_nodelay(true);
+    let client = stream.peer_addr().ok().map(|a| ClientAddress(a.ip()));
     let activity = Activity::new();
     let service = {
         let app = app.clone();
         let activity = activity.clone();
-        hyper::service::service_fn(move |request| handle(app.clone(), activity.working(), request))
+        hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            if let Some(client) = client {
+                request.extensions_mut().insert(client);
+            }
+            handle(app.clone(), activity.working(), request)
+        })
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
     // hyper's header timeout runs from the moment it starts waiting for a request, so it
@@ -608,6 +641,13 @@ async fn respond(app: &Arc<App>, request: Request<Incoming>) -> Result<HttpRespo
             learning: app.learn.enabled,
             learn_queued: sum(&|p| p.learn_queued.load(Ordering::Relaxed) as u64),
             learned_documents: sum(&|p| p.learned_documents.load(Ordering::Relaxed)),
+            learn_guard: if app.learn.holdout > 0.0 {
+                "held-out check: a worse update is kept out of the model"
+            } else {
+                "no held-out check"
+            },
+            learn_log: app.learn.journal.is_some(),
+            updates_kept_out: sum(&|p| p.kept_out_updates.load(Ordering::Relaxed)),
             model_reloads: sum(&|p| p.reloads.load(Ordering::Relaxed)),
         }));
     }
@@ -660,6 +700,10 @@ async fn respond(app: &Arc<App>, request: Request<Incoming>) -> Result<HttpRespo
     }
     let content_type = header_text(&request, CONTENT_TYPE)?;
     let query = request.uri().query().map(str::to_string);
+    let client = request
+        .extensions()
+        .get::<ClientAddress>()
+        .map(|c| c.0.to_string());
     let (body, body_memory) = {
         let _receiving = Receiving::new(&app.receiving);
         read_body(app, request.into_body()).await?
@@ -679,7 +723,7 @@ async fn respond(app: &Arc<App>, request: Request<Incoming>) -> Result<HttpRespo
             request::decode_learn(content_type.as_deref(), &body)
         })
         .await??;
-        app.workers[project].learn(documents).await?;
+        app.workers[project].learn(documents, client, None).await?;
         return Ok(no_content());
     }
     // Decoding a large body is CPU work too, so it runs with the scoring, off the async
@@ -959,6 +1003,12 @@ struct Health {
     learn_queued: u64,
     /// Documents learned since start, over all projects.
     learned_documents: u64,
+    /// What becomes of an update the held-out check finds worse.
+    learn_guard: &'static str,
+    /// Learned documents are appended to a learning log (`--learn-log`).
+    learn_log: bool,
+    /// Updates kept out of the models by the held-out check since start.
+    updates_kept_out: u64,
     /// Times a model file was read again after a replacement or SIGHUP.
     model_reloads: u64,
 }

@@ -51,7 +51,7 @@ pub struct Group {
 }
 
 /// One concept of the thesaurus.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Concept {
     /// Short identifier (`1000099`), the last segment of the URI when the input has none.
     pub id: String,

@@ -1,23 +1,29 @@
-//! Incremental updates: teaching an existing model new documents without retraining.
+//! Learning: a model updated with new documents is the model training makes of its own
+//! documents plus the new ones.
 //!
-//! The analyzer, vocabulary and idf stay as they are, so the model's features keep their
-//! meaning (terms the model has never seen are counted and reported, not added). Every
-//! descriptor the model has restarts its solver from its current weights `w₀` on the new
-//! documents only; dual coordinate descent started there minimises
-//! `½‖w − w₀‖² + C Σ_new loss`, so the old model acts as a prior that the new documents
-//! adjust. Descriptors that first appear in the new documents are trained from zero on them.
-//! Only the new documents are analysed, and each descriptor visits its new positives plus an
-//! importance-weighted sample of the new negatives (the sampling training uses on large
-//! corpora, with a lower floor: [`UPDATE_MIN_SAMPLED_ROWS`]), for at most [`UPDATE_EPOCHS`]
-//! passes: the prior stands for everything the model learned before.
+//! An update runs training's own stages ([`ValidTrainParams::plan_descriptors`],
+//! [`ValidTrainParams::lexicon_for`], [`ValidTrainParams::fit_prepared`]: one-vs-rest with
+//! its out-of-fold values, the ensemble, tuning) over every document the model keeps in its
+//! memory ([`TrainingMemory`]) plus the new ones, with the settings the model was trained
+//! with. Only the new documents are analysed (the others' rows and label mentions are in the
+//! memory), and every descriptor's solver starts from its current weights: the problem solved
+//! is the whole corpus's, so `learn(train(A), B)` ranks like `train(A ∪ B)`. What differs:
+//! - the vocabulary and idf stay those of the training run (terms first seen in learned
+//!   documents are ignored and reported; idf does not count learned documents);
+//! - earlier documents' label mentions are not searched again for the labels of descriptors
+//!   that first appear in the new documents.
 //!
-//! An update can make a model worse (a batch of new topics pulls the weights of the old ones,
-//! and re-tuning on the batch alone fits its thresholds to the batch). So before the update
-//! is made on all new documents, a held-out share of them ([`LearnParams::holdout`]) measures
-//! an update made without them against the model as it was ([`HoldoutCheck`]): on all
-//! held-out documents, and on those whose descriptors the model already had (what it knew
-//! before). The caller decides what a worse result means (`dtag learn` warns, or refuses with
-//! `--strict`).
+//! Learning is safe to repeat and hard to poison:
+//! - a document (text and descriptors) the model has learned already counts once;
+//! - an empty text, or one with fewer known terms than [`MIN_KNOWN_TERMS`], is refused with
+//!   where it stands;
+//! - one document moves the model as one training document does: a descriptor it brings is a
+//!   descriptor of one training document, ranked through the same fusion as any rare one.
+//!
+//! Before an update is made, a held-out share of the new documents ([`LearnParams::holdout`])
+//! measures an update made without them against the model as it was ([`HoldoutCheck`]); the
+//! caller decides what a worse result means (`dtag learn` refuses to write it without
+//! `--accept-worse`, the server keeps it out).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -26,47 +32,24 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
+use super::{DocumentsSeen, Prepared, TrainParams, TrainReport, ValidTrainParams};
 use crate::analysis::{Analyzer, Term, CHAR_NGRAM_PREFIX};
-use crate::calibrate::{fit_and_tune, fold_assignment, TuneParams, Tuning, TuningSummary};
-use crate::classifier::{
-    LabelSets, LabelWeights, LogisticParams, OneVsRest, OneVsRestParams, ValidOneVsRestParams,
-};
-use crate::corpus::Corpus;
-use crate::error::{Error, Result};
+use crate::calibrate::{fold_assignment, TuneParams};
+use crate::classifier::ensemble::Mention;
+use crate::corpus::{Corpus, Document};
+use crate::digest::text_key;
+use crate::error::{CorpusProblem, Error, ProblemKind, Result};
 use crate::features::sparse::{CsrMatrix, SparseRow};
 use crate::features::TfidfVectorizer;
-use crate::model::{Model, TrainingInfo};
+use crate::model::{Model, StoredThesaurus, TrainingMemory};
 use crate::predict::{score_text, DecisionRule};
 use crate::progress::{Progress, Stage};
-use crate::thesaurus::{ConceptTable, Thesaurus};
+use crate::thesaurus::{Concept, Thesaurus};
 
-/// Passes over the new documents an update makes at most. The update need not be solved to
-/// the end: the prior keeps it close to a good model; on cail2018_sample (half the training
-/// documents learned into a model of the other half) 5 passes gave the P@1 of solving to
-/// tolerance, 2 passes were within 1 point.
-pub const UPDATE_EPOCHS: usize = 5;
-
-/// The floor of negative subsampling in an update. Training samples negatives only on large
-/// corpora (`LogisticParams::min_sampled_rows`); an update samples down to this many rows per
-/// descriptor, since the model's current weights already carry what all earlier negatives
-/// taught. On cail2018_sample this made the update's solver 3 times cheaper at the same P@1.
-pub const UPDATE_MIN_SAMPLED_ROWS: usize = 200;
-
-/// Folds of the cross-validation that re-tunes an update (training's default is 5). The fold
-/// models of a warm-started update are refitted from its solution, one epoch each over the
-/// rows near a boundary, and on a batch of new topics most rows are: with 5 folds the refits
-/// cost as much as the update's own fit. With 3, `dtag learn` of the learning benchmark's
-/// 2,000 cail2018_sample documents used 20% less processor time (median of 3×5 runs,
-/// 0.79 s against 1.01 s), and its test micro-F1 moved by −0.31, −0.27 and −0.07 points on
-/// three splits (the benchmark's, the halves reversed, alternate documents), P@1 unchanged:
-/// within the noise of the test set. Two folds lost 2.6 points.
-pub const UPDATE_TUNE_FOLDS: usize = 3;
-
-/// Fewest new documents a tuned model is re-tuned on; with fewer it keeps its calibration
-/// and thresholds. Fifty, as tuning's 5 folds of 10 documents asked for before updates
-/// re-tuned on [`UPDATE_TUNE_FOLDS`]: folds of a dozen documents give thresholds fitted to
-/// noise.
-pub const MIN_RETUNE_DOCUMENTS: usize = 50;
+/// Fewest distinct terms known to the model a document needs to be learned: `suggest`'s
+/// warning threshold (`--min-known-terms`). A text with fewer has nothing a model could learn
+/// from but its descriptors, which would then be proposed for any text.
+pub const MIN_KNOWN_TERMS: usize = 3;
 
 /// The share of the new documents held out by default to check the update.
 pub const HOLDOUT_SHARE: f64 = 0.1;
@@ -86,57 +69,703 @@ pub const WORSE_BY: f64 = 0.01;
 /// later part) lacks 72–88% against an expected 1–5%.
 pub const UNREPRESENTATIVE_BY: f64 = 0.25;
 
-/// Settings of an update.
+/// How many of the most frequent ignored terms are named in the report.
+const TOP_IGNORED: usize = 20;
+
+/// Settings of an update (the training settings are the model's own).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LearnParams {
-    pub ovr: OneVsRestParams,
-    /// Descriptors new to the model need this many new documents to be trained.
-    pub min_label_docs: usize,
     /// Share of the new documents held out to compare an update without them with the model
     /// as it was (0: no check). The model returned is updated with every document.
     pub holdout: f64,
+    /// Documents with fewer distinct known terms are refused.
+    pub min_known_terms: usize,
+}
+
+impl Default for LearnParams {
+    fn default() -> Self {
+        LearnParams {
+            holdout: HOLDOUT_SHARE,
+            min_known_terms: MIN_KNOWN_TERMS,
+        }
+    }
 }
 
 impl LearnParams {
-    /// Defaults for updating `model`: its own C, [`UPDATE_EPOCHS`] passes, the library's other
-    /// solver settings.
-    pub fn for_model(model: &Model) -> Self {
-        LearnParams {
-            ovr: OneVsRestParams {
-                logistic: LogisticParams {
-                    c: model.info.c,
-                    max_epochs: UPDATE_EPOCHS,
-                    min_sampled_rows: UPDATE_MIN_SAMPLED_ROWS,
-                    ..LogisticParams::default()
-                },
-                ..OneVsRestParams::default()
-            },
-            min_label_docs: 1,
-            holdout: HOLDOUT_SHARE,
-        }
-    }
-
     pub fn check(self) -> Result<ValidLearnParams> {
-        if self.min_label_docs == 0 {
-            return Err(Error::param("min_label_docs", "must be at least 1"));
-        }
         if !(0.0..=0.5).contains(&self.holdout) {
             return Err(Error::param("holdout", "must be in [0, 0.5]"));
         }
-        Ok(ValidLearnParams {
-            ovr: self.ovr.check()?,
-            min_label_docs: self.min_label_docs,
-            holdout: self.holdout,
-        })
+        if self.min_known_terms == 0 {
+            return Err(Error::param("min_known_terms", "must be at least 1"));
+        }
+        Ok(ValidLearnParams(self))
     }
 }
 
 /// Validated [`LearnParams`].
 #[derive(Debug, Clone)]
-pub struct ValidLearnParams {
-    ovr: ValidOneVsRestParams,
-    min_label_docs: usize,
-    holdout: f64,
+pub struct ValidLearnParams(LearnParams);
+
+/// New labelled documents, and concepts their descriptors name that the model's thesaurus
+/// lacks (a subject sent with a URI the thesaurus does not have keeps that URI).
+#[derive(Debug, Clone, Default)]
+pub struct LearnBatch {
+    pub corpus: Corpus,
+    pub new_concepts: Vec<Concept>,
+    /// The batch of the learning log these documents are (the model records it).
+    pub log_batch: Option<u64>,
+}
+
+impl From<Corpus> for LearnBatch {
+    fn from(corpus: Corpus) -> Self {
+        LearnBatch {
+            corpus,
+            new_concepts: Vec::new(),
+            log_batch: None,
+        }
+    }
+}
+
+/// What is fixed at training time and so differs from retraining on every document.
+#[derive(Debug, Clone, Serialize)]
+pub struct FixedVocabulary {
+    /// Documents the vocabulary and idf were learned from.
+    pub documents: usize,
+    pub terms: usize,
+    /// Tokens of the new documents, and those outside the vocabulary (ignored).
+    pub tokens: u64,
+    pub ignored_tokens: u64,
+    /// Distinct ignored terms, and the most frequent of them (documents they occur in).
+    pub ignored_terms: usize,
+    pub top_ignored_terms: Vec<(String, u32)>,
+    /// What an update cannot do that retraining on every document would.
+    pub differs_from_retraining: String,
+}
+
+/// What an update did (`dtag learn --json` prints it).
+#[derive(Debug, Clone, Serialize)]
+pub struct LearnReport {
+    /// Documents given.
+    pub documents: usize,
+    /// New documents learned; texts the model had whose descriptors were replaced (an
+    /// indexer's correction); and documents the model had learned already (counted once).
+    pub learned: usize,
+    pub relabelled: usize,
+    pub already_learned: usize,
+    pub assignments: usize,
+    /// Descriptors the model trains now that it did not before.
+    pub descriptors_added: Vec<String>,
+    /// The model's documents after the update, those learned since training, and updates.
+    pub model_documents: usize,
+    pub learned_documents: usize,
+    pub updates: u64,
+    pub vocabulary: FixedVocabulary,
+    /// The training stages of the update (`null`: nothing new to learn).
+    pub training: Option<TrainReport>,
+    pub seconds: BTreeMap<&'static str, f64>,
+    /// The update measured on held-out new documents against the model it started from.
+    pub holdout_check: Option<HoldoutCheck>,
+    /// Why there was no such check.
+    pub holdout_skipped: Option<String>,
+    /// How well the new documents represent what the model was trained on.
+    pub coverage: Coverage,
+}
+
+impl LearnReport {
+    /// The held-out check found the update worse than the model as it was.
+    pub fn worse(&self) -> bool {
+        self.holdout_check.as_ref().is_some_and(|c| c.worse)
+    }
+}
+
+/// A new document analysed with the model's analyzer and vocabulary.
+struct AnalysedDocument {
+    row: SparseRow,
+    /// The words the label lexicon is matched in.
+    words: Vec<String>,
+    /// Distinct terms known to the vocabulary.
+    known_terms: usize,
+}
+
+/// The new documents analysed, with the counts of out-of-vocabulary tokens.
+struct Analysed {
+    documents: Vec<AnalysedDocument>,
+    tokens: u64,
+    ignored_tokens: u64,
+    /// Out-of-vocabulary term → documents it occurs in.
+    ignored: FxHashMap<String, u32>,
+}
+
+/// Analyses `texts` once each: their rows in the fixed vocabulary, their words, and the
+/// tokens the vocabulary lacks.
+fn analyse(
+    vectorizer: &TfidfVectorizer,
+    analyzer: &Analyzer,
+    texts: &[&str],
+    progress: &dyn Stage,
+) -> Analysed {
+    let han = HanColumns::of(vectorizer);
+    let chunk_size = texts
+        .len()
+        .div_ceil(rayon::current_num_threads() * 8)
+        .max(1);
+    let parts: Vec<Analysed> = texts
+        .par_chunks(chunk_size)
+        .map(|chunk| {
+            let mut part = Analysed {
+                documents: Vec::with_capacity(chunk.len()),
+                tokens: 0,
+                ignored_tokens: 0,
+                ignored: FxHashMap::default(),
+            };
+            let mut counts: FxHashMap<u32, u32> = FxHashMap::default();
+            let mut unknown: FxHashSet<String> = FxHashSet::default();
+            for text in chunk {
+                counts.clear();
+                let mut words: Vec<String> = Vec::new();
+                let mut count = |column: Option<u32>, term: &dyn Fn() -> String| {
+                    part.tokens += 1;
+                    match column {
+                        Some(c) => *counts.entry(c).or_insert(0) += 1,
+                        None => {
+                            part.ignored_tokens += 1;
+                            let term = term();
+                            if !unknown.contains(&term) {
+                                unknown.insert(term);
+                            }
+                        }
+                    }
+                };
+                // The tokens `Analyzer::for_each_token` gives (words, then character
+                // n-grams; the order does not matter to counts), with the n-grams of one
+                // ideograph looked up by character.
+                let normalized = analyzer.normalize(text);
+                analyzer.for_each_word_of_normalized(&normalized, &mut |t| {
+                    if let Term::Text(w) = t {
+                        words.push(w.to_string());
+                        count(vectorizer.column(w), &|| w.to_string());
+                    }
+                });
+                analyzer.for_each_ngram_of_normalized(&normalized, &mut |t| match t {
+                    Term::Text(t) => count(vectorizer.column(t), &|| t.to_string()),
+                    Term::Han(c) => match han.column(c) {
+                        Some(column) => count(column, &|| format!("{CHAR_NGRAM_PREFIX}{c}")),
+                        None => {
+                            let gram = format!("{CHAR_NGRAM_PREFIX}{c}");
+                            count(vectorizer.column(&gram), &|| gram.clone())
+                        }
+                    },
+                });
+                for term in unknown.drain() {
+                    *part.ignored.entry(term).or_insert(0) += 1;
+                }
+                let known_terms = counts.len();
+                part.documents.push(AnalysedDocument {
+                    row: vectorizer.weigh(counts.drain().collect()),
+                    words,
+                    known_terms,
+                });
+            }
+            progress.advance(chunk.len() as u64);
+            part
+        })
+        .collect();
+    let mut all = Analysed {
+        documents: Vec::with_capacity(texts.len()),
+        tokens: 0,
+        ignored_tokens: 0,
+        ignored: FxHashMap::default(),
+    };
+    for part in parts {
+        all.documents.extend(part.documents);
+        all.tokens += part.tokens;
+        all.ignored_tokens += part.ignored_tokens;
+        for (term, n) in part.ignored {
+            *all.ignored.entry(term).or_insert(0) += n;
+        }
+    }
+    all
+}
+
+impl ValidLearnParams {
+    pub fn params(&self) -> &LearnParams {
+        &self.0
+    }
+
+    /// Updates `model` with `batch` (see the module documentation), building the model's
+    /// analyzer first.
+    pub fn learn(
+        &self,
+        model: &Model,
+        batch: &LearnBatch,
+        progress: &dyn Progress,
+    ) -> Result<(Model, LearnReport)> {
+        let analyzer = Analyzer::new(model.analyzer.clone())?;
+        self.learn_with_analyzer(model, &analyzer, batch, progress)
+    }
+
+    /// [`Self::learn`] with the model's analyzer already built (callers may build it while
+    /// they read the corpus: loading the segmenter's dictionary takes a while). With nothing
+    /// new to learn, the model returned is `model` as it was.
+    pub fn learn_with_analyzer(
+        &self,
+        model: &Model,
+        analyzer: &Analyzer,
+        batch: &LearnBatch,
+        progress: &dyn Progress,
+    ) -> Result<(Model, LearnReport)> {
+        let started = Instant::now();
+        let docs = &batch.corpus.documents;
+        if docs.is_empty() {
+            return Err(Error::Training("there are no documents to learn".into()));
+        }
+        let memory = model.memory.as_ref().ok_or_else(|| {
+            Error::Training(
+                "the model keeps no training documents to learn with (it was made by an \
+                 earlier dtag, or merged from an older part): train it again with `dtag train`"
+                    .into(),
+            )
+        })?;
+        let settings = TrainParams::of_memory(&memory.settings).check()?;
+        settings.check_analyzer(analyzer)?;
+        let mut seconds = BTreeMap::new();
+
+        let start = Instant::now();
+        let texts: Vec<&str> = docs.iter().map(|d| d.body.as_str()).collect();
+        let bar = progress.stage("analysing", texts.len() as u64);
+        let analysed = analyse(&model.vectorizer, analyzer, &texts, bar.as_ref());
+        bar.finish();
+        seconds.insert("analysis", start.elapsed().as_secs_f64());
+        self.refuse_unlearnable(docs, &analysed.documents)?;
+
+        // A text the model has is not learned again: with the same descriptors it changes
+        // nothing, with others they replace its own (an indexer's correction). A text given
+        // twice in the batch counts once, with its last descriptors.
+        let known: FxHashMap<u64, usize> = memory
+            .digests
+            .iter()
+            .enumerate()
+            .map(|(m, &key)| (key, m))
+            .collect();
+        let mut last: FxHashMap<u64, usize> = FxHashMap::default();
+        for (i, d) in docs.iter().enumerate() {
+            last.insert(text_key(&d.body), i);
+        }
+        let (mut fresh, mut digests, mut relabelled) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, d) in docs.iter().enumerate() {
+            let key = text_key(&d.body);
+            if last[&key] != i {
+                continue;
+            }
+            match known.get(&key) {
+                None => {
+                    fresh.push(i);
+                    digests.push(key);
+                }
+                Some(&m) => {
+                    let mut had: Vec<&str> = memory.labels[m]
+                        .iter()
+                        .map(|&l| memory.names[l as usize].as_str())
+                        .collect();
+                    let mut now: Vec<&str> = d.descriptors.iter().map(String::as_str).collect();
+                    had.sort_unstable();
+                    now.sort_unstable();
+                    now.dedup();
+                    if had != now {
+                        relabelled.push((m, i));
+                    }
+                }
+            }
+        }
+        let mut thesaurus = model.full_thesaurus();
+        if let Some(t) = &mut thesaurus {
+            with_new_concepts(t, &batch.new_concepts);
+        } else if !batch.new_concepts.is_empty() {
+            thesaurus = Some(Thesaurus::new(
+                "learned subjects".into(),
+                batch.new_concepts.clone(),
+                Default::default(),
+            ));
+        }
+        let new_counts = descriptor_counts(fresh.iter().map(|&i| &docs[i]));
+        let coverage = Coverage::measure(model, &new_counts, fresh.len());
+        let vocabulary = fixed_vocabulary(model, memory, &analysed);
+        let mut report = LearnReport {
+            documents: docs.len(),
+            learned: fresh.len(),
+            relabelled: relabelled.len(),
+            already_learned: docs.len() - fresh.len() - relabelled.len(),
+            assignments: fresh.iter().map(|&i| docs[i].descriptors.len()).sum(),
+            descriptors_added: Vec::new(),
+            model_documents: memory.documents(),
+            learned_documents: memory.learned_documents,
+            updates: memory.updates,
+            vocabulary,
+            training: None,
+            seconds,
+            holdout_check: None,
+            holdout_skipped: None,
+            coverage,
+        };
+        if fresh.is_empty() && relabelled.is_empty() {
+            report.holdout_skipped = Some("nothing new to learn".into());
+            report
+                .seconds
+                .insert("total", started.elapsed().as_secs_f64());
+            return Ok((model.clone(), report));
+        }
+        let update = Update {
+            settings: &settings,
+            model,
+            memory,
+            analyzer,
+            docs,
+            analysed: &analysed.documents,
+            digests: &digests,
+            relabelled: &relabelled,
+            thesaurus: thesaurus.as_ref(),
+            sources: batch.corpus.sources,
+            log_batch: batch.log_batch,
+        };
+
+        // The check: an update without the held-out documents, against the model as it was.
+        match self.holdout_split(&fresh, docs) {
+            Err(why) => report.holdout_skipped = Some(why),
+            Ok(held_out) => {
+                let start = Instant::now();
+                let kept: Vec<usize> = (0..fresh.len()).filter(|&k| !held_out[k]).collect();
+                let (candidate, _) = update.run(&fresh, &kept, progress, "checking")?;
+                let held: Vec<usize> = (0..fresh.len())
+                    .filter(|&k| held_out[k])
+                    .map(|k| fresh[k])
+                    .collect();
+                let held_texts: Vec<&str> = held.iter().map(|&i| texts[i]).collect();
+                let gold: Vec<&[String]> = held.iter().map(|&i| &docs[i].descriptors[..]).collect();
+                report.holdout_check =
+                    Some(compare(model, &candidate, analyzer, &held_texts, &gold));
+                report
+                    .seconds
+                    .insert("checking", start.elapsed().as_secs_f64());
+            }
+        }
+
+        let start = Instant::now();
+        let all: Vec<usize> = (0..fresh.len()).collect();
+        let (updated, training) = update.run(&fresh, &all, progress, "learning")?;
+        report
+            .seconds
+            .insert("update", start.elapsed().as_secs_f64());
+        let before: FxHashSet<&str> = model.descriptors[..model.trained_descriptors()]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        report.descriptors_added = updated.descriptors[..updated.trained_descriptors()]
+            .iter()
+            .filter(|d| !before.contains(d.as_str()))
+            .cloned()
+            .collect();
+        let after = updated.memory.as_ref().expect("an update keeps its memory");
+        report.model_documents = after.documents();
+        report.learned_documents = after.learned_documents;
+        report.updates = after.updates;
+        report.training = Some(training);
+        report
+            .seconds
+            .insert("total", started.elapsed().as_secs_f64());
+        Ok((updated, report))
+    }
+
+    /// Refuses documents of `corpus` that `model` cannot learn from (see
+    /// [`Self::learn_with_analyzer`]), naming each; learns nothing.
+    pub fn check_learnable(
+        &self,
+        model: &Model,
+        analyzer: &Analyzer,
+        corpus: &Corpus,
+    ) -> Result<()> {
+        let texts: Vec<&str> = corpus.documents.iter().map(|d| d.body.as_str()).collect();
+        let analysed = analyse(
+            &model.vectorizer,
+            analyzer,
+            &texts,
+            &crate::progress::NoProgress,
+        );
+        self.refuse_unlearnable(&corpus.documents, &analysed.documents)
+    }
+
+    /// Refuses documents a model cannot learn from: no descriptors, a blank text, or too few
+    /// terms the model knows (each named by where it stands).
+    fn refuse_unlearnable(&self, docs: &[Document], analysed: &[AnalysedDocument]) -> Result<()> {
+        let min = self.0.min_known_terms;
+        let problems: Vec<CorpusProblem> = docs
+            .iter()
+            .zip(analysed)
+            .filter_map(|(d, a)| {
+                let why = if d.descriptors.is_empty() {
+                    "the document has no descriptors to learn".to_string()
+                } else if d.body.trim().is_empty() {
+                    "the text is empty: there is nothing to learn the descriptors from".to_string()
+                } else if a.known_terms < min {
+                    format!(
+                        "only {} distinct term(s) of the text are known to the model (at least \
+                         {min} are needed to learn from it)",
+                        a.known_terms
+                    )
+                } else {
+                    return None;
+                };
+                Some(CorpusProblem {
+                    origin: d.origin.clone(),
+                    kind: ProblemKind::Unlearnable(why),
+                })
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Corpus(problems))
+        }
+    }
+
+    /// Which of the `fresh` documents to hold out (stratified like tuning's folds, so that
+    /// every descriptor is represented in proportion), or why none are.
+    fn holdout_split(
+        &self,
+        fresh: &[usize],
+        docs: &[Document],
+    ) -> std::result::Result<Vec<bool>, String> {
+        let share = self.0.holdout;
+        if share == 0.0 {
+            return Err("no held-out check asked for (holdout 0)".into());
+        }
+        let n = fresh.len();
+        let folds = (1.0 / share).round().max(2.0) as usize;
+        if n / folds < MIN_HOLDOUT_DOCS {
+            return Err(format!(
+                "{n} new documents are too few to hold out {MIN_HOLDOUT_DOCS} of them \
+                 (one in {folds}) and check the update"
+            ));
+        }
+        let mut id: FxHashMap<&str, u32> = FxHashMap::default();
+        let rows: Vec<Vec<u32>> = fresh
+            .iter()
+            .map(|&i| {
+                docs[i]
+                    .descriptors
+                    .iter()
+                    .map(|d| {
+                        let next = id.len() as u32;
+                        *id.entry(d.as_str()).or_insert(next)
+                    })
+                    .collect()
+            })
+            .collect();
+        let fold = fold_assignment(&rows, id.len(), folds, TuneParams::default().seed);
+        Ok(fold.into_iter().map(|f| f == 0).collect())
+    }
+}
+
+/// One update's inputs: the model, its memory and settings, and the new documents.
+///
+/// *Why one-vs-rest starts from zero and not from the model's weights:* the solver can start
+/// from the dual point current weights imply ([`crate::classifier::ValidLogisticParams::fit_many`]),
+/// but from zero it converges in 5–6 passes, and started from a model of 80 % of the rows it
+/// needed as many or more (and two passes to set up): on kirjastonhoitaja and cail2018_sample,
+/// learning the last 20 % into a model of the first 80 % spent 3.6 s and 1.2 s in one-vs-rest
+/// from zero, 4.7 s and 2.0 s warm-started, with the same test figures (±0.1 point).
+struct Update<'a> {
+    settings: &'a ValidTrainParams,
+    model: &'a Model,
+    memory: &'a TrainingMemory,
+    analyzer: &'a Analyzer,
+    docs: &'a [Document],
+    analysed: &'a [AnalysedDocument],
+    digests: &'a [u64],
+    /// `(memory document, batch document)`: known texts whose descriptors are replaced.
+    relabelled: &'a [(usize, usize)],
+    thesaurus: Option<&'a Thesaurus>,
+    sources: usize,
+    log_batch: Option<u64>,
+}
+
+impl Update<'_> {
+    /// Training's stages over the memory's documents plus `fresh[k]` for each `k` of `take`
+    /// (indices into the batch), one-vs-rest warm-started from the model's weights.
+    fn run(
+        &self,
+        fresh: &[usize],
+        take: &[usize],
+        progress: &dyn Progress,
+        stage: &'static str,
+    ) -> Result<(Model, TrainReport)> {
+        let memory = self.memory;
+        let new: Vec<usize> = take.iter().map(|&k| fresh[k]).collect();
+
+        // Names and labels: the memory's, then those of the new documents.
+        let mut names = memory.names.clone();
+        let mut id: FxHashMap<String, u32> = names
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.clone(), i as u32))
+            .collect();
+        let mut labels = memory.labels.clone();
+        let mut ids_of = |i: usize| -> Vec<u32> {
+            self.docs[i]
+                .descriptors
+                .iter()
+                .map(|d| {
+                    *id.entry(d.clone()).or_insert_with(|| {
+                        names.push(d.clone());
+                        (names.len() - 1) as u32
+                    })
+                })
+                .collect()
+        };
+        for &(m, i) in self.relabelled {
+            labels[m] = ids_of(i);
+        }
+        for &i in &new {
+            labels.push(ids_of(i));
+        }
+        let plan = self.settings.plan_descriptors(&names, &labels)?;
+        let trained: Vec<String> = plan.kept.iter().map(|(d, _)| d.clone()).collect();
+        let (lexicon_only, lexicon) =
+            self.settings
+                .lexicon_for(self.analyzer, &trained, self.thesaurus);
+
+        // Mentions: the memory's renumbered as this run's lexicon numbers descriptors, the
+        // new documents' found in their words.
+        let lexicon = lexicon.map(|lexicon| {
+            let number: FxHashMap<&str, u32> = trained
+                .iter()
+                .chain(&lexicon_only)
+                .enumerate()
+                .map(|(i, d)| (d.as_str(), i as u32))
+                .collect();
+            let renumber: Vec<Option<u32>> = names
+                .iter()
+                .map(|d| number.get(d.as_str()).copied())
+                .collect();
+            let mut mentions: Vec<Vec<Mention>> = memory
+                .mentions
+                .iter()
+                .map(|doc| {
+                    let mut list: Vec<Mention> = doc
+                        .iter()
+                        .filter_map(|m| {
+                            let descriptor = renumber[m.descriptor as usize]?;
+                            Some(Mention { descriptor, ..*m })
+                        })
+                        .collect();
+                    list.sort_unstable_by_key(|m| m.descriptor);
+                    list
+                })
+                .collect();
+            mentions.extend(new.iter().map(|&i| {
+                let words: Vec<&str> = self.analysed[i].words.iter().map(String::as_str).collect();
+                lexicon.mentions_of_words(&words)
+            }));
+            (lexicon, mentions)
+        });
+
+        let rows = self
+            .model
+            .training_rows()
+            .expect("a model with a memory keeps its rows");
+        let mut x = CsrMatrix::new(self.model.vectorizer.n_features());
+        for (indices, values) in rows.iter() {
+            x.push_row(indices, values);
+        }
+        for &i in &new {
+            let row = &self.analysed[i].row;
+            x.push_row(&row.indices, &row.values);
+        }
+        let mut digests = memory.digests.clone();
+        digests.extend(take.iter().map(|&k| self.digests[k]));
+
+        let prepared = Prepared {
+            kept: plan.kept,
+            skipped: plan.skipped,
+            labels: plan.labels,
+            lexicon,
+            lexicon_only,
+            vectorizer: self.model.vectorizer.clone(),
+            x,
+            seconds: BTreeMap::new(),
+            documents: DocumentsSeen {
+                names,
+                labels,
+                digests,
+                sources: memory.sources + self.sources,
+                vocabulary_documents: memory.vocabulary_documents,
+                learned_documents: memory.learned_documents + new.len(),
+                updates: memory.updates + 1,
+                log_batch: self.log_batch.unwrap_or(memory.log_batch),
+            },
+        };
+        let (mut updated, report) = self.settings.fit_prepared_as(prepared, progress, stage)?;
+        if let Some(t) = self.thesaurus {
+            updated.attach_thesaurus(t);
+        }
+        Ok((updated, report))
+    }
+}
+
+/// Adds to `thesaurus` the concepts it lacks of `new` (by URI).
+fn with_new_concepts(thesaurus: &mut Thesaurus, new: &[Concept]) {
+    let missing: Vec<Concept> = new
+        .iter()
+        .filter(|c| thesaurus.by_uri(&c.uri).is_none())
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let mut stored = StoredThesaurus::of(thesaurus);
+    stored.concepts.extend(missing);
+    *thesaurus = stored.to_thesaurus();
+}
+
+fn descriptor_counts<'a>(docs: impl Iterator<Item = &'a Document>) -> BTreeMap<&'a str, u32> {
+    let mut counts: BTreeMap<&str, u32> = BTreeMap::new();
+    for d in docs {
+        for desc in &d.descriptors {
+            *counts.entry(desc.as_str()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+fn fixed_vocabulary(
+    model: &Model,
+    memory: &TrainingMemory,
+    analysed: &Analysed,
+) -> FixedVocabulary {
+    let mut ignored: Vec<(String, u32)> = analysed
+        .ignored
+        .iter()
+        .map(|(t, &n)| (t.clone(), n))
+        .collect();
+    let ignored_terms = ignored.len();
+    ignored.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    ignored.truncate(TOP_IGNORED);
+    FixedVocabulary {
+        documents: memory.vocabulary_documents,
+        terms: model.vectorizer.n_features(),
+        tokens: analysed.tokens,
+        ignored_tokens: analysed.ignored_tokens,
+        ignored_terms,
+        top_ignored_terms: ignored,
+        differs_from_retraining: format!(
+            "the vocabulary and idf are those of the {} documents the model was trained on: \
+             terms first seen in learned documents are ignored ({ignored_terms} distinct \
+             here) and idf does not count learned documents; earlier documents are not \
+             searched again for the labels of descriptors that first appear in new ones. \
+             Everything else is trained as `dtag train` trains it, on every document",
+            memory.vocabulary_documents
+        ),
+    }
 }
 
 /// Set figures of a model on held-out documents, decided as `suggest` and `eval` decide by
@@ -148,9 +777,9 @@ pub struct HeldOutFigures {
     pub p_at_1: f64,
 }
 
-/// How well the new documents represent what the model was trained on. An update teaches a
-/// descriptor the new documents lack only that they are not its own, and the held-out check
-/// cannot measure it there: a batch of new topics can make the model forget old ones.
+/// How well the new documents represent what the model was trained on (a batch of new
+/// topics lacks most of the model's descriptors). An update trains on the model's documents
+/// as well, so it forgets none of them; this says what kind of batch it was.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Coverage {
     /// The model's descriptors that no new document has.
@@ -185,18 +814,6 @@ impl Coverage {
             unrepresentative: absent_share > expected + UNREPRESENTATIVE_BY,
         }
     }
-
-    /// One line for people.
-    pub fn describe(&self) -> String {
-        format!(
-            "{} of the model's descriptors, with {:.0}% of its training assignments, are absent \
-             from the new documents (a sample of the documents it was trained on would lack \
-             about {:.0}%)",
-            self.absent_descriptors,
-            100.0 * self.absent_share,
-            100.0 * self.expected_absent_share
-        )
-    }
 }
 
 /// An update made without the held-out documents, against the model it started from.
@@ -230,55 +847,6 @@ impl HoldoutCheck {
     }
 }
 
-/// What an update did (`dtag learn --json` prints it).
-#[derive(Debug, Clone, Serialize)]
-pub struct LearnReport {
-    /// New documents learned from.
-    pub documents: usize,
-    pub assignments: usize,
-    /// Descriptors the model had, all updated (also those absent from the new documents,
-    /// for which the new documents are negative examples).
-    pub descriptors_updated: usize,
-    /// Descriptors new to the model, trained on the new documents alone.
-    pub descriptors_added: Vec<String>,
-    /// New descriptors left out for having fewer than `min_label_docs` new documents.
-    pub descriptors_skipped: Vec<(String, u32)>,
-    /// Tokens of the new documents, and those outside the fixed vocabulary (ignored).
-    pub tokens: u64,
-    pub ignored_tokens: u64,
-    /// Distinct ignored terms, and the most frequent of them.
-    pub ignored_terms: usize,
-    pub top_ignored_terms: Vec<(String, u32)>,
-    pub stored_weights: usize,
-    pub seconds: BTreeMap<&'static str, f64>,
-    /// Re-tuning of a tuned model on the new documents, or why it was not re-tuned.
-    #[serde(flatten)]
-    pub tuning: TuningSummary,
-    /// Why the model's ensemble was not carried over (`null`: it had none).
-    pub ensemble_dropped: Option<String>,
-    /// When a tuned model could not be re-tuned: its calibration and thresholds are kept as
-    /// they were (descriptors new to it use the global threshold), and this says so.
-    pub tuning_kept: Option<String>,
-    /// The update measured on held-out new documents against the model it started from.
-    pub holdout_check: Option<HoldoutCheck>,
-    /// Why there was no such check.
-    pub holdout_skipped: Option<String>,
-    /// How well the new documents represent what the model was trained on.
-    pub coverage: Coverage,
-}
-
-/// How many of the most frequent ignored terms are named in the report.
-const TOP_IGNORED: usize = 20;
-
-/// Rows of the new documents plus the counts of out-of-vocabulary tokens, from one analysis.
-struct Analysed {
-    rows: Vec<SparseRow>,
-    tokens: u64,
-    ignored_tokens: u64,
-    /// Out-of-vocabulary term → documents it occurs in.
-    ignored: FxHashMap<String, u32>,
-}
-
 /// The model's columns of one-ideograph character n-grams (`#` and a character of the basic
 /// unified block), by character: most of a Chinese text's tokens are these, and an array
 /// lookup spares hashing each as a string.
@@ -309,456 +877,6 @@ impl HanColumns {
         let slot = (c as u32).checked_sub(Self::FIRST)? as usize;
         self.0.get(slot).map(|&v| v.checked_sub(1))
     }
-}
-
-fn analyse(model: &Model, analyzer: &Analyzer, texts: &[&str], progress: &dyn Stage) -> Analysed {
-    let vectorizer = &model.vectorizer;
-    let han = HanColumns::of(vectorizer);
-    let chunk_size = texts
-        .len()
-        .div_ceil(rayon::current_num_threads() * 8)
-        .max(1);
-    let parts: Vec<Analysed> = texts
-        .par_chunks(chunk_size)
-        .map(|chunk| {
-            let mut part = Analysed {
-                rows: Vec::with_capacity(chunk.len()),
-                tokens: 0,
-                ignored_tokens: 0,
-                ignored: FxHashMap::default(),
-            };
-            let mut counts: FxHashMap<u32, u32> = FxHashMap::default();
-            let mut unknown: FxHashSet<String> = FxHashSet::default();
-            for text in chunk {
-                counts.clear();
-                let mut count = |column: Option<u32>, term: &dyn Fn() -> String| {
-                    part.tokens += 1;
-                    match column {
-                        Some(c) => *counts.entry(c).or_insert(0) += 1,
-                        None => {
-                            part.ignored_tokens += 1;
-                            let term = term();
-                            if !unknown.contains(&term) {
-                                unknown.insert(term);
-                            }
-                        }
-                    }
-                };
-                // The tokens `Analyzer::for_each_token` gives (words, then character
-                // n-grams; the order does not matter to counts), with the n-grams of one
-                // ideograph looked up by character.
-                let normalized = analyzer.normalize(text);
-                let mut term = |t: Term<'_>| match t {
-                    Term::Text(t) => count(vectorizer.column(t), &|| t.to_string()),
-                    Term::Han(c) => match han.column(c) {
-                        Some(column) => count(column, &|| format!("{CHAR_NGRAM_PREFIX}{c}")),
-                        None => {
-                            let gram = format!("{CHAR_NGRAM_PREFIX}{c}");
-                            count(vectorizer.column(&gram), &|| gram.clone())
-                        }
-                    },
-                };
-                analyzer.for_each_word_of_normalized(&normalized, &mut term);
-                analyzer.for_each_ngram_of_normalized(&normalized, &mut term);
-                for term in unknown.drain() {
-                    *part.ignored.entry(term).or_insert(0) += 1;
-                }
-                part.rows.push(vectorizer.weigh(counts.drain().collect()));
-            }
-            progress.advance(chunk.len() as u64);
-            part
-        })
-        .collect();
-    let mut all = Analysed {
-        rows: Vec::with_capacity(texts.len()),
-        tokens: 0,
-        ignored_tokens: 0,
-        ignored: FxHashMap::default(),
-    };
-    for part in parts {
-        all.rows.extend(part.rows);
-        all.tokens += part.tokens;
-        all.ignored_tokens += part.ignored_tokens;
-        for (term, n) in part.ignored {
-            *all.ignored.entry(term).or_insert(0) += n;
-        }
-    }
-    all
-}
-
-impl ValidLearnParams {
-    /// Updates `model` with `corpus` (see the module documentation). `thesaurus`, when given,
-    /// supplies URIs and labels for descriptors new to the model; otherwise what the model
-    /// stores is kept.
-    pub fn learn(
-        &self,
-        model: &Model,
-        corpus: &Corpus,
-        thesaurus: Option<&Thesaurus>,
-        progress: &dyn Progress,
-    ) -> Result<(Model, LearnReport)> {
-        let docs = &corpus.documents;
-        if docs.is_empty() {
-            return Err(Error::Training("the new corpus has no documents".into()));
-        }
-        let analyzer = Analyzer::new(model.analyzer.clone())?;
-        self.learn_with_analyzer(model, &analyzer, corpus, thesaurus, progress)
-    }
-
-    /// [`Self::learn`] with the model's analyzer already built (callers may build it while
-    /// they read the corpus: loading the segmenter's dictionary takes a while).
-    pub fn learn_with_analyzer(
-        &self,
-        model: &Model,
-        analyzer: &Analyzer,
-        corpus: &Corpus,
-        thesaurus: Option<&Thesaurus>,
-        progress: &dyn Progress,
-    ) -> Result<(Model, LearnReport)> {
-        let docs = &corpus.documents;
-        if docs.is_empty() {
-            return Err(Error::Training("the new corpus has no documents".into()));
-        }
-        if analyzer.config() != &model.analyzer {
-            return Err(Error::Training(
-                "the analyzer differs from the model's".into(),
-            ));
-        }
-        let mut seconds = BTreeMap::new();
-
-        // The descriptor list: the model's, plus new ones with enough new documents, sorted
-        // by name as in training.
-        // Descriptors the lexicon alone proposed have no model to update; the ensemble is
-        // fitted to the old scores and is not carried over (the report says so).
-        let trained = &model.descriptors[..model.trained_descriptors()];
-        let old_index: FxHashMap<&str, u32> = trained
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (d.as_str(), i as u32))
-            .collect();
-        let mut new_counts: BTreeMap<&str, u32> = BTreeMap::new();
-        for d in docs {
-            for desc in &d.descriptors {
-                *new_counts.entry(desc.as_str()).or_insert(0) += 1;
-            }
-        }
-        type Counts<'a> = Vec<(&'a str, u32)>;
-        let (added, skipped): (Counts, Counts) = new_counts
-            .iter()
-            .filter(|(d, _)| !old_index.contains_key(*d))
-            .map(|(&d, &n)| (d, n))
-            .partition(|&(_, n)| n as usize >= self.min_label_docs);
-        let mut names: Vec<&str> = trained.iter().map(String::as_str).collect();
-        names.extend(added.iter().map(|&(d, _)| d));
-        names.sort_unstable();
-        let index: FxHashMap<&str, u32> = names
-            .iter()
-            .enumerate()
-            .map(|(i, &d)| (d, i as u32))
-            .collect();
-        let labels = LabelSets {
-            n_labels: names.len(),
-            rows: docs
-                .iter()
-                .map(|d| {
-                    d.descriptors
-                        .iter()
-                        .filter_map(|x| index.get(x.as_str()).copied())
-                        .collect()
-                })
-                .collect(),
-        };
-
-        let start = Instant::now();
-        let texts = corpus.bodies();
-        let bar = progress.stage("analysing", texts.len() as u64);
-        let analysed = analyse(model, analyzer, &texts, bar.as_ref());
-        bar.finish();
-        let x = CsrMatrix::from_rows(analysed.rows, model.vectorizer.n_features());
-        seconds.insert("analysis", start.elapsed().as_secs_f64());
-
-        let old_weights = model.classifier.label_weights();
-        let warm: Vec<Option<LabelWeights>> = names
-            .iter()
-            .map(|d| old_index.get(d).map(|&i| old_weights[i as usize].clone()))
-            .collect();
-        drop(old_weights);
-        let descriptors: Vec<String> = names.iter().map(|d| d.to_string()).collect();
-
-        // The check: an update without the held-out documents, against the model as it was.
-        let (holdout_check, holdout_skipped) = match self.holdout_split(&labels) {
-            Err(why) => (None, Some(why)),
-            Ok(held_out) => {
-                let kept: Vec<usize> = (0..docs.len()).filter(|i| !held_out[*i]).collect();
-                let held: Vec<usize> = (0..docs.len()).filter(|i| held_out[*i]).collect();
-                let subset = |ids: &[usize]| {
-                    (
-                        CsrMatrix::from_rows(ids.iter().map(|&i| row_of(&x, i)), x.n_cols()),
-                        LabelSets {
-                            n_labels: labels.n_labels,
-                            rows: ids.iter().map(|&i| labels.rows[i].clone()).collect(),
-                        },
-                    )
-                };
-                let (x_kept, labels_kept) = subset(&kept);
-                let mut check_seconds = BTreeMap::new();
-                let (classifier, tuning, _, _) = self.fit(
-                    model,
-                    &x_kept,
-                    &labels_kept,
-                    &warm,
-                    &descriptors,
-                    progress,
-                    "checking",
-                    &mut check_seconds,
-                )?;
-                // Only what scoring reads matters; the rest is the old model's.
-                let candidate = Model {
-                    analyzer: model.analyzer.clone(),
-                    vectorizer: model.vectorizer.clone(),
-                    descriptors: descriptors.clone(),
-                    classifier,
-                    info: model.info.clone(),
-                    concepts: None,
-                    tuning,
-                    ensemble: None,
-                };
-                let held_texts: Vec<&str> = held.iter().map(|&i| texts[i]).collect();
-                let gold: Vec<&[String]> = held.iter().map(|&i| &docs[i].descriptors[..]).collect();
-                seconds.insert("checking", check_seconds.values().sum::<f64>());
-                (
-                    Some(compare(model, &candidate, analyzer, &held_texts, &gold)),
-                    None,
-                )
-            }
-        };
-
-        let (classifier, tuning, tuning_summary, tuning_kept) = self.fit(
-            model,
-            &x,
-            &labels,
-            &warm,
-            &descriptors,
-            progress,
-            "learning",
-            &mut seconds,
-        )?;
-
-        let label_documents = descriptors
-            .iter()
-            .map(|d| {
-                let before = old_index
-                    .get(d.as_str())
-                    .map_or(0, |&i| model.info.label_documents[i as usize]);
-                before + new_counts.get(d.as_str()).copied().unwrap_or(0)
-            })
-            .collect();
-        let mut all_skipped: BTreeMap<String, u32> = model
-            .info
-            .skipped
-            .iter()
-            .filter(|(d, _)| !index.contains_key(d.as_str()))
-            .cloned()
-            .collect();
-        for &(d, n) in &skipped {
-            *all_skipped.entry(d.to_string()).or_insert(0) += n;
-        }
-        let concepts = match thesaurus {
-            Some(t) => Some(t.concept_table(&descriptors)),
-            None => model
-                .concepts
-                .as_ref()
-                .map(|table| carry_over(table, &model.descriptors, &descriptors)),
-        };
-
-        let mut ignored: Vec<(String, u32)> = analysed.ignored.into_iter().collect();
-        let ignored_terms = ignored.len();
-        ignored.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        ignored.truncate(TOP_IGNORED);
-        let report = LearnReport {
-            documents: docs.len(),
-            assignments: corpus.assignments(),
-            descriptors_updated: trained.len(),
-            descriptors_added: added.iter().map(|&(d, _)| d.to_string()).collect(),
-            descriptors_skipped: skipped.iter().map(|&(d, n)| (d.to_string(), n)).collect(),
-            tokens: analysed.tokens,
-            ignored_tokens: analysed.ignored_tokens,
-            ignored_terms,
-            top_ignored_terms: ignored,
-            stored_weights: classifier.nnz(),
-            seconds,
-            tuning: tuning_summary,
-            ensemble_dropped: model.ensemble.is_some().then(|| {
-                "the model's ensemble (neighbours, lexicon, fusion) was fitted to the old \
-scores and is not carried over: retrain with `dtag train` to fit it again"
-                    .to_string()
-            }),
-            tuning_kept,
-            holdout_check,
-            holdout_skipped,
-            coverage: Coverage::measure(model, &new_counts, docs.len()),
-        };
-        let updated = Model {
-            analyzer: model.analyzer.clone(),
-            vectorizer: model.vectorizer.clone(),
-            descriptors,
-            classifier,
-            info: TrainingInfo {
-                documents: model.info.documents + docs.len(),
-                label_documents,
-                skipped: all_skipped.into_iter().collect(),
-                c: self.ovr.logistic().params().c,
-                dtag_version: env!("CARGO_PKG_VERSION").to_string(),
-            },
-            concepts,
-            tuning,
-            ensemble: None,
-        };
-        Ok((updated, report))
-    }
-}
-
-impl ValidLearnParams {
-    /// Which documents to hold out (stratified like tuning's folds, so that every descriptor
-    /// is represented in proportion), or why none are.
-    fn holdout_split(&self, labels: &LabelSets) -> std::result::Result<Vec<bool>, String> {
-        if self.holdout == 0.0 {
-            return Err("no held-out check asked for (holdout 0)".into());
-        }
-        let n = labels.rows.len();
-        let folds = (1.0 / self.holdout).round().max(2.0) as usize;
-        if n / folds < MIN_HOLDOUT_DOCS {
-            return Err(format!(
-                "{n} new documents are too few to hold out {MIN_HOLDOUT_DOCS} of them \
-                 (one in {folds}) and check the update"
-            ));
-        }
-        let fold = fold_assignment(
-            &labels.rows,
-            labels.n_labels,
-            folds,
-            TuneParams::default().seed,
-        );
-        Ok(fold.into_iter().map(|f| f == 0).collect())
-    }
-
-    /// Fits the update (re-tuning a tuned model when the documents allow); when they are too
-    /// few to re-tune, a tuned model keeps its calibration and thresholds, which is said.
-    #[allow(clippy::too_many_arguments)]
-    fn fit(
-        &self,
-        model: &Model,
-        x: &CsrMatrix,
-        labels: &LabelSets,
-        warm: &[Option<LabelWeights>],
-        descriptors: &[String],
-        progress: &dyn Progress,
-        stage: &str,
-        seconds: &mut BTreeMap<&'static str, f64>,
-    ) -> Result<(OneVsRest, Option<Tuning>, TuningSummary, Option<String>)> {
-        // A tuned model is re-tuned on the new documents (its calibration and thresholds were
-        // fitted to the old weights' scores, which the update changes).
-        let tune = model.tuning.as_ref().map(|_| {
-            TuneParams {
-                folds: UPDATE_TUNE_FOLDS,
-                ..TuneParams::default()
-            }
-            .check()
-        });
-        let mut tune = tune.transpose()?;
-        let n_docs = labels.rows.len();
-        let too_few = (tune.is_some() && n_docs < MIN_RETUNE_DOCUMENTS).then(|| {
-            format!(
-                "{n_docs} documents are too few to re-tune on (an update re-tunes on \
-                 {MIN_RETUNE_DOCUMENTS} or more)"
-            )
-        });
-        if too_few.is_some() {
-            tune = None;
-        }
-        let (classifier, tuning, mut summary) = fit_and_tune(
-            &self.ovr,
-            tune.as_ref(),
-            x,
-            labels,
-            warm,
-            progress,
-            stage,
-            seconds,
-        )?;
-        if too_few.is_some() {
-            summary.skipped = too_few;
-        }
-        match (&model.tuning, tuning) {
-            // An ensemble's calibration and thresholds belong to its fused values, which the
-            // updated model (one-vs-rest alone) no longer has: they cannot be kept.
-            (Some(_), None) if model.ensemble.is_some() => {
-                let note = "the model's tuned thresholds belonged to its ensemble, which is not \
-                            carried over, and too few new documents to re-tune: the updated \
-                            model has no tuning (scores cut at 0.5); retrain with `dtag train`"
-                    .to_string();
-                Ok((classifier, None, summary, Some(note)))
-            }
-            (Some(old), None) => {
-                // Too few documents to re-tune. Dropping the tuning would turn every score
-                // into a raw sigmoid cut at 0.5, a far larger change than a small update
-                // makes to the scores the old calibration was fitted to: keep it.
-                let (kept, added) = carry_over_tuning(old, &model.descriptors, descriptors);
-                let note = format!(
-                    "the model's tuned calibration and thresholds are kept as they were before \
-                     this update{}",
-                    if added > 0 {
-                        format!(
-                            "; {added} new descriptor(s) use the global threshold {:.3}",
-                            old.global_threshold
-                        )
-                    } else {
-                        String::new()
-                    }
-                );
-                Ok((classifier, Some(kept), summary, Some(note)))
-            }
-            (_, tuning) => Ok((classifier, tuning, summary, None)),
-        }
-    }
-}
-
-/// A copy of row `i` of `x`.
-fn row_of(x: &CsrMatrix, i: usize) -> SparseRow {
-    let (indices, values) = x.row(i);
-    SparseRow {
-        indices: indices.to_vec(),
-        values: values.to_vec(),
-    }
-}
-
-/// The tuning re-indexed for a new descriptor list: descriptors the model had keep their
-/// threshold, new ones get the global threshold; the shared calibration stays. Also returns
-/// how many are new.
-fn carry_over_tuning(old: &Tuning, old_names: &[String], new_names: &[String]) -> (Tuning, usize) {
-    let by_name: FxHashMap<&str, usize> = old_names
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (d.as_str(), i))
-        .collect();
-    let mut added = 0;
-    let thresholds = new_names
-        .iter()
-        .map(|d| match by_name.get(d.as_str()) {
-            Some(&i) => old.thresholds[i],
-            None => {
-                added += 1;
-                old.global_threshold
-            }
-        })
-        .collect();
-    (
-        Tuning {
-            thresholds,
-            ..old.clone()
-        },
-        added,
-    )
 }
 
 /// Measures `before` and `after` on held-out rows (vectorised with the vocabulary both
@@ -841,187 +959,173 @@ fn held_out_figures(
     }
 }
 
-/// The stored concept table re-indexed for a new descriptor list (new descriptors: `None`).
-fn carry_over(table: &ConceptTable, old: &[String], new: &[String]) -> ConceptTable {
-    let by_name: FxHashMap<&str, &Option<crate::thesaurus::ConceptInfo>> = old
-        .iter()
-        .map(String::as_str)
-        .zip(&table.descriptors)
-        .collect();
-    ConceptTable {
-        source: table.source.clone(),
-        descriptors: new
-            .iter()
-            .map(|d| by_name.get(d.as_str()).and_then(|c| (*c).clone()))
-            .collect(),
-        groups: table.groups.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::analysis::{AnalyzerConfig, SegmenterKind};
-    use crate::corpus::{Document, Origin};
+    use crate::corpus::Origin;
     use crate::features::TfidfParams;
     use crate::progress::NoProgress;
     use crate::train::TrainParams;
 
     fn corpus(docs: &[(&[&str], &str)]) -> Corpus {
-        let origin = Origin {
-            source: "t".into(),
-            line: 1,
-        };
+        let source: std::sync::Arc<str> = std::sync::Arc::from("new.txt");
         Corpus {
             documents: docs
                 .iter()
-                .map(|(labels, body)| Document {
+                .enumerate()
+                .map(|(i, (labels, body))| Document {
                     descriptors: labels.iter().map(|s| s.to_string()).collect(),
                     body: body.to_string(),
-                    origin: origin.clone(),
+                    origin: Origin {
+                        source: source.clone(),
+                        line: 3 * i + 1,
+                    },
                 })
                 .collect(),
             sources: 1,
         }
     }
 
-    /// A model of `docs` with `analyzer` and every term kept (`min_df` 1).
-    fn train_on(analyzer: AnalyzerConfig, docs: &[(&[&str], &str)]) -> Model {
+    fn params() -> TrainParams {
         TrainParams {
-            analyzer,
+            analyzer: AnalyzerConfig {
+                segmenter: SegmenterKind::Whitespace,
+                ..Default::default()
+            },
             tfidf: TfidfParams {
                 min_df: 1,
                 ..Default::default()
             },
             ..Default::default()
         }
-        .check()
-        .unwrap()
-        .fit(&corpus(docs), None, &NoProgress)
-        .unwrap()
-        .0
     }
 
-    fn base_model() -> Model {
-        train_on(
-            AnalyzerConfig {
-                segmenter: SegmenterKind::Whitespace,
-                ..Default::default()
-            },
-            &[
-                (&["PEACE"], "troops ceasefire mission"),
-                (&["PEACE"], "mission troops patrol"),
-                (&["FOOD"], "harvest hunger crops"),
-                (&["FOOD"], "crops famine hunger"),
-            ],
-        )
-    }
-
-    #[test]
-    fn keeps_the_vocabulary_updates_old_and_adds_new_descriptors() {
-        let model = base_model();
-        let new = corpus(&[
-            (&["PEACE", "WATER"], "troops mission wells drought"),
-            (&["WATER"], "drought wells hunger"),
-            (&["RARE"], "mission"),
-        ]);
-        let params = LearnParams {
-            min_label_docs: 2,
-            ..LearnParams::for_model(&model)
-        };
-        let (updated, report) = params
+    fn train_on(docs: &[(&[&str], &str)]) -> Model {
+        params()
             .check()
             .unwrap()
-            .learn(&model, &new, None, &NoProgress)
-            .unwrap();
-        assert_eq!(updated.vectorizer.state(), model.vectorizer.state());
-        assert_eq!(updated.descriptors, vec!["FOOD", "PEACE", "WATER"]);
+            .fit(&corpus(docs), None, &NoProgress)
+            .unwrap()
+            .0
+    }
+
+    const FIRST: &[(&[&str], &str)] = &[
+        (&["PEACE"], "troops ceasefire mission patrol"),
+        (&["PEACE"], "mission troops patrol border"),
+        (&["FOOD"], "harvest hunger crops famine"),
+        (&["FOOD"], "crops famine hunger aid"),
+    ];
+    const SECOND: &[(&[&str], &str)] = &[
+        (&["PEACE", "WATER"], "troops mission border aid"),
+        (&["WATER"], "aid hunger border crops"),
+        (&["FOOD"], "harvest crops aid famine"),
+    ];
+
+    fn learn(model: &Model, docs: &[(&[&str], &str)]) -> Result<(Model, LearnReport)> {
+        LearnParams {
+            holdout: 0.0,
+            ..LearnParams::default()
+        }
+        .check()
+        .unwrap()
+        .learn(model, &LearnBatch::from(corpus(docs)), &NoProgress)
+    }
+
+    #[test]
+    fn learning_runs_training_over_every_document() {
+        let model = train_on(FIRST);
+        let (learned, report) = learn(&model, SECOND).unwrap();
+        let all: Vec<(&[&str], &str)> = FIRST.iter().chain(SECOND).copied().collect();
+        let retrained = train_on(&all);
+        assert_eq!(learned.descriptors, retrained.descriptors);
+        assert_eq!(learned.info.label_documents, retrained.info.label_documents);
+        assert_eq!(learned.info.documents, 7);
         assert_eq!(report.descriptors_added, vec!["WATER"]);
-        assert_eq!(report.descriptors_skipped, vec![("RARE".to_string(), 1)]);
-        assert_eq!(updated.info.label_documents, vec![2, 3, 2]);
-        assert_eq!(updated.info.documents, 7);
-        // `wells` and `drought` are new terms: ignored and counted per document.
-        assert_eq!(report.ignored_terms, 2);
-        assert_eq!(report.ignored_tokens, 4);
-        assert_eq!(report.top_ignored_terms[0], ("drought".to_string(), 2));
-        // WATER has no features of its own, yet its training on `hunger` shows.
-        let suggester = crate::predict::Suggester::new(updated).unwrap();
-        let probs = suggester.probabilities("troops mission");
-        assert!(probs[1] > 0.5, "PEACE still recognised: {probs:?}");
-    }
-
-    #[test]
-    fn analysis_gives_the_rows_of_the_vectorizer_and_counts_unknown_terms() {
-        // Whitespace-separated Chinese words with single-ideograph n-grams, as a jieba model
-        // has them: the table by character must find the same columns as the vectorizer.
-        let model = train_on(
-            AnalyzerConfig {
-                segmenter: SegmenterKind::Whitespace,
-                char_ngrams: crate::analysis::CharNgrams::parse("han:1-2").unwrap(),
-                ..Default::default()
-            },
-            &[
-                (&["THEFT"], "盗窃 财物 被告人 盗窃"),
-                (&["THEFT"], "盗窃 手机 被告人"),
-                (&["FRAUD"], "诈骗 钱款 被告人"),
-                (&["FRAUD"], "诈骗 电话 钱款"),
-            ],
+        assert_eq!((report.learned, report.model_documents), (3, 7));
+        // The vocabulary is the first run's; the ranking is the retrained model's.
+        assert_eq!(learned.vectorizer.state(), model.vectorizer.state());
+        let (a, b) = (
+            crate::predict::Suggester::new(learned).unwrap(),
+            crate::predict::Suggester::new(retrained).unwrap(),
         );
-        let analyzer = Analyzer::new(model.analyzer.clone()).unwrap();
-        // Known words and characters, an unknown word (抢劫) with unknown characters, an
-        // unknown two-character n-gram of known characters (#盗骗), Latin text.
-        let texts = ["盗窃 抢劫 钱款 盗骗", "诈骗 被告人 ABC 抢劫"];
-        let analysed = analyse(&model, &analyzer, &texts, &NoProgress);
-        for (row, text) in analysed.rows.iter().zip(texts) {
-            assert_eq!(row, &model.vectorizer.transform(&analyzer, text), "{text}");
+        for text in [
+            "troops border",
+            "hunger crops",
+            "aid border",
+            "mission patrol",
+        ] {
+            let (pa, pb) = (a.probabilities(text), b.probabilities(text));
+            let best = |p: &[f32]| crate::metrics::top_k(p, 1)[0].0;
+            assert_eq!(best(&pa), best(&pb), "{text}: {pa:?} vs {pb:?}");
         }
-        // The counts of the tokens as `for_each_token` gives them, looked up by string.
-        let (mut tokens, mut ignored_tokens) = (0, 0);
-        let mut ignored: FxHashMap<String, u32> = FxHashMap::default();
-        for text in texts {
-            let all = analyzer.tokens(text);
-            tokens += all.len() as u64;
-            let unknown: FxHashSet<&String> = all
-                .iter()
-                .filter(|t| model.vectorizer.column(t).is_none())
-                .collect();
-            ignored_tokens += all
-                .iter()
-                .filter(|t| model.vectorizer.column(t).is_none())
-                .count() as u64;
-            for t in unknown {
-                *ignored.entry(t.clone()).or_insert(0) += 1;
-            }
-        }
-        assert_eq!(analysed.tokens, tokens);
-        assert_eq!(analysed.ignored_tokens, ignored_tokens);
-        assert_eq!(analysed.ignored, ignored);
-        // Both kinds of one-ideograph n-grams occur: known (#盗) and unknown (#抢, twice).
-        assert!(model.vectorizer.column("#盗").is_some());
-        assert_eq!(analysed.ignored.get("#抢"), Some(&2));
-        assert!(analysed.ignored.contains_key("abc"));
+        let memory = a.model().memory.as_ref().unwrap();
+        assert_eq!((memory.learned_documents, memory.updates), (3, 1));
+        assert_eq!(memory.vocabulary_documents, 4);
     }
 
     #[test]
-    fn learning_nothing_new_keeps_the_model_close() {
-        let model = base_model();
-        let params = LearnParams::for_model(&model).check().unwrap();
-        // A document the model already gets right barely moves it.
-        let (updated, _) = params
-            .learn(
-                &model,
-                &corpus(&[(&["FOOD"], "hunger crops")]),
-                None,
-                &NoProgress,
-            )
+    fn a_document_learned_again_counts_once() {
+        let model = train_on(FIRST);
+        let (once, _) = learn(&model, SECOND).unwrap();
+        let (twice, report) = learn(&once, SECOND).unwrap();
+        assert_eq!((report.learned, report.already_learned), (0, 3));
+        assert_eq!(twice.info.documents, once.info.documents);
+        // The same text with other descriptors corrects them: no second copy of the text.
+        let (corrected, report) = learn(&once, &[(&["FOOD", "WATER"], SECOND[1].1)]).unwrap();
+        assert_eq!((report.learned, report.relabelled), (0, 1));
+        assert_eq!(corrected.info.documents, 7);
+        let food = corrected
+            .descriptors
+            .iter()
+            .position(|d| d == "FOOD")
             .unwrap();
-        let before = crate::predict::Suggester::new(model).unwrap();
-        let after = crate::predict::Suggester::new(updated).unwrap();
-        for text in ["troops mission", "hunger famine"] {
-            let (a, b) = (before.probabilities(text), after.probabilities(text));
-            for (x, y) in a.iter().zip(&b) {
-                assert_eq!(x > &0.5, y > &0.5, "{text}: {a:?} vs {b:?}");
-            }
-        }
+        assert_eq!(corrected.info.label_documents[food], 4);
+        // A document of the training corpus counts once too.
+        let (_, report) = learn(&model, &FIRST[..1]).unwrap();
+        assert_eq!(report.learned, 0);
+    }
+
+    #[test]
+    fn blank_texts_and_texts_without_known_terms_are_refused_where_they_stand() {
+        let model = train_on(FIRST);
+        let e = learn(
+            &model,
+            &[
+                (&["SPAM"], "   "),
+                (&["PEACE"], "troops mission border"),
+                (&["SPAM"], "lorem ipsum troops"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("new.txt:1: cannot be learned: the text is empty"),
+            "{e}"
+        );
+        assert!(
+            e.contains("new.txt:7: cannot be learned: only 1 distinct term"),
+            "{e}"
+        );
+        assert!(!e.contains("new.txt:4"), "{e}");
+    }
+
+    #[test]
+    fn the_memory_survives_the_model_file() {
+        let model = train_on(FIRST);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.dtag");
+        model.save(&path).unwrap();
+        let loaded = Model::load(&path).unwrap();
+        let (a, b) = (model.memory.unwrap(), loaded.memory.unwrap());
+        assert_eq!(a.labels, b.labels);
+        assert_eq!(a.digests, b.digests);
+        assert_eq!(a.names, b.names);
+        let rows = |m: &TrainingMemory| -> Vec<(Vec<u32>, Vec<f32>)> {
+            let rows = m.rows.as_ref().expect("no neighbour index holds them");
+            rows.iter().map(|(i, v)| (i.to_vec(), v.to_vec())).collect()
+        };
+        assert_eq!(rows(&a), rows(&b));
+        assert_eq!(a.settings, b.settings);
     }
 }

@@ -1,5 +1,6 @@
 //! Training: corpus → analysis → TF-IDF → one-vs-rest, with a report of every stage.
 
+pub mod journal;
 pub mod learn;
 pub mod shard;
 
@@ -14,15 +15,16 @@ use crate::calibrate::{
     fit_held_out_if_tuning, DroppedNegatives, OutOfFold, TuneParams, TuningSummary, ValidTuneParams,
 };
 use crate::classifier::ensemble::{
-    Ensemble, EnsembleParams, EnsembleReport, Lexicon, Mention, Vote,
+    Ensemble, EnsembleParams, EnsembleReport, KnnRows, Lexicon, Mention, Vote,
 };
 use crate::classifier::{LabelSets, OneVsRest, OneVsRestParams, ValidOneVsRestParams};
 use crate::corpus::Corpus;
+use crate::digest::text_key;
 use crate::error::{Error, Result};
 use crate::features::sparse::CsrMatrix;
 use crate::features::{TfidfParams, TfidfVectorizer, ValidTfidfParams, WordObserver};
 use crate::formats::{CorpusFormat, RawSummary, ResolutionReport};
-use crate::model::{Model, TrainingInfo};
+use crate::model::{LearningSettings, Model, TrainingInfo, TrainingMemory};
 use crate::progress::Progress;
 use crate::thesaurus::Thesaurus;
 
@@ -187,7 +189,7 @@ impl ValidTrainParams {
         let prepared = self.prepare(&analyzer, &read.corpus, inputs.thesaurus, progress)?;
         // Analysed, the bodies are needed no more: a million documents' text is gigabytes.
         read.corpus.release_bodies();
-        let (mut model, mut report) = self.fit_prepared(prepared, &read.corpus, progress)?;
+        let (mut model, mut report) = self.fit_prepared(prepared, progress)?;
         if let Some(t) = inputs.thesaurus {
             model.attach_thesaurus(t);
         }
@@ -217,16 +219,24 @@ impl ValidTrainParams {
         progress: &dyn Progress,
     ) -> Result<(Model, TrainReport)> {
         let prepared = self.prepare(analyzer, corpus, thesaurus, progress)?;
-        self.fit_prepared(prepared, corpus, progress)
+        self.fit_prepared(prepared, progress)
     }
 
-    /// Training after [`Self::prepare`]: one-vs-rest, then [`Self::finish`]. `corpus` need
-    /// not hold its bodies any more (analysis is over).
+    /// Training after [`Self::prepare`]: one-vs-rest, then [`Self::finish`].
     fn fit_prepared(
         &self,
-        mut prepared: Prepared,
-        corpus: &Corpus,
+        prepared: Prepared,
         progress: &dyn Progress,
+    ) -> Result<(Model, TrainReport)> {
+        self.fit_prepared_as(prepared, progress, "training")
+    }
+
+    /// [`Self::fit_prepared`] with the one-vs-rest progress bar named `stage`.
+    pub(crate) fn fit_prepared_as(
+        &self,
+        mut prepared: Prepared,
+        progress: &dyn Progress,
+        stage: &str,
     ) -> Result<(Model, TrainReport)> {
         let (classifier, held_out, tuning_summary) = fit_held_out_if_tuning(
             &self.ovr,
@@ -235,15 +245,10 @@ impl ValidTrainParams {
             &prepared.labels,
             &[],
             progress,
-            "training",
+            stage,
             &mut prepared.seconds,
         )?;
-        self.finish(
-            prepared,
-            corpus,
-            (classifier, held_out, tuning_summary),
-            None,
-        )
+        self.finish(prepared, (classifier, held_out, tuning_summary), None)
     }
 
     /// The first steps of every training run (whole, a shard, or a merge of shards): the
@@ -262,66 +267,32 @@ impl ValidTrainParams {
         if docs.is_empty() {
             return Err(Error::Training("the corpus has no documents".into()));
         }
-        if analyzer.config() != &self.analyzer {
-            return Err(Error::Training(
-                "the analyzer differs from the training settings".into(),
-            ));
-        }
-
+        self.check_analyzer(analyzer)?;
         // Descriptors in sorted order so models do not depend on document order.
-        let mut counts: BTreeMap<&str, u32> = BTreeMap::new();
-        for d in docs {
-            for desc in &d.descriptors {
-                *counts.entry(desc.as_str()).or_insert(0) += 1;
-            }
-        }
-        let (kept, skipped): (Vec<_>, Vec<_>) = counts
+        let names: Vec<String> = corpus
+            .descriptor_set()
             .into_iter()
-            .partition(|&(_, n)| n as usize >= self.min_label_docs);
-        if kept.is_empty() {
-            return Err(Error::Training(format!(
-                "no descriptor has at least {} documents",
-                self.min_label_docs
-            )));
-        }
-        let index: rustc_hash::FxHashMap<&str, u32> = kept
+            .map(str::to_string)
+            .collect();
+        let id: rustc_hash::FxHashMap<&str, u32> = names
             .iter()
             .enumerate()
-            .map(|(i, &(d, _))| (d, i as u32))
+            .map(|(i, d)| (d.as_str(), i as u32))
             .collect();
-        let labels = LabelSets {
-            n_labels: kept.len(),
-            rows: docs
-                .iter()
-                .map(|d| {
-                    d.descriptors
-                        .iter()
-                        .filter_map(|x| index.get(x.as_str()).copied())
-                        .collect()
-                })
-                .collect(),
-        };
-
-        // The lexicon is matched in the words the vectoriser reads: no second segmentation.
-        let trained: Vec<String> = kept.iter().map(|&(d, _)| d.to_string()).collect();
-        let (lexicon_only, lexicon_labels) =
-            lexicon_labels(&trained, thesaurus, self.analyzer.language.code());
-        let wants_lexicon = self.tune.is_some()
-            && self.ensemble.as_ref().is_some_and(|e| e.lexicon)
-            && !lexicon_labels.is_empty();
-        let lexicon = wants_lexicon.then(|| {
-            Lexicon::build(
-                analyzer,
-                lexicon_labels.iter().map(|(d, l, p)| (*d, l.as_str(), *p)),
-                trained.len() + lexicon_only.len(),
-            )
-        });
+        let doc_names: Vec<Vec<u32>> = docs
+            .iter()
+            .map(|d| d.descriptors.iter().map(|x| id[x.as_str()]).collect())
+            .collect();
+        let plan = self.plan_descriptors(&names, &doc_names)?;
+        let trained: Vec<String> = plan.kept.iter().map(|(d, _)| d.clone()).collect();
+        let (lexicon_only, lexicon) = self.lexicon_for(analyzer, &trained, thesaurus);
         let observe = |words: &[&str]| match &lexicon {
             Some(lexicon) => lexicon.mentions_of_words(words),
             None => Vec::new(),
         };
 
         let texts = corpus.bodies();
+        let digests = docs.iter().map(|d| text_key(&d.body)).collect();
         let start = Instant::now();
         let bar = progress.stage("analysing", texts.len() as u64);
         let (vectorizer, x, mentions) = self.tfidf.fit_transform_observing(
@@ -334,23 +305,121 @@ impl ValidTrainParams {
         )?;
         bar.finish();
         seconds.insert("analysis", start.elapsed().as_secs_f64());
-        let owned =
-            |list: Vec<(&str, u32)>| list.into_iter().map(|(d, n)| (d.to_string(), n)).collect();
         Ok(Prepared {
-            kept: owned(kept),
-            skipped: owned(skipped),
-            labels,
-            // Descriptors only the lexicon proposes exist only with a lexicon.
-            lexicon_only: if lexicon.is_some() {
-                lexicon_only
-            } else {
-                Vec::new()
-            },
+            kept: plan.kept,
+            skipped: plan.skipped,
+            labels: plan.labels,
+            lexicon_only,
             lexicon: lexicon.map(|l| (l, mentions)),
             vectorizer,
             x,
             seconds,
+            documents: DocumentsSeen {
+                names,
+                labels: doc_names,
+                digests,
+                sources: corpus.sources,
+                vocabulary_documents: docs.len(),
+                learned_documents: 0,
+                updates: 0,
+                log_batch: 0,
+            },
         })
+    }
+
+    pub(crate) fn check_analyzer(&self, analyzer: &Analyzer) -> Result<()> {
+        if analyzer.config() != &self.analyzer {
+            return Err(Error::Training(
+                "the analyzer differs from the training settings".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The descriptors trained and skipped (`min_label_docs`), sorted by name, and every
+    /// document's trained descriptors: `names` are every descriptor name, `docs` each
+    /// document's descriptors as indices into them.
+    pub(crate) fn plan_descriptors(
+        &self,
+        names: &[String],
+        docs: &[Vec<u32>],
+    ) -> Result<DescriptorPlan> {
+        let mut counts = vec![0u32; names.len()];
+        for d in docs {
+            for &l in d {
+                counts[l as usize] += 1;
+            }
+        }
+        let mut by_name: Vec<(&str, u32, u32)> = names
+            .iter()
+            .zip(&counts)
+            .enumerate()
+            .filter(|&(_, (_, &n))| n > 0)
+            .map(|(i, (d, &n))| (d.as_str(), n, i as u32))
+            .collect();
+        by_name.sort_unstable();
+        let (kept, skipped): (Vec<_>, Vec<_>) = by_name
+            .into_iter()
+            .partition(|&(_, n, _)| n as usize >= self.min_label_docs);
+        if kept.is_empty() {
+            return Err(Error::Training(format!(
+                "no descriptor has at least {} documents",
+                self.min_label_docs
+            )));
+        }
+        let mut index = vec![u32::MAX; names.len()];
+        for (k, &(_, _, i)) in kept.iter().enumerate() {
+            index[i as usize] = k as u32;
+        }
+        let owned = |list: Vec<(&str, u32, u32)>| {
+            list.into_iter()
+                .map(|(d, n, _)| (d.to_string(), n))
+                .collect()
+        };
+        let labels = LabelSets {
+            n_labels: kept.len(),
+            rows: docs
+                .iter()
+                .map(|d| {
+                    d.iter()
+                        .map(|&l| index[l as usize])
+                        .filter(|&k| k != u32::MAX)
+                        .collect()
+                })
+                .collect(),
+        };
+        Ok(DescriptorPlan {
+            kept: owned(kept),
+            skipped: owned(skipped),
+            labels,
+        })
+    }
+
+    /// The label lexicon of a run whose trained descriptors are `trained` (when the
+    /// ensemble has a lexicon member): their names and the `thesaurus`'s labels, matched in
+    /// the words the vectoriser reads (no second segmentation). Also the thesaurus concepts
+    /// that are no trained descriptor, which the lexicon alone proposes (none without a
+    /// lexicon).
+    pub(crate) fn lexicon_for(
+        &self,
+        analyzer: &Analyzer,
+        trained: &[String],
+        thesaurus: Option<&Thesaurus>,
+    ) -> (Vec<String>, Option<Lexicon>) {
+        let (lexicon_only, lexicon_labels) =
+            lexicon_labels(trained, thesaurus, self.analyzer.language.code());
+        let wants_lexicon = self.tune.is_some()
+            && self.ensemble.as_ref().is_some_and(|e| e.lexicon)
+            && !lexicon_labels.is_empty();
+        if !wants_lexicon {
+            return (Vec::new(), None);
+        }
+        let lexicon = Lexicon::build(
+            analyzer,
+            lexicon_labels.iter().map(|(d, l, p)| (*d, l.as_str(), *p)),
+            trained.len() + lexicon_only.len(),
+        );
+        (lexicon_only, Some(lexicon))
     }
 
     /// The steps after one-vs-rest that need every descriptor: the ensemble fitted on the
@@ -359,7 +428,6 @@ impl ValidTrainParams {
     pub(crate) fn finish(
         &self,
         prepared: Prepared,
-        corpus: &Corpus,
         (classifier, held_out, mut tuning_summary): (OneVsRest, Option<OutOfFold>, TuningSummary),
         votes: Option<Vec<Vec<Vote>>>,
     ) -> Result<(Model, TrainReport)> {
@@ -372,8 +440,19 @@ impl ValidTrainParams {
             vectorizer,
             x,
             mut seconds,
+            documents: seen,
         } = prepared;
-        let docs = &corpus.documents;
+        let mut x = Some(x);
+        // The lexicon's numbering: trained descriptors, then those only the lexicon proposes.
+        let lexicon_names: Vec<String> = kept
+            .iter()
+            .map(|(d, _)| d.clone())
+            .chain(lexicon_only.iter().cloned())
+            .collect();
+        let mentions: Vec<Vec<Mention>> = match &lexicon {
+            Some((_, found)) => found.clone(),
+            None => vec![Vec::new(); labels.rows.len()],
+        };
         let mut descriptors: Vec<String> = kept.iter().map(|(d, _)| d.clone()).collect();
         let mut label_documents: Vec<u32> = kept.iter().map(|&(_, n)| n).collect();
         let mut ensemble = None;
@@ -386,9 +465,14 @@ impl ValidTrainParams {
                     let new_names = lexicon_only;
                     let mut all_documents = label_documents.clone();
                     all_documents.resize(descriptors.len() + new_names.len(), 0);
+                    // Without a neighbour member the rows are no index's: the memory keeps them.
+                    let rows = match params.neighbours {
+                        0 => x.clone(),
+                        _ => x.take(),
+                    };
                     let (fitted, fused, report) = Ensemble::fit(
                         params,
-                        x,
+                        rows.expect("the rows are there until the ensemble takes them"),
                         &labels.rows,
                         &oof.docs,
                         lexicon,
@@ -409,6 +493,8 @@ impl ValidTrainParams {
                             dropped: vec![DroppedNegatives::default(); descriptors.len()],
                             folds: oof.folds,
                         };
+                    } else if x.is_none() {
+                        x = fitted.into_training_rows();
                     }
                     ensemble_report = Some(report);
                 }
@@ -421,14 +507,12 @@ impl ValidTrainParams {
             _ => None,
         };
 
-        let skipped: Vec<(String, u32)> = skipped
-            .into_iter()
-            .map(|(d, n)| (d.to_string(), n))
-            .collect();
+        let documents = seen.labels.len();
+        let assignments = seen.labels.iter().map(Vec::len).sum();
         let report = TrainReport {
-            documents: docs.len(),
-            sources: corpus.sources,
-            assignments: corpus.assignments(),
+            documents,
+            sources: seen.sources,
+            assignments,
             vocabulary: vectorizer.n_features(),
             descriptors_trained: kept.len(),
             descriptors_skipped: skipped.len(),
@@ -438,13 +522,14 @@ impl ValidTrainParams {
             tuning: tuning_summary,
             ensemble: ensemble_report,
         };
+        let memory = seen.into_memory(self.learning_settings(), &lexicon_names, mentions, x);
         let model = Model {
             analyzer: self.analyzer.clone(),
             vectorizer,
             descriptors,
             classifier,
             info: TrainingInfo {
-                documents: docs.len(),
+                documents,
                 label_documents,
                 skipped,
                 c: self.ovr.logistic().params().c,
@@ -453,8 +538,106 @@ impl ValidTrainParams {
             concepts: None,
             tuning,
             ensemble,
+            memory: Some(memory),
         };
         Ok((model, report))
+    }
+
+    /// The settings an update of a model of this run learns with.
+    fn learning_settings(&self) -> LearningSettings {
+        LearningSettings {
+            analyzer: self.given.analyzer.clone(),
+            ovr: self.given.ovr.clone(),
+            min_label_docs: self.given.min_label_docs,
+            tune: self.given.tune.clone(),
+            ensemble: self.given.ensemble.clone(),
+        }
+    }
+}
+
+impl TrainParams {
+    /// The settings of the run that trained a model, as its memory keeps them (the TF-IDF
+    /// settings are the default's: an update keeps the model's vocabulary and idf).
+    pub fn of_memory(settings: &LearningSettings) -> TrainParams {
+        TrainParams {
+            analyzer: settings.analyzer.clone(),
+            tfidf: TfidfParams::default(),
+            ovr: settings.ovr.clone(),
+            min_label_docs: settings.min_label_docs,
+            tune: settings.tune.clone(),
+            ensemble: settings.ensemble.clone(),
+        }
+    }
+}
+
+/// The descriptors of a run ([`ValidTrainParams::plan_descriptors`]).
+pub(crate) struct DescriptorPlan {
+    /// Trained descriptors (sorted by name) and their document counts.
+    pub kept: Vec<(String, u32)>,
+    /// Descriptors with fewer than `min_label_docs` documents.
+    pub skipped: Vec<(String, u32)>,
+    /// Every document's trained descriptors.
+    pub labels: LabelSets,
+}
+
+/// The documents of a run as the model's memory keeps them: every descriptor they carry
+/// (trained or skipped), their digests, and the counts of training and updates.
+pub(crate) struct DocumentsSeen {
+    pub names: Vec<String>,
+    /// Per document: indices into `names`.
+    pub labels: Vec<Vec<u32>>,
+    pub digests: Vec<u64>,
+    pub sources: usize,
+    pub vocabulary_documents: usize,
+    pub learned_documents: usize,
+    pub updates: u64,
+    pub log_batch: u64,
+}
+
+impl DocumentsSeen {
+    /// The memory of a model: these documents, their mentions (`mentions`, numbered as
+    /// `lexicon_names`) and their rows (`rows`: `None` when the neighbour index holds them).
+    fn into_memory(
+        self,
+        settings: LearningSettings,
+        lexicon_names: &[String],
+        mut mentions: Vec<Vec<Mention>>,
+        rows: Option<CsrMatrix>,
+    ) -> TrainingMemory {
+        let mut names = self.names;
+        let mut id: rustc_hash::FxHashMap<String, u32> = names
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.clone(), i as u32))
+            .collect();
+        let mut lexicon_id = vec![u32::MAX; lexicon_names.len()];
+        for doc in &mut mentions {
+            for m in doc.iter_mut() {
+                let slot = &mut lexicon_id[m.descriptor as usize];
+                if *slot == u32::MAX {
+                    let name = &lexicon_names[m.descriptor as usize];
+                    *slot = *id.entry(name.clone()).or_insert_with(|| {
+                        names.push(name.clone());
+                        (names.len() - 1) as u32
+                    });
+                }
+                m.descriptor = *slot;
+            }
+        }
+        TrainingMemory {
+            settings,
+            vocabulary_documents: self.vocabulary_documents,
+            sources: self.sources,
+            learned_documents: self.learned_documents,
+            updates: self.updates,
+            log_batch: self.log_batch,
+            names,
+            labels: self.labels,
+            mentions,
+            digests: self.digests,
+            rows: rows.map(KnnRows),
+            thesaurus: None,
+        }
     }
 }
 
@@ -473,6 +656,7 @@ pub(crate) struct Prepared {
     pub vectorizer: TfidfVectorizer,
     pub x: CsrMatrix,
     pub seconds: BTreeMap<&'static str, f64>,
+    pub documents: DocumentsSeen,
 }
 
 /// The labels the lexicon member matches: every trained descriptor's own name and, with a

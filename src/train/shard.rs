@@ -43,6 +43,7 @@ use crate::calibrate::{LabelHeldOut, TuningSummary};
 use crate::classifier::ensemble::{KnnIndex, Vote};
 use crate::classifier::{OneVsRest, SolvedLabel, ValidOneVsRestParams};
 use crate::corpus::Corpus;
+use crate::digest::Fnv as Fnv128;
 use crate::error::{Error, Result};
 use crate::features::TfidfVectorizer;
 use crate::formats::CorpusFormat;
@@ -158,35 +159,28 @@ impl Serialize for FingerprintHex {
 #[derive(Debug, Clone, Copy)]
 pub struct FingerprintHex(pub Fingerprint);
 
-struct Fnv(u128);
+/// Hashes as [`Fingerprint`]s.
+struct Fnv(Fnv128);
 
 impl Fnv {
-    const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
-    const PRIME: u128 = 0x0000000001000000000000000000013b;
-
     fn new() -> Fnv {
-        Fnv(Self::OFFSET)
+        Fnv(Fnv128::new())
     }
 
     fn raw(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= b as u128;
-            self.0 = self.0.wrapping_mul(Self::PRIME);
-        }
+        self.0.raw(bytes)
     }
 
     fn u64(&mut self, v: u64) {
-        self.raw(&v.to_le_bytes());
+        self.0.u64(v)
     }
 
-    /// Length first, so that consecutive fields cannot run into each other.
     fn bytes(&mut self, bytes: &[u8]) {
-        self.u64(bytes.len() as u64);
-        self.raw(bytes);
+        self.0.bytes(bytes)
     }
 
     fn finish(self) -> Fingerprint {
-        Fingerprint(self.0)
+        Fingerprint(self.0.finish())
     }
 }
 
@@ -846,7 +840,7 @@ impl Parts {
             }
         };
         let votes = voting.then_some(votes);
-        let (model, mut report) = params.finish(prepared, corpus, joined, votes)?;
+        let (model, mut report) = params.finish(prepared, joined, votes)?;
         report.seconds.insert("shards_summed", shard_training);
         Ok((model, report))
     }

@@ -222,6 +222,10 @@ impl KnnIndex {
         &self.data
     }
 
+    pub fn into_data(self) -> KnnData {
+        self.data
+    }
+
     /// Checks a loaded index against the model it belongs to.
     pub fn validate(data: &KnnData, n_features: usize, n_labels: usize) -> Result<(), String> {
         let row_ok = |(indices, values): (&[u32], &[f32])| {

@@ -38,7 +38,7 @@ pub struct LexiconData {
 }
 
 /// What a text says of one descriptor's labels.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Mention {
     pub descriptor: u32,
     /// Matches of any of its labels.
@@ -62,6 +62,9 @@ pub struct Lexicon {
     by_first_word: FxHashMap<u32, Vec<u32>>,
     /// Per label: how many labels have the same words.
     ambiguity: Vec<u16>,
+    /// The record of all mentions, which every descriptor's is smoothed toward (see
+    /// [`Self::precision`]); kept, not summed over every descriptor at each call.
+    base_precision: f64,
 }
 
 impl Lexicon {
@@ -129,6 +132,7 @@ impl Lexicon {
             .map(|l| same[l.words.as_slice()])
             .collect();
         Lexicon {
+            base_precision: Self::base_precision(&data),
             data,
             word_ids,
             by_first_word,
@@ -232,6 +236,7 @@ impl Lexicon {
                 }
             }
         }
+        self.base_precision = Self::base_precision(&self.data);
     }
 
     /// Estimated chance that a mention of `descriptor` goes with the descriptor: its training
@@ -246,15 +251,15 @@ impl Lexicon {
             chosen = (chosen - gold as u8 as f64).max(0.0);
         }
         const PRIOR_WEIGHT: f64 = 2.0;
-        let all_mentioned: f64 = self.data.mentioned_in.iter().map(|&c| c as f64).sum();
-        let all_chosen: f64 = self
-            .data
-            .chosen_when_mentioned
-            .iter()
-            .map(|&c| c as f64)
-            .sum();
-        let base = (all_chosen + 1.0) / (all_mentioned + 2.0);
+        let base = self.base_precision;
         ((chosen + PRIOR_WEIGHT * base) / (mentioned + PRIOR_WEIGHT)) as f32
+    }
+
+    /// The smoothed share of all training mentions that went with their descriptor.
+    fn base_precision(data: &LexiconData) -> f64 {
+        let all_mentioned: f64 = data.mentioned_in.iter().map(|&c| c as f64).sum();
+        let all_chosen: f64 = data.chosen_when_mentioned.iter().map(|&c| c as f64).sum();
+        (all_chosen + 1.0) / (all_mentioned + 2.0)
     }
 }
 

@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::features::sparse::{CsrMatrix, SparseRow};
 use crate::metrics::RankingFigures;
 pub use fusion::{Features, Fusion, Member, FEATURES, N_FEATURES};
-pub use knn::{KnnData, KnnIndex, Vote};
+pub use knn::{KnnData, KnnIndex, KnnRows, Vote};
 pub use lexicon::{Lexicon, LexiconData, Mention};
 
 /// Decision values below this are not candidates of the one-vs-rest member (probability
@@ -215,6 +215,17 @@ impl Ensemble {
 
     pub fn lexicon(&self) -> Option<&Lexicon> {
         self.lexicon.as_ref()
+    }
+
+    /// The training rows the neighbour index holds, if it has one.
+    pub fn training_rows(&self) -> Option<&KnnRows> {
+        self.knn.as_ref().map(|k| &k.data().rows)
+    }
+
+    /// Gives back the training rows the neighbour index holds (the ensemble is not used
+    /// after this).
+    pub fn into_training_rows(self) -> Option<CsrMatrix> {
+        self.knn.map(|k| k.into_data().rows.0)
     }
 
     pub fn neighbours(&self) -> usize {
