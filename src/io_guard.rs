@@ -762,7 +762,28 @@ pub fn write_atomically_with(
     path: &Path,
     write: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> Result<()> {
-    let target = match resolve_symlinks(path).map_err(|e| Error::io(path, e))? {
+    write_atomically_at(path, true, write)
+}
+
+/// [`write_atomically`] that never follows a symlink: the new file takes the place of
+/// whatever name `path` is, a symlink included (its target is neither read nor written). For
+/// outputs written into a directory others may write to, such as `dtag index`'s suggestion
+/// files, where a planted link must not lead a write outside.
+pub fn write_atomically_in_place(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically_at(path, false, |file| file.write_all(bytes))
+}
+
+fn write_atomically_at(
+    path: &Path,
+    follow: bool,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<()> {
+    let resolved = if follow {
+        resolve_symlinks(path).map_err(|e| Error::io(path, e))?
+    } else {
+        Resolved::Path(path.to_path_buf())
+    };
+    let target = match resolved {
         Resolved::Path(target) => target,
         Resolved::Stdout | Resolved::Descriptor => {
             return Err(Error::io(
@@ -774,7 +795,12 @@ pub fn write_atomically_with(
             ))
         }
     };
-    let existing = match std::fs::metadata(&target) {
+    let existing = match if follow {
+        std::fs::metadata(&target)
+    } else {
+        std::fs::symlink_metadata(&target)
+    } {
+        Ok(meta) if !follow && meta.file_type().is_symlink() => None,
         Ok(meta) => {
             if let Some(kind) = special_kind(&meta) {
                 return Err(Error::io(
