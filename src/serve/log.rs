@@ -48,7 +48,13 @@ pub struct Stats {
     pub accept_errors: AtomicU64,
     /// Log messages dropped because the log thread was behind.
     pub dropped_messages: AtomicU64,
+    /// Clients refused at their limit since the last summary, each named once per interval
+    /// (at most [`NAMED_CLIENTS`]; more are only counted).
+    named_clients: std::sync::Mutex<std::collections::HashSet<std::net::IpAddr>>,
 }
+
+/// Clients named in the log per interval, at most.
+pub const NAMED_CLIENTS: usize = 256;
 
 /// A copy of the counters at one moment.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +84,21 @@ impl Stats {
     /// shows its message early but writes only about log2(n) lines; the summaries count them.
     pub fn worth_a_line(n: u64) -> bool {
         n.is_power_of_two()
+    }
+
+    /// Whether a refusal of `client` deserves a line naming it: its first in this interval
+    /// (so a client refused again and again is named once per interval, and many clients at
+    /// most [`NAMED_CLIENTS`] times).
+    pub fn first_refusal_of(&self, client: std::net::IpAddr) -> bool {
+        let mut named = self.named_clients.lock().unwrap_or_else(|e| e.into_inner());
+        named.len() < NAMED_CLIENTS && named.insert(client)
+    }
+
+    fn new_interval(&self) {
+        self.named_clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -331,6 +352,7 @@ fn log_thread(stats: &Stats, messages: &Receiver<Message>, interval: Duration) {
                     ));
                 }
                 reported = now;
+                stats.new_interval();
                 next_summary = Instant::now() + interval;
             }
             Err(RecvTimeoutError::Disconnected) => return,

@@ -732,14 +732,14 @@ impl App {
     }
 
     /// Counts a refusal at `--max-connections-per-client`, and names the client in the log
-    /// (the 1st, 2nd, 4th… time).
+    /// (once per log interval).
     fn refused_client(&self, client: IpAddr, proxy: Option<IpAddr>) {
         let n = Stats::count(&self.stats.refused_per_client);
-        if Stats::worth_a_line(n) {
+        if self.stats.first_refusal_of(client) {
             let via = proxy.map_or(String::new(), |p| format!(" (forwarded by {p})"));
             self.log.line(format!(
                 "dtag serve: client {client}{via} refused at --max-connections-per-client \
-                 (429; {n} refusals so far)"
+                 (429; {n} refusals of all clients so far)"
             ));
         }
     }
