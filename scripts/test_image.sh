@@ -35,10 +35,27 @@ else
   podman export "$CONTAINER" | tar -x -C "$WORK/rootfs"
   got=$(chroot --userspec=65534:65534 "$WORK/rootfs" /usr/local/bin/dtag --version)
   # The shell of the Kubernetes Jobs runs from the image too.
-  shell=$(env -i PATH=/usr/local/bin:/bin chroot --userspec=65534:65534 "$WORK/rootfs" /bin/sh -c 'exec dtag --version')
+  shell=$(env -i PATH=/usr/local/bin:/bin "$(command -v chroot)" --userspec=65534:65534 "$WORK/rootfs" /bin/sh -c 'exec dtag --version')
   [[ $shell == "$got" ]] || { echo "/bin/sh in the image does not find dtag on its PATH" >&2; exit 1; }
   how="the image's files exported and run under chroot (podman export $IMAGE)"
 fi
 echo "$how: $got"
 [[ $got == "$expected" ]] || { echo "expected: $expected" >&2; exit 1; }
 echo "image $IMAGE runs dtag ($got)"
+
+# No cluster here: the Kubernetes manifests are parsed, and every container must be this image.
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml >/dev/null
+fi
+python3 - "$IMAGE" deploy/kubernetes/*.yaml <<'PY'
+import sys, yaml
+image, files = sys.argv[1], sys.argv[2:]
+for path in files:
+    for doc in yaml.safe_load_all(open(path)):
+        spec = doc.get("spec", {})
+        pod = spec.get("template", {}).get("spec", {})
+        for container in pod.get("containers", []):
+            if container["image"] != image:
+                sys.exit(f"{path}: container {container['name']} runs {container['image']}, not {image}")
+        print(f"{path}: {doc['kind']} {doc['metadata']['name']}")
+PY

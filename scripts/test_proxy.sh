@@ -98,4 +98,12 @@ if grep -q "$TOKEN" "$WORK/serve.err" "$WORK/serve.out" "$WORK/nginx-error.log";
   echo "a token was written to a log" >&2
   exit 1
 fi
+# The systemd unit of docs/deploy.md, with this build's binary: systemd's own check.
+if command -v systemd-analyze >/dev/null; then
+  sed "s|/usr/local/bin/dtag|$DTAG|" deploy/systemd/dtag.service >"$WORK/dtag.service"
+  systemd-analyze verify "$WORK/dtag.service"
+  echo "deploy/systemd/dtag.service: systemd-analyze verify passed"
+else
+  echo "systemd-analyze not installed: deploy/systemd/dtag.service not verified"
+fi
 echo "dtag behind nginx: per-client limits by forwarded address, and only indexers teach"
