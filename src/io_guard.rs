@@ -861,6 +861,29 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
+    fn writes_in_place_replace_a_symlink_and_leave_its_target_alone() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, "precious").unwrap();
+        let link = dir.path().join("out.dtag");
+        symlink(&outside, &link).unwrap();
+        write_atomically_in_place(&link, b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious");
+        assert!(!std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "new");
+        // A dangling link is replaced too, never followed to create its target.
+        let dangling = dir.path().join("dangling.dtag");
+        symlink(dir.path().join("nowhere/new"), &dangling).unwrap();
+        write_atomically_in_place(&dangling, b"x").unwrap();
+        assert!(!dir.path().join("nowhere").exists());
+        assert_eq!(std::fs::read_to_string(&dangling).unwrap(), "x");
+    }
+
+    #[test]
     fn atomic_writes_keep_mode_and_symlinks_and_never_follow_planted_links() {
         use std::os::unix::fs::{symlink, PermissionsExt};
         let dir = tempfile::tempdir().unwrap();
