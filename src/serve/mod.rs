@@ -698,12 +698,13 @@ pub struct Client {
     pub proxied: bool,
 }
 
-/// Who asks to learn: the client, and the indexer whose token the request carried
-/// (`--learn-tokens`; `None` when learning needs no token).
+/// Who asks to learn, for the learning log: the client (behind a trusted proxy, the one it
+/// forwards) and the name of the indexer whose token the request carried (`--learn-tokens`;
+/// `None` when learning needs no token). Never the token.
 #[derive(Debug, Clone)]
 pub struct LearnCaller {
     pub client: IpAddr,
-    pub indexer: Option<Arc<str>>,
+    pub indexer: Option<String>,
 }
 
 impl App {
@@ -771,7 +772,7 @@ impl App {
         match tokens.indexer(token) {
             Some(indexer) => Ok(LearnCaller {
                 client: client.address,
-                indexer: Some(indexer),
+                indexer: Some(indexer.to_string()),
             }),
             None => Err(Problem::unauthorized(
                 "this token is not one of the indexers' tokens",
