@@ -15,6 +15,11 @@
 //! `POST …/learn` updates it (a worker thread per project learns, writes the model file
 //! atomically and swaps the new model in, so suggestions never wait), and a model file
 //! replaced on disk, or SIGHUP, makes the worker read it again.
+//!
+//! Behind a reverse proxy (`--trusted-proxy`, [`proxy`]) a client is the address the proxy
+//! forwards, and its requests in progress take its per-client places; with `--learn-tokens`
+//! ([`tokens`]) only indexers with a token teach, and the learn handler knows their name
+//! ([`LearnCaller`]).
 
 pub mod language;
 pub mod limits;
