@@ -2,7 +2,11 @@
 (standard library only): types a draft, sets limit and threshold, presses Suggest, and reads
 the results from the page.
 
-Usage: browser_check.py CHROMEDRIVER_URL PAGE_URL DRAFT_FILE EXPECTED_TOP[,…] PROFILE_DIR SCREENSHOT
+With LEARN_TOKEN (a server started with --learn --learn-tokens), also teaches the draft
+through the page: the page asks for the indexer's token once (a wrong one is asked again),
+keeps it in sessionStorage, and learns again without asking.
+
+Usage: browser_check.py CHROMEDRIVER_URL PAGE_URL DRAFT_FILE EXPECTED_TOP[,…] PROFILE_DIR SCREENSHOT [LEARN_TOKEN]
 Exits 1 when the page does not show the expected results.
 """
 
@@ -145,8 +149,44 @@ def run(driver, page_url, draft, expected_top, screenshot):
     return failures
 
 
+def script(driver, code):
+    return driver.s("POST", "/execute/sync", {"script": code, "args": []})
+
+
+def learn(driver, token):
+    """Teaches the draft in the text box through the page; returns what went wrong."""
+    failures = []
+    learn_status = lambda: driver.text(driver.find("#learn-status"))
+    token_asked = lambda: script(driver, "return !document.getElementById('token-box').hidden;")
+    driver.type("#subjects", "CHILDREN\nAFRICA")
+    driver.click("#learn")
+    wait_for("the token question", token_asked)
+    print(f"learning without a token: {learn_status()}")
+    driver.type("#token", "not-the-indexer-token-000")
+    driver.click("#token-save")
+    wait_for("the token asked again", lambda: "refused" in learn_status() and token_asked())
+    print(f"a wrong token: {learn_status()}")
+    driver.type("#token", token)
+    driver.click("#token-save")
+    wait_for("the documents learned", lambda: learn_status().startswith("Learned"))
+    print(f"the indexer's token: {learn_status()}")
+    if script(driver, "return sessionStorage.getItem('dtag-learn-token');") != token:
+        failures.append("the token is not kept in sessionStorage")
+    if script(driver, "return localStorage.length;") != 0:
+        failures.append("something was written to localStorage")
+    # Again: the token kept for the session is sent without asking.
+    script(driver, "document.getElementById('learn-status').textContent = '';")
+    driver.click("#learn")
+    wait_for("learned again", lambda: learn_status().startswith("Learned"))
+    if token_asked():
+        failures.append("the token was asked for a second time")
+    print(f"learning again, no question asked: {learn_status()}")
+    return failures
+
+
 def main():
-    driver_url, page_url, draft_file, expected, profile_dir, screenshot = sys.argv[1:]
+    driver_url, page_url, draft_file, expected, profile_dir, screenshot = sys.argv[1:7]
+    token = sys.argv[7] if len(sys.argv) > 7 else None
     # The descriptors expected to lead the results, in any order: "A,B".
     expected_top = expected.split(",")
     with open(draft_file, encoding="utf-8") as f:
@@ -154,6 +194,8 @@ def main():
     driver = WebDriver(driver_url, profile_dir)
     try:
         failures = run(driver, page_url, draft, expected_top, screenshot)
+        if token:
+            failures += learn(driver, token)
     finally:
         driver.quit()
     if failures:

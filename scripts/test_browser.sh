@@ -4,7 +4,9 @@
 # scripts/browser_check.py (Python standard library only). Trains the demo model, starts
 # `dtag serve` and chromedriver on free loopback ports, types data/drafts/draft_01.txt into the
 # page, presses Suggest and asserts the draft's two descriptors (PEACEKEEPING OPERATIONS and
-# CHILDREN, in either order) lead the results.
+# CHILDREN, in either order) lead the results. The server learns with --learn-tokens: the
+# page then teaches the draft, asking for the indexer's token once (a wrong one is asked
+# again) and keeping it in sessionStorage for the next learn request.
 # Always stops the server and chromedriver; leaves a screenshot at target/browser-test.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +36,11 @@ DTAG=$TARGET_DIR/release/dtag
 "$DTAG" --quiet train --corpus data/train.txt --model "$WORK/demo.dtag" 2>"$WORK/train.log" \
   || { cat "$WORK/train.log" >&2; exit 1; }
 
-"$DTAG" serve --model "demo=$WORK/demo.dtag" --bind 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
+# Learning needs an indexer's token: the page asks for it once and keeps it for the session.
+TOKEN=browser-test-token-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+printf 'indexer %s\n' "$TOKEN" >"$WORK/tokens"
+"$DTAG" serve --model "demo=$WORK/demo.dtag" --bind 127.0.0.1:0 --learn --learn-tokens "$WORK/tokens" \
+  >"$WORK/serve.out" 2>"$WORK/serve.err" &
 PIDS+=($!)
 ADDRESS=
 for _ in $(seq 300); do
@@ -61,5 +67,5 @@ done
 
 mkdir -p "$ROOT/target"
 python3 scripts/browser_check.py "http://127.0.0.1:$DRIVER_PORT" "http://$ADDRESS/" \
-  data/drafts/draft_01.txt "PEACEKEEPING OPERATIONS,CHILDREN" "$WORK/profile" "$ROOT/target/browser-test.png" \
+  data/drafts/draft_01.txt "PEACEKEEPING OPERATIONS,CHILDREN" "$WORK/profile" "$ROOT/target/browser-test.png" "$TOKEN" \
   || { echo "--- chromedriver log (tail)" >&2; tail -n 30 "$WORK/chromedriver.log" >&2; exit 1; }

@@ -762,7 +762,28 @@ pub fn write_atomically_with(
     path: &Path,
     write: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> Result<()> {
-    let target = match resolve_symlinks(path).map_err(|e| Error::io(path, e))? {
+    write_atomically_at(path, true, write)
+}
+
+/// [`write_atomically`] that never follows a symlink: the new file takes the place of
+/// whatever name `path` is, a symlink included (its target is neither read nor written). For
+/// outputs written into a directory others may write to, such as `dtag index`'s suggestion
+/// files, where a planted link must not lead a write outside.
+pub fn write_atomically_in_place(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically_at(path, false, |file| file.write_all(bytes))
+}
+
+fn write_atomically_at(
+    path: &Path,
+    follow: bool,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<()> {
+    let resolved = if follow {
+        resolve_symlinks(path).map_err(|e| Error::io(path, e))?
+    } else {
+        Resolved::Path(path.to_path_buf())
+    };
+    let target = match resolved {
         Resolved::Path(target) => target,
         Resolved::Stdout | Resolved::Descriptor => {
             return Err(Error::io(
@@ -774,7 +795,12 @@ pub fn write_atomically_with(
             ))
         }
     };
-    let existing = match std::fs::metadata(&target) {
+    let existing = match if follow {
+        std::fs::metadata(&target)
+    } else {
+        std::fs::symlink_metadata(&target)
+    } {
+        Ok(meta) if !follow && meta.file_type().is_symlink() => None,
         Ok(meta) => {
             if let Some(kind) = special_kind(&meta) {
                 return Err(Error::io(
@@ -834,6 +860,29 @@ mod tests {
     use super::*;
 
     #[cfg(unix)]
+    #[test]
+    fn writes_in_place_replace_a_symlink_and_leave_its_target_alone() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, "precious").unwrap();
+        let link = dir.path().join("out.dtag");
+        symlink(&outside, &link).unwrap();
+        write_atomically_in_place(&link, b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious");
+        assert!(!std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "new");
+        // A dangling link is replaced too, never followed to create its target.
+        let dangling = dir.path().join("dangling.dtag");
+        symlink(dir.path().join("nowhere/new"), &dangling).unwrap();
+        write_atomically_in_place(&dangling, b"x").unwrap();
+        assert!(!dir.path().join("nowhere").exists());
+        assert_eq!(std::fs::read_to_string(&dangling).unwrap(), "x");
+    }
+
     #[test]
     fn atomic_writes_keep_mode_and_symlinks_and_never_follow_planted_links() {
         use std::os::unix::fs::{symlink, PermissionsExt};

@@ -88,12 +88,7 @@ impl Projects {
         let mut projects = BTreeMap::new();
         for (id, entry) in entries {
             let line = line_of_table(text, &id);
-            if id.is_empty() || !id.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c)) {
-                return Err(problem(
-                    line,
-                    format!("project id `{id}`: use letters, digits, `-`, `_` or `.` only"),
-                ));
-            }
+            check_id(&id).map_err(|why| problem(line, why))?;
             if entry.threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
                 return Err(problem(
                     line,
@@ -132,6 +127,31 @@ impl Projects {
                 self.projects.keys().cloned().collect::<Vec<_>>().join(", ")
             ),
         })
+    }
+}
+
+/// Longest project id.
+pub const MAX_ID_BYTES: usize = 64;
+
+/// The one rule of project ids, wherever they come from (a projects file, `serve --model
+/// NAME=FILE`, a URL): 1 to 64 ASCII letters, digits, `-` and `_`. Ids become URL path
+/// segments and parts of file names, so `.`, `..`, `/`, spaces and non-ASCII letters (which
+/// look alike across scripts) are refused. Returns why an id is refused.
+pub fn check_id(id: &str) -> std::result::Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_ID_BYTES
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    if ok {
+        Ok(())
+    } else {
+        let shown: String = id.chars().take(80).collect();
+        Err(format!(
+            "project id `{}`{}: use 1-{MAX_ID_BYTES} ASCII letters, digits, `-` or `_`",
+            shown.escape_debug(),
+            if shown.len() < id.len() { "…" } else { "" }
+        ))
     }
 }
 
@@ -185,5 +205,15 @@ mod tests {
         let threshold = err("\n[a]\nmodel = \"m\"\nthreshold = 2.0\n");
         assert!(threshold.starts_with("dtag.toml:2:"), "{threshold}");
         assert!(err("").contains("no projects"));
+        for id in ["\".\"", "\"..\"", "\"a.b\"", "\"维和\""] {
+            let text = format!(
+                "[ok]\nmodel = \"m\"\n\n{}\nmodel = \"m\"\n",
+                format_args!("[{id}]")
+            );
+            let bad = err(&text);
+            assert!(bad.starts_with("dtag.toml:4:"), "{id}: {bad}");
+            assert!(bad.contains("ASCII letters"), "{id}: {bad}");
+        }
+        assert!(check_id("unbis-zh_2").is_ok());
     }
 }

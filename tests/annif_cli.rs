@@ -103,6 +103,52 @@ fn index_writes_suggestions_beside_each_txt_and_overwrites_only_with_force() {
 }
 
 #[test]
+fn index_never_writes_through_a_symlink_even_with_force() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project_dir(d);
+    let config = p(&d.join("dtag.toml"));
+    let docs = p(&d.join("docs"));
+    let outside = d.join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    // A dangling link named like an output, and one to an existing file outside.
+    symlink("../outside/new", d.join("docs/draft_01.dtag")).unwrap();
+    std::fs::write(outside.join("precious"), "precious").unwrap();
+    symlink(outside.join("precious"), d.join("docs/draft_02.dtag")).unwrap();
+    for force in [false, true] {
+        let mut args = vec!["index", "--project", "demo", "--config", &config];
+        if force {
+            args.push("--force");
+        }
+        args.push(&docs);
+        let run = dtag(args).fails();
+        assert!(
+            run.stderr.contains("indexed 2 of 4") && run.stderr.contains("2 refused"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("2 suggestion file(s) are symlinks")
+                && run.stderr.contains("draft_01.dtag")
+                && run.stderr.contains("draft_02.dtag"),
+            "{}",
+            run.stderr
+        );
+        assert!(!outside.join("new").exists());
+        assert_eq!(
+            std::fs::read_to_string(outside.join("precious")).unwrap(),
+            "precious"
+        );
+        for link in ["draft_01.dtag", "draft_02.dtag"] {
+            let meta = std::fs::symlink_metadata(d.join("docs").join(link)).unwrap();
+            assert!(meta.file_type().is_symlink(), "{link} was replaced");
+        }
+    }
+    assert!(d.join("docs/draft_03.dtag").is_file());
+}
+
+#[test]
 fn a_project_gives_the_model_and_its_limit_and_flags_win_over_it() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -624,7 +624,12 @@ fn bad_serve_arguments_fail_with_a_clear_message() {
     };
     assert!(run(&["--model", "nofile"]).contains("NAME=FILE"));
     assert!(run(&["--model", "demo=/nonexistent/model.dtag"]).contains("/nonexistent/model.dtag"));
-    assert!(run(&["--model", "a b=x.dtag"]).contains("project name"));
+    assert!(run(&["--model", "a b=x.dtag"]).contains("project id"));
+    assert!(run(&["--model", "..=x.dtag"]).contains("project id `..`"));
+    assert!(
+        run(&["--model", "demo=x.dtag", "--trusted-proxy", "10.0.0.0/33"])
+            .contains("--trusted-proxy")
+    );
     let model = format!("demo={}", demo_model().display());
     assert!(run(&["--model", &model, "--model", &model]).contains("twice"));
     assert!(run(&["--model", &model, "--language", "zh-Hans"]).contains("language"));
@@ -1219,6 +1224,345 @@ fn learn_is_refused_with_403_unless_the_server_learns() {
         .post("/v1/projects/nope/learn", "application/json", &body)
         .assert_problem(404);
     assert_eq!(server.get("/healthz").json()["learned_documents"], 0);
+}
+
+/// A suggestion request from `source` forwarded for `forwarded_for` (`X-Forwarded-For`);
+/// with `stall`, only its headers and the start of its body are sent.
+fn forwarded_suggest(server: &Server, source: &str, forwarded_for: &str, stall: bool) -> TcpStream {
+    let mut stream = server.connect_from(source);
+    let body = if stall { "text=" } else { "text=a" };
+    let length = if stall { 1000 } else { body.len() };
+    stream
+        .write_all(
+            format!(
+                "POST /v1/projects/demo/suggest HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\n\
+                 X-Forwarded-For: {forwarded_for}\r\nContent-Length: {length}\r\n\r\n{body}"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    stream
+}
+
+#[test]
+fn behind_a_trusted_proxy_clients_are_limited_by_their_forwarded_address() {
+    let mut server = Server::start(&[
+        "--trusted-proxy",
+        "127.0.0.1/32",
+        "--max-connections-per-client",
+        "4",
+    ]);
+    // The proxy (127.0.0.1) forwards 8 uploads of one client that never finish: 4 are held,
+    // 4 refused with 429; the proxy's own connections are not limited per client.
+    let mut stalled: Vec<TcpStream> = (0..8)
+        .map(|_| forwarded_suggest(&server, "127.0.0.1", "203.0.113.7", true))
+        .collect();
+    let mut refused = 0;
+    for stream in &mut stalled {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        if let Ok(response) = try_read_response(stream) {
+            response.assert_problem(429);
+            assert_eq!(response.header("retry-after"), Some("1"));
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 4);
+    let answer = |source: &str, forwarded_for: &str| {
+        read_response(&mut forwarded_suggest(
+            &server,
+            source,
+            forwarded_for,
+            false,
+        ))
+    };
+    let other = answer("127.0.0.1", "198.51.100.9");
+    assert_eq!(
+        other.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&other.body)
+    );
+    answer("127.0.0.1", "203.0.113.7").assert_problem(429);
+    // Only the last untrusted address counts: what a client writes itself is not believed.
+    answer("127.0.0.1", "198.51.100.9, 203.0.113.7").assert_problem(429);
+    assert_eq!(answer("127.0.0.1", "203.0.113.7, 198.51.100.9").status, 200);
+    // From an address that is not a trusted proxy the header is ignored: 127.0.0.3 is one
+    // client, whichever clients it names (healthz polls come from 127.0.0.2).
+    let own: Vec<TcpStream> = (0..4)
+        .map(|i| forwarded_suggest(&server, "127.0.0.3", &format!("192.0.2.{i}"), true))
+        .collect();
+    wait_for_connections(&server, 9);
+    answer("127.0.0.3", "192.0.2.200").assert_problem(429);
+    drop(own);
+    // The held uploads give their places back when they go.
+    drop(stalled);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while answer("127.0.0.1", "203.0.113.7").status != 200 {
+        assert!(Instant::now() < deadline, "203.0.113.7 still refused");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The log names the forwarded client, not the proxy.
+    server.sigterm();
+    let (status, stderr) = server.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "client 203.0.113.7 (forwarded by 127.0.0.1) refused at --max-connections-per-client"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("client 127.0.0.3 refused at --max-connections-per-client"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("client 192.0.2."), "{stderr}");
+}
+
+/// `POST …/learn` of `body`, with `Authorization: Bearer TOKEN` when a token is given.
+fn learn_with(server: &Server, token: Option<&str>, body: &[u8]) -> Response {
+    let authorization = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let mut request = format!(
+        "POST /v1/projects/demo/learn HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
+         Content-Type: application/json\r\n{authorization}Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    server.raw(&request)
+}
+
+#[test]
+fn with_learn_tokens_only_indexers_teach_and_the_file_is_read_again_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("demo.dtag");
+    std::fs::copy(demo_model(), &model).unwrap();
+    let tokens = dir.path().join("tokens");
+    let (alice, bob, carol) = (
+        "alice-secret-0123456789",
+        "bob-secret-9876543210",
+        "carol-secret-5555555555",
+    );
+    // Bob's line holds only the hash of his token.
+    std::fs::write(
+        &tokens,
+        format!(
+            "# indexers\nalice {alice}\nbob {}\n",
+            dtag::serve::tokens::token_hash(bob)
+        ),
+    )
+    .unwrap();
+    let tokens_arg = tokens.display().to_string();
+    let mut server = Server::start_model(
+        &model,
+        &["--learn", "--learn-tokens", &tokens_arg],
+        Stdio::piped(),
+    );
+    let body = learn_body(
+        "安全理事会 维持和平行动",
+        serde_json::json!([{"label": "AFRICA"}]),
+        1,
+    );
+    let missing = learn_with(&server, None, &body);
+    let problem = missing.assert_problem(401);
+    assert!(problem["detail"].as_str().unwrap().contains("Bearer"));
+    assert_eq!(
+        missing.header("www-authenticate"),
+        Some("Bearer realm=\"dtag learn\"")
+    );
+    let wrong = learn_with(&server, Some("alice-secret-0123456780"), &body);
+    wrong.assert_problem(401);
+    assert!(wrong
+        .header("www-authenticate")
+        .unwrap()
+        .contains("error=\"invalid_token\""));
+    assert_eq!(learn_with(&server, Some(alice), &body).status, 204);
+    assert_eq!(learn_with(&server, Some(bob), &body).status, 204);
+    assert_eq!(server.get("/healthz").json()["learned_documents"], 2);
+    // Suggesting stays open, as Annif's API is.
+    assert_eq!(server.suggest_form("text=a").status, 200);
+    // SIGHUP reads the file again: carol's token works, alice's no longer does.
+    std::fs::write(&tokens, format!("carol {carol}\n")).unwrap();
+    let status = Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while learn_with(&server, Some(carol), &body).status != 204 {
+        assert!(Instant::now() < deadline, "carol's token not taken");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    learn_with(&server, Some(alice), &body).assert_problem(401);
+    server.sigterm();
+    let (status, stderr) = server.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "{stderr}");
+    for indexer in ["alice", "bob", "carol"] {
+        assert!(
+            stderr.contains(&format!("taught by indexer {indexer} (client 127.0.0.1)")),
+            "{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("learn tokens read again (SIGHUP): 1 indexer(s)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("anyone who can reach"), "{stderr}");
+    for secret in [alice, bob, carol, "alice-secret-0123456780"] {
+        assert!(!stderr.contains(secret), "a token in the log: {stderr}");
+    }
+}
+
+#[test]
+fn learning_without_tokens_warns_once_and_bad_token_files_name_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("demo.dtag");
+    std::fs::copy(demo_model(), &model).unwrap();
+    let mut server = Server::start_model(&model, &["--learn"], Stdio::piped());
+    let body = learn_body("安全理事会", serde_json::json!([{"label": "AFRICA"}]), 1);
+    assert_eq!(learn_with(&server, None, &body).status, 204);
+    server.sigterm();
+    let (_, stderr) = server.wait_exit(Duration::from_secs(15));
+    assert_eq!(
+        stderr
+            .matches("anyone who can reach this server can teach")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    let run = |args: &[&str]| {
+        let out = Command::new(DTAG)
+            .arg("serve")
+            .args(["--model", &format!("demo={}", model.display())])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "alice a-long-enough-token-1\nbob short1\n").unwrap();
+    let tokens_arg = tokens.display().to_string();
+    let short = run(&["--learn", "--learn-tokens", &tokens_arg]);
+    assert!(short.contains("tokens:2:"), "{short}");
+    assert!(
+        !short.contains("short1") && !short.contains("a-long-enough"),
+        "{short}"
+    );
+    let without_learn = run(&["--learn-tokens", &tokens_arg]);
+    assert!(without_learn.contains("--learn"), "{without_learn}");
+}
+
+#[test]
+fn a_project_speaks_its_model_language_and_a_reload_in_another_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let finnish = dir.path().join("fi.dtag");
+    train(&finnish, &["--language", "fi", "--no-ensemble"]);
+    // No projects file, no --language: the model's own language.
+    let server = Server::start_model(&finnish, &[], Stdio::piped());
+    let project = server.get("/v1/projects/demo").json();
+    assert_eq!(project["language"], "fi");
+    assert_eq!(project["vocab_language"], "fi");
+    drop(server);
+    // A Chinese project whose file is replaced by the Finnish model keeps serving Chinese.
+    let model = dir.path().join("demo.dtag");
+    std::fs::copy(demo_model(), &model).unwrap();
+    let mut server = Server::start_model(&model, &[], Stdio::piped());
+    let replacement = dir.path().join("replacement.dtag");
+    std::fs::copy(&finnish, &replacement).unwrap();
+    std::fs::rename(&replacement, &model).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let health = server.get("/healthz").json();
+    assert_eq!(health["model_reloads"], 0, "{health}");
+    assert_eq!(server.get("/v1/projects/demo").json()["language"], "zh");
+    server.sigterm();
+    let (_, stderr) = server.wait_exit(Duration::from_secs(15));
+    assert!(
+        stderr.contains("is a model of language `fi`, the project serves `zh`: refused"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_honours_a_projects_thesaurus_and_refuses_ids_outside_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("demo.dtag");
+    std::fs::copy(demo_model(), &model).unwrap();
+    let ttl = common::root().join("tests/fixtures/unbis_demo.ttl");
+    let config = dir.path().join("dtag.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[demo]\nmodel = \"demo.dtag\"\nthesaurus = \"{}\"\n",
+            ttl.display()
+        ),
+    )
+    .unwrap();
+    let config_arg = config.display().to_string();
+    let mut server = Server::start_args(&["--config".into(), config_arg.clone()], Stdio::piped());
+    let draft = std::fs::read_to_string("data/drafts/draft_01.txt").unwrap();
+    let uris = |server: &Server| -> Vec<String> {
+        server
+            .suggest_form(&format!("text={}", form_encode(&draft)))
+            .json()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["uri"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let served = uris(&server);
+    assert!(!served.is_empty());
+    assert!(
+        served
+            .iter()
+            .all(|u| u.starts_with("http://metadata.un.org/thesaurus/")),
+        "{served:?}"
+    );
+    // As `dtag suggest --project` names them.
+    let by_cli = Command::new(DTAG)
+        .args(["suggest", "--project", "demo", "--config", &config_arg])
+        .args(["--format", "json", "data/drafts/draft_01.txt"])
+        .output()
+        .unwrap();
+    assert!(by_cli.status.success());
+    let by_cli: Value = serde_json::from_slice(&by_cli.stdout).unwrap();
+    let cli_uris: Vec<&str> = by_cli[0]["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["uri"].as_str().unwrap())
+        .collect();
+    assert_eq!(served, cli_uris);
+    // A reload keeps the project's thesaurus.
+    let status = Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_for_health(&server, "model_reloads", 1);
+    assert_eq!(uris(&server), served);
+    server.sigterm();
+    server.wait_exit(Duration::from_secs(15));
+
+    // One rule for ids, with the file and line.
+    for id in ["\".\"", "\"..\"", "\"a.b\"", "\"维和\""] {
+        std::fs::write(
+            &config,
+            format!("[ok]\nmodel = \"demo.dtag\"\n\n[{id}]\nmodel = \"demo.dtag\"\n"),
+        )
+        .unwrap();
+        let out = Command::new(DTAG)
+            .args(["serve", "--config", &config_arg])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(stderr.contains("dtag.toml:4:"), "{id}: {stderr}");
+        assert!(!stderr.contains("--model"), "{id}: {stderr}");
+    }
 }
 
 #[test]

@@ -44,21 +44,31 @@ pub fn run(args: IndexArgs, bars: &Bars) -> anyhow::Result<()> {
         );
     }
     let documents = txt_files(&args.directory)?;
-    // Before any work: every output is checked (never an input, never through a symlink into
-    // somewhere else); existing ones are kept unless --force.
+    // Before any work: every output is checked (never an input, never a symlink, which could
+    // lead the write anywhere, even with --force); existing ones are kept unless --force.
     let mut guard = OutputGuard::new();
     guard.inputs("--model", std::slice::from_ref(&chosen.model));
     guard.inputs("DIR", &documents);
     let mut jobs = Vec::new();
     let mut kept = 0;
+    let mut links = Vec::new();
     for document in &documents {
         let target = suggestion_path(document, &args.suffix);
-        if target.exists() && !args.force {
-            kept += 1;
-            continue;
+        match std::fs::symlink_metadata(&target) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                links.push(target);
+                continue;
+            }
+            Ok(_) if !args.force => {
+                kept += 1;
+                continue;
+            }
+            _ => {}
         }
-        jobs.push((document, guard.file("--suffix", &target)?));
+        guard.file("--suffix", &target)?;
+        jobs.push((document, target));
     }
+
     let suggester = Suggester::new(chosen.load_model()?)?;
     let chinese = suggester.model().analyzer.language == dtag::analysis::Language::Zh;
     let stage = bars.stage("indexing", jobs.len() as u64);
@@ -70,7 +80,11 @@ pub fn run(args: IndexArgs, bars: &Bars) -> anyhow::Result<()> {
                 let text = String::from_utf8(bytes)
                     .with_context(|| format!("{}: not valid UTF-8", document.display()))?;
                 let suggestions = suggester.suggest(&text, &rule);
-                out.write(annif_subject_lines(&suggestions, chinese).as_bytes())?;
+                // In place: a symlink planted since the check is replaced, never followed.
+                dtag::io_guard::write_atomically_in_place(
+                    out,
+                    annif_subject_lines(&suggestions, chinese).as_bytes(),
+                )?;
                 stage.advance(1);
                 Ok(())
             })
@@ -79,7 +93,7 @@ pub fn run(args: IndexArgs, bars: &Bars) -> anyhow::Result<()> {
     };
     stage.finish();
     summary!(
-        "indexed {written} of {} document(s) in {}{}",
+        "indexed {written} of {} document(s) in {}{}{}",
         documents.len(),
         args.directory.display(),
         if kept > 0 {
@@ -89,8 +103,28 @@ pub fn run(args: IndexArgs, bars: &Bars) -> anyhow::Result<()> {
             )
         } else {
             String::new()
+        },
+        if links.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} refused: their {} file is a symlink)",
+                links.len(),
+                args.suffix
+            )
         }
     );
+    if !links.is_empty() {
+        let names: Vec<String> = links.iter().map(|l| l.display().to_string()).collect();
+        bail!(dtag::error::list_at_most(
+            format!(
+                "{} suggestion file(s) are symlinks; they were neither followed nor replaced:",
+                links.len()
+            ),
+            &names,
+            dtag::error::MAX_LISTED
+        ));
+    }
     Ok(())
 }
 

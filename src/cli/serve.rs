@@ -22,9 +22,10 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = ServeParams::default().bind, value_name = "ADDR:PORT")]
     bind: std::net::SocketAddr,
 
-    /// Language code reported for the projects and their labels.
-    #[arg(long, default_value_t = ServeParams::default().language, value_name = "CODE")]
-    language: String,
+    /// Language code reported for the projects and their labels (default: each model's own
+    /// language; a projects file's `language` wins).
+    #[arg(long, value_name = "CODE")]
+    language: Option<String>,
 
     /// Largest accepted request body in bytes (larger ones get 413).
     #[arg(long, default_value_t = ServeParams::default().max_body_bytes, value_name = "N")]
@@ -48,6 +49,13 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = ServeParams::default().max_connections_per_client, value_name = "N")]
     max_connections_per_client: usize,
 
+    /// A reverse proxy (address or network, such as 127.0.0.1/32 or 10.0.0.0/8) whose
+    /// `X-Forwarded-For` (or `Forwarded`) names the client: per-client limits, 429s and logs
+    /// then use the last address in it that is not a trusted proxy (repeatable). The headers
+    /// of anyone else are ignored.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    trusted_proxies: Vec<dtag::serve::proxy::Cidr>,
+
     /// Seconds allowed for the request headers, from the connection's opening or its previous
     /// response.
     #[arg(long, default_value_t = ServeParams::default().header_timeout.as_secs_f64(), value_name = "S")]
@@ -70,6 +78,12 @@ pub struct ServeArgs {
     /// its file (atomically). Without it learn requests get 403.
     #[arg(long)]
     learn: bool,
+
+    /// Only the indexers of this file may teach: lines `NAME TOKEN` (or `NAME sha256:HEX`, the
+    /// token's SHA-256); learn requests need `Authorization: Bearer TOKEN` (else 401). Read
+    /// again on SIGHUP.
+    #[arg(long, value_name = "FILE", requires = "learn")]
+    learn_tokens: Option<PathBuf>,
 
     /// Learn requests waiting at most per project (more get 503).
     #[arg(long, default_value_t = ServeParams::default().learn_queue, value_name = "N")]
@@ -97,11 +111,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut models = args.models;
     let mut project_languages = std::collections::BTreeMap::new();
     let mut project_decisions = std::collections::BTreeMap::new();
+    let mut project_thesauri = std::collections::BTreeMap::new();
     if let Some(config) = &args.config {
         let projects = dtag::projects::Projects::load(config)?;
         for project in projects.projects.into_values() {
             if let Some(language) = project.language {
                 project_languages.insert(project.id.clone(), language);
+            }
+            // The project's thesaurus names its descriptors, as `dtag suggest --project` does.
+            if let Some(thesaurus) = project.thesaurus {
+                project_thesauri.insert(project.id.clone(), thesaurus);
             }
             // Requests that set neither get what `dtag suggest --project ID` gives.
             project_decisions.insert(
@@ -120,17 +139,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         language: args.language,
         project_languages,
         project_decisions,
+        project_thesauri,
         max_body_bytes: args.max_body_bytes,
         max_body_memory: args.max_body_memory,
         max_in_flight: args.max_in_flight,
         max_connections: args.max_connections,
         max_connections_per_client: args.max_connections_per_client,
+        trusted_proxies: args.trusted_proxies,
         header_timeout: seconds("header-timeout", args.header_timeout)?,
         body_timeout: seconds("body-timeout", args.body_timeout)?,
         idle_timeout: seconds("idle-timeout", args.idle_timeout)?,
         shutdown_grace: seconds("shutdown-grace", args.shutdown_grace)?,
         learn: args.learn,
         learn_queue: args.learn_queue,
+        learn_tokens: args.learn_tokens,
         learn_holdout: args.learn_holdout,
         learn_log: args.learn_log,
     }

@@ -175,6 +175,12 @@ impl Suggester {
         &self.model
     }
 
+    /// The model back, to change it (its analyzer can be reused through
+    /// [`Suggester::shared_analyzer`]).
+    pub fn into_model(self) -> Model {
+        self.model
+    }
+
     pub fn analyzer(&self) -> &Analyzer {
         &self.analyzer
     }

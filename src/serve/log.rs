@@ -48,7 +48,13 @@ pub struct Stats {
     pub accept_errors: AtomicU64,
     /// Log messages dropped because the log thread was behind.
     pub dropped_messages: AtomicU64,
+    /// Clients refused at their limit since the last summary, each named once per interval
+    /// (at most [`NAMED_CLIENTS`]; more are only counted).
+    named_clients: std::sync::Mutex<std::collections::HashSet<std::net::IpAddr>>,
 }
+
+/// Clients named in the log per interval, at most.
+pub const NAMED_CLIENTS: usize = 256;
 
 /// A copy of the counters at one moment.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +84,21 @@ impl Stats {
     /// shows its message early but writes only about log2(n) lines; the summaries count them.
     pub fn worth_a_line(n: u64) -> bool {
         n.is_power_of_two()
+    }
+
+    /// Whether a refusal of `client` deserves a line naming it: its first in this interval
+    /// (so a client refused again and again is named once per interval, and many clients at
+    /// most [`NAMED_CLIENTS`] times).
+    pub fn first_refusal_of(&self, client: std::net::IpAddr) -> bool {
+        let mut named = self.named_clients.lock().unwrap_or_else(|e| e.into_inner());
+        named.len() < NAMED_CLIENTS && named.insert(client)
+    }
+
+    fn new_interval(&self) {
+        self.named_clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -199,6 +220,38 @@ enum Message {
     Finish(String, SyncSender<()>),
 }
 
+/// Longest line written: anything longer (a learn request's megabyte of a label, named among
+/// its new descriptors) is cut, saying how long it was.
+pub const MAX_LINE_BYTES: usize = 2048;
+/// Longest value [`clip`] keeps whole.
+pub const MAX_VALUE_BYTES: usize = 200;
+
+/// `value`, or its first [`MAX_VALUE_BYTES`] (on a character boundary) followed by
+/// `…(N bytes)`: what a line says of a value that comes from a client.
+pub fn clip(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.len() <= MAX_VALUE_BYTES {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let cut = floor_char_boundary(value, MAX_VALUE_BYTES);
+    std::borrow::Cow::Owned(format!("{}…({} bytes)", &value[..cut], value.len()))
+}
+
+/// `line` cut to [`MAX_LINE_BYTES`], saying how long it was.
+pub fn bounded_line(line: String) -> String {
+    if line.len() <= MAX_LINE_BYTES {
+        return line;
+    }
+    let cut = floor_char_boundary(&line, MAX_LINE_BYTES);
+    format!("{}…(line of {} bytes cut)", &line[..cut], line.len())
+}
+
+fn floor_char_boundary(text: &str, at: usize) -> usize {
+    (0..=at.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0)
+}
+
 /// The way to queue a line for the log thread; cheap to clone into every task.
 #[derive(Clone)]
 pub struct Logger {
@@ -210,6 +263,7 @@ impl Logger {
     /// Queues one line for stderr; never waits. When the queue is full the line is dropped
     /// and counted (the next summary says how many).
     pub fn line(&self, line: String) {
+        let line = bounded_line(line);
         if self.queue.try_send(Message::Line(line)).is_err() {
             Stats::count(&self.stats.dropped_messages);
         }
@@ -298,6 +352,7 @@ fn log_thread(stats: &Stats, messages: &Receiver<Message>, interval: Duration) {
                     ));
                 }
                 reported = now;
+                stats.new_interval();
                 next_summary = Instant::now() + interval;
             }
             Err(RecvTimeoutError::Disconnected) => return,
@@ -331,6 +386,31 @@ mod tests {
         assert!(!line.contains("; 3 refused"), "{line}");
         let lines = (1..=1000).filter(|&n| Stats::worth_a_line(n)).count();
         assert_eq!(lines, 10);
+    }
+
+    #[test]
+    fn long_values_and_lines_are_cut_saying_their_length() {
+        assert_eq!(clip("short"), "short");
+        let label = "维".repeat(400_000);
+        let clipped = clip(&label);
+        assert!(clipped.len() < MAX_VALUE_BYTES + 32, "{}", clipped.len());
+        assert!(clipped.ends_with("…(1200000 bytes)"), "{clipped}");
+        let line = bounded_line(format!("dtag serve: new descriptors: {label}"));
+        assert!(line.len() <= MAX_LINE_BYTES + 40, "{}", line.len());
+        assert!(
+            line.ends_with("…(line of 1200029 bytes cut)"),
+            "{}",
+            &line[line.len() - 40..]
+        );
+        assert_eq!(bounded_line("ok".into()), "ok");
+        // Through the logger too.
+        let stats = Arc::new(Stats::default());
+        let (queue, messages) = mpsc::sync_channel(QUEUE);
+        Logger { stats, queue }.line("x".repeat(1 << 20));
+        match messages.try_recv() {
+            Ok(Message::Line(line)) => assert!(line.len() < MAX_LINE_BYTES + 64),
+            _ => panic!("no line"),
+        }
     }
 
     #[test]

@@ -15,6 +15,11 @@
 //! `POST …/learn` updates it (a worker thread per project learns, writes the model file
 //! atomically and swaps the new model in, so suggestions never wait), and a model file
 //! replaced on disk, or SIGHUP, makes the worker read it again.
+//!
+//! Behind a reverse proxy (`--trusted-proxy`, [`proxy`]) a client is the address the proxy
+//! forwards, and its requests in progress take its per-client places; with `--learn-tokens`
+//! ([`tokens`]) only indexers with a token teach, and the learn handler knows their name
+//! ([`LearnCaller`]).
 
 pub mod language;
 pub mod limits;
@@ -22,10 +27,12 @@ pub mod live;
 pub mod log;
 pub mod problem;
 pub mod projects;
+pub mod proxy;
 pub mod request;
+pub mod tokens;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -33,7 +40,7 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Bytes, Incoming};
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
@@ -49,7 +56,9 @@ use live::{LearnSettings, Worker};
 use problem::{Problem, PROBLEM_JSON};
 pub use projects::ProjectDecision;
 use projects::{uri_and_label, Project};
+use proxy::TrustedProxies;
 use request::{LanguageTag, Route, SuggestOptions};
+use tokens::LearnTokens;
 
 /// The web page, with its script and style inline so it needs nothing from elsewhere.
 const PAGE_HTML: &str = include_str!("page.html");
@@ -60,10 +69,14 @@ pub struct ServeParams {
     /// `(project id, model file)` pairs.
     pub models: Vec<(String, PathBuf)>,
     pub bind: SocketAddr,
-    /// Language of the documents and labels, reported in project descriptions.
-    pub language: String,
-    /// Projects whose language differs from `language` (from a projects file).
+    /// Language of the documents and labels of every project, reported in project
+    /// descriptions; `None`: each model's own language.
+    pub language: Option<String>,
+    /// Projects whose language is given (from a projects file); it wins over `language`.
     pub project_languages: std::collections::BTreeMap<String, String>,
+    /// Projects whose descriptors a thesaurus file names (a projects file's `thesaurus`), as
+    /// `dtag suggest --project` names them.
+    pub project_thesauri: std::collections::BTreeMap<String, PathBuf>,
     /// Projects' default limit and threshold (from a projects file), used when a suggestion
     /// request does not set them.
     pub project_decisions: std::collections::BTreeMap<String, ProjectDecision>,
@@ -77,7 +90,11 @@ pub struct ServeParams {
     /// Open connections at once; more get 503 and are closed.
     pub max_connections: usize,
     /// Open connections of one client address (IPv6: /64 prefix); more get 429 and are closed.
+    /// Behind a trusted proxy, requests in progress of one forwarded client; more get 429.
     pub max_connections_per_client: usize,
+    /// Reverse proxies whose `X-Forwarded-For` (or `Forwarded`) names the client; from any
+    /// other address these headers are ignored.
+    pub trusted_proxies: Vec<proxy::Cidr>,
     /// Time allowed for the request headers, from the connection's opening or its previous
     /// response.
     pub header_timeout: Duration,
@@ -92,6 +109,9 @@ pub struct ServeParams {
     pub learn: bool,
     /// Learn requests waiting at most per project; more get 503.
     pub learn_queue: usize,
+    /// The indexers allowed to teach (`NAME TOKEN` lines): learn requests then need
+    /// `Authorization: Bearer TOKEN` (else 401). `None`: anyone who can reach the server.
+    pub learn_tokens: Option<PathBuf>,
     /// Share of each update's documents held out to check it (`dtag learn --holdout`); 0: no
     /// check. An update the check finds worse is kept out of the model (its documents stay in
     /// the learning log).
@@ -106,8 +126,9 @@ impl Default for ServeParams {
         ServeParams {
             models: Vec::new(),
             bind: SocketAddr::from(([127, 0, 0, 1], 5000)),
-            language: "zh".into(),
+            language: None,
             project_languages: std::collections::BTreeMap::new(),
+            project_thesauri: std::collections::BTreeMap::new(),
             project_decisions: std::collections::BTreeMap::new(),
             max_body_bytes: 4 << 20,
             // Sixteen bodies of the largest size: enough for any batch client, while a flood of
@@ -118,12 +139,14 @@ impl Default for ServeParams {
             // An eighth of the connections: one address cannot hold them all, and a proxy or a
             // busy batch client still gets plenty.
             max_connections_per_client: 32,
+            trusted_proxies: Vec::new(),
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
             learn: false,
             learn_queue: 8,
+            learn_tokens: None,
             // The same guard as `dtag learn`'s (batches too small to hold out
             // MIN_HOLDOUT_DOCS documents are not checked, which the log says).
             learn_holdout: crate::train::learn::HOLDOUT_SHARE,
@@ -136,8 +159,9 @@ impl Default for ServeParams {
 #[derive(Debug, Clone)]
 pub struct ValidServeParams {
     params: ServeParams,
-    language: LanguageTag,
+    language: Option<LanguageTag>,
     project_languages: std::collections::BTreeMap<String, LanguageTag>,
+    tokens: Option<Arc<LearnTokens>>,
 }
 
 impl ServeParams {
@@ -154,9 +178,12 @@ impl ServeParams {
                 ));
             }
         }
-        let language = LanguageTag::parse(&self.language).ok_or_else(|| {
-            Error::param("language", "must be a language code such as `zh` or `en`")
-        })?;
+        let language = match &self.language {
+            None => None,
+            Some(code) => Some(LanguageTag::parse(code).ok_or_else(|| {
+                Error::param("language", "must be a language code such as `zh` or `en`")
+            })?),
+        };
         let mut project_languages = std::collections::BTreeMap::new();
         for (id, code) in &self.project_languages {
             let tag = LanguageTag::parse(code).ok_or_else(|| {
@@ -200,6 +227,16 @@ impl ServeParams {
         if !(0.0..=0.5).contains(&self.learn_holdout) {
             return Err(Error::param("learn-holdout", "must be in [0, 0.5]"));
         }
+        if self.learn_tokens.is_some() && !self.learn {
+            return Err(Error::param(
+                "learn-tokens",
+                "only means something with --learn (without it nobody may teach)",
+            ));
+        }
+        let tokens = match &self.learn_tokens {
+            Some(path) => Some(Arc::new(LearnTokens::load(path)?)),
+            None => None,
+        };
         if self.learn {
             for (_, path) in &self.models {
                 live::check_writable(path)?;
@@ -230,6 +267,7 @@ impl ServeParams {
             params: self,
             language,
             project_languages,
+            tokens,
         })
     }
 }
@@ -264,6 +302,12 @@ struct App {
     idle_timeout: Duration,
     /// Requests whose body is being received.
     receiving: AtomicUsize,
+    /// Connections (or, behind a trusted proxy, requests) per client.
+    clients: Arc<Clients>,
+    max_connections_per_client: usize,
+    trusted: TrustedProxies,
+    /// The indexers allowed to teach, when learning needs a token.
+    tokens: Option<Arc<LearnTokens>>,
     /// Open connections (refused ones excluded).
     connections: Arc<Semaphore>,
     max_connections: usize,
@@ -287,9 +331,8 @@ impl App {
     }
 }
 
-/// Connections per client and refusals, for the accept loop.
+/// Refusals, for the accept loop.
 struct Gate {
-    clients: Arc<Clients>,
     /// Refusals being written at once; a flood of refused connections beyond it is closed
     /// without an answer, so refusing costs bounded tasks and sockets.
     refusals: Arc<Semaphore>,
@@ -309,8 +352,12 @@ impl ValidServeParams {
         let p = &self.params;
         let mut loaded = Vec::with_capacity(p.models.len());
         for (id, path) in &p.models {
-            let language = *self.project_languages.get(id).unwrap_or(&self.language);
-            let mut project = Project::load(id, path, language)?;
+            let language = self.project_languages.get(id).copied().or(self.language);
+            let thesaurus = match p.project_thesauri.get(id) {
+                Some(path) => Some(crate::thesaurus::Thesaurus::load(path)?),
+                None => None,
+            };
+            let mut project = Project::load(id, path, language, thesaurus)?;
             if let Some(decision) = p.project_decisions.get(id) {
                 project.decision = *decision;
             }
@@ -357,11 +404,29 @@ impl ValidServeParams {
             body_timeout: p.body_timeout,
             idle_timeout: p.idle_timeout,
             receiving: AtomicUsize::new(0),
+            clients: Clients::new(p.max_connections_per_client),
+            max_connections_per_client: p.max_connections_per_client,
+            trusted: TrustedProxies(p.trusted_proxies.clone()),
+            tokens: self.tokens.clone(),
             connections: Arc::new(Semaphore::new(p.max_connections)),
             max_connections: p.max_connections,
             stats,
             log: log.logger(),
         });
+        if p.learn {
+            match &app.tokens {
+                None => app.log.line(
+                    "dtag serve: warning: --learn without --learn-tokens: anyone who can reach \
+                     this server can teach its models"
+                        .into(),
+                ),
+                Some(tokens) => app.log.line(format!(
+                    "dtag serve: learning needs an indexer's token: {} indexer(s) in {}",
+                    tokens.len(),
+                    log::clip(&tokens.path().display().to_string())
+                )),
+            }
+        }
         let served = runtime.block_on(serve(app, self.params, on_ready));
         // Tasks still running (connections past the grace period) end here, before the line
         // that counts them is written.
@@ -411,7 +476,6 @@ async fn serve(
     on_ready(address);
 
     let gate = Arc::new(Gate {
-        clients: Clients::new(params.max_connections_per_client),
         // As many refusals being answered as connections served: refusing costs at most what
         // serving does, and a burst of a full connection limit from one client is answered.
         refusals: Arc::new(Semaphore::new(params.max_connections)),
@@ -424,6 +488,16 @@ async fn serve(
             _ = hangup.recv() => {
                 for worker in &app.workers {
                     worker.reload();
+                }
+                if let Some(tokens) = &app.tokens {
+                    // Never the tokens: the count, or why the file was not taken.
+                    app.log.line(match tokens.reload() {
+                        Ok(n) => format!("dtag serve: learn tokens read again (SIGHUP): {n} indexer(s)"),
+                        Err(e) => format!(
+                            "dtag serve: learn tokens not read again (SIGHUP), keeping those \
+                             read before: {e}"
+                        ),
+                    });
                 }
             }
             accepted = listener.accept() => {
@@ -472,16 +546,23 @@ fn admit(
     closing: &watch::Receiver<bool>,
 ) {
     // The client's own limit first: a client over it is told to slow down (429) even when
-    // the server as a whole is also full.
-    let Some(slot) = gate.clients.try_open(peer.ip()) else {
-        Stats::count(&app.stats.refused_per_client);
-        refuse(
-            app,
-            gate,
-            stream,
-            Problem::too_many_connections(params.max_connections_per_client),
-        );
-        return;
+    // the server as a whole is also full. A trusted proxy speaks for many clients: each of
+    // its requests is counted against the client it forwards (see `handle`).
+    let proxied = app.trusted.trusts(peer.ip());
+    let slot = if proxied {
+        None
+    } else {
+        let Some(slot) = app.clients.try_open(peer.ip()) else {
+            app.refused_client(peer.ip(), None);
+            refuse(
+                app,
+                gate,
+                stream,
+                Problem::too_many_connections(params.max_connections_per_client),
+            );
+            return;
+        };
+        Some(slot)
     };
     let Ok(permit) = app.connections.clone().try_acquire_owned() else {
         Stats::count(&app.stats.refused_connections);
@@ -499,31 +580,25 @@ fn admit(
         params.header_timeout,
         closing.clone(),
         (permit, slot),
+        peer.ip(),
     ));
 }
-
-/// The address a request came from (the learning log names it).
-#[derive(Debug, Clone, Copy)]
-struct ClientAddress(std::net::IpAddr);
 
 async fn serve_connection(
     stream: TcpStream,
     app: Arc<App>,
     header_timeout: Duration,
     mut closing: watch::Receiver<bool>,
-    _held: (OwnedSemaphorePermit, ClientSlot),
+    _held: (OwnedSemaphorePermit, Option<ClientSlot>),
+    peer: IpAddr,
 ) {
     let _ = stream.set_nodelay(true);
-    let client = stream.peer_addr().ok().map(|a| ClientAddress(a.ip()));
     let activity = Activity::new();
     let service = {
         let app = app.clone();
         let activity = activity.clone();
-        hyper::service::service_fn(move |mut request: Request<Incoming>| {
-            if let Some(client) = client {
-                request.extensions_mut().insert(client);
-            }
-            handle(app.clone(), activity.working(), request)
+        hyper::service::service_fn(move |request| {
+            handle(app.clone(), activity.working(), peer, request)
         })
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -605,9 +680,26 @@ type HttpResponse = Response<Full<Bytes>>;
 async fn handle(
     app: Arc<App>,
     _working: Working,
+    peer: IpAddr,
     request: Request<Incoming>,
 ) -> Result<HttpResponse, Infallible> {
-    let response = match respond(&app, request).await {
+    let client = app.client(peer, &request);
+    // Behind a trusted proxy, the forwarded client's requests in progress are what its
+    // connections are elsewhere: held until the answer is made.
+    let _slot = if client.proxied {
+        match app.clients.try_open(client.address) {
+            Some(slot) => Some(slot),
+            None => {
+                app.refused_client(client.address, Some(peer));
+                let problem = Problem::too_many_connections(app.max_connections_per_client);
+                Stats::count(&app.stats.served);
+                return Ok(problem_response(&problem));
+            }
+        }
+    } else {
+        None
+    };
+    let response = match respond(&app, request, &client).await {
         Ok(response) => response,
         Err(problem) => {
             if problem.status >= 500 && problem.status != 503 {
@@ -626,7 +718,103 @@ async fn handle(
     Ok(response)
 }
 
-async fn respond(app: &Arc<App>, request: Request<Incoming>) -> Result<HttpResponse, Problem> {
+/// Who sent a request: the socket's peer, or behind a trusted proxy the client it forwards.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    pub address: IpAddr,
+    /// The request came through a trusted proxy (`--trusted-proxy`).
+    pub proxied: bool,
+}
+
+/// Who asks to learn, for the learning log: the client (behind a trusted proxy, the one it
+/// forwards) and the name of the indexer whose token the request carried (`--learn-tokens`;
+/// `None` when learning needs no token). Never the token.
+#[derive(Debug, Clone)]
+pub struct LearnCaller {
+    pub client: IpAddr,
+    pub indexer: Option<String>,
+}
+
+impl App {
+    /// The client of a request from `peer`.
+    fn client(&self, peer: IpAddr, request: &Request<Incoming>) -> Client {
+        if !self.trusted.trusts(peer) {
+            return Client {
+                address: peer,
+                proxied: false,
+            };
+        }
+        let values = |name: &str| {
+            request
+                .headers()
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect::<Vec<_>>()
+        };
+        Client {
+            address: self
+                .trusted
+                .client(peer, values("x-forwarded-for"), values("forwarded")),
+            proxied: true,
+        }
+    }
+
+    /// Counts a refusal at `--max-connections-per-client`, and names the client in the log
+    /// (once per log interval).
+    fn refused_client(&self, client: IpAddr, proxy: Option<IpAddr>) {
+        let n = Stats::count(&self.stats.refused_per_client);
+        if self.stats.first_refusal_of(client) {
+            let via = proxy.map_or(String::new(), |p| format!(" (forwarded by {p})"));
+            self.log.line(format!(
+                "dtag serve: client {client}{via} refused at --max-connections-per-client \
+                 (429; {n} refusals of all clients so far)"
+            ));
+        }
+    }
+
+    /// Who may learn: with `--learn-tokens`, the indexer whose token the request carries,
+    /// else a 401 (the token itself never reaches a message or the log).
+    fn learn_caller(
+        &self,
+        request: &Request<Incoming>,
+        client: &Client,
+    ) -> Result<LearnCaller, Problem> {
+        let Some(tokens) = &self.tokens else {
+            return Ok(LearnCaller {
+                client: client.address,
+                indexer: None,
+            });
+        };
+        let token = request
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(tokens::bearer_token);
+        let Some(token) = token else {
+            return Err(Problem::unauthorized(
+                "learning needs an indexer's token: send `Authorization: Bearer TOKEN`",
+                false,
+            ));
+        };
+        match tokens.indexer(token) {
+            Some(indexer) => Ok(LearnCaller {
+                client: client.address,
+                indexer: Some(indexer.to_string()),
+            }),
+            None => Err(Problem::unauthorized(
+                "this token is not one of the indexers' tokens",
+                true,
+            )),
+        }
+    }
+}
+
+async fn respond(
+    app: &Arc<App>,
+    request: Request<Incoming>,
+    client: &Client,
+) -> Result<HttpResponse, Problem> {
     let route = Route::parse(request.method().as_str(), request.uri().path())?;
     if route == Route::Health {
         // Outside the in-flight limit: a saturated server is still alive.
@@ -694,16 +882,17 @@ async fn respond(app: &Arc<App>, request: Request<Incoming>) -> Result<HttpRespo
              allow it"
         )));
     }
+    // Also before the body is read: only indexers teach.
+    let caller = match route {
+        Route::Learn(_) => Some(app.learn_caller(&request, client)?),
+        _ => None,
+    };
     // Already saturated: say so now instead of after receiving a body that would be refused.
     if app.in_flight.available_permits() == 0 {
         return Err(app.busy());
     }
     let content_type = header_text(&request, CONTENT_TYPE)?;
     let query = request.uri().query().map(str::to_string);
-    let client = request
-        .extensions()
-        .get::<ClientAddress>()
-        .map(|c| c.0.to_string());
     let (body, body_memory) = {
         let _receiving = Receiving::new(&app.receiving);
         read_body(app, request.into_body()).await?
@@ -723,7 +912,16 @@ async fn respond(app: &Arc<App>, request: Request<Incoming>) -> Result<HttpRespo
             request::decode_learn(content_type.as_deref(), &body)
         })
         .await??;
-        app.workers[project].learn(documents, client, None).await?;
+        // `caller` says who teaches: the indexer's name (`--learn-tokens`) and the client;
+        // both go into the learning log.
+        let caller = caller.expect("learn requests have a caller");
+        app.workers[project]
+            .learn(
+                documents,
+                Some(caller.client.to_string()),
+                caller.indexer.clone(),
+            )
+            .await?;
         return Ok(no_content());
     }
     // Decoding a large body is CPU work too, so it runs with the scoring, off the async
@@ -1100,7 +1298,12 @@ fn problem_response(problem: &Problem) -> HttpResponse {
             .headers_mut()
             .insert(ALLOW, HeaderValue::from_static(allow));
     }
-    if status == StatusCode::SERVICE_UNAVAILABLE {
+    if let Some(challenge) = problem.challenge {
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
         response
             .headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from_static("1"));

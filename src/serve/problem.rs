@@ -15,6 +15,9 @@ pub struct Problem {
     /// Methods allowed on the resource (for 405), sent as the `Allow` header.
     #[serde(skip)]
     pub allow: Option<&'static str>,
+    /// The `WWW-Authenticate` challenge (for 401).
+    #[serde(skip)]
+    pub challenge: Option<&'static str>,
 }
 
 impl Problem {
@@ -25,11 +28,24 @@ impl Problem {
             status,
             detail: detail.into(),
             allow: None,
+            challenge: None,
         }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Problem {
         Problem::new(400, "Bad Request", detail)
+    }
+
+    /// 401: learning needs an indexer's token (`--learn-tokens`), and the request had none
+    /// (`invalid` false) or a wrong one.
+    pub fn unauthorized(detail: impl Into<String>, invalid: bool) -> Problem {
+        let mut problem = Problem::new(401, "Unauthorized", detail);
+        problem.challenge = Some(if invalid {
+            "Bearer realm=\"dtag learn\", error=\"invalid_token\""
+        } else {
+            "Bearer realm=\"dtag learn\""
+        });
+        problem
     }
 
     /// 403, as Annif answers an operation a project does not allow.
@@ -82,7 +98,8 @@ impl Problem {
         Problem::new(500, "Internal Server Error", detail)
     }
 
-    /// 429: the client has as many connections open as one client may.
+    /// 429: the client has as many connections open as one client may (behind a trusted
+    /// proxy: as many requests in progress).
     pub fn too_many_connections(per_client: usize) -> Problem {
         Problem::new(
             429,

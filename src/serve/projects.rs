@@ -12,6 +12,7 @@ use super::request::{percent_decode, percent_encode, LanguageTag};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::predict::{Suggester, Suggestion};
+use crate::thesaurus::Thesaurus;
 
 /// Prefix of the URIs dtag gives descriptors, which are plain labels in its models.
 pub const DESCRIPTOR_URI_PREFIX: &str = "urn:dtag:descriptor:";
@@ -63,11 +64,28 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Loads `path`; `reuse` is an analyzer to keep when it has the model's settings (building
-    /// one loads the segmenter's dictionary).
+    /// Loads `path`; `reuse` is the model served now, whose analyzer is kept when it has the
+    /// model's settings (building one loads the segmenter's dictionary). A replacement in
+    /// another language than the model served is refused: the project would answer in a
+    /// language its clients did not choose, and a projects file's `language` would lie.
     pub fn read(path: &Path, reuse: Option<&Suggester>) -> Result<Loaded> {
         let identity = FileIdentity::of(path);
         let model = Model::load(path)?;
+        if let Some(served) = reuse {
+            let (old, new) = (served.model().analyzer.language, model.analyzer.language);
+            if old != new {
+                return Err(Error::ModelFile {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "is a model of language `{}`, the project serves `{}`: refused (serve \
+                         it as another project, or restart the server to change the project's \
+                         language)",
+                        new.code(),
+                        old.code()
+                    ),
+                });
+            }
+        }
         Loaded::with_model(model, identity, reuse)
     }
 
@@ -108,6 +126,9 @@ pub struct Project {
     pub reloads: AtomicU64,
     /// The limit and threshold of suggestion requests that do not set them.
     pub decision: ProjectDecision,
+    /// A thesaurus given for the project (a projects file's `thesaurus`), which names the
+    /// descriptors of every model it serves, as `dtag suggest --project` names them.
+    thesaurus: Option<Thesaurus>,
 }
 
 /// A project's default limit and threshold (a projects file's `limit` and `threshold`), as
@@ -132,19 +153,35 @@ impl ProjectDecision {
 }
 
 impl Project {
-    /// Loads `path` as project `id`.
-    pub fn load(id: &str, path: &Path, language: LanguageTag) -> Result<Project> {
+    /// Loads `path` as project `id`. Its language is `language` when one is given (a
+    /// projects file's or `--language`), else the model's own; `thesaurus` names its
+    /// descriptors instead of the one stored in the model.
+    pub fn load(
+        id: &str,
+        path: &Path,
+        language: Option<LanguageTag>,
+        thesaurus: Option<Thesaurus>,
+    ) -> Result<Project> {
         check_project_id(id)?;
+        let mut loaded = Loaded::read(path, None)?;
+        if let Some(thesaurus) = &thesaurus {
+            loaded = with_thesaurus(loaded, thesaurus)?;
+        }
+        let language = match language {
+            Some(language) => language,
+            None => model_language(loaded.suggester.model()),
+        };
         Ok(Project {
             id: id.to_string(),
             language,
             path: path.to_path_buf(),
-            current: RwLock::new(Arc::new(Loaded::read(path, None)?)),
+            current: RwLock::new(Arc::new(loaded)),
             learned_documents: AtomicU64::new(0),
             kept_out_updates: AtomicU64::new(0),
             learn_queued: AtomicUsize::new(0),
             reloads: AtomicU64::new(0),
             decision: ProjectDecision::default(),
+            thesaurus,
         })
     }
 
@@ -154,8 +191,17 @@ impl Project {
         Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Serves `loaded` from now on.
+    /// Serves `loaded` from now on (its descriptors named by the project's thesaurus, when
+    /// it has one).
     pub fn replace(&self, loaded: Loaded) {
+        let loaded = match &self.thesaurus {
+            // Attaching only builds a table; it cannot fail for a model that was served.
+            Some(thesaurus) => match with_thesaurus(loaded, thesaurus) {
+                Ok(loaded) => loaded,
+                Err(_) => return,
+            },
+            None => loaded,
+        };
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(loaded);
     }
 
@@ -203,6 +249,22 @@ impl Project {
     }
 }
 
+/// `loaded` with its descriptors named by `thesaurus`.
+fn with_thesaurus(loaded: Loaded, thesaurus: &Thesaurus) -> Result<Loaded> {
+    let analyzer = loaded.suggester.shared_analyzer();
+    let mut model = loaded.suggester.into_model();
+    model.attach_thesaurus(thesaurus);
+    Ok(Loaded {
+        suggester: Suggester::with_analyzer(model, analyzer)?,
+        ..loaded
+    })
+}
+
+/// The language a model was trained in, as a project's language.
+pub fn model_language(model: &Model) -> LanguageTag {
+    LanguageTag::parse(model.analyzer.language.code()).expect("analyzer languages are codes")
+}
+
 /// A suggestion as an Annif result: the concept's URI when the model stores its thesaurus
 /// concept (else the descriptor's `urn:dtag:` URI), and its label in `language` when the
 /// concept has one (else the descriptor's name, the label the model was trained with).
@@ -220,21 +282,9 @@ pub fn uri_and_label(suggestion: &Suggestion, language: &str) -> (String, String
     (uri, label)
 }
 
-/// Project ids appear in URLs: letters, digits, `-`, `_` and `.`, at most 64.
+/// Project ids appear in URLs and file names: the one rule of [`crate::projects::check_id`].
 pub fn check_project_id(id: &str) -> Result<()> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::param(
-            "model",
-            format!("project name `{id}` must be 1-64 letters, digits, `-`, `_` or `.`"),
-        ))
-    }
+    crate::projects::check_id(id).map_err(|why| Error::param("model", why))
 }
 
 #[derive(Serialize)]
@@ -317,8 +367,8 @@ mod tests {
 
     #[test]
     fn project_ids_must_be_url_safe() {
-        assert!(check_project_id("demo-zh_1.0").is_ok());
-        for bad in ["", "a b", "a/b", "维和", &"x".repeat(65)] {
+        assert!(check_project_id("demo-zh_1").is_ok());
+        for bad in ["", ".", "..", "a.b", "a b", "a/b", "维和", &"x".repeat(65)] {
             assert!(check_project_id(bad).is_err(), "{bad}");
         }
     }
