@@ -1379,7 +1379,12 @@ fn with_learn_tokens_only_indexers_teach_and_the_file_is_read_again_on_sighup() 
         .unwrap()
         .contains("error=\"invalid_token\""));
     assert_eq!(learn_with(&server, Some(alice), &body).status, 204);
-    assert_eq!(learn_with(&server, Some(bob), &body).status, 204);
+    let other = learn_body(
+        "安全理事会 维持和平行动 非洲 部署",
+        serde_json::json!([{"label": "AFRICA"}]),
+        1,
+    );
+    assert_eq!(learn_with(&server, Some(bob), &other).status, 204);
     assert_eq!(server.get("/healthz").json()["learned_documents"], 2);
     // Suggesting stays open, as Annif's API is.
     assert_eq!(server.suggest_form("text=a").status, 200);

@@ -123,6 +123,15 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
                     ))
                     .unwrap_or_default()
             );
+            if let Some(m) = model.memory.as_ref().filter(|m| m.updates > 0) {
+                summary!(
+                    "learned {} documents in {} update(s) since training; vocabulary and idf of \
+                     the {} documents it was trained on",
+                    m.learned_documents,
+                    m.updates,
+                    m.vocabulary_documents
+                );
+            }
             if let Some(e) = &model.ensemble {
                 let weights: Vec<String> = dtag::classifier::ensemble::FEATURES
                     .iter()

@@ -133,6 +133,10 @@ pub fn run(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
         given.is_some(),
     )?;
     let reading = started.elapsed().as_secs_f64();
+    let teacher = Teacher {
+        client: None,
+        indexer: std::env::var("USER").ok(),
+    };
     let lessons: Vec<Lesson> = corpus
         .documents
         .into_iter()
@@ -151,21 +155,17 @@ pub fn run(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
             text: d.body,
             rejected: Vec::new(),
             origin: d.origin,
+            teacher: teacher.clone(),
         })
         .collect();
     let mut journal = args.log.as_deref().map(Journal::open).transpose()?;
-    let teacher = Teacher {
-        project: project.clone(),
-        client: None,
-        indexer: std::env::var("USER").ok(),
-    };
     let mut saving = 0.0;
     let taught = journal::teach(
         &params,
         &model,
         &analyzer,
         &lessons,
-        journal.as_mut().map(|j| (j, &teacher)),
+        journal.as_mut().map(|j| (j, project.as_str())),
         args.accept_worse,
         progress,
         &mut |updated| {

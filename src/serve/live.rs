@@ -119,11 +119,7 @@ impl Worker {
     ) -> Result<usize, Problem> {
         let (done, answer) = tokio::sync::oneshot::channel();
         self.project.learn_queued.fetch_add(1, Ordering::Relaxed);
-        let teacher = Teacher {
-            project: self.project.id.clone(),
-            client,
-            indexer,
-        };
+        let teacher = Teacher { client, indexer };
         match self.sender.try_send(Message::Learn(LearnJob {
             documents,
             teacher,
@@ -337,7 +333,7 @@ impl WorkerState {
         let current = self.project.current();
         let mut accepted: Vec<(LearnJob, Vec<Lesson>)> = Vec::new();
         for job in jobs {
-            match lessons(&current, &job.documents)
+            match lessons(&current, &job.documents, &job.teacher)
                 .and_then(|l| self.check(&current, &l).map(|_| l))
             {
                 Ok(lessons) => accepted.push((job, lessons)),
@@ -348,11 +344,7 @@ impl WorkerState {
             return;
         }
         let all: Vec<Lesson> = accepted.iter().flat_map(|(_, l)| l.clone()).collect();
-        // One teacher per batch in the log: the first request's, when several are coalesced
-        // their documents keep the project; each request's own client is in its own batch
-        // only when it is learned alone.
-        let teacher = accepted[0].0.teacher.clone();
-        match self.update(&all, &teacher) {
+        match self.update(&all) {
             Ok(_) => {
                 for (job, _) in accepted {
                     let n = job.documents.len();
@@ -365,9 +357,7 @@ impl WorkerState {
             }
             Err(_) => {
                 for (job, lessons) in accepted {
-                    let outcome = self
-                        .update(&lessons, &job.teacher)
-                        .map(|_| job.documents.len());
+                    let outcome = self.update(&lessons).map(|_| job.documents.len());
                     self.answer(job, outcome);
                 }
             }
@@ -394,7 +384,7 @@ impl WorkerState {
     }
 
     /// Teaches `lessons` to the model served, writes it over the model file and serves it.
-    fn update(&mut self, lessons: &[Lesson], teacher: &Teacher) -> Result<usize, Problem> {
+    fn update(&mut self, lessons: &[Lesson]) -> Result<usize, Problem> {
         if lessons.is_empty() {
             return Ok(0);
         }
@@ -417,7 +407,7 @@ impl WorkerState {
                 current.suggester.model(),
                 current.suggester.analyzer(),
                 lessons,
-                guard.as_deref_mut().map(|j| (j, teacher)),
+                guard.as_deref_mut().map(|j| (j, self.project.id.as_str())),
                 false,
                 &NoProgress,
                 &mut |model| {
@@ -452,11 +442,12 @@ impl WorkerState {
             };
             let report = &taught.report;
             let mut line = format!(
-                "dtag serve: project '{}': {} documents ({} new) in {:.2}s: ",
+                "dtag serve: project '{}': {} documents ({} new) in {:.2}s{}: ",
                 self.project.id,
                 lessons.len(),
                 report.learned,
-                started.elapsed().as_secs_f64()
+                started.elapsed().as_secs_f64(),
+                taught_by(lessons)
             );
             match (taught.verdict, taught.model) {
                 (Verdict::Applied, Some(updated)) => {
@@ -499,6 +490,27 @@ impl WorkerState {
     }
 }
 
+/// `, taught by indexer NAME (client ADDRESS)` for each indexer of `lessons` (none without
+/// `--learn-tokens`).
+fn taught_by(lessons: &[Lesson]) -> String {
+    let mut teachers: Vec<&Teacher> = Vec::new();
+    for l in lessons {
+        if l.teacher.indexer.is_some() && !teachers.contains(&&l.teacher) {
+            teachers.push(&l.teacher);
+        }
+    }
+    teachers
+        .iter()
+        .map(|t| {
+            format!(
+                ", taught by indexer {} (client {})",
+                t.indexer.as_deref().unwrap_or_default(),
+                t.client.as_deref().unwrap_or("unknown")
+            )
+        })
+        .collect()
+}
+
 /// What of an update deserves a note in the log.
 fn notes(report: &crate::train::learn::LearnReport) -> Vec<String> {
     let stages: Vec<String> = report
@@ -536,7 +548,11 @@ fn notes(report: &crate::train::learn::LearnReport) -> Vec<String> {
 
 /// The documents of a request as lessons: subjects named as the model names them, with the
 /// URI and label each was sent with.
-fn lessons(current: &Loaded, documents: &[LearnDocument]) -> Result<Vec<Lesson>, Problem> {
+fn lessons(
+    current: &Loaded,
+    documents: &[LearnDocument],
+    teacher: &Teacher,
+) -> Result<Vec<Lesson>, Problem> {
     let model = current.suggester.model();
     let source: Arc<str> = Arc::from("learn request document");
     let origin = |i: usize| Origin {
@@ -589,6 +605,7 @@ fn lessons(current: &Loaded, documents: &[LearnDocument]) -> Result<Vec<Lesson>,
                 subjects,
                 rejected: Vec::new(),
                 origin: origin(i),
+                teacher: teacher.clone(),
             }
         })
         .collect())

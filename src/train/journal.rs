@@ -96,11 +96,12 @@ pub enum Entry {
     Batch(LoggedBatch),
 }
 
-/// Who taught a batch, for its log lines.
-#[derive(Debug, Clone, Default)]
+/// Who taught a document, for its log line.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Teacher {
-    pub project: String,
+    /// The client's address (for the server: the forwarded client behind a trusted proxy).
     pub client: Option<String>,
+    /// The indexer's name (`--learn-tokens`; `dtag learn`: the user).
     pub indexer: Option<String>,
 }
 
@@ -112,6 +113,7 @@ pub struct Lesson {
     pub rejected: Vec<LoggedSubject>,
     /// Where it comes from (a file and line, or a request's document), for messages.
     pub origin: Origin,
+    pub teacher: Teacher,
 }
 
 /// The log file, open for appending.
@@ -321,6 +323,10 @@ pub fn lessons_of(batch: &LoggedBatchOf, source: &str) -> Vec<Lesson> {
                 source: source.clone(),
                 line: i + 1,
             },
+            teacher: Teacher {
+                client: d.client.clone(),
+                indexer: d.indexer.clone(),
+            },
         })
         .collect()
 }
@@ -346,7 +352,7 @@ pub fn teach(
     model: &Model,
     analyzer: &Analyzer,
     lessons: &[Lesson],
-    journal: Option<(&mut Journal, &Teacher)>,
+    journal: Option<(&mut Journal, &str)>,
     accept_worse: bool,
     progress: &dyn Progress,
     save: &mut dyn FnMut(&Model) -> Result<()>,
@@ -355,18 +361,18 @@ pub fn teach(
     let preview = learn_batch(lessons, None);
     params.check_learnable(model, analyzer, &preview.corpus)?;
     let (mut journal, batch) = match journal {
-        Some((journal, teacher)) => {
-            let batch = journal.next_batch(&teacher.project);
+        Some((journal, project)) => {
+            let batch = journal.next_batch(project);
             let time = crate::clock::rfc3339_utc(std::time::SystemTime::now()).unwrap_or_default();
             let entries: Vec<Entry> = lessons
                 .iter()
                 .map(|l| {
                     Entry::Document(LoggedDocument {
                         time: time.clone(),
-                        project: teacher.project.clone(),
+                        project: project.to_string(),
                         batch,
-                        client: teacher.client.clone(),
-                        indexer: teacher.indexer.clone(),
+                        client: l.teacher.client.clone(),
+                        indexer: l.teacher.indexer.clone(),
                         text_hash: text_digest(&l.text),
                         text: l.text.clone(),
                         subjects: l.subjects.clone(),
@@ -375,7 +381,7 @@ pub fn teach(
                 })
                 .collect();
             journal.append(&entries)?;
-            (Some((journal, teacher)), Some(batch))
+            (Some((journal, project)), Some(batch))
         }
         None => (None, None),
     };
@@ -389,10 +395,10 @@ pub fn teach(
         progress,
         save,
     )?;
-    if let (Some((journal, teacher)), Some(batch)) = (journal.as_mut(), batch) {
+    if let (Some((journal, project)), Some(batch)) = (journal.as_mut(), batch) {
         journal.append(&[Entry::Batch(LoggedBatch {
             time: crate::clock::rfc3339_utc(std::time::SystemTime::now()).unwrap_or_default(),
-            project: teacher.project.clone(),
+            project: project.to_string(),
             batch,
             documents: lessons.len(),
             verdict: taught.verdict,
