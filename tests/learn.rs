@@ -344,21 +344,29 @@ fn cail2018_the_last_fifth_learned_ranks_like_retraining_and_spam_stays_put() {
     let body = one.splitn(3, '\n').nth(2).unwrap();
     std::fs::write(&spam, format!("%%%SPAM|\n\n{body}")).unwrap();
     learn(&full, &spam, &[]).ok();
+    let with_spam = in_top_3(&full, &test, "SPAM");
+    eprintln!("cail2018: SPAM in the top 3 of {with_spam} of 1,028 test documents");
+    assert!(with_spam <= 10, "{with_spam}");
+    // And on the document it was learned from, it shows at once.
+    assert_eq!(in_top_3(&full, &spam, "SPAM"), 1);
+}
+
+/// How many documents of `corpus` have `descriptor` among the 3 `suggest` ranks first.
+fn in_top_3(model: &Path, corpus: &Path, descriptor: &str) -> usize {
     let out = dtag([
         "suggest",
         "--model",
-        &p(&full),
+        &p(model),
         "--json",
         "--limit",
         "3",
         "--threshold",
         "0",
-        &p(&test),
+        &p(corpus),
     ])
     .ok()
     .json();
-    let with_spam = out
-        .as_array()
+    out.as_array()
         .unwrap()
         .iter()
         .filter(|d| {
@@ -366,33 +374,9 @@ fn cail2018_the_last_fifth_learned_ranks_like_retraining_and_spam_stays_put() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|s| s["descriptor"] == "SPAM")
+                .any(|s| s["descriptor"] == descriptor)
         })
-        .count();
-    eprintln!("cail2018: SPAM in the top 3 of {with_spam} of 1,028 test documents");
-    assert!(with_spam <= 10, "{with_spam}");
-    // And on the document it was learned from, it shows at once.
-    let own = dtag([
-        "suggest",
-        "--model",
-        &p(&full),
-        "--json",
-        "--limit",
-        "3",
-        "--threshold",
-        "0",
-        &p(&spam),
-    ])
-    .ok()
-    .json();
-    assert!(
-        own[0]["suggestions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s["descriptor"] == "SPAM"),
-        "{own}"
-    );
+        .count()
 }
 
 #[test]
