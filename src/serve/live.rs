@@ -401,6 +401,9 @@ impl WorkerState {
                 .as_ref()
                 .map(|j| j.lock().unwrap_or_else(|e| e.into_inner()));
             let mut saved_at = None;
+            // Set when the file was replaced on disk while learning: the update is made again
+            // on the replacement rather than written over it.
+            let mut replaced = false;
             let file_changed = || FileIdentity::of(&path) != self.known;
             let taught = journal::teach(
                 &params,
@@ -412,6 +415,7 @@ impl WorkerState {
                 &NoProgress,
                 &mut |model| {
                     if file_changed() {
+                        replaced = true;
                         return Err(crate::error::Error::Training(
                             "the model file changed while learning".into(),
                         ));
@@ -425,9 +429,7 @@ impl WorkerState {
             drop(guard);
             let taught = match taught {
                 Ok(t) => t,
-                Err(crate::error::Error::Training(m)) if m.contains("changed while learning") => {
-                    continue
-                }
+                Err(_) if replaced => continue,
                 Err(crate::error::Error::Corpus(problems)) => {
                     return Err(Problem::bad_request(format!(
                         "the documents were not learned: {}",
