@@ -34,6 +34,26 @@ fn learn(model: &Path, corpus: &Path, extra: &[&str]) -> common::Run {
     dtag(args)
 }
 
+/// Every suggestion `suggest` makes for the documents of `drafts` carries a URI under `prefix`.
+fn assert_uris(model: &Path, drafts: &Path, prefix: &str) {
+    let out = dtag([
+        "suggest",
+        "--model",
+        &p(model),
+        "--json",
+        "--limit",
+        "5",
+        &p(drafts),
+    ])
+    .ok()
+    .json();
+    for d in out.as_array().unwrap() {
+        for s in d["suggestions"].as_array().unwrap() {
+            assert!(s["uri"].as_str().unwrap().starts_with(prefix), "{s}");
+        }
+    }
+}
+
 /// `(N of M descriptors resolved)` of `inspect`'s summary: the thesaurus facts a model has.
 fn resolved(inspect: &str) -> String {
     let first = inspect.lines().next().unwrap_or_default();
@@ -81,26 +101,11 @@ fn learn_runs_training_again_and_keeps_ensemble_tuning_and_thesaurus() {
     let (a, b) = (inspect(&model), inspect(&learned));
     assert!(b.contains("151 training documents"), "{b}");
     assert_eq!(resolved(&a), resolved(&b), "{a}\n{b}");
-    let out = dtag([
-        "suggest",
-        "--model",
-        &p(&learned),
-        "--json",
-        "--limit",
-        "5",
-        "data/drafts/draft_01.txt",
-    ])
-    .ok()
-    .json();
-    for s in out[0]["suggestions"].as_array().unwrap() {
-        assert!(
-            s["uri"]
-                .as_str()
-                .unwrap()
-                .starts_with("http://metadata.un.org/"),
-            "{s}"
-        );
-    }
+    assert_uris(
+        &learned,
+        Path::new("data/drafts/draft_01.txt"),
+        "http://metadata.un.org/",
+    );
 }
 
 #[test]
@@ -401,28 +406,7 @@ fn kirjastonhoitaja_the_last_fifth_learned_ranks_like_retraining() {
     let (a, b) = (inspect(&learned), inspect(&full));
     assert_eq!(resolved(&a), resolved(&b), "{a}\n{b}");
     let tail = w.join("tail.txt");
-    let out = dtag([
-        "suggest",
-        "--model",
-        &p(&learned),
-        "--json",
-        "--limit",
-        "5",
-        &p(&tail),
-    ])
-    .ok()
-    .json();
-    for d in out.as_array().unwrap() {
-        for s in d["suggestions"].as_array().unwrap() {
-            assert!(
-                s["uri"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("http://www.yso.fi/onto/yso/"),
-                "{s}"
-            );
-        }
-    }
+    assert_uris(&learned, &tail, "http://www.yso.fi/onto/yso/");
 }
 
 #[test]

@@ -325,17 +325,15 @@ impl WorkerState {
         .map_err(|e| Problem::internal(format!("learning settings: {e}")))
     }
 
-    /// Learns the documents of `jobs` in one update and answers each. A request with a
-    /// document that cannot be learned is refused alone (400) before anything is logged;
-    /// should the update of the others fail, each is learned alone, so one request's failure
-    /// is not another's.
+    /// Learns the documents of `jobs` in one update and answers each. Should it fail (a
+    /// document that cannot be learned is refused before anything is logged), each request
+    /// is learned alone, so one request's failure is not another's: the documents are
+    /// analysed once when all is well, and again only for a batch that was refused.
     fn learn(&mut self, jobs: Vec<LearnJob>) {
         let current = self.project.current();
         let mut accepted: Vec<(LearnJob, Vec<Lesson>)> = Vec::new();
         for job in jobs {
-            match lessons(&current, &job.documents, &job.teacher)
-                .and_then(|l| self.check(&current, &l).map(|_| l))
-            {
+            match lessons(&current, &job.documents, &job.teacher) {
                 Ok(lessons) => accepted.push((job, lessons)),
                 Err(problem) => self.answer(job, Err(problem)),
             }
@@ -362,18 +360,6 @@ impl WorkerState {
                 }
             }
         }
-    }
-
-    /// Refuses documents the model cannot learn from (400, naming the document).
-    fn check(&self, current: &Loaded, lessons: &[Lesson]) -> Result<(), Problem> {
-        let batch = journal::learn_batch(lessons, None);
-        self.params()?
-            .check_learnable(
-                current.suggester.model(),
-                current.suggester.analyzer(),
-                &batch.corpus,
-            )
-            .map_err(|e| Problem::bad_request(format!("the documents were not learned: {e}")))
     }
 
     /// Answers a request, which leaves the queue first (a client that reads the counters

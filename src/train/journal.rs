@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::learn::{LearnBatch, LearnReport, ValidLearnParams};
+use super::learn::{CheckedBatch, LearnBatch, LearnReport, ValidLearnParams};
 use crate::analysis::Analyzer;
 use crate::corpus::{Corpus, Document};
 use crate::digest::text_digest;
@@ -358,11 +358,12 @@ pub fn teach(
     save: &mut dyn FnMut(&Model) -> Result<()>,
 ) -> Result<Taught> {
     check_lessons(lessons)?;
-    let preview = learn_batch(lessons, None);
-    params.check_learnable(model, analyzer, &preview.corpus)?;
-    let (mut journal, batch) = match journal {
-        Some((journal, project)) => {
-            let batch = journal.next_batch(project);
+    let batch = journal.as_ref().map(|(j, project)| j.next_batch(project));
+    let learn = learn_batch(lessons, batch);
+    // Refused before anything is logged; the analysis is the update's own.
+    let checked = params.check(model, analyzer, &learn, progress)?;
+    let mut journal = match (journal, batch) {
+        (Some((journal, project)), Some(batch)) => {
             let time = crate::clock::rfc3339_utc(std::time::SystemTime::now()).unwrap_or_default();
             let entries: Vec<Entry> = lessons
                 .iter()
@@ -381,15 +382,15 @@ pub fn teach(
                 })
                 .collect();
             journal.append(&entries)?;
-            (Some((journal, project)), Some(batch))
+            Some((journal, project))
         }
-        None => (None, None),
+        _ => None,
     };
     let taught = decide(
         params,
         model,
         analyzer,
-        lessons,
+        checked,
         batch,
         accept_worse,
         progress,
@@ -408,20 +409,19 @@ pub fn teach(
     Ok(taught)
 }
 
-/// Learns `lessons` and decides what becomes of the update; an applied model is saved.
+/// Learns a checked batch and decides what becomes of the update; an applied model is saved.
 #[allow(clippy::too_many_arguments)]
 fn decide(
     params: &ValidLearnParams,
     model: &Model,
     analyzer: &Analyzer,
-    lessons: &[Lesson],
+    checked: CheckedBatch<'_>,
     batch: Option<u64>,
     accept_worse: bool,
     progress: &dyn Progress,
     save: &mut dyn FnMut(&Model) -> Result<()>,
 ) -> Result<Taught> {
-    let (updated, report) =
-        params.learn_with_analyzer(model, analyzer, &learn_batch(lessons, batch), progress)?;
+    let (updated, report) = params.learn_checked(model, analyzer, checked, progress)?;
     let verdict = if report.learned == 0 && report.relabelled == 0 {
         Verdict::NothingNew
     } else if report.worse() && !accept_worse {
@@ -529,11 +529,13 @@ impl Replay<'_> {
                 Some(Verdict::Applied) => true,
                 None => false,
             };
+            let learn = learn_batch(&lessons, Some(batch.batch));
+            let checked = self.params.check(&model, self.analyzer, &learn, progress)?;
             let taught = decide(
                 self.params,
                 &model,
                 self.analyzer,
-                &lessons,
+                checked,
                 Some(batch.batch),
                 accept,
                 progress,

@@ -127,6 +127,14 @@ impl From<Corpus> for LearnBatch {
     }
 }
 
+/// A batch analysed with a model's vocabulary and found learnable ([`ValidLearnParams::check`]).
+pub struct CheckedBatch<'b> {
+    batch: &'b LearnBatch,
+    analysed: Analysed,
+    started: Instant,
+    analysis: f64,
+}
+
 /// What is fixed at training time and so differs from retraining on every document.
 #[derive(Debug, Clone, Serialize)]
 pub struct FixedVocabulary {
@@ -315,11 +323,61 @@ impl ValidLearnParams {
         batch: &LearnBatch,
         progress: &dyn Progress,
     ) -> Result<(Model, LearnReport)> {
+        let checked = self.check(model, analyzer, batch, progress)?;
+        self.learn_checked(model, analyzer, checked, progress)
+    }
+
+    /// Analyses `batch` once with the model's vocabulary and refuses documents the model
+    /// cannot learn from (each named by where it stands): the first half of
+    /// [`Self::learn_with_analyzer`], which a caller logging the documents before the update
+    /// runs first ([`crate::train::journal::teach`]).
+    pub fn check<'b>(
+        &self,
+        model: &Model,
+        analyzer: &Analyzer,
+        batch: &'b LearnBatch,
+        progress: &dyn Progress,
+    ) -> Result<CheckedBatch<'b>> {
         let started = Instant::now();
         let docs = &batch.corpus.documents;
         if docs.is_empty() {
             return Err(Error::Training("there are no documents to learn".into()));
         }
+        if analyzer.config() != &model.analyzer {
+            return Err(Error::Training(
+                "the analyzer differs from the model's".into(),
+            ));
+        }
+        let texts: Vec<&str> = docs.iter().map(|d| d.body.as_str()).collect();
+        let bar = progress.stage("analysing", texts.len() as u64);
+        let analysed = analyse(&model.vectorizer, analyzer, &texts, bar.as_ref());
+        bar.finish();
+        self.refuse_unlearnable(docs, &analysed.documents)?;
+        Ok(CheckedBatch {
+            batch,
+            analysed,
+            started,
+            analysis: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// The second half of [`Self::learn_with_analyzer`]: the update of `model` with a batch
+    /// [`Self::check`] analysed.
+    pub fn learn_checked(
+        &self,
+        model: &Model,
+        analyzer: &Analyzer,
+        checked: CheckedBatch<'_>,
+        progress: &dyn Progress,
+    ) -> Result<(Model, LearnReport)> {
+        let CheckedBatch {
+            batch,
+            analysed,
+            started,
+            analysis,
+        } = checked;
+        let docs = &batch.corpus.documents;
+        let texts: Vec<&str> = docs.iter().map(|d| d.body.as_str()).collect();
         let memory = model.memory.as_ref().ok_or_else(|| {
             Error::Training(
                 "the model keeps no training documents to learn with (it was made by an \
@@ -330,14 +388,7 @@ impl ValidLearnParams {
         let settings = TrainParams::of_memory(&memory.settings).check()?;
         settings.check_analyzer(analyzer)?;
         let mut seconds = BTreeMap::new();
-
-        let start = Instant::now();
-        let texts: Vec<&str> = docs.iter().map(|d| d.body.as_str()).collect();
-        let bar = progress.stage("analysing", texts.len() as u64);
-        let analysed = analyse(&model.vectorizer, analyzer, &texts, bar.as_ref());
-        bar.finish();
-        seconds.insert("analysis", start.elapsed().as_secs_f64());
-        self.refuse_unlearnable(docs, &analysed.documents)?;
+        seconds.insert("analysis", analysis);
 
         // A text the model has is not learned again: with the same descriptors it changes
         // nothing, with others they replace its own (an indexer's correction). A text given
@@ -474,24 +525,6 @@ impl ValidLearnParams {
             .seconds
             .insert("total", started.elapsed().as_secs_f64());
         Ok((updated, report))
-    }
-
-    /// Refuses documents of `corpus` that `model` cannot learn from (see
-    /// [`Self::learn_with_analyzer`]), naming each; learns nothing.
-    pub fn check_learnable(
-        &self,
-        model: &Model,
-        analyzer: &Analyzer,
-        corpus: &Corpus,
-    ) -> Result<()> {
-        let texts: Vec<&str> = corpus.documents.iter().map(|d| d.body.as_str()).collect();
-        let analysed = analyse(
-            &model.vectorizer,
-            analyzer,
-            &texts,
-            &crate::progress::NoProgress,
-        );
-        self.refuse_unlearnable(&corpus.documents, &analysed.documents)
     }
 
     /// Refuses documents a model cannot learn from: no descriptors, a blank text, or too few
