@@ -12,8 +12,8 @@
 
 pub mod config;
 pub mod filter;
-mod ngrams;
 mod nfkc;
+mod ngrams;
 pub mod script;
 pub mod segmenter;
 pub mod user_dict;
@@ -25,8 +25,8 @@ pub use segmenter::{JiebaSegmenter, Segmenter, WhitespaceSegmenter, WordsSegment
 pub use user_dict::read_user_dict;
 
 use crate::error::Result;
-use ngrams::char_ngrams;
 use nfkc::nfkc;
+use ngrams::char_ngrams;
 use script::is_unified_ideographs;
 
 /// Prefix of character n-gram features, so they never collide with word features
@@ -334,4 +334,3 @@ mod tests {
         assert_eq!(tokens, vec!["unicef"]);
     }
 }
-

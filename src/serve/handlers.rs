@@ -1,0 +1,151 @@
+//! Handlers: a decoded request in, the JSON answer out; run off the async threads.
+
+use super::api::{results, to_json, BatchResult, SuggestionResults};
+use super::language;
+use super::problem::Problem;
+use super::projects::{Project, ProjectDecision};
+use super::request::{self, LanguageTag, SuggestOptions};
+use crate::error::Result;
+use crate::predict::DecisionRule;
+
+/// `suggest`: the JSON answer for a form body.
+pub(super) fn suggest(
+    project: &Project,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<u8>, Problem> {
+    let call = request::decode_suggest(content_type, body)?;
+    let loaded = project.current();
+    let suggester = &loaded.suggester;
+    let language = label_language(project, suggester.model(), &call.options)?;
+    let suggestions = match decision_rule(&call.options, &project.decision)? {
+        None => Vec::new(),
+        Some(rule) => suggester.suggest(&call.text, &rule),
+    };
+    Ok(to_json(&SuggestionResults {
+        results: results(&suggestions, language),
+    }))
+}
+
+/// `suggest-batch`: the JSON answer for a JSON body and query options.
+pub(super) fn suggest_batch(
+    project: &Project,
+    query: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<u8>, Problem> {
+    let call = request::decode_batch(query, content_type, body)?;
+    let loaded = project.current();
+    let suggester = &loaded.suggester;
+    let language = label_language(project, suggester.model(), &call.options)?;
+    let per_document = match decision_rule(&call.options, &project.decision)? {
+        None => vec![Vec::new(); call.documents.len()],
+        Some(rule) => {
+            let texts: Vec<&str> = call.documents.iter().map(|d| d.text.as_str()).collect();
+            suggester.suggest_batch(&texts, &rule)
+        }
+    };
+    let batch: Vec<BatchResult> = call
+        .documents
+        .iter()
+        .zip(&per_document)
+        .map(|(document, suggestions)| BatchResult {
+            results: results(suggestions, language),
+            document_id: document.document_id.as_deref(),
+        })
+        .collect();
+    Ok(to_json(&batch))
+}
+
+/// `detect-language`: the JSON answer for a JSON body.
+pub(super) fn detect_language(content_type: Option<&str>, body: &[u8]) -> Result<Vec<u8>, Problem> {
+    let call = request::decode_detect_language(content_type, body)?;
+    Ok(to_json(&language::detect(&call)?))
+}
+
+/// The language of the labels: the one asked for, which must be one the project labels in
+/// (its own, and English and Chinese with a thesaurus), else the project's.
+pub(super) fn label_language(
+    project: &Project,
+    model: &crate::model::Model,
+    options: &SuggestOptions,
+) -> Result<LanguageTag, Problem> {
+    let Some(language) = options.language else {
+        return Ok(project.language);
+    };
+    let supported = project.label_languages(model);
+    if supported.iter().any(|l| l == language.as_str()) {
+        Ok(language)
+    } else {
+        Err(Problem::bad_request(format!(
+            "language \"{}\" not supported by vocabulary (it has {})",
+            language.as_str(),
+            supported
+                .iter()
+                .map(|l| format!("\"{l}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    }
+}
+
+/// The decision of a request as a [`DecisionRule`]; `None` means "no results" (`limit=0`).
+///
+/// What the request does not set comes from the project (a projects file's `limit` and
+/// `threshold`), else from the defaults: at most [`request::DEFAULT_LIMIT`] results.
+/// Without `threshold` in the request, the decision `dtag suggest --project ID` makes: the
+/// project's threshold (at least the best descriptor), or without one the model's tuned
+/// per-descriptor thresholds (0.5 for an untuned model), at least the best one. With
+/// `threshold` in the request, Annif's filter: at most `limit` results with a score of at
+/// least `threshold`, and none at all when nothing reaches it.
+pub(super) fn decision_rule(
+    options: &SuggestOptions,
+    project: &ProjectDecision,
+) -> Result<Option<DecisionRule>, Problem> {
+    let limit = options
+        .limit
+        .or(project.limit)
+        .unwrap_or(request::DEFAULT_LIMIT);
+    if limit == 0 {
+        return Ok(None);
+    }
+    let rule = match (options.threshold, project.threshold) {
+        (None, None) => DecisionRule {
+            limit,
+            ..DecisionRule::default()
+        },
+        (None, Some(threshold)) => DecisionRule {
+            limit,
+            threshold,
+            at_least_one: true,
+            use_model_thresholds: false,
+            min_score: 0.0,
+        },
+        (Some(threshold), _) => DecisionRule {
+            limit,
+            threshold,
+            at_least_one: false,
+            use_model_thresholds: false,
+            min_score: 0.0,
+        },
+    }
+    .check()
+    .map_err(|e| Problem::bad_request(e.to_string()))?;
+    Ok(Some(rule))
+}
+
+/// Runs CPU-bound work on rayon's pool and waits for it without blocking the runtime.
+pub(super) async fn off_runtime<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Problem> {
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        // A panic must not abort the server (rayon aborts on panics in spawned jobs).
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+        let _ = done_tx.send(outcome);
+    });
+    match done_rx.await {
+        Ok(Ok(value)) => Ok(value),
+        _ => Err(Problem::internal("scoring the text failed unexpectedly")),
+    }
+}
