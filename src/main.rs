@@ -7,7 +7,9 @@ fn main() -> std::process::ExitCode {
         // The reader of our output stopped reading (`| head`): what it wanted was written.
         Err(err) if cli::failure::is_broken_pipe(&err) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", cli::failure::render(&err));
+            // Not `eprintln!`, which panics when stderr is closed: the exit status says it.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "error: {}", cli::failure::render(&err));
             std::process::ExitCode::FAILURE
         }
     }

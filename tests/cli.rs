@@ -1065,3 +1065,74 @@ fn invalid_parameters_fail_before_any_work() {
     assert!(run.stderr.contains("--c"), "{}", run.stderr);
     assert!(!model.exists());
 }
+
+/// `eval … --per-label F --report D | true` (and with stderr closed too): the files are
+/// written before anything goes to stdout, and a reader that went away is a quiet exit.
+#[test]
+fn eval_writes_its_files_when_nobody_reads_its_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let per_label = dir.path().join("labels.tsv");
+    let report = dir.path().join("report");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dtag"))
+        .current_dir(root())
+        .args(["eval", "--model", &model_arg(), "--corpus", TEST])
+        .args(["--per-label", &p(&per_label), "--report", &p(&report)])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both readers go away before dtag has written a byte (loading the model takes longer).
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a closed pipe is not a failure");
+    assert!(
+        std::fs::read_to_string(&per_label).unwrap().lines().count() > 1,
+        "per-label figures written"
+    );
+    assert!(report.join("index.html").is_file(), "report written");
+}
+
+/// Every command names the documents it reads `--corpus` and their format `--input-format`;
+/// `suggest` also takes drafts as positional arguments, and `--json` as `--format json`.
+#[test]
+fn documents_are_named_alike_in_every_command() {
+    let by_position = dtag(["suggest", "--model", &model_arg(), "--json", TEST]).ok();
+    let by_flag = dtag([
+        "suggest",
+        "--model",
+        &model_arg(),
+        "--format",
+        "json",
+        "--input-format",
+        "dtag",
+        "--corpus",
+        TEST,
+    ])
+    .ok();
+    assert_eq!(by_position.json(), by_flag.json());
+    let eval = dtag([
+        "eval",
+        "--model",
+        &model_arg(),
+        "--corpus",
+        TEST,
+        "--input-format",
+        "dtag",
+        "--json",
+    ])
+    .ok();
+    assert!(number(&eval.json(), "docs") > 0.0);
+    // The old spelling still works.
+    dtag([
+        "eval",
+        "--model",
+        &model_arg(),
+        "--corpus",
+        TEST,
+        "--format",
+        "dtag",
+    ])
+    .ok();
+}

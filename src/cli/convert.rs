@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 use dtag::formats::{self, CorpusFormat};
 
 use super::flags::{CorpusFormatArg, ThesaurusArgs};
+use super::output::stderr_line;
 use super::output::summary;
 
 /// Output format of `convert` (any readable format except auto-detection).
@@ -25,8 +26,8 @@ pub struct ConvertArgs {
     corpus: Vec<PathBuf>,
 
     /// Format of the input.
-    #[arg(long, value_enum, default_value_t = CorpusFormatArg::Auto)]
-    format: CorpusFormatArg,
+    #[arg(long = "input-format", alias = "format", value_enum, default_value_t = CorpusFormatArg::Auto)]
+    input_format: CorpusFormatArg,
 
     /// Format to write.
     #[arg(long, value_enum)]
@@ -55,9 +56,9 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
         guard.file("--output", &args.output)?
     };
     let thesaurus = args.thesaurus.load()?;
-    let corpus = args
-        .thesaurus
-        .read_labelled(&args.corpus, args.format, thesaurus.as_ref())?;
+    let corpus =
+        args.thesaurus
+            .read_labelled(&args.corpus, args.input_format, thesaurus.as_ref())?;
     let to = match args.to {
         OutputFormatArg::Dtag => CorpusFormat::Dtag,
         OutputFormatArg::AnnifTsv => CorpusFormat::AnnifTsv,
@@ -66,7 +67,7 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
     };
     let report = formats::write_corpus_to(&corpus, to, &output, thesaurus.as_ref())?;
     if report.flattened > 0 {
-        eprintln!(
+        stderr_line!(
             "note: {} document text(s) had line breaks{} replaced by spaces to fit the {to} format",
             report.flattened,
             if to == CorpusFormat::AnnifTsv {

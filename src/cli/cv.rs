@@ -10,7 +10,7 @@ use dtag::evaluate::cv::cross_validate;
 use super::flags::{
     params_and_thesaurus, train_params, CorpusFormatArg, DecisionArgs, ThesaurusArgs, TrainOptions,
 };
-use super::output::{self, summary, Bars};
+use super::output::{self, Bars};
 
 #[derive(Args, Debug)]
 pub struct CvArgs {
@@ -19,8 +19,8 @@ pub struct CvArgs {
     corpus: Vec<PathBuf>,
 
     /// Corpus format.
-    #[arg(long, value_enum, default_value_t = CorpusFormatArg::Auto)]
-    format: CorpusFormatArg,
+    #[arg(long = "input-format", alias = "format", value_enum, default_value_t = CorpusFormatArg::Auto)]
+    input_format: CorpusFormatArg,
 
     /// As for `train`: the segmenter's words and the names of the corpus descriptors.
     #[command(flatten)]
@@ -52,10 +52,9 @@ pub fn run(args: CvArgs, bars: &Bars) -> anyhow::Result<()> {
     // The same reader and thesaurus handling as `train`, so that `cv` measures what `train`
     // would learn from the same corpus.
     let (params, thesaurus) = params_and_thesaurus(&args.options, &args.thesaurus)?;
-    let corpus = args
-        .thesaurus
-        .read_labelled(&args.corpus, args.format, thesaurus.as_ref())?;
-    summary!("{}-fold cross-validation", args.folds);
+    let corpus =
+        args.thesaurus
+            .read_labelled(&args.corpus, args.input_format, thesaurus.as_ref())?;
     let report = cross_validate(
         &params,
         &corpus,

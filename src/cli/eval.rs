@@ -14,6 +14,7 @@ use dtag::io_guard::OutputGuard;
 use dtag::predict::Suggester;
 
 use super::flags::{self, CorpusFormatArg, DecisionArgs, ModelArgs, ThesaurusArgs};
+use super::output::stderr_line;
 use super::output::{self, summary};
 
 #[derive(Args, Debug)]
@@ -26,8 +27,8 @@ pub struct EvalArgs {
     corpus: Vec<PathBuf>,
 
     /// Corpus format.
-    #[arg(long, value_enum, default_value_t = CorpusFormatArg::Auto)]
-    format: CorpusFormatArg,
+    #[arg(long = "input-format", alias = "format", value_enum, default_value_t = CorpusFormatArg::Auto)]
+    input_format: CorpusFormatArg,
 
     /// Without it, a model trained with a thesaurus resolves the corpus with what it stores.
     #[command(flatten)]
@@ -86,7 +87,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     let corpus: Corpus = flags::read_labelled(
         &args.corpus,
-        args.format,
+        args.input_format,
         thesaurus,
         args.thesaurus.strict_thesaurus,
         given.is_some(),
@@ -98,6 +99,23 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         (true, Some(t)) => Some(rollup(&evaluation.label_names(), &evaluation.documents, t)),
         _ => None,
     };
+    // Files first: a reader of stdout that goes away (`| head`, `| true`) ends the command
+    // at the first write to stdout, and must not cost the report files.
+    if let Some(dir) = &report_dir {
+        let sources: Vec<String> = args
+            .corpus
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let title = format!("model {} on {}", chosen.model.display(), sources.join(", "));
+        let page = write_html_report(dir, &evaluation, &title)?;
+        summary!("report written to {}", page.display());
+    }
+    // After the report, which creates its directory: `--per-label DIR/labels.tsv` may go in it.
+    if let Some(out) = &per_label_out {
+        out.write(per_label_tsv(&evaluation).as_bytes())?;
+        summary!("per-descriptor figures written to {out}");
+    }
     if args.json {
         #[derive(Serialize)]
         struct WithRollup<'a> {
@@ -116,21 +134,6 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         if let Some(r) = &rollup {
             output::print_out(r.to_table())?;
         }
-    }
-    if let Some(dir) = &report_dir {
-        let sources: Vec<String> = args
-            .corpus
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        let title = format!("model {} on {}", chosen.model.display(), sources.join(", "));
-        let page = write_html_report(dir, &evaluation, &title)?;
-        summary!("report written to {}", page.display());
-    }
-    // After the report, which creates its directory: `--per-label DIR/labels.tsv` may go in it.
-    if let Some(out) = &per_label_out {
-        out.write(per_label_tsv(&evaluation).as_bytes())?;
-        summary!("per-descriptor figures written to {out}");
     }
     Ok(())
 }
@@ -153,7 +156,7 @@ fn hint_unseen_descriptors(evaluation: &dtag::evaluate::Evaluation, with_thesaur
         .iter()
         .filter(|d| dtag::thesaurus::looks_like_iri(d))
         .count();
-    eprintln!(
+    stderr_line!(
         "warning: {} of the {} gold descriptor assignments name descriptors the model was not \
          trained on (e.g. `{}`), so the figures measure mismatched names",
         r.unseen_assignments,
@@ -161,7 +164,7 @@ fn hint_unseen_descriptors(evaluation: &dtag::evaluate::Evaluation, with_thesaur
         unseen.first().copied().unwrap_or_default()
     );
     if uris * 2 >= unseen.len() && !with_thesaurus {
-        eprintln!(
+        stderr_line!(
             "hint: the corpus names descriptors by URI, which could not be matched: the model \
              knows labels and has no thesaurus; give --thesaurus to match URIs to labels, or \
              train the model with --thesaurus"

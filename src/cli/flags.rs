@@ -266,6 +266,8 @@ pub enum AnalyzerArg {
     Jieba,
     /// Split on whitespace only (already tokenized text).
     Whitespace,
+    /// Runs of letters and digits (alphabetic languages; the default for all but `zh`).
+    Words,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -298,6 +300,7 @@ pub fn train_params(args: &TrainOptions) -> anyhow::Result<TrainParams> {
     let segmenter = match args.analyzer {
         Some(AnalyzerArg::Jieba) => SegmenterKind::Jieba,
         Some(AnalyzerArg::Whitespace) => SegmenterKind::Whitespace,
+        Some(AnalyzerArg::Words) => SegmenterKind::Words,
         None => args.language.default_segmenter(),
     };
     let params = TrainParams {

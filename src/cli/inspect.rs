@@ -9,6 +9,7 @@ use serde::Serialize;
 use dtag::predict::explain::{descriptor_profile, find_descriptor};
 
 use super::flags::ModelArgs;
+use super::output::stderr_line;
 use super::output::summary;
 
 #[derive(Args, Debug)]
@@ -61,7 +62,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
                 serde_json::to_writer_pretty(&mut out, &profile)?;
                 writeln!(out)?;
             } else {
-                eprintln!(
+                stderr_line!(
                     "{}{}: {} training documents, intercept {:.4}, {} stored weights",
                     profile.descriptor,
                     profile

@@ -12,6 +12,7 @@ use dtag::train::journal::{self, Journal, Lesson, LoggedSubject, Replay, Teacher
 use dtag::train::learn::{LearnParams, LearnReport, HOLDOUT_SHARE, MIN_KNOWN_TERMS};
 
 use super::flags::{self, read_labelled, CorpusFormatArg, ModelArgs, ThesaurusArgs};
+use super::output::stderr_line;
 use super::output::{self, print_out, print_tuning, summary};
 
 #[derive(Args, Debug)]
@@ -246,7 +247,7 @@ fn print_summary(report: &LearnReport) {
             .map(|(t, n)| format!("{t} ({n})"))
             .collect();
         // Data the update could not use: said even with -q.
-        eprintln!(
+        stderr_line!(
             "note: ignored {} new term(s) outside the vocabulary of {} terms ({} of {} \
              tokens); most frequent: {}",
             vocabulary.ignored_terms,

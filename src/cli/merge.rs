@@ -30,8 +30,13 @@ pub struct MergeArgs {
     corpus: Vec<PathBuf>,
 
     /// Corpus format of `--corpus` (default: the shards' format).
-    #[arg(long, value_enum, requires = "corpus")]
-    format: Option<CorpusFormatArg>,
+    #[arg(
+        long = "input-format",
+        alias = "format",
+        value_enum,
+        requires = "corpus"
+    )]
+    input_format: Option<CorpusFormatArg>,
 
     /// Read the thesaurus from here rather than where the shards read it.
     #[arg(long, value_name = "FILE")]
@@ -88,7 +93,7 @@ pub fn run(args: MergeArgs, bars: &Bars) -> anyhow::Result<()> {
     prompt_if_terminal(&corpus, "a corpus");
     let inputs = TrainInputs {
         corpus: &corpus,
-        format: match args.format {
+        format: match args.input_format {
             Some(f) => f.format(),
             None => stored.format,
         },

@@ -15,6 +15,7 @@ mod inspect;
 mod learn;
 mod merge;
 mod output;
+mod readme_flags;
 #[cfg(feature = "serve")]
 mod serve;
 mod suggest;
@@ -22,7 +23,9 @@ mod synth;
 mod train;
 
 use anyhow::{bail, Context};
+
 use clap::{CommandFactory, Parser, Subcommand};
+use output::stderr_line;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -90,7 +93,7 @@ pub fn parse() -> Cli {
                 let verb = std::env::args().skip(1).find(|a| !a.starts_with('-'));
                 if let Some((verb, hint)) = verb.and_then(|v| annif_verbs::hint(&v).map(|h| (v, h)))
                 {
-                    eprintln!("error: dtag has no `{verb}` subcommand (it is Annif's): {hint}");
+                    stderr_line!("error: dtag has no `{verb}` subcommand (it is Annif's): {hint}");
                     std::process::exit(2);
                 }
             }

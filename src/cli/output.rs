@@ -34,12 +34,23 @@ pub fn quiet() -> bool {
 macro_rules! summary {
     ($($arg:tt)*) => {
         if !$crate::cli::output::quiet() {
-            eprintln!($($arg)*);
+            $crate::cli::output::stderr_line!($($arg)*);
         }
     };
 }
 
 pub(crate) use summary;
+
+/// `eprintln!` that never panics: with stderr closed (`2>&1 | true`) the line is dropped, and
+/// the command goes on to write its files and exit as it would have.
+macro_rules! stderr_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+pub(crate) use stderr_line;
 
 /// Writes `text` to standard output. Unlike `print!`, which panics, a closed pipe (`| head`)
 /// comes back as an error, which `main` takes for the normal end it is.
@@ -62,7 +73,7 @@ pub fn report_read(read: &ReadCorpus, with_thesaurus: bool, warn_unknown: bool) 
         read.summary.describe()
     );
     if let Some(note) = read.summary.ignored_note() {
-        eprintln!("{note}");
+        stderr_line!("{note}");
     }
     let report = &read.resolution;
     if with_thesaurus && warn_unknown {
@@ -76,7 +87,7 @@ pub fn report_read(read: &ReadCorpus, with_thesaurus: bool, warn_unknown: bool) 
     }
     for warning in report.warnings() {
         if warn_unknown || !warning.starts_with("warning") {
-            eprintln!("{warning}");
+            stderr_line!("{warning}");
         }
     }
 }
@@ -87,7 +98,7 @@ pub fn prompt_if_terminal(paths: &[PathBuf], what: &str) {
     use std::io::IsTerminal;
     let reads_stdin = paths.is_empty() || paths.iter().any(|p| p.as_os_str() == "-");
     if reads_stdin && std::io::stdin().is_terminal() {
-        eprintln!("reading {what} from standard input; end with Ctrl-D");
+        stderr_line!("reading {what} from standard input; end with Ctrl-D");
     }
 }
 
@@ -150,7 +161,7 @@ pub fn thousands(rate: f64) -> String {
 /// The summary of threshold tuning (or why there was none) on stderr.
 pub(crate) fn print_tuning(summary: &TuningSummary) {
     if let Some(reason) = &summary.skipped {
-        eprintln!("thresholds not tuned: {reason}");
+        stderr_line!("thresholds not tuned: {reason}");
     }
     if let Some(t) = &summary.report {
         summary!(

@@ -1,6 +1,5 @@
 //! `dtag serve`: Annif's REST API and a web page over HTTP.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -159,8 +158,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     .check()?;
     params.run(|address| {
         // Scripts and tests read this line to find the port.
-        println!("listening on http://{address}");
-        let _ = std::io::stdout().flush();
+        let _ = super::output::print_out(format_args!("listening on http://{address}\n"));
     })?;
     Ok(())
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use dtag::predict::{DecisionRule, Suggester, Suggestion};
 
 use super::flags::{self, CorpusFormatArg, DecisionArgs, Format, ModelArgs};
+use super::output::stderr_line;
 use super::output::{self};
 use dtag::io_guard::{Output, OutputGuard};
 
@@ -59,6 +60,10 @@ pub struct SuggestArgs {
     /// Annif document directories, `-` for stdin (the default).
     #[arg(value_name = "FILE|DIR")]
     inputs: Vec<PathBuf>,
+
+    /// Drafts, as every other command names its documents: read after the positional ones.
+    #[arg(long, num_args = 1.., value_name = "FILE|DIR")]
+    corpus: Vec<PathBuf>,
 }
 
 /// A draft to suggest for, with a name for the output.
@@ -97,6 +102,7 @@ pub fn run(mut args: SuggestArgs) -> anyhow::Result<()> {
     if args.json {
         args.format = Format::Json;
     }
+    args.inputs.append(&mut args.corpus);
     let chosen = args.model.resolve()?;
     let rule = args.decision.rule_for(&chosen)?;
     if args.explain_terms == 0 {
@@ -173,12 +179,12 @@ fn warn_unfamiliar_drafts(suggester: &Suggester, drafts: &[Draft], min_known: us
         .collect();
     for (draft, o) in drafts.iter().zip(overlaps) {
         if o.terms == 0 {
-            eprintln!(
+            stderr_line!(
                 "warning: {}: the draft is empty (no words); nothing can be suggested from it",
                 draft.name
             );
         } else if o.known < min_known {
-            eprintln!(
+            stderr_line!(
                 "warning: {}: only {} of the draft's {} distinct terms are known to the model \
                  (fewer than --min-known-terms {min_known}); its suggestions rest on almost nothing",
                 draft.name, o.known, o.terms

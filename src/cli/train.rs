@@ -12,6 +12,7 @@ use dtag::train::{TrainInputs, TrainReport};
 use super::flags::{
     params_and_thesaurus, train_params, CorpusFormatArg, ThesaurusArgs, TrainOptions,
 };
+use super::output::stderr_line;
 use super::output::{self, print_out, print_tuning, prompt_if_terminal, save_timed, summary, Bars};
 
 #[derive(Args, Debug)]
@@ -30,8 +31,8 @@ pub struct TrainArgs {
     shard: Option<ShardSpec>,
 
     /// Corpus format.
-    #[arg(long, value_enum, default_value_t = CorpusFormatArg::Auto)]
-    format: CorpusFormatArg,
+    #[arg(long = "input-format", alias = "format", value_enum, default_value_t = CorpusFormatArg::Auto)]
+    input_format: CorpusFormatArg,
 
     /// The thesaurus also gives the segmenter its Chinese labels as words, and the model its
     /// descriptors' URIs, labels and microthesauri.
@@ -65,7 +66,7 @@ pub fn run(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
     prompt_if_terminal(&args.corpus, "a corpus");
     let inputs = TrainInputs {
         corpus: &args.corpus,
-        format: args.format.format(),
+        format: args.input_format.format(),
         thesaurus: thesaurus.as_ref(),
         strict_thesaurus: args.thesaurus.strict_thesaurus,
     };
@@ -101,7 +102,7 @@ terms, {} stored weights, {} out-of-fold values kept",
             report.held_out_values
         );
         if let Some(why) = &report.tuning_skipped {
-            eprintln!("warning: threshold tuning skipped: {why}");
+            stderr_line!("warning: threshold tuning skipped: {why}");
         }
         output::print_times_and_destination(&report.seconds, &model_out);
         return Ok(());
@@ -140,7 +141,7 @@ vocabulary {} terms, {} stored weights",
             .iter()
             .map(|(d, n)| format!("{d} ({n})"))
             .collect();
-        eprintln!("skipped: {}", names.join(", "));
+        stderr_line!("skipped: {}", names.join(", "));
     }
     print_tuning(&report.tuning);
     if let Some(e) = &report.ensemble {
