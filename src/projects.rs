@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::predict::ProjectDecision;
 
 /// The file `--project` reads when `--config` is not given, in the working directory.
 pub const DEFAULT_CONFIG: &str = "dtag.toml";
@@ -45,8 +46,24 @@ pub struct Project {
     /// The model file, resolved against the file's directory.
     pub model: PathBuf,
     pub thesaurus: Option<PathBuf>,
-    pub limit: Option<usize>,
-    pub threshold: Option<f32>,
+    /// The limit and threshold of requests and commands that do not set them.
+    pub decision: ProjectDecision,
+}
+
+impl Project {
+    /// A project known only by its id and model file (`dtag serve --model ID=FILE`): named
+    /// by its id, in its model's language, with its model's thesaurus and the defaults.
+    pub fn of_model(id: &str, model: &Path) -> Result<Project> {
+        check_id(id).map_err(|why| Error::param("model", why))?;
+        Ok(Project {
+            id: id.to_string(),
+            name: id.to_string(),
+            language: None,
+            model: model.to_path_buf(),
+            thesaurus: None,
+            decision: ProjectDecision::default(),
+        })
+    }
 }
 
 /// The projects of one file, by id.
@@ -89,15 +106,16 @@ impl Projects {
         for (id, entry) in entries {
             let line = line_of_table(text, &id);
             check_id(&id).map_err(|why| problem(line, why))?;
-            if entry.threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
-                return Err(problem(
-                    line,
-                    format!("[{id}] threshold must be within 0 and 1"),
-                ));
-            }
-            if entry.limit == Some(0) {
-                return Err(problem(line, format!("[{id}] limit must be at least 1")));
-            }
+            let decision = ProjectDecision {
+                limit: entry.limit,
+                threshold: entry.threshold,
+            };
+            decision.check().map_err(|e| match e {
+                Error::InvalidParam { name, reason } => {
+                    problem(line, format!("[{id}] {name} {reason}"))
+                }
+                other => other,
+            })?;
             projects.insert(
                 id.clone(),
                 Project {
@@ -106,8 +124,7 @@ impl Projects {
                     language: entry.language,
                     model: base.join(entry.model),
                     thesaurus: entry.thesaurus.map(|t| base.join(t)),
-                    limit: entry.limit,
-                    threshold: entry.threshold,
+                    decision,
                 },
             );
         }
@@ -178,7 +195,10 @@ mod tests {
         assert_eq!(u.name, "UNBIS");
         assert_eq!(u.model, Path::new("conf/m/u.dtag"));
         assert_eq!(u.thesaurus.as_deref(), Some(Path::new("conf/c.tsv")));
-        assert_eq!((u.limit, u.threshold), (Some(5), Some(0.25)));
+        assert_eq!(
+            (u.decision.limit, u.decision.threshold),
+            (Some(5), Some(0.25))
+        );
         let p = projects.get("plain").unwrap();
         assert_eq!(
             (p.name.as_str(), p.model.as_path()),

@@ -1155,8 +1155,8 @@ fn projects_file_limit_and_threshold_apply_when_the_request_sets_neither() {
     std::fs::write(
         &config,
         format!(
-            "[plain]\nmodel = {model:?}\n\n[one]\nmodel = {model:?}\nlimit = 1\n\n\
-             [low]\nmodel = {model:?}\nthreshold = 0.01\n"
+            "[plain]\nmodel = {model:?}\n\n[one]\nname = \"One descriptor\"\n\
+             model = {model:?}\nlimit = 1\n\n[low]\nmodel = {model:?}\nthreshold = 0.01\n"
         ),
     )
     .unwrap();
@@ -1193,6 +1193,12 @@ fn projects_file_limit_and_threshold_apply_when_the_request_sets_neither() {
     }
     assert_eq!(ask("one", "").len(), 1);
     assert!(plain.len() > 1, "{plain:?}");
+    // The file's `name` is shown; a project without one is named by its id.
+    assert_eq!(
+        server.get("/v1/projects/one").json()["name"],
+        "One descriptor"
+    );
+    assert_eq!(server.get("/v1/projects/plain").json()["name"], "plain");
     // The project's low threshold proposes more than the model's tuned thresholds do.
     assert!(low.len() > plain.len(), "{low:?} vs {plain:?}");
     assert!(low.iter().all(|(_, score)| *score >= 0.01));

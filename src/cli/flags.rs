@@ -14,7 +14,7 @@ use dtag::corpus::Corpus;
 use dtag::features::TfidfParams;
 use dtag::formats::CorpusFormat;
 use dtag::model::Model;
-use dtag::predict::DecisionRule;
+use dtag::predict::{AskedThreshold, DecisionRequest, DecisionRule, ProjectDecision};
 use dtag::thesaurus::Thesaurus;
 use dtag::train::{TrainParams, ValidTrainParams};
 
@@ -170,36 +170,31 @@ pub struct DecisionArgs {
 impl DecisionArgs {
     /// The rule these flags give.
     pub fn rule(&self) -> anyhow::Result<DecisionRule> {
-        self.rule_with(None, None)
+        self.rule_with(&ProjectDecision::default())
     }
 
     /// The rule these flags give, with the chosen project's limit and threshold where the
     /// flags are not given.
     pub fn rule_for(&self, chosen: &ChosenModel) -> anyhow::Result<DecisionRule> {
-        let project = chosen.project.as_ref();
-        self.rule_with(
-            project.and_then(|p| p.limit),
-            project.and_then(|p| p.threshold),
-        )
+        let project = chosen.project.as_ref().map(|p| p.decision);
+        self.rule_with(&project.unwrap_or_default())
     }
 
-    fn rule_with(
-        &self,
-        limit: Option<usize>,
-        threshold: Option<f32>,
-    ) -> anyhow::Result<DecisionRule> {
-        let threshold = self.threshold.or(threshold);
-        Ok(DecisionRule {
-            limit: self
-                .limit
-                .or(limit)
-                .unwrap_or(DecisionRule::default().limit),
-            threshold: threshold.unwrap_or(DecisionRule::default().threshold),
-            at_least_one: true,
-            use_model_thresholds: threshold.is_none(),
+    fn rule_with(&self, project: &ProjectDecision) -> anyhow::Result<DecisionRule> {
+        let request = DecisionRequest {
+            limit: self.limit,
+            threshold: self.threshold,
             min_score: self.min_score,
+            threshold_means: AskedThreshold::AtLeastTheBest,
+        };
+        match request.resolve(project)? {
+            Some(rule) => Ok(rule),
+            // Only `--limit 0` gives no rule (projects files refuse a limit of 0): a command
+            // asking for no suggestions at all is a mistake, refused as the library refuses it.
+            None => Err(dtag::predict::decision::check_limit(0)
+                .expect_err("0 is no limit")
+                .into()),
         }
-        .check()?)
     }
 }
 

@@ -107,38 +107,21 @@ fn seconds(name: &str, value: f64) -> anyhow::Result<std::time::Duration> {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let mut models = args.models;
-    let mut project_languages = std::collections::BTreeMap::new();
-    let mut project_decisions = std::collections::BTreeMap::new();
-    let mut project_thesauri = std::collections::BTreeMap::new();
+    let mut projects = Vec::new();
+    for (id, model) in &args.models {
+        projects.push(dtag::projects::Project::of_model(id, model)?);
+    }
     if let Some(config) = &args.config {
-        let projects = dtag::projects::Projects::load(config)?;
-        for project in projects.projects.into_values() {
-            if let Some(language) = project.language {
-                project_languages.insert(project.id.clone(), language);
-            }
-            // The project's thesaurus names its descriptors, as `dtag suggest --project` does.
-            if let Some(thesaurus) = project.thesaurus {
-                project_thesauri.insert(project.id.clone(), thesaurus);
-            }
-            // Requests that set neither get what `dtag suggest --project ID` gives.
-            project_decisions.insert(
-                project.id.clone(),
-                dtag::serve::ProjectDecision {
-                    limit: project.limit,
-                    threshold: project.threshold,
-                },
-            );
-            models.push((project.id, project.model));
-        }
+        projects.extend(
+            dtag::projects::Projects::load(config)?
+                .projects
+                .into_values(),
+        );
     }
     let params = ServeParams {
-        models,
+        projects,
         bind: args.bind,
         language: args.language,
-        project_languages,
-        project_decisions,
-        project_thesauri,
         max_body_bytes: args.max_body_bytes,
         max_body_memory: args.max_body_memory,
         max_in_flight: args.max_in_flight,

@@ -1,5 +1,6 @@
 //! Suggestion: scoring a text against every descriptor and choosing which to propose.
 
+pub mod decision;
 pub mod explain;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::features::sparse::SparseRow;
 use crate::metrics::top_k;
 use crate::model::Model;
+pub use decision::{AskedThreshold, DecisionRequest, ProjectDecision};
 
 /// Which descriptors to propose from the ranked scores.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,15 +46,9 @@ impl Default for DecisionRule {
 
 impl DecisionRule {
     pub fn check(self) -> Result<Self> {
-        if self.limit == 0 {
-            return Err(Error::param("limit", "must be at least 1"));
-        }
-        if !(0.0..=1.0).contains(&self.threshold) {
-            return Err(Error::param("threshold", "must be a probability in [0, 1]"));
-        }
-        if !(0.0..=1.0).contains(&self.min_score) {
-            return Err(Error::param("min_score", "must be a probability in [0, 1]"));
-        }
+        decision::check_limit(self.limit)?;
+        decision::check_probability("threshold", self.threshold)?;
+        decision::check_probability("min_score", self.min_score)?;
         Ok(self)
     }
 

@@ -46,18 +46,14 @@ impl ValidServeParams {
     /// address (useful with port 0) once the server accepts connections.
     pub fn run(self, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
         let p = &self.params;
-        let mut loaded = Vec::with_capacity(p.models.len());
-        for (id, path) in &p.models {
-            let language = self.project_languages.get(id).copied().or(self.language);
-            let thesaurus = match p.project_thesauri.get(id) {
+        let mut loaded = Vec::with_capacity(p.projects.len());
+        for (settings, language) in p.projects.iter().zip(&self.languages) {
+            // The project's thesaurus names its descriptors, as `dtag suggest --project` does.
+            let thesaurus = match &settings.thesaurus {
                 Some(path) => Some(crate::thesaurus::Thesaurus::load(path)?),
                 None => None,
             };
-            let mut project = Project::load(id, path, language, thesaurus)?;
-            if let Some(decision) = p.project_decisions.get(id) {
-                project.decision = *decision;
-            }
-            loaded.push(Arc::new(project));
+            loaded.push(Arc::new(Project::load(settings, *language, thesaurus)?));
         }
         release_large_buffers_to_the_system();
         let runtime = tokio::runtime::Builder::new_multi_thread()

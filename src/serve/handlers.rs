@@ -3,10 +3,10 @@
 use super::api::{results, to_json, BatchResult, SuggestionResults};
 use super::language;
 use super::problem::Problem;
-use super::projects::{Project, ProjectDecision};
+use super::projects::Project;
 use super::request::{self, LanguageTag, SuggestOptions};
 use crate::error::Result;
-use crate::predict::DecisionRule;
+use crate::predict::{AskedThreshold, DecisionRequest, DecisionRule, ProjectDecision};
 
 /// `suggest`: the JSON answer for a form body.
 pub(super) fn suggest(
@@ -89,49 +89,20 @@ pub(super) fn label_language(
     }
 }
 
-/// The decision of a request as a [`DecisionRule`]; `None` means "no results" (`limit=0`).
-///
-/// What the request does not set comes from the project (a projects file's `limit` and
-/// `threshold`), else from the defaults: at most [`request::DEFAULT_LIMIT`] results.
-/// Without `threshold` in the request, the decision `dtag suggest --project ID` makes: the
-/// project's threshold (at least the best descriptor), or without one the model's tuned
-/// per-descriptor thresholds (0.5 for an untuned model), at least the best one. With
-/// `threshold` in the request, Annif's filter: at most `limit` results with a score of at
-/// least `threshold`, and none at all when nothing reaches it.
+/// The decision of a request: [`DecisionRequest::resolve`] with Annif's meaning of
+/// `threshold` (a filter); `None` means "no results" (`limit=0`).
 pub(super) fn decision_rule(
     options: &SuggestOptions,
     project: &ProjectDecision,
 ) -> Result<Option<DecisionRule>, Problem> {
-    let limit = options
-        .limit
-        .or(project.limit)
-        .unwrap_or(request::DEFAULT_LIMIT);
-    if limit == 0 {
-        return Ok(None);
+    DecisionRequest {
+        limit: options.limit,
+        threshold: options.threshold,
+        min_score: 0.0,
+        threshold_means: AskedThreshold::Filter,
     }
-    let rule = match (options.threshold, project.threshold) {
-        (None, None) => DecisionRule {
-            limit,
-            ..DecisionRule::default()
-        },
-        (None, Some(threshold)) => DecisionRule {
-            limit,
-            threshold,
-            at_least_one: true,
-            use_model_thresholds: false,
-            min_score: 0.0,
-        },
-        (Some(threshold), _) => DecisionRule {
-            limit,
-            threshold,
-            at_least_one: false,
-            use_model_thresholds: false,
-            min_score: 0.0,
-        },
-    }
-    .check()
-    .map_err(|e| Problem::bad_request(e.to_string()))?;
-    Ok(Some(rule))
+    .resolve(project)
+    .map_err(|e| Problem::bad_request(e.to_string()))
 }
 
 /// Runs CPU-bound work on rayon's pool and waits for it without blocking the runtime.

@@ -38,6 +38,6 @@ pub mod request;
 mod routing;
 pub mod tokens;
 
+pub use crate::predict::ProjectDecision;
 pub use app::{Client, LearnCaller};
 pub use params::{parse_model_spec, ServeParams, ValidServeParams};
-pub use projects::ProjectDecision;

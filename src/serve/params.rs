@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::live::{self};
-use super::projects::{self, ProjectDecision};
+use super::projects;
 use super::proxy::{self};
 use super::request::LanguageTag;
 use super::tokens::LearnTokens;
@@ -15,20 +15,14 @@ use crate::error::{Error, Result};
 /// Server settings, checked by [`ServeParams::check`] before anything is loaded.
 #[derive(Debug, Clone)]
 pub struct ServeParams {
-    /// `(project id, model file)` pairs.
-    pub models: Vec<(String, PathBuf)>,
+    /// The projects served: each with its id, name, model file, and any language, thesaurus,
+    /// limit and threshold of its own (a projects file's; `--model ID=FILE` gives a project
+    /// with none, [`crate::projects::Project::of_model`]).
+    pub projects: Vec<crate::projects::Project>,
     pub bind: SocketAddr,
-    /// Language of the documents and labels of every project, reported in project
-    /// descriptions; `None`: each model's own language.
+    /// Language of the documents and labels of every project without a language of its own,
+    /// reported in project descriptions; `None`: each model's own language.
     pub language: Option<String>,
-    /// Projects whose language is given (from a projects file); it wins over `language`.
-    pub project_languages: std::collections::BTreeMap<String, String>,
-    /// Projects whose descriptors a thesaurus file names (a projects file's `thesaurus`), as
-    /// `dtag suggest --project` names them.
-    pub project_thesauri: std::collections::BTreeMap<String, PathBuf>,
-    /// Projects' default limit and threshold (from a projects file), used when a suggestion
-    /// request does not set them.
-    pub project_decisions: std::collections::BTreeMap<String, ProjectDecision>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Bytes of request bodies held in memory at once, over all requests; a body that would
@@ -73,12 +67,9 @@ pub struct ServeParams {
 impl Default for ServeParams {
     fn default() -> Self {
         ServeParams {
-            models: Vec::new(),
+            projects: Vec::new(),
             bind: SocketAddr::from(([127, 0, 0, 1], 5000)),
             language: None,
-            project_languages: std::collections::BTreeMap::new(),
-            project_thesauri: std::collections::BTreeMap::new(),
-            project_decisions: std::collections::BTreeMap::new(),
             max_body_bytes: 4 << 20,
             // Sixteen bodies of the largest size: enough for any batch client, while a flood of
             // large bodies cannot take more than this (plus its decoded copies) of memory.
@@ -108,24 +99,30 @@ impl Default for ServeParams {
 #[derive(Debug, Clone)]
 pub struct ValidServeParams {
     pub(super) params: ServeParams,
-    pub(super) language: Option<LanguageTag>,
-    pub(super) project_languages: std::collections::BTreeMap<String, LanguageTag>,
+    /// Each project's language when it is given (its own, else `--language`); `None`: its
+    /// model's. Same order as `params.projects`.
+    pub(super) languages: Vec<Option<LanguageTag>>,
     pub(super) tokens: Option<Arc<LearnTokens>>,
 }
 
 impl ServeParams {
     pub fn check(self) -> Result<ValidServeParams> {
-        if self.models.is_empty() {
+        if self.projects.is_empty() {
             return Err(Error::param("model", "give at least one NAME=FILE"));
         }
-        for (i, (id, _)) in self.models.iter().enumerate() {
+        for (i, project) in self.projects.iter().enumerate() {
+            let id = &project.id;
             projects::check_project_id(id)?;
-            if self.models[..i].iter().any(|(other, _)| other == id) {
+            if self.projects[..i].iter().any(|other| other.id == *id) {
                 return Err(Error::param(
                     "model",
                     format!("project name `{id}` is given twice"),
                 ));
             }
+            project
+                .decision
+                .check()
+                .map_err(|e| Error::param("config", format!("project `{id}`: {e}")))?;
         }
         let language = match &self.language {
             None => None,
@@ -133,20 +130,21 @@ impl ServeParams {
                 Error::param("language", "must be a language code such as `zh` or `en`")
             })?),
         };
-        let mut project_languages = std::collections::BTreeMap::new();
-        for (id, code) in &self.project_languages {
-            let tag = LanguageTag::parse(code).ok_or_else(|| {
-                Error::param(
-                    "language",
-                    format!("project `{id}`: `{code}` is not a language code such as `zh` or `en`"),
-                )
-            })?;
-            project_languages.insert(id.clone(), tag);
-        }
-        for (id, decision) in &self.project_decisions {
-            decision
-                .check()
-                .map_err(|why| Error::param("config", format!("project `{id}`: {why}")))?;
+        let mut languages = Vec::with_capacity(self.projects.len());
+        for project in &self.projects {
+            let own = match &project.language {
+                None => None,
+                Some(code) => Some(LanguageTag::parse(code).ok_or_else(|| {
+                    Error::param(
+                        "language",
+                        format!(
+                            "project `{}`: `{code}` is not a language code such as `zh` or `en`",
+                            project.id
+                        ),
+                    )
+                })?),
+            };
+            languages.push(own.or(language));
         }
         if self.max_body_bytes < 1024 {
             return Err(Error::param("max-body-bytes", "must be at least 1024"));
@@ -187,15 +185,15 @@ impl ServeParams {
             None => None,
         };
         if self.learn {
-            for (_, path) in &self.models {
-                live::check_writable(path)?;
+            for project in &self.projects {
+                live::check_writable(&project.model)?;
             }
         }
         if let Some(log) = &self.learn_log {
             if self
-                .models
+                .projects
                 .iter()
-                .any(|(_, m)| crate::io_guard::same_file(m, log))
+                .any(|p| crate::io_guard::same_file(&p.model, log))
             {
                 return Err(Error::param(
                     "learn-log",
@@ -214,8 +212,7 @@ impl ServeParams {
         }
         Ok(ValidServeParams {
             params: self,
-            language,
-            project_languages,
+            languages,
             tokens,
         })
     }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::request::{percent_decode, percent_encode, LanguageTag};
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::predict::{Suggester, Suggestion};
+use crate::predict::{ProjectDecision, Suggester, Suggestion};
 use crate::thesaurus::Thesaurus;
 
 /// Prefix of the URIs dtag gives descriptors, which are plain labels in its models.
@@ -113,6 +113,8 @@ impl Loaded {
 #[derive(Debug)]
 pub struct Project {
     pub id: String,
+    /// Shown to people (`/v1/projects`, the page): a projects file's `name`, else the id.
+    pub name: String,
     pub language: LanguageTag,
     pub path: PathBuf,
     current: RwLock<Arc<Loaded>>,
@@ -131,38 +133,18 @@ pub struct Project {
     thesaurus: Option<Thesaurus>,
 }
 
-/// A project's default limit and threshold (a projects file's `limit` and `threshold`), as
-/// `dtag suggest --project ID` applies them.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct ProjectDecision {
-    pub limit: Option<usize>,
-    pub threshold: Option<f32>,
-}
-
-impl ProjectDecision {
-    /// Why these defaults cannot be used, if they cannot.
-    pub fn check(&self) -> std::result::Result<(), String> {
-        if self.limit == Some(0) {
-            return Err("limit must be at least 1".into());
-        }
-        if self.threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
-            return Err("threshold must be within 0 and 1".into());
-        }
-        Ok(())
-    }
-}
-
 impl Project {
-    /// Loads `path` as project `id`. Its language is `language` when one is given (a
-    /// projects file's or `--language`), else the model's own; `thesaurus` names its
-    /// descriptors instead of the one stored in the model.
+    /// Loads the model of `settings` as a served project. Its language is `language` when
+    /// one is given (the project's own or `--language`), else the model's; `thesaurus` (the
+    /// project's) names its descriptors instead of the one stored in the model; requests that
+    /// set no limit or threshold get the project's ([`crate::projects::Project::decision`]).
     pub fn load(
-        id: &str,
-        path: &Path,
+        settings: &crate::projects::Project,
         language: Option<LanguageTag>,
         thesaurus: Option<Thesaurus>,
     ) -> Result<Project> {
-        check_project_id(id)?;
+        check_project_id(&settings.id)?;
+        let path = &settings.model;
         let mut loaded = Loaded::read(path, None)?;
         if let Some(thesaurus) = &thesaurus {
             loaded = with_thesaurus(loaded, thesaurus)?;
@@ -172,7 +154,8 @@ impl Project {
             None => model_language(loaded.suggester.model()),
         };
         Ok(Project {
-            id: id.to_string(),
+            id: settings.id.clone(),
+            name: settings.name.clone(),
             language,
             path: path.to_path_buf(),
             current: RwLock::new(Arc::new(loaded)),
@@ -180,7 +163,7 @@ impl Project {
             kept_out_updates: AtomicU64::new(0),
             learn_queued: AtomicUsize::new(0),
             reloads: AtomicU64::new(0),
-            decision: ProjectDecision::default(),
+            decision: settings.decision,
             thesaurus,
         })
     }
@@ -224,7 +207,7 @@ impl Project {
         let loaded = self.current();
         ProjectInfo {
             project_id: self.id.clone(),
-            name: self.id.clone(),
+            name: self.name.clone(),
             language: self.language.as_str().to_string(),
             backend: Backend {
                 backend_id: "dtag-logistic",
