@@ -64,6 +64,15 @@ impl Project {
             decision: ProjectDecision::default(),
         })
     }
+
+    /// The thesaurus file of a command or request working on `project`: the one `given` (a
+    /// flag), else the project's. Without either, the model's stored thesaurus names the
+    /// descriptors ([`crate::model::Model::thesaurus_or_stored`]).
+    pub fn thesaurus_file(project: Option<&Project>, given: Option<&Path>) -> Option<PathBuf> {
+        given
+            .map(Path::to_path_buf)
+            .or_else(|| project.and_then(|p| p.thesaurus.clone()))
+    }
 }
 
 /// The projects of one file, by id.

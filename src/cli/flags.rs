@@ -249,9 +249,7 @@ impl ChosenModel {
 
     /// The thesaurus file given on the command line, else the project's.
     pub fn thesaurus(&self, given: Option<&PathBuf>) -> Option<PathBuf> {
-        given
-            .cloned()
-            .or_else(|| self.project.as_ref().and_then(|p| p.thesaurus.clone()))
+        dtag::projects::Project::thesaurus_file(self.project.as_ref(), given.map(PathBuf::as_path))
     }
 }
 

@@ -124,8 +124,8 @@ pub fn run(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
     }
 
     let given = flags::load_optional_thesaurus(thesaurus_file.as_deref())?;
-    let stored = model.full_thesaurus();
-    let thesaurus = given.as_ref().or(stored.as_ref());
+    let stored = model.thesaurus_or_stored(given.as_ref());
+    let thesaurus = stored.as_deref();
     let corpus = read_labelled(
         &args.corpus,
         args.input_format,

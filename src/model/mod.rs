@@ -178,15 +178,17 @@ impl Model {
             .map(|table| Thesaurus::from_concept_table(table, &self.descriptors))
     }
 
-    /// The thesaurus to name a corpus's descriptors with: the one `given`, else the one
-    /// stored in the model (so `--thesaurus` need not be repeated after `train`).
+    /// The thesaurus to name a corpus's descriptors with: the one `given`, else the one the
+    /// model stores ([`Self::full_thesaurus`]), so `--thesaurus` need not be repeated after
+    /// `train`. Every command and the server name descriptors through this (the file given
+    /// comes from [`crate::projects::Project::thesaurus_file`]).
     pub fn thesaurus_or_stored<'a>(
         &self,
         given: Option<&'a Thesaurus>,
     ) -> Option<std::borrow::Cow<'a, Thesaurus>> {
         match given {
             Some(t) => Some(std::borrow::Cow::Borrowed(t)),
-            None => self.stored_thesaurus().map(std::borrow::Cow::Owned),
+            None => self.full_thesaurus().map(std::borrow::Cow::Owned),
         }
     }
 

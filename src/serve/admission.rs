@@ -49,8 +49,8 @@ impl ValidServeParams {
         let mut loaded = Vec::with_capacity(p.projects.len());
         for (settings, language) in p.projects.iter().zip(&self.languages) {
             // The project's thesaurus names its descriptors, as `dtag suggest --project` does.
-            let thesaurus = match &settings.thesaurus {
-                Some(path) => Some(crate::thesaurus::Thesaurus::load(path)?),
+            let thesaurus = match crate::projects::Project::thesaurus_file(Some(settings), None) {
+                Some(path) => Some(crate::thesaurus::Thesaurus::load(&path)?),
                 None => None,
             };
             loaded.push(Arc::new(Project::load(settings, *language, thesaurus)?));

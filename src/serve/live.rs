@@ -561,8 +561,8 @@ fn lessons(
             .collect(),
         ..RawCorpus::default()
     };
-    let thesaurus = model.full_thesaurus();
-    let (named, _resolution) = formats::resolve(raw, thesaurus.as_ref(), false)
+    let thesaurus = model.thesaurus_or_stored(None);
+    let (named, _resolution) = formats::resolve(raw, thesaurus.as_deref(), false)
         .map_err(|e| Problem::bad_request(format!("cannot name the subjects: {e}")))?;
     let mut names = named.documents.into_iter().map(|d| d.descriptors);
     Ok(documents
