@@ -581,8 +581,15 @@ impl Analyzer {
     }
 
     /// The NFKC normalisation every token of `text` is taken from.
+    /// For jieba, whitespace between two Chinese characters is removed as well: a body
+    /// word-segmented with spaces (区域 组织) is segmented again like the raw body (区域组织), so
+    /// features and label matches do not depend on who segmented the text.
     pub(crate) fn normalize<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
-        nfkc(text)
+        let text = nfkc(text);
+        if self.config.segmenter != SegmenterKind::Jieba {
+            return text;
+        }
+        join_han_runs(text)
     }
 
     /// The character n-grams of a text already [normalised](Self::normalize), those
@@ -618,7 +625,7 @@ impl Analyzer {
     }
 
     fn analyze_terms(&self, text: &str, with_ngrams: bool, emit: &mut dyn FnMut(Term<'_>)) {
-        let normalized = nfkc(text);
+        let normalized = self.normalize(text);
         let grams = self.config.char_ngrams.as_ref().filter(|_| with_ngrams);
         for chunk in normalized.split_whitespace() {
             self.segmenter.segment(chunk, &mut |word| {
@@ -663,6 +670,43 @@ impl Analyzer {
 /// algorithm, together with the character before them, which a combining mark may compose with.
 /// No character of the fast set composes with what precedes it, so the pieces normalise
 /// independently and the result equals NFKC of the whole text.
+/// `text` without the whitespace that stands between two unified ideographs (borrowed when
+/// there is none).
+fn join_han_runs(text: std::borrow::Cow<'_, str>) -> std::borrow::Cow<'_, str> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut out: Option<String> = None;
+    let mut previous: Option<char> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        let (at, c) = chars[i];
+        if c.is_whitespace() {
+            let end = chars[i..]
+                .iter()
+                .position(|(_, c)| !c.is_whitespace())
+                .map_or(chars.len(), |p| i + p);
+            let next = chars.get(end).map(|&(_, c)| c);
+            let joins = previous.is_some_and(is_unified_ideograph)
+                && next.is_some_and(is_unified_ideograph);
+            if joins {
+                out.get_or_insert_with(|| text[..at].to_string());
+            } else if let Some(o) = out.as_mut() {
+                o.extend(chars[i..end].iter().map(|&(_, c)| c));
+            }
+            i = end;
+            continue;
+        }
+        if let Some(o) = out.as_mut() {
+            o.push(c);
+        }
+        previous = Some(c);
+        i += 1;
+    }
+    match out {
+        Some(o) => std::borrow::Cow::Owned(o),
+        None => text,
+    }
+}
+
 fn nfkc(text: &str) -> std::borrow::Cow<'_, str> {
     if text
         .chars()
@@ -892,5 +936,19 @@ mod tests {
     fn nfkc_folds_fullwidth_forms() {
         let tokens = analyzer(SegmenterKind::Whitespace).tokens("ＵＮＩＣＥＦ");
         assert_eq!(tokens, vec!["unicef"]);
+    }
+
+    #[test]
+    fn jieba_segments_a_spaced_body_as_the_raw_one() {
+        let a = analyzer(SegmenterKind::Jieba);
+        let raw = a.tokens("安全理事会欢迎区域组织的合作, 2005 年");
+        let spaced = a.tokens("安全 理事会 欢迎 区域 组织 的 合作 , 2005 年");
+        assert_eq!(raw, spaced);
+        // Only gaps between two Chinese characters go: other words stay apart.
+        assert_eq!(a.normalize("UN 区域 组织 2005 年"), "UN 区域组织 2005 年");
+        assert!(matches!(
+            a.normalize("区域组织"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

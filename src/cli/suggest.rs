@@ -163,6 +163,13 @@ pub fn run(mut args: SuggestArgs) -> anyhow::Result<()> {
 /// if any pass the rule, rest on nothing (`--min-score` lets such drafts get none).
 fn warn_unfamiliar_drafts(suggester: &Suggester, drafts: &[Draft], min_known: usize) {
     use rayon::prelude::*;
+    // A blank draft gets no descriptor whatever the rule: say so even with no minimum.
+    for draft in drafts.iter().filter(|d| dtag::predict::is_blank(&d.text)) {
+        eprintln!(
+            "warning: {}: the draft is blank (no words); no descriptor is suggested for it",
+            draft.name
+        );
+    }
     if min_known == 0 {
         return;
     }
@@ -172,6 +179,9 @@ fn warn_unfamiliar_drafts(suggester: &Suggester, drafts: &[Draft], min_known: us
         .map(|d| model.vectorizer.overlap(suggester.analyzer(), &d.text))
         .collect();
     for (draft, o) in drafts.iter().zip(overlaps) {
+        if dtag::predict::is_blank(&draft.text) {
+            continue;
+        }
         if o.terms == 0 {
             eprintln!(
                 "warning: {}: the draft is empty (no words); nothing can be suggested from it",
