@@ -122,6 +122,12 @@ pub fn prior_weights() -> Features {
     set("lex_unambiguous", 1.2);
     set("label_frequency", 0.5);
     set("lex_rarity", 2.4);
+    if let Ok(v) = std::env::var("DTAG_EXP_PRIOR") {
+        for kv in v.split(',').filter(|x| !x.is_empty()) {
+            let (k, x) = kv.split_once(':').unwrap();
+            set(k, x.parse().unwrap());
+        }
+    }
     w
 }
 

@@ -294,6 +294,22 @@ impl Lexicon {
         ((chosen + PRIOR_WEIGHT * base) / (mentioned + PRIOR_WEIGHT)) as f32
     }
 
+    /// [`Self::precision`] with the descriptor's own record counted at `weight` (in
+    /// `[0, 1]`): 0 gives the record of all mentions, 1 the descriptor's own.
+    pub fn precision_weighted(&self, descriptor: u32, leave_out: Option<bool>, weight: f32) -> f32 {
+        let d = descriptor as usize;
+        let mut mentioned = self.data.mentioned_in[d] as f64;
+        let mut chosen = self.data.chosen_when_mentioned[d] as f64;
+        if let Some(gold) = leave_out {
+            mentioned = (mentioned - 1.0).max(0.0);
+            chosen = (chosen - gold as u8 as f64).max(0.0);
+        }
+        let w = weight.clamp(0.0, 1.0) as f64;
+        const PRIOR_WEIGHT: f64 = 2.0;
+        let base = self.base_precision;
+        ((w * chosen + PRIOR_WEIGHT * base) / (w * mentioned + PRIOR_WEIGHT)) as f32
+    }
+
     /// The chance a mention goes with its descriptor when nothing is known of that
     /// descriptor's own record: the smoothed share of all training mentions that did.
     pub fn base_precision_of_all(&self) -> f32 {

@@ -60,7 +60,7 @@ impl Default for EnsembleParams {
             neighbours: knn::DEFAULT_NEIGHBOURS,
             lexicon: true,
             candidates: 30,
-            ridge: 20.0,
+            ridge: std::env::var("DTAG_EXP_RIDGE").ok().and_then(|v| v.parse().ok()).unwrap_or(20.0),
         }
     }
 }
@@ -87,6 +87,8 @@ pub struct EnsembleData {
     pub unseen: Fusion,
     /// The held-out mentions `unseen` was fitted on, and how many were gold.
     pub unseen_evidence: (usize, usize),
+    /// How open the corpus's indexing is ([`openness`]).
+    pub openness: f32,
     pub candidates: usize,
     /// Descriptors `0..trained` have one-vs-rest models; the others come from the lexicon.
     pub trained: usize,
@@ -103,10 +105,24 @@ pub struct EnsembleDataRef<'a> {
     pub fusion: &'a Fusion,
     pub unseen: &'a Fusion,
     pub unseen_evidence: (usize, usize),
+    pub openness: f32,
     pub candidates: usize,
     pub trained: usize,
     pub label_documents: &'a [u32],
     pub documents: usize,
+}
+
+/// How openly a corpus's indexers choose from the thesaurus: the share of its trained
+/// descriptors (`label_documents`, documents per descriptor) that only one document carries.
+/// *Why:* where indexers keep choosing concepts not chosen before (kirjastonhoitaja: most
+/// descriptors of a few hundred documents are used once), a concept whose label training
+/// texts mention without its ever being chosen is a concept that does not fit them; where
+/// every document draws from a closed set (the demo corpus: 17 descriptors, none used once),
+/// such a record says nothing about the thesaurus's other concepts, which could never be
+/// chosen. The record of an unseen concept counts in proportion.
+pub fn openness(label_documents: &[u32]) -> f32 {
+    let once = label_documents.iter().filter(|&&n| n == 1).count();
+    once as f32 / label_documents.len().max(1) as f32
 }
 
 /// Whether a candidate's features are those of a concept no training document carried (no
@@ -123,6 +139,7 @@ pub struct Ensemble {
     fusion: Fusion,
     unseen: Fusion,
     unseen_evidence: (usize, usize),
+    openness: f32,
     candidates: usize,
     trained: usize,
     label_documents: Vec<u32>,
@@ -237,6 +254,7 @@ impl Ensemble {
             fusion: &self.fusion,
             unseen: &self.unseen,
             unseen_evidence: self.unseen_evidence,
+            openness: self.openness,
             candidates: self.candidates,
             trained: self.trained,
             label_documents: &self.label_documents,
@@ -271,6 +289,7 @@ impl Ensemble {
             fusion: data.fusion,
             unseen: data.unseen,
             unseen_evidence: data.unseen_evidence,
+            openness: data.openness,
             candidates: data.candidates,
             trained: data.trained,
             label_documents: data.label_documents,
@@ -299,7 +318,8 @@ impl Ensemble {
 
     /// A candidate's fused value (see [`Self::fusion_for`]).
     pub fn value(&self, features: &Features) -> f32 {
-        self.fusion_for(features).logit(features)
+        let exp: f32 = std::env::var("DTAG_EXP_UNSEEN").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        self.fusion_for(features).logit(features) + if is_unseen(features) { exp } else { 0.0 }
     }
 
     /// How concepts no training document carried are scored.
@@ -429,11 +449,13 @@ impl Ensemble {
                     .entry(m.descriptor)
                     .or_insert_with(|| base(m.descriptor));
                 // A concept no training document carried has a record of mentions that were
-                // never gold, by construction: it is judged by the record of all mentions.
+                // never gold: evidence that its label does not make it a subject only as far
+                // as the corpus's indexers choose freely from the thesaurus ([`openness`]).
+                let leave_out = ev.leave_out.map(|_| gold(m.descriptor));
                 let precision = if is_unseen(f) {
-                    lexicon.base_precision_of_all()
+                    lexicon.precision_weighted(m.descriptor, leave_out, self.openness)
                 } else {
-                    lexicon.precision(m.descriptor, ev.leave_out.map(|_| gold(m.descriptor)))
+                    lexicon.precision(m.descriptor, leave_out)
                 }
                 .clamp(1e-4, 1.0 - 1e-4);
                 f[6] = 1.0;
@@ -482,6 +504,7 @@ impl Ensemble {
             fusion: Fusion::prior(),
             unseen: Fusion::unseen_prior(),
             unseen_evidence: (0, 0),
+            openness: openness(&label_documents[..trained]),
             candidates: params.candidates,
             trained,
             label_documents,
@@ -557,6 +580,7 @@ impl Ensemble {
             fusion: Fusion::prior(),
             unseen: Fusion::unseen_prior(),
             unseen_evidence: (0, 0),
+            openness: openness(&label_documents[..trained]),
             candidates: params.candidates,
             trained,
             label_documents,
@@ -578,11 +602,6 @@ impl Ensemble {
         let mut rows = Vec::with_capacity(total / stride + 1);
         let mut is_gold = Vec::with_capacity(total / stride + 1);
         let (mut unseen_rows, mut unseen_gold) = (Vec::new(), Vec::new());
-        let base_precision = ensemble
-            .lexicon
-            .as_ref()
-            .map_or(0.5, Lexicon::base_precision_of_all)
-            .clamp(1e-4, 1.0 - 1e-4);
         for (d, candidates) in per_doc.iter().enumerate().step_by(stride) {
             for (l, f) in candidates {
                 // Unseen candidates teach neither fusion: a thesaurus concept no training
@@ -598,9 +617,7 @@ impl Ensemble {
                 // unseen concept's mention looks like: the unseen fusion learns from these
                 // how reliable a mention is.
                 if f[6] > 0.0 {
-                    let mut masked = lexical_only(f);
-                    masked[11] = (base_precision / (1.0 - base_precision)).ln();
-                    unseen_rows.push(masked);
+                    unseen_rows.push(lexical_only(f));
                     unseen_gold.push(is);
                 }
             }
