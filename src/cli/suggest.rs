@@ -170,10 +170,11 @@ fn warn_unfamiliar_drafts(suggester: &Suggester, drafts: &[Draft], min_known: us
             draft.name
         );
     }
-    if min_known == 0 {
+    let model = suggester.model();
+    // A model of the thesaurus alone has no vocabulary: it reads labels, not known terms.
+    if min_known == 0 || model.vectorizer.n_features() == 0 {
         return;
     }
-    let model = suggester.model();
     let overlaps: Vec<dtag::features::Overlap> = drafts
         .par_iter()
         .map(|d| model.vectorizer.overlap(suggester.analyzer(), &d.text))

@@ -795,11 +795,26 @@ pub fn lexicon_labels(
                 i
             }
         };
-        labels.extend(
-            in_language
-                .into_iter()
-                .map(|(label, preferred)| (descriptor, label.to_string(), preferred)),
-        );
+        for (label, preferred) in in_language {
+            labels.push((descriptor, label.to_string(), preferred));
+            if let Some(head) = without_qualifier(label) {
+                labels.push((descriptor, head.to_string(), false));
+            }
+        }
     }
     (new_names, labels)
+}
+
+/// A label's head without its parenthesised qualifier (`lapset (ikäryhmät)` → `lapset`), if
+/// it has one. *Why:* thesauri such as YSO and LCSH tell homonyms apart by a qualifier that
+/// texts never write; the head alone is how the concept is mentioned, and the lexicon counts
+/// the concepts sharing it as ambiguous.
+fn without_qualifier(label: &str) -> Option<&str> {
+    let trimmed = label.trim_end();
+    if !trimmed.ends_with(')') {
+        return None;
+    }
+    let open = trimmed.rfind(" (")?;
+    let head = trimmed[..open].trim();
+    (!head.is_empty()).then_some(head)
 }

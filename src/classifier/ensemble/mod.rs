@@ -60,7 +60,7 @@ impl Default for EnsembleParams {
             neighbours: knn::DEFAULT_NEIGHBOURS,
             lexicon: true,
             candidates: 30,
-            ridge: std::env::var("DTAG_EXP_RIDGE").ok().and_then(|v| v.parse().ok()).unwrap_or(20.0),
+            ridge: 50.0,
         }
     }
 }
@@ -318,8 +318,7 @@ impl Ensemble {
 
     /// A candidate's fused value (see [`Self::fusion_for`]).
     pub fn value(&self, features: &Features) -> f32 {
-        let exp: f32 = std::env::var("DTAG_EXP_UNSEEN").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
-        self.fusion_for(features).logit(features) + if is_unseen(features) { exp } else { 0.0 }
+        self.fusion_for(features).logit(features)
     }
 
     /// How concepts no training document carried are scored.
