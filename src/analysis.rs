@@ -378,6 +378,11 @@ impl Segmenter for WordsSegmenter {
 /// never digits or uppercase, and unchanged by NFKC. Checking it first spares most Chinese
 /// characters the slower Unicode table lookups; Han character n-grams are taken from it.
 #[inline]
+/// Whether `c` is a unified Chinese ideograph (the characters jieba segments).
+pub fn is_han(c: char) -> bool {
+    is_unified_ideograph(c)
+}
+
 fn is_unified_ideograph(c: char) -> bool {
     ('\u{4E00}'..='\u{9FFF}').contains(&c)
 }

@@ -552,9 +552,19 @@ impl ValidTrainParams {
                         label_documents = all_documents;
                         ensemble = Some(fitted);
                         tuning_labels.n_labels = descriptors.len();
+                        // Calibration and thresholds learn from the trained descriptors: a
+                        // concept no training document carries is never gold here, by
+                        // construction, and would teach the calibration that what the
+                        // lexicon proposes is wrong. Those concepts get the global threshold.
+                        let trained = kept.len() as u32;
+                        let docs = fused
+                            .docs
+                            .into_iter()
+                            .map(|d| d.into_iter().filter(|&(l, _)| l < trained).collect())
+                            .collect();
                         oof = OutOfFold {
                             n_labels: descriptors.len(),
-                            docs: fused.docs,
+                            docs,
                             missed: fused.missed,
                             dropped: vec![DroppedNegatives::default(); descriptors.len()],
                             folds: oof.folds,

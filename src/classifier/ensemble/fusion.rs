@@ -183,12 +183,23 @@ impl Fusion {
     /// from the prior, and one of thousands fits them as its evidence says: shrinkage in
     /// proportion to the evidence. Sixteen weights over a few hundred thousand candidates:
     /// each step is one pass building a 16 × 16 system.
-    pub fn fit(rows: &[Features], gold: &[bool], ridge: f64, prior: &Fusion) -> Fusion {
+    ///
+    /// `with_bias`: the bias is pulled toward the prior's too. The fusion of unseen concepts
+    /// needs it: its level (how often a mention is right at all) comes from trained
+    /// descriptors' mentions, which on a corpus of a few descriptors are nearly always gold,
+    /// and an unpulled bias would make any mention of any concept certain.
+    pub fn fit(
+        rows: &[Features],
+        gold: &[bool],
+        ridge: f64,
+        prior: &Fusion,
+        with_bias: bool,
+    ) -> Fusion {
         const STEPS: usize = 30;
         let n = N_FEATURES;
-        let penalty = |i: usize| if i == 0 { 1e-6 } else { ridge };
+        let penalty = |i: usize| if i == 0 && !with_bias { 1e-6 } else { ridge };
         let center: Vec<f64> = (0..n)
-            .map(|i| if i == 0 { 0.0 } else { prior.weights[i] as f64 })
+            .map(|i| if i == 0 && !with_bias { 0.0 } else { prior.weights[i] as f64 })
             .collect();
         let objective = |w: &[f64]| -> f64 {
             let loss: f64 = rows
@@ -208,10 +219,12 @@ impl Fusion {
             // No evidence at all: the prior as it is.
             return prior.clone();
         }
-        // Start the bias at the base rate: fewer steps, and safe when a class is missing.
-        let positives = gold.iter().filter(|&&g| g).count() as f64;
-        let rate = ((positives + 0.5) / (gold.len() as f64 + 1.0)).clamp(1e-6, 1.0 - 1e-6);
-        w[0] = (rate / (1.0 - rate)).ln();
+        if !with_bias {
+            // Start the bias at the base rate: fewer steps, and safe when a class is missing.
+            let positives = gold.iter().filter(|&&g| g).count() as f64;
+            let rate = ((positives + 0.5) / (gold.len() as f64 + 1.0)).clamp(1e-6, 1.0 - 1e-6);
+            w[0] = (rate / (1.0 - rate)).ln();
+        }
         let mut current = objective(&w);
         for _ in 0..STEPS {
             let mut gradient = vec![0f64; n];
@@ -330,7 +343,7 @@ mod tests {
         let zero = Fusion {
             weights: vec![0.0; N_FEATURES],
         };
-        let fusion = Fusion::fit(&rows, &gold, 1.0, &zero);
+        let fusion = Fusion::fit(&rows, &gold, 1.0, &zero, false);
         assert!(fusion.weights[6] > 2.0, "{:?}", fusion.weights);
         assert!(fusion.weights[1].abs() < 1.0, "{:?}", fusion.weights);
         let parts = fusion.contributions(&rows[0]);
@@ -357,11 +370,11 @@ mod tests {
         let prior = Fusion::prior();
         let (few, few_gold) = rows_of(8);
         let (many, many_gold) = rows_of(20_000);
-        let small = Fusion::fit(&few, &few_gold, 20.0, &prior);
-        let large = Fusion::fit(&many, &many_gold, 20.0, &prior);
+        let small = Fusion::fit(&few, &few_gold, 20.0, &prior, false);
+        let large = Fusion::fit(&many, &many_gold, 20.0, &prior, false);
         assert!((small.weights[8] - prior.weights[8]).abs() < 0.2, "{small:?}");
         assert!(large.weights[8].abs() < 0.1, "{large:?}");
-        assert_eq!(Fusion::fit(&[], &[], 20.0, &prior), prior);
+        assert_eq!(Fusion::fit(&[], &[], 20.0, &prior, false), prior);
         // The unseen prior reads only the lexical member.
         let unseen = Fusion::unseen_prior();
         assert_eq!(unseen.weights[1], 0.0);

@@ -147,32 +147,52 @@ impl Lexicon {
         }
     }
 
-    /// Per label, how rare its words are among the labels: the mean over its words of
-    /// `ln(L / n_w) / ln L`, for `L` labels of which `n_w` contain word `w`. 1 for a label
-    /// whose every word is in no other label, near 0 for one of words most labels share.
-    /// *Why:* a thesaurus's own labels tell which words are specific (`tarot`) and which are
-    /// heads of whole families of concepts (`kirjastot`, 组织), with no corpus needed; a
-    /// mention of a specific label says more about what a text is about.
+    /// Per label, how rare its words are among the labels: the mean over its units of
+    /// `ln(L / n_u) / ln L`, for `L` labels of which `n_u` contain unit `u`. A unit is a word,
+    /// or for a word of Chinese characters each pair of neighbouring characters: a Chinese
+    /// label is one word to the segmenter (the thesaurus's labels are its user words), and
+    /// its pairs tell a general label (和平, inside 维持和平行动, 建设和平, …) from a specific
+    /// one. 1 for a label whose every unit is in no other label, near 0 for one of units
+    /// most labels share. *Why:* a thesaurus's own labels tell which words are specific
+    /// (`tarot`) and which are heads of whole families of concepts (`kirjastot`, 组织), with
+    /// no corpus needed; a mention of a specific label says more about what a text is about.
     fn rarity(data: &LexiconData) -> Vec<f32> {
-        let mut containing = vec![0u32; data.words.len()];
+        let units_of = |w: u32| -> Vec<String> {
+            let word = &data.words[w as usize];
+            let chars: Vec<char> = word.chars().collect();
+            if chars.len() >= 2 && chars.iter().all(|c| crate::analysis::is_han(*c)) {
+                chars.windows(2).map(|p| p.iter().collect()).collect()
+            } else {
+                vec![word.clone()]
+            }
+        };
+        let word_units: Vec<Vec<String>> = (0..data.words.len() as u32).map(units_of).collect();
+        let mut containing: FxHashMap<&str, u32> = FxHashMap::default();
         for label in &data.labels {
-            let mut words = label.words.clone();
-            words.sort_unstable();
-            words.dedup();
-            for w in words {
-                containing[w as usize] += 1;
+            let mut units: Vec<&str> = label
+                .words
+                .iter()
+                .flat_map(|&w| word_units[w as usize].iter().map(String::as_str))
+                .collect();
+            units.sort_unstable();
+            units.dedup();
+            for u in units {
+                *containing.entry(u).or_insert(0) += 1;
             }
         }
         let n = data.labels.len().max(2) as f64;
         data.labels
             .iter()
             .map(|label| {
-                let sum: f64 = label
+                let (sum, count) = label
                     .words
                     .iter()
-                    .map(|&w| (n / containing[w as usize].max(1) as f64).ln() / n.ln())
-                    .sum();
-                (sum / label.words.len().max(1) as f64) as f32
+                    .flat_map(|&w| word_units[w as usize].iter())
+                    .fold((0.0, 0usize), |(sum, count), u| {
+                        let n_u = containing.get(u.as_str()).copied().unwrap_or(1).max(1);
+                        (sum + (n / n_u as f64).ln() / n.ln(), count + 1)
+                    });
+                (sum / count.max(1) as f64) as f32
             })
             .collect()
     }

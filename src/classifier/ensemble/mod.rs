@@ -621,12 +621,13 @@ impl Ensemble {
                 }
             }
         }
-        ensemble.fusion = Fusion::fit(&rows, &is_gold, params.ridge, &Fusion::prior());
+        ensemble.fusion = Fusion::fit(&rows, &is_gold, params.ridge, &Fusion::prior(), false);
         ensemble.unseen = Fusion::fit(
             &unseen_rows,
             &unseen_gold,
             params.ridge,
             &Fusion::unseen_prior(),
+            true,
         );
         ensemble.unseen_evidence = (
             unseen_rows.len(),
