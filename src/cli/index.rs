@@ -79,6 +79,12 @@ pub fn run(args: IndexArgs, bars: &Bars) -> anyhow::Result<()> {
                 let bytes = dtag::io_guard::read_input(document)?;
                 let text = String::from_utf8(bytes)
                     .with_context(|| format!("{}: not valid UTF-8", document.display()))?;
+                if dtag::predict::is_blank(&text) {
+                    eprintln!(
+                        "warning: {}: the document is blank (no words); no descriptor is suggested for it",
+                        document.display()
+                    );
+                }
                 let suggestions = suggester.suggest(&text, &rule);
                 // In place: a symlink planted since the check is replaced, never followed.
                 dtag::io_guard::write_atomically_in_place(

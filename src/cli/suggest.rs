@@ -169,15 +169,26 @@ pub fn run(mut args: SuggestArgs) -> anyhow::Result<()> {
 /// if any pass the rule, rest on nothing (`--min-score` lets such drafts get none).
 fn warn_unfamiliar_drafts(suggester: &Suggester, drafts: &[Draft], min_known: usize) {
     use rayon::prelude::*;
-    if min_known == 0 {
-        return;
+    // A blank draft gets no descriptor whatever the rule: say so even with no minimum.
+    for draft in drafts.iter().filter(|d| dtag::predict::is_blank(&d.text)) {
+        eprintln!(
+            "warning: {}: the draft is blank (no words); no descriptor is suggested for it",
+            draft.name
+        );
     }
     let model = suggester.model();
+    // A model of the thesaurus alone has no vocabulary: it reads labels, not known terms.
+    if min_known == 0 || model.vectorizer.n_features() == 0 {
+        return;
+    }
     let overlaps: Vec<dtag::features::Overlap> = drafts
         .par_iter()
         .map(|d| model.vectorizer.overlap(suggester.analyzer(), &d.text))
         .collect();
     for (draft, o) in drafts.iter().zip(overlaps) {
+        if dtag::predict::is_blank(&draft.text) {
+            continue;
+        }
         if o.terms == 0 {
             stderr_line!(
                 "warning: {}: the draft is empty (no words); nothing can be suggested from it",

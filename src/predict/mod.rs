@@ -102,9 +102,22 @@ pub struct Scored {
     pub ranked: Vec<Ranked>,
 }
 
+/// Whether `text` is blank: no letter at all (empty, whitespace, or only digits, punctuation
+/// and symbols). Such a text has no word to judge by, so it gets no descriptor: ranked, it
+/// would get the descriptors the fusion favours for any text (its bias and priors).
+pub fn is_blank(text: &str) -> bool {
+    !text.chars().any(char::is_alphabetic)
+}
+
 /// The `k` best descriptors of `text` under `model` (see [`Suggester::score`]), for callers
-/// that hold a model and its analyzer apart.
+/// that hold a model and its analyzer apart; none for a [blank](is_blank) text.
 pub fn score_text(model: &Model, analyzer: &Analyzer, text: &str, k: usize) -> Scored {
+    if is_blank(text) {
+        return Scored {
+            row: SparseRow::default(),
+            ranked: Vec::new(),
+        };
+    }
     let row = model.vectorizer.transform(analyzer, text);
     let mut logits = vec![0f32; model.classifier.n_labels()];
     model
