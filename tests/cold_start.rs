@@ -181,13 +181,23 @@ fn eval_counts_lexicon_only_descriptors_as_unseen() {
 
 /// Runs `dtag -q eval --model MODEL --corpus TEST --json`.
 fn eval(model: &Path, test: &str) -> serde_json::Value {
-    dtag(["-q", "eval", "--model", &p(model), "--corpus", test, "--json"])
-        .ok()
-        .json()
+    dtag([
+        "-q",
+        "eval",
+        "--model",
+        &p(model),
+        "--corpus",
+        test,
+        "--json",
+    ])
+    .ok()
+    .json()
 }
 
 fn figure(report: &serde_json::Value, key: &str) -> f64 {
-    report[key].as_f64().unwrap_or_else(|| panic!("no {key} in {report}"))
+    report[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {key} in {report}"))
 }
 
 #[test]
@@ -200,7 +210,15 @@ fn a_model_of_the_thesaurus_alone_suggests_and_learning_starts_its_supervised_me
     let test = format!("{KIRJASTO}/test.txt");
     let model = scratch("yso-alone.dtag");
     let run = dtag([
-        "-q", "train", "--model", &p(&model), "--language", "fi", "--thesaurus", &yso, "--json",
+        "-q",
+        "train",
+        "--model",
+        &p(&model),
+        "--language",
+        "fi",
+        "--thesaurus",
+        &yso,
+        "--json",
     ])
     .ok();
     let report = run.json();
@@ -211,26 +229,49 @@ fn a_model_of_the_thesaurus_alone_suggests_and_learning_starts_its_supervised_me
         .contains("prior"));
     // The issue's bar: P@1 ≥ 0.35 and P@5 ≥ 0.21 on test.txt (measured 0.429 / 0.211).
     let figures = eval(&model, &test);
-    eprintln!("thesaurus alone: P@1 {} P@5 {}", figure(&figures, "p_at_1"), figure(&figures, "p_at_5"));
+    eprintln!(
+        "thesaurus alone: P@1 {} P@5 {}",
+        figure(&figures, "p_at_1"),
+        figure(&figures, "p_at_5")
+    );
     assert!(figure(&figures, "p_at_1") >= 0.35, "{figures}");
     assert!(figure(&figures, "p_at_5") >= 0.21, "{figures}");
     // Every gold descriptor of test.txt lacks a training document.
-    assert_eq!(figures["unseen_assignments"], figures["gold_assignments"], "{figures}");
+    assert_eq!(
+        figures["unseen_assignments"], figures["gold_assignments"],
+        "{figures}"
+    );
 
     // suggest: YSO URIs, no warning about unknown terms (the model has no vocabulary).
-    let draft = "Etsin kirjoja tarot-korteista ja ennustamisesta. Löytyykö kirjastosta tarot-kirjoja?";
-    let run = dtag_with_stdin(["suggest", "--model", &p(&model), "--format", "json"], Some(draft.as_bytes())).ok();
+    let draft =
+        "Etsin kirjoja tarot-korteista ja ennustamisesta. Löytyykö kirjastosta tarot-kirjoja?";
+    let run = dtag_with_stdin(
+        ["suggest", "--model", &p(&model), "--format", "json"],
+        Some(draft.as_bytes()),
+    )
+    .ok();
     let suggested = run.json();
     let first = &suggested[0]["suggestions"][0];
     assert_eq!(first["descriptor"], "tarot", "{suggested}");
-    assert!(first["uri"].as_str().unwrap().starts_with("http://www.yso.fi/onto/yso/"));
+    assert!(first["uri"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://www.yso.fi/onto/yso/"));
     assert!(!run.stderr.contains("known to the model"), "{}", run.stderr);
 
     // inspect says how its descriptors are scored.
     let inspect = dtag(["inspect", "--model", &p(&model), "--json"]).ok();
     let rows = inspect.json();
-    assert!(rows.as_array().unwrap().iter().all(|r| r["scoring"] == "lexicon-only"));
-    assert!(inspect.stderr.contains("scored by the prior"), "{}", inspect.stderr);
+    assert!(rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["scoring"] == "lexicon-only"));
+    assert!(
+        inspect.stderr.contains("scored by the prior"),
+        "{}",
+        inspect.stderr
+    );
 
     // index: a directory of texts.
     let docs = scratch("yso-alone-index");
@@ -244,23 +285,51 @@ fn a_model_of_the_thesaurus_alone_suggests_and_learning_starts_its_supervised_me
     // serve: Annif's suggest answers with the concepts, as `suggest` does.
     let answer = serve_suggest(&model, draft);
     assert_eq!(answer["results"][0]["label"], "tarot", "{answer}");
-    assert!(answer["results"][0]["uri"].as_str().unwrap().starts_with("http://www.yso.fi/"));
+    assert!(answer["results"][0]["uri"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://www.yso.fi/"));
 
     // learn: the first 100 documents start one-vs-rest, neighbours and the fitted fusion,
     // and rank as a model trained on them does.
     let learned = scratch("yso-learned100.dtag");
     std::fs::copy(&model, &learned).unwrap();
     let first100 = kirjasto_first(100);
-    let report = dtag(["-q", "learn", "--model", &p(&learned), "--corpus", &p(&first100), "--json"])
-        .ok()
-        .json();
+    let report = dtag([
+        "-q",
+        "learn",
+        "--model",
+        &p(&learned),
+        "--corpus",
+        &p(&first100),
+        "--json",
+    ])
+    .ok()
+    .json();
     assert_eq!(report["learned"], 100, "{report}");
-    assert!(report["training"]["descriptors_trained"].as_u64().unwrap() > 100, "{report}");
+    assert!(
+        report["training"]["descriptors_trained"].as_u64().unwrap() > 100,
+        "{report}"
+    );
     let trained = scratch("yso-trained100.dtag");
-    train(&p(&first100), &trained, &["--language", "fi", "--thesaurus", &yso]).ok();
+    train(
+        &p(&first100),
+        &trained,
+        &["--language", "fi", "--thesaurus", &yso],
+    )
+    .ok();
     let (l, t) = (eval(&learned, &test), eval(&trained, &test));
-    eprintln!("learned 100: P@1 {} P@5 {}; trained 100: P@1 {} P@5 {}", figure(&l, "p_at_1"), figure(&l, "p_at_5"), figure(&t, "p_at_1"), figure(&t, "p_at_5"));
-    assert!((figure(&l, "p_at_1") - figure(&t, "p_at_1")).abs() < 0.02, "{l}\n{t}");
+    eprintln!(
+        "learned 100: P@1 {} P@5 {}; trained 100: P@1 {} P@5 {}",
+        figure(&l, "p_at_1"),
+        figure(&l, "p_at_5"),
+        figure(&t, "p_at_1"),
+        figure(&t, "p_at_5")
+    );
+    assert!(
+        (figure(&l, "p_at_1") - figure(&t, "p_at_1")).abs() < 0.02,
+        "{l}\n{t}"
+    );
     assert!(figure(&l, "p_at_1") > figure(&figures, "p_at_1"), "{l}");
 }
 
@@ -275,9 +344,13 @@ fn small_corpora_are_tuned_with_fewer_folds_and_fused_from_the_first_document() 
     // One document: nothing to hold out, yet the ensemble (lexicon, prior fusion) is there.
     let one = kirjasto_first(1);
     let model = scratch("kirjasto1.dtag");
-    let report = train(&p(&one), &model, &["--language", "fi", "--thesaurus", &yso, "--json"])
-        .ok()
-        .json();
+    let report = train(
+        &p(&one),
+        &model,
+        &["--language", "fi", "--thesaurus", &yso, "--json"],
+    )
+    .ok()
+    .json();
     assert_untuned_for_too_few(&report, "1 document");
     assert_eq!(report["ensemble"]["chosen"], true, "{report}");
     let figures = eval(&model, &test);
@@ -288,14 +361,25 @@ fn small_corpora_are_tuned_with_fewer_folds_and_fused_from_the_first_document() 
     for (n, folds, p1, p5) in [(30, 3, 0.42, 0.23), (100, 5, 0.46, 0.234)] {
         let corpus = kirjasto_first(n);
         let model = scratch(&format!("kirjasto{n}.dtag"));
-        let report = train(&p(&corpus), &model, &["--language", "fi", "--thesaurus", &yso, "--json"])
-            .ok()
-            .json();
+        let report = train(
+            &p(&corpus),
+            &model,
+            &["--language", "fi", "--thesaurus", &yso, "--json"],
+        )
+        .ok()
+        .json();
         assert_eq!(report["tuning"]["folds"], folds, "{report}");
         assert_eq!(report["ensemble"]["chosen"], true, "{report}");
-        assert!(report["ensemble"]["unseen"]["mentions"].as_u64().unwrap() > 0, "{report}");
+        assert!(
+            report["ensemble"]["unseen"]["mentions"].as_u64().unwrap() > 0,
+            "{report}"
+        );
         let figures = eval(&model, &test);
-        eprintln!("first {n}: P@1 {} P@5 {}", figure(&figures, "p_at_1"), figure(&figures, "p_at_5"));
+        eprintln!(
+            "first {n}: P@1 {} P@5 {}",
+            figure(&figures, "p_at_1"),
+            figure(&figures, "p_at_5")
+        );
         assert!(figure(&figures, "p_at_1") >= p1, "{n}: {figures}");
         assert!(figure(&figures, "p_at_5") >= p5, "{n}: {figures}");
     }
@@ -342,7 +426,10 @@ fn the_un_example_gets_thesaurus_concepts_alike_raw_or_segmented() {
     let top = suggested(&model, &spaced, &["--limit", "27", "--threshold", "0"]);
     eprintln!("top 27: {} of 27: {top:?}", hits(&top));
     assert!(hits(&top) >= 10, "{top:?}");
-    let (a, b) = (suggested(&model, &spaced, &[]), suggested(&model, &raw, &[]));
+    let (a, b) = (
+        suggested(&model, &spaced, &[]),
+        suggested(&model, &raw, &[]),
+    );
     eprintln!("default: {} of {}: {a:?}", hits(&a), a.len());
     assert_eq!(a, b, "the same suggestions with and without spaces");
     // The issue asks ≥ 6 at precision ≥ 0.6; measured 5 of 10 (see the README).
@@ -364,7 +451,11 @@ fn serve_suggest(model: &Path, text: &str) -> serde_json::Value {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let addr = line.trim().strip_prefix("listening on http://").unwrap().to_string();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_string();
     let body: String = text
         .bytes()
         .map(|b| match b {

@@ -131,9 +131,8 @@ impl ValidTuneParams {
     /// Why `n_docs` documents are too few to tune on, if they are: one document cannot be
     /// cross-validated (a smaller corpus is tuned with fewer folds, see [`Self::folds_for`]).
     pub fn too_few_documents(&self, n_docs: usize) -> Option<String> {
-        (n_docs < 2).then(|| {
-            format!("{n_docs} document(s) are too few to cross-validate (tuning needs 2)")
-        })
+        (n_docs < 2)
+            .then(|| format!("{n_docs} document(s) are too few to cross-validate (tuning needs 2)"))
     }
 
     /// The folds `n_docs` documents are cross-validated with: those asked for when every fold

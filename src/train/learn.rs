@@ -773,9 +773,9 @@ impl Update<'_> {
             documents: new.iter().map(|&i| self.docs[i].clone()).collect(),
             sources: self.sources,
         };
-        let mut prepared = self
-            .settings
-            .prepare(self.analyzer, &corpus, self.thesaurus, progress)?;
+        let mut prepared =
+            self.settings
+                .prepare(self.analyzer, &corpus, self.thesaurus, progress)?;
         let seen = &mut prepared.documents;
         seen.learned_documents = self.memory.learned_documents + new.len();
         seen.updates = self.memory.updates + 1;

@@ -256,7 +256,9 @@ impl ValidTrainParams {
         let (classifier, _) = OneVsRest::join::<()>(0, 0, Vec::new())?;
         let untuned = TuningSummary {
             report: None,
-            skipped: Some("no training documents: the prior scores the thesaurus's concepts".into()),
+            skipped: Some(
+                "no training documents: the prior scores the thesaurus's concepts".into(),
+            ),
         };
         let (mut model, report) = self.finish(prepared, (classifier, None, untuned), None)?;
         model.attach_thesaurus(thesaurus);

@@ -199,7 +199,13 @@ impl Fusion {
         let n = N_FEATURES;
         let penalty = |i: usize| if i == 0 && !with_bias { 1e-6 } else { ridge };
         let center: Vec<f64> = (0..n)
-            .map(|i| if i == 0 && !with_bias { 0.0 } else { prior.weights[i] as f64 })
+            .map(|i| {
+                if i == 0 && !with_bias {
+                    0.0
+                } else {
+                    prior.weights[i] as f64
+                }
+            })
             .collect();
         let objective = |w: &[f64]| -> f64 {
             let loss: f64 = rows
@@ -372,7 +378,10 @@ mod tests {
         let (many, many_gold) = rows_of(20_000);
         let small = Fusion::fit(&few, &few_gold, 20.0, &prior, false);
         let large = Fusion::fit(&many, &many_gold, 20.0, &prior, false);
-        assert!((small.weights[8] - prior.weights[8]).abs() < 0.2, "{small:?}");
+        assert!(
+            (small.weights[8] - prior.weights[8]).abs() < 0.2,
+            "{small:?}"
+        );
         assert!(large.weights[8].abs() < 0.1, "{large:?}");
         assert_eq!(Fusion::fit(&[], &[], 20.0, &prior, false), prior);
         // The unseen prior reads only the lexical member.

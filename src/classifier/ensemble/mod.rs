@@ -511,7 +511,11 @@ impl Ensemble {
         };
         let report = EnsembleReport {
             chosen: true,
-            neighbours: if ensemble.knn.is_some() { params.neighbours } else { 0 },
+            neighbours: if ensemble.knn.is_some() {
+                params.neighbours
+            } else {
+                0
+            },
             lexicon_labels: ensemble.lexicon.as_ref().map_or(0, Lexicon::n_labels),
             lexicon_only_descriptors: n_descriptors - trained,
             candidates_per_document: 0.0,
