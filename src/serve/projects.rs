@@ -8,21 +8,14 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::request::{percent_decode, percent_encode, LanguageTag};
+use super::request::{percent_decode, LanguageTag};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::predict::{Suggester, Suggestion};
 use crate::thesaurus::Thesaurus;
 
-/// Prefix of the URIs dtag gives descriptors, which are plain labels in its models.
-pub const DESCRIPTOR_URI_PREFIX: &str = "urn:dtag:descriptor:";
-
-/// The stable URI of a descriptor label: [`DESCRIPTOR_URI_PREFIX`] followed by the label's
-/// UTF-8 bytes percent-encoded (everything but `A-Z a-z 0-9 - . _ ~`), so the same label
-/// always has the same URI, in every model, and the label can be read back from it.
-pub fn descriptor_uri(label: &str) -> String {
-    format!("{DESCRIPTOR_URI_PREFIX}{}", percent_encode(label))
-}
+// One URI rule for the server and the catalogue lines of `dtag suggest --output-format`.
+pub use crate::formats::catalogue::{descriptor_uri, DESCRIPTOR_URI_PREFIX};
 
 /// The label of a [`descriptor_uri`], if `uri` is one.
 pub fn label_of_descriptor_uri(uri: &str) -> Option<String> {
