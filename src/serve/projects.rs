@@ -54,6 +54,17 @@ pub struct Loaded {
     pub modified: Option<String>,
     /// The file it was read from or written to, to notice a replacement.
     pub identity: Option<FileIdentity>,
+    /// The labels of its thesaurus for completion, built on first use (most models are
+    /// never asked).
+    pub completion: std::sync::OnceLock<super::complete::LabelIndex>,
+}
+
+impl Loaded {
+    /// The completion index of the model, built on first use.
+    pub fn completion(&self) -> &super::complete::LabelIndex {
+        self.completion
+            .get_or_init(|| super::complete::LabelIndex::of_model(self.suggester.model()))
+    }
 }
 
 impl Loaded {
@@ -98,6 +109,7 @@ impl Loaded {
             suggester,
             modified: identity.and_then(|i| i.modified).and_then(rfc3339_utc),
             identity,
+            completion: std::sync::OnceLock::new(),
         })
     }
 }
@@ -249,6 +261,8 @@ fn with_thesaurus(loaded: Loaded, thesaurus: &Thesaurus) -> Result<Loaded> {
     model.attach_thesaurus(thesaurus);
     Ok(Loaded {
         suggester: Suggester::with_analyzer(model, analyzer)?,
+        // Another thesaurus: other labels to complete.
+        completion: std::sync::OnceLock::new(),
         ..loaded
     })
 }
