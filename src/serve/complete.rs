@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::formats::catalogue::descriptor_uri;
 use crate::model::Model;
-use crate::thesaurus::normalize_label;
+use crate::thesaurus::{normalize_label, Thesaurus};
 
 /// Queries longer than this (in characters) are refused: no label needs more to be found.
 pub const MAX_QUERY_CHARS: usize = 100;
@@ -73,8 +73,13 @@ impl LabelIndex {
     /// The index of `model`'s whole thesaurus (the one its training memory keeps, else its
     /// descriptors' concepts) and of its descriptors without a concept.
     pub fn of_model(model: &Model) -> LabelIndex {
-        let known: rustc_hash::FxHashSet<&str> =
-            model.descriptors.iter().map(String::as_str).collect();
+        LabelIndex::of_thesaurus(model.full_thesaurus().as_ref(), &model.descriptors)
+    }
+
+    /// The index of every non-group concept of `thesaurus` and of the `descriptors` it lacks
+    /// (a model's descriptor names: which concepts are known).
+    pub fn of_thesaurus(thesaurus: Option<&Thesaurus>, descriptors: &[String]) -> LabelIndex {
+        let known: rustc_hash::FxHashSet<&str> = descriptors.iter().map(String::as_str).collect();
         let mut index = LabelIndex {
             entries: Vec::new(),
             haystack: String::new(),
@@ -84,7 +89,7 @@ impl LabelIndex {
             written: Vec::new(),
         };
         let mut named: rustc_hash::FxHashSet<String> = Default::default();
-        if let Some(thesaurus) = model.full_thesaurus() {
+        if let Some(thesaurus) = thesaurus {
             for concept in thesaurus.concepts().iter().filter(|c| !c.is_group) {
                 let descriptor = concept.descriptor_name().to_string();
                 let entry = index.entries.len() as u32;
@@ -108,7 +113,7 @@ impl LabelIndex {
                 named.insert(descriptor);
             }
         }
-        for name in &model.descriptors {
+        for name in descriptors {
             if named.contains(name) {
                 continue;
             }
@@ -252,7 +257,7 @@ fn primary(tag: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::thesaurus::{Concept, Thesaurus};
+    use crate::thesaurus::Concept;
 
     fn index() -> LabelIndex {
         let concept = |id: &str, en: &str, zh: &str, alt: &[&str]| Concept {
@@ -273,34 +278,10 @@ mod tests {
             ],
             Default::default(),
         );
-        let mut index = LabelIndex {
-            entries: Vec::new(),
-            haystack: String::new(),
-            starts: Vec::new(),
-            owners: Vec::new(),
-            preferred: Vec::new(),
-            written: Vec::new(),
-        };
-        for c in thesaurus.concepts() {
-            let entry = index.entries.len() as u32;
-            for (_, l) in &c.pref_labels {
-                index.add_label(entry, l, true);
-            }
-            for (_, l) in &c.alt_labels {
-                index.add_label(entry, l, false);
-            }
-            index.entries.push(Entry {
-                descriptor: c.descriptor_name().into(),
-                uri: c.uri.clone(),
-                pref: c
-                    .pref_labels
-                    .iter()
-                    .map(|(t, l)| (primary(t), l.clone()))
-                    .collect(),
-                known: c.id != "1000955",
-            });
-        }
-        index
+        let known: Vec<String> = ["CHILDREN", "CHILD SOLDIERS", "STREET CHILDREN"]
+            .map(String::from)
+            .to_vec();
+        LabelIndex::of_thesaurus(Some(&thesaurus), &known)
     }
 
     #[test]
