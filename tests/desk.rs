@@ -206,9 +206,8 @@ fn word_documents_in_a_document_directory_are_trained_on_and_evaluated() {
     let docs = dir.join("docs");
     std::fs::create_dir(&docs).unwrap();
     // The demo corpus as an Annif document directory, every other document a Word file.
-    let mut blocks = corpus.split("%%%").filter(|b| !b.trim().is_empty());
     let mut i = 0;
-    while let Some(block) = blocks.next() {
+    for block in corpus.split("%%%").filter(|b| !b.trim().is_empty()) {
         let (header, body) = block.split_once('\n').unwrap();
         let labels: String = header
             .trim_end_matches('|')
