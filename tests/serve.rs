@@ -2018,3 +2018,185 @@ fn a_restart_applies_the_logged_batches_the_model_file_lacks() {
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(log_text.contains("\"verdict\":\"applied\""), "{log_text}");
 }
+
+/// A Word document whose body holds `text`'s lines as paragraphs.
+fn docx_of(text: &str) -> Vec<u8> {
+    let paragraphs: String = text
+        .lines()
+        .map(|l| {
+            let escaped = l.replace('&', "&amp;").replace('<', "&lt;");
+            format!("<w:p><w:r><w:t xml:space=\"preserve\">{escaped}</w:t></w:r></w:p>")
+        })
+        .collect();
+    let xml = format!(
+        "<w:document xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\">\
+         <w:body>{paragraphs}</w:body></w:document>"
+    );
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    writer
+        .start_file(
+            "word/document.xml",
+            zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated),
+        )
+        .unwrap();
+    writer.write_all(xml.as_bytes()).unwrap();
+    writer.finish().unwrap().into_inner()
+}
+
+#[test]
+fn the_desk_completes_explains_reads_word_drafts_and_logs_rejections() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, log) = (
+        dir.path().join("demo.dtag"),
+        dir.path().join("learned.jsonl"),
+    );
+    std::fs::copy(demo_model(), &model).unwrap();
+    let server = Server::start_model(
+        &model,
+        &["--learn", "--learn-log", log.to_str().unwrap()],
+        Stdio::piped(),
+    );
+    // Completion: the model's descriptors (no thesaurus here), whole labels first.
+    let found = server
+        .get("/v1/projects/demo/complete?q=child&limit=3")
+        .json();
+    let first = &found["results"][0];
+    assert_eq!(first["descriptor"], "CHILDREN", "{found}");
+    assert_eq!(first["uri"], "urn:dtag:descriptor:CHILDREN");
+    assert_eq!(first["known"], true);
+    assert!(found["results"].as_array().unwrap().len() <= 3);
+    let peace = server.get("/v1/projects/demo/complete?q=keeping").json();
+    assert_eq!(peace["results"][0]["descriptor"], "PEACEKEEPING OPERATIONS");
+    for bad in [
+        "/v1/projects/demo/complete",
+        "/v1/projects/demo/complete?q=a&limit=0",
+        "/v1/projects/demo/complete?q=a&limit=51",
+        "/v1/projects/demo/complete?q=a&q=b",
+        "/v1/projects/demo/complete?q=a&x=1",
+        &format!("/v1/projects/demo/complete?q={}", "a".repeat(101)),
+    ] {
+        server.get(bad).assert_problem(400);
+    }
+    server
+        .get("/v1/projects/nope/complete?q=a")
+        .assert_problem(404);
+    server
+        .post("/v1/projects/demo/complete?q=a", "text/plain", b"")
+        .assert_problem(405);
+
+    // Explain: suggest's results, with the descriptor, its English label and the reasons.
+    let draft = std::fs::read_to_string("data/drafts/draft_01.txt").unwrap();
+    let form = format!("text={}&limit=5&threshold=0.05", form_encode(&draft));
+    let suggested = server.suggest_form(&form).json();
+    let explained = server
+        .post(
+            "/v1/projects/demo/explain",
+            "application/x-www-form-urlencoded",
+            form.as_bytes(),
+        )
+        .json();
+    let results = explained["results"].as_array().unwrap();
+    assert_eq!(
+        api_suggestions(&suggested["results"]),
+        api_suggestions(&explained["results"]),
+        "{explained}"
+    );
+    for r in results {
+        assert_eq!(r["descriptor"], r["label"]);
+        assert!(!r["explanation"]["positive"].as_array().unwrap().is_empty());
+    }
+
+    // A Word draft's text, as the page uploads it; bad ones are refused naming the file.
+    let docx = docx_of(&draft);
+    let read = server
+        .post(
+            "/v1/extract-text?name=draft%2001.docx",
+            "application/octet-stream",
+            &docx,
+        )
+        .json();
+    assert_eq!(read["name"], "draft 01.docx");
+    assert_eq!(read["text"].as_str().unwrap(), draft.trim_end());
+    let text = server
+        .post(
+            "/v1/extract-text?name=a.txt",
+            "text/plain",
+            draft.as_bytes(),
+        )
+        .json();
+    assert_eq!(text["text"].as_str().unwrap(), draft);
+    let problem = server
+        .post(
+            "/v1/extract-text?name=broken.docx",
+            "application/octet-stream",
+            &docx[..docx.len() / 2],
+        )
+        .assert_problem(400);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("broken.docx: "),
+        "{problem}"
+    );
+    server
+        .post("/v1/extract-text?name=a.txt", "text/plain", b"\xff\xfe")
+        .assert_problem(400);
+    server
+        .post("/v1/extract-text?name=a.pdf", "application/pdf", b"%PDF")
+        .assert_problem(415);
+    server
+        .post("/v1/extract-text", "text/plain", b"x")
+        .assert_problem(400);
+
+    // Saving from the desk: the rejected subjects go to the learning log, not the model.
+    let body = serde_json::json!([{
+        "text": draft,
+        "subjects": [{"uri": "urn:dtag:descriptor:CHILDREN", "label": "CHILDREN"}, {"label": "WATER"}],
+        "rejected": [{"uri": "urn:dtag:descriptor:AFRICA", "label": "AFRICA"}],
+    }]);
+    let answer = server.post(
+        "/v1/projects/demo/learn",
+        "application/json",
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(answer.status, 204);
+    let logged: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &Value| e["kind"] == "document")
+        .collect();
+    assert_eq!(logged.len(), 1);
+    let names = |key: &str| -> Vec<String> {
+        logged[0][key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["descriptor"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names("subjects"), ["CHILDREN", "WATER"]);
+    assert_eq!(names("rejected"), ["AFRICA"]);
+    // The completion knows the descriptor the model learned.
+    let water = server.get("/v1/projects/demo/complete?q=water").json();
+    assert_eq!(water["results"][0]["descriptor"], "WATER", "{water}");
+    // A rejected subject is checked like a subject.
+    let bad =
+        serde_json::json!([{"text": draft, "subjects": [{"label": "WATER"}], "rejected": [{}]}]);
+    let problem = server
+        .post(
+            "/v1/projects/demo/learn",
+            "application/json",
+            bad.to_string().as_bytes(),
+        )
+        .assert_problem(400);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("rejected subject 1"),
+        "{problem}"
+    );
+}

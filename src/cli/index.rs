@@ -1,4 +1,4 @@
-//! `dtag index DIR`: suggestions for every `.txt` document of a directory, written beside it,
+//! `dtag index DIR`: suggestions for every `.txt` (and Word `.docx`) document of a directory, written beside it,
 //! as `annif index` does.
 
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use dtag::predict::{Suggester, Suggestion};
 use dtag::progress::Progress;
 
 use super::flags::{DecisionArgs, ModelArgs};
-use super::output::{summary, Bars};
+use super::output::{stderr_line, summary, Bars};
 
 #[derive(Args, Debug)]
 pub struct IndexArgs {
@@ -29,7 +29,7 @@ pub struct IndexArgs {
     #[arg(long)]
     force: bool,
 
-    /// The directory whose `.txt` files are indexed (not its subdirectories).
+    /// The directory whose `.txt` and `.docx` files are indexed (not its subdirectories).
     #[arg(value_name = "DIR")]
     directory: PathBuf,
 }
@@ -77,10 +77,19 @@ pub fn run(args: IndexArgs, bars: &Bars) -> anyhow::Result<()> {
         jobs.par_iter()
             .map(|(document, out)| {
                 let bytes = dtag::io_guard::read_input(document)?;
-                let text = String::from_utf8(bytes)
-                    .with_context(|| format!("{}: not valid UTF-8", document.display()))?;
+                let text = if document.extension().is_some_and(|e| e == "docx") {
+                    let name = document.display().to_string();
+                    dtag::formats::docx::extract_text(
+                        &name,
+                        &bytes,
+                        dtag::formats::docx::MAX_TEXT_BYTES,
+                    )?
+                } else {
+                    String::from_utf8(bytes)
+                        .with_context(|| format!("{}: not valid UTF-8", document.display()))?
+                };
                 if dtag::predict::is_blank(&text) {
-                    eprintln!(
+                    stderr_line!(
                         "warning: {}: the document is blank (no words); no descriptor is suggested for it",
                         document.display()
                     );
@@ -134,7 +143,7 @@ pub fn run(args: IndexArgs, bars: &Bars) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The `.txt` files directly in `dir`, sorted; hidden files are left out.
+/// The `.txt` and `.docx` files directly in `dir`, sorted; hidden files are left out.
 fn txt_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         bail!("{}: not a directory", dir.display());
@@ -145,11 +154,23 @@ fn txt_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         let hidden = path
             .file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-        if !hidden && path.is_file() && path.extension().is_some_and(|e| e == "txt") {
+        if !hidden && path.is_file() && path.extension().is_some_and(|e| e == "txt" || e == "docx")
+        {
             files.push(path);
         }
     }
     files.sort();
+    // `NAME.txt` and `NAME.docx` would both be indexed into `NAME<SUFFIX>`.
+    let mut stems = std::collections::BTreeMap::new();
+    for file in &files {
+        if let Some(other) = stems.insert(file.file_stem(), file) {
+            bail!(
+                "{} and {}: two documents of one name would share one suggestion file; keep one",
+                other.display(),
+                file.display()
+            );
+        }
+    }
     Ok(files)
 }
 

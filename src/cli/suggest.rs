@@ -7,6 +7,7 @@ use anyhow::bail;
 use clap::Args;
 use serde::Serialize;
 
+use dtag::formats::catalogue::{catalogue_text, descriptor_uri, CatalogueForm, CatalogueSubject};
 use dtag::predict::{DecisionRule, Suggester, Suggestion};
 
 use super::flags::{self, CorpusFormatArg, DecisionArgs, Format, ModelArgs};
@@ -38,6 +39,13 @@ pub struct SuggestArgs {
     #[arg(long, value_name = "FILE")]
     thesaurus: Option<PathBuf>,
 
+    /// Catalogue lines instead of the table: `header` (`%%%A|B|`, one line per draft),
+    /// `annif-tsv` (Annif's subject lines, `<uri>\tlabel`) or `uris` (one per line); a draft's
+    /// lines are its proposed descriptors, drafts separated by an empty line (the web page's
+    /// Copy gives the same forms).
+    #[arg(long, value_enum, value_name = "FORM", conflicts_with_all = ["format", "json", "explain"])]
+    output_format: Option<CatalogueFormArg>,
+
     /// For each suggestion, list the draft's terms that contributed most, both ways.
     #[arg(long)]
     explain: bool,
@@ -64,6 +72,61 @@ pub struct SuggestArgs {
     /// Drafts, as every other command names its documents: read after the positional ones.
     #[arg(long, num_args = 1.., value_name = "FILE|DIR")]
     corpus: Vec<PathBuf>,
+}
+
+/// `--output-format`: a form of catalogue lines.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum CatalogueFormArg {
+    /// `%%%A|B|`: dtag's corpus header.
+    Header,
+    /// `<uri>\tlabel`: Annif's subject file lines.
+    AnnifTsv,
+    /// One URI per line.
+    Uris,
+}
+
+impl CatalogueFormArg {
+    fn form(self) -> CatalogueForm {
+        match self {
+            CatalogueFormArg::Header => CatalogueForm::Header,
+            CatalogueFormArg::AnnifTsv => CatalogueForm::AnnifTsv,
+            CatalogueFormArg::Uris => CatalogueForm::Uris,
+        }
+    }
+}
+
+/// The drafts' proposed descriptors as catalogue lines: labels in the model's language
+/// (Chinese for a Chinese model, else English) when the concept has one, URIs of concepts or
+/// else [`descriptor_uri`]; drafts in input order, separated by an empty line except in the
+/// one-line header form.
+fn catalogue_lines(form: CatalogueForm, chinese: bool, results: &[Vec<Suggestion>]) -> String {
+    let blocks: Vec<String> = results
+        .iter()
+        .map(|suggestions| {
+            let subjects: Vec<CatalogueSubject> = suggestions
+                .iter()
+                .map(|s| CatalogueSubject {
+                    descriptor: s.descriptor.clone(),
+                    uri: s
+                        .uri
+                        .clone()
+                        .unwrap_or_else(|| descriptor_uri(&s.descriptor)),
+                    label: if chinese { &s.label_zh } else { &s.label_en }
+                        .clone()
+                        .unwrap_or_else(|| s.descriptor.clone()),
+                })
+                .collect();
+            catalogue_text(form, &subjects)
+        })
+        .collect();
+    match form {
+        // A draft without descriptors keeps its line, so lines and drafts correspond.
+        CatalogueForm::Header => blocks
+            .into_iter()
+            .map(|b| if b.is_empty() { "\n".to_string() } else { b })
+            .collect(),
+        _ => blocks.join("\n"),
+    }
 }
 
 /// A draft to suggest for, with a name for the output.
@@ -135,6 +198,11 @@ pub fn run(mut args: SuggestArgs) -> anyhow::Result<()> {
         return Ok(destination.write(&out)?);
     }
     let results = suggester.suggest_batch(&texts, &rule);
+    if let Some(form) = args.output_format {
+        let chinese = suggester.model().analyzer.language == dtag::analysis::Language::Zh;
+        destination.write(catalogue_lines(form.form(), chinese, &results).as_bytes())?;
+        return Ok(());
+    }
 
     let mut out: Vec<u8> = Vec::new();
     match args.format {
@@ -171,7 +239,7 @@ fn warn_unfamiliar_drafts(suggester: &Suggester, drafts: &[Draft], min_known: us
     use rayon::prelude::*;
     // A blank draft gets no descriptor whatever the rule: say so even with no minimum.
     for draft in drafts.iter().filter(|d| dtag::predict::is_blank(&d.text)) {
-        eprintln!(
+        stderr_line!(
             "warning: {}: the draft is blank (no words); no descriptor is suggested for it",
             draft.name
         );

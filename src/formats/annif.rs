@@ -7,7 +7,8 @@
 //! - **JSON Lines**: one object per line, `{"text": "…", "subjects": [{"uri": "…", "label":
 //!   "…"}, …]}`; a subject needs a `uri` or a `label`; other keys (`metadata`, `document_id`)
 //!   are ignored.
-//! - **document directory**: every `NAME.txt` directly in the directory (sorted) is a document;
+//! - **document directory**: every `NAME.txt` directly in the directory (sorted) is a document,
+//!   and so is every Word document `NAME.docx` (its body's text, see [`super::docx`]);
 //!   its subjects are in `NAME.tsv`, else `NAME.key`, one per line: `<uri>` optionally followed
 //!   by a tab and the label, or a label alone.
 
@@ -178,6 +179,29 @@ fn has_extension(path: &Path, ext: &str) -> bool {
     path.extension().is_some_and(|e| e == ext)
 }
 
+/// A document of a directory: `NAME.txt`, or a Word document `NAME.docx`.
+fn is_document(path: &Path) -> bool {
+    has_extension(path, "txt") || has_extension(path, "docx")
+}
+
+/// A document file's text as bytes: a Word document's body (one error naming the file when it
+/// cannot be read), a text file as it is.
+fn document_bytes(path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if has_extension(path, "docx") {
+        let name = path.display().to_string();
+        return Ok(
+            super::docx::extract_text(&name, &bytes, super::docx::MAX_TEXT_BYTES)?.into_bytes(),
+        );
+    }
+    Ok(bytes)
+}
+
+/// Whether a document (`.txt` or `.docx`) of the stem of `path` is beside it.
+fn has_document_beside(path: &Path) -> bool {
+    path.with_extension("txt").is_file() || path.with_extension("docx").is_file()
+}
+
 /// The subject file Annif reads for a document: `.tsv` before `.key`.
 fn subject_file(txt: &Path) -> Option<PathBuf> {
     ["tsv", "key"]
@@ -190,7 +214,7 @@ fn subject_file(txt: &Path) -> Option<PathBuf> {
 pub fn is_document_directory(dir: &Path) -> Result<bool> {
     Ok(entries(dir)?
         .iter()
-        .any(|p| has_extension(p, "txt") && p.is_file() && subject_file(p).is_some()))
+        .any(|p| is_document(p) && p.is_file() && subject_file(p).is_some()))
 }
 
 /// Reads an Annif document directory. Files that belong to no document are listed in
@@ -205,10 +229,7 @@ pub fn read_dir(
     let mut out = ParsedInput::default();
     let all = entries(dir)?;
     let mut used = std::collections::BTreeSet::new();
-    for txt in all
-        .iter()
-        .filter(|p| has_extension(p, "txt") && p.is_file())
-    {
+    for txt in all.iter().filter(|p| is_document(p) && p.is_file()) {
         let name = display_name(txt);
         let subject_path = subject_file(txt);
         used.insert(txt.clone());
@@ -224,7 +245,7 @@ pub fn read_dir(
                 continue;
             }
             (_, Purpose::Drafts) => {
-                let bytes = std::fs::read(txt).map_err(|e| Error::io(txt, e))?;
+                let bytes = document_bytes(txt)?;
                 match super::draft_text(&name, &bytes) {
                     Ok(doc) => out.documents.push(doc),
                     Err(p) => out.problems.push(p),
@@ -232,7 +253,7 @@ pub fn read_dir(
                 continue;
             }
         };
-        let bytes = std::fs::read(txt).map_err(|e| Error::io(txt, e))?;
+        let bytes = document_bytes(txt)?;
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t.to_string(),
@@ -285,19 +306,19 @@ pub fn read_dir(
             continue;
         } else if path.is_dir() {
             "a subdirectory (document directories are not recursive)"
-        } else if has_extension(&path, "txt") {
+        } else if is_document(&path) {
             continue; // already reported as a problem
         } else if (has_extension(&path, "tsv") || has_extension(&path, "key"))
-            && path.with_extension("txt").is_file()
+            && has_document_beside(&path)
         {
             if purpose == Purpose::Drafts {
                 continue; // labels of a draft, whichever of the two would be read
             }
             "a .key beside a .tsv (the .tsv is read)"
         } else if has_extension(&path, "tsv") || has_extension(&path, "key") {
-            "a subject file without a document (.txt)"
+            "a subject file without a document (.txt or .docx)"
         } else {
-            "neither a document (.txt) nor a subject file"
+            "neither a document (.txt or .docx) nor a subject file"
         };
         ignored.push((path, why));
     }

@@ -10,6 +10,8 @@
 //! `strict`. [`write`] writes a corpus in any format ([`write::write_corpus`]).
 
 pub mod annif;
+pub mod catalogue;
+pub mod docx;
 pub mod write;
 
 use std::collections::BTreeMap;
@@ -356,7 +358,29 @@ fn read_inputs(
         }
         for input in corpus::expand_inputs(std::slice::from_ref(path))? {
             let name = input.name();
-            let bytes = maybe_gunzip(&name, input.read_bytes()?)?;
+            let bytes = input.read_bytes()?;
+            // A Word document is one draft, whatever its text looks like; it carries no
+            // descriptors, so labelled reading needs it in a document directory.
+            if docx::is_word_document(&name, &bytes) {
+                match purpose {
+                    Purpose::Drafts => raw.documents.push(RawDocument {
+                        text: docx::extract_text(&name, &bytes, docx::MAX_TEXT_BYTES)?,
+                        subjects: Vec::new(),
+                        origin: Origin {
+                            source: Arc::from(name.as_str()),
+                            line: 0,
+                        },
+                    }),
+                    Purpose::Labelled => problems.push(problem(
+                        &Arc::from(name.as_str()),
+                        1,
+                        "a Word document carries no descriptors: put it in a document \
+                         directory with NAME.tsv or NAME.key beside it",
+                    )),
+                }
+                continue;
+            }
+            let bytes = maybe_gunzip(&name, bytes)?;
             let chosen = match format {
                 Some(CorpusFormat::AnnifDir) => {
                     return Err(Error::io(

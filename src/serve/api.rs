@@ -79,6 +79,33 @@ pub(super) struct BatchResult<'a> {
     pub(super) document_id: Option<&'a str>,
 }
 
+/// One suggestion as the web page reviews it: the Annif result, the descriptor's name and
+/// English label beside the label in the asked language, and why it was suggested.
+#[derive(Serialize)]
+pub(super) struct ExplainedResult<'a> {
+    #[serde(flatten)]
+    pub(super) result: SuggestionResult,
+    pub(super) descriptor: &'a str,
+    pub(super) label_en: Option<&'a str>,
+    pub(super) explanation: &'a crate::predict::explain::Explanation,
+}
+
+#[derive(Serialize)]
+pub(super) struct ExplainedResults<'a> {
+    pub(super) results: Vec<ExplainedResult<'a>>,
+}
+
+#[derive(Serialize)]
+pub(super) struct Completions {
+    pub(super) results: Vec<super::complete::Completion>,
+}
+
+#[derive(Serialize)]
+pub(super) struct ExtractedText<'a> {
+    pub(super) name: &'a str,
+    pub(super) text: &'a str,
+}
+
 pub(super) fn results(suggestions: &[Suggestion], language: LanguageTag) -> Vec<SuggestionResult> {
     suggestions
         .iter()

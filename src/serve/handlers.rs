@@ -1,10 +1,13 @@
 //! Handlers: a decoded request in, the JSON answer out; run off the async threads.
 
-use super::api::{results, to_json, BatchResult, SuggestionResults};
+use super::api::{
+    results, to_json, BatchResult, Completions, ExplainedResult, ExplainedResults, ExtractedText,
+    SuggestionResults,
+};
 use super::language;
 use super::problem::Problem;
 use super::projects::Project;
-use super::request::{self, LanguageTag, SuggestOptions};
+use super::request::{self, CompleteCall, LanguageTag, SuggestOptions};
 use crate::error::Result;
 use crate::predict::{AskedThreshold, DecisionRequest, DecisionRule, ProjectDecision};
 
@@ -55,6 +58,79 @@ pub(super) fn suggest_batch(
         })
         .collect();
     Ok(to_json(&batch))
+}
+
+/// Terms listed each way in the web page's explanations (as `suggest --explain` by default).
+const EXPLAIN_TERMS: usize = 5;
+
+/// `explain`: `suggest`'s results, each with the descriptor's name, its English label and
+/// why it was suggested (as `dtag suggest --explain`); the web page reviews these.
+pub(super) fn explain(
+    project: &Project,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<u8>, Problem> {
+    let call = request::decode_suggest(content_type, body)?;
+    let loaded = project.current();
+    let suggester = &loaded.suggester;
+    let language = label_language(project, suggester.model(), &call.options)?;
+    let explained = match decision_rule(&call.options, &project.decision)? {
+        None => Vec::new(),
+        Some(rule) => {
+            crate::predict::explain::suggest_explained(suggester, &call.text, &rule, EXPLAIN_TERMS)
+        }
+    };
+    let suggestions: Vec<crate::predict::Suggestion> =
+        explained.iter().map(|e| e.suggestion.clone()).collect();
+    let results = results(&suggestions, language)
+        .into_iter()
+        .zip(&explained)
+        .map(|(result, e)| ExplainedResult {
+            result,
+            descriptor: &e.suggestion.descriptor,
+            label_en: e.suggestion.label_en.as_deref(),
+            explanation: &e.explanation,
+        })
+        .collect();
+    Ok(to_json(&ExplainedResults { results }))
+}
+
+/// `complete`: the descriptors whose labels match what was typed, best first.
+pub(super) fn complete(project: &Project, call: &CompleteCall) -> Result<Vec<u8>, Problem> {
+    let loaded = project.current();
+    let options = SuggestOptions {
+        language: call.language,
+        ..SuggestOptions::default()
+    };
+    let language = label_language(project, loaded.suggester.model(), &options)?;
+    let results = loaded
+        .completion()
+        .complete(&call.query, call.limit, language.as_str());
+    Ok(to_json(&Completions { results }))
+}
+
+/// `extract-text`: the text of an uploaded file, a Word document's body or a UTF-8 text, at
+/// most `max_text_bytes` long (the body limit: the text must fit in a suggest request).
+pub(super) fn extract_text(
+    name: &str,
+    body: &[u8],
+    max_text_bytes: usize,
+) -> Result<Vec<u8>, Problem> {
+    let text = if crate::formats::docx::is_word_document(name, body) {
+        crate::formats::docx::extract_text(name, body, max_text_bytes)
+            .map_err(|e| Problem::bad_request(e.to_string()))?
+    } else {
+        let bytes = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+        std::str::from_utf8(bytes)
+            .map_err(|e| {
+                Problem::bad_request(format!(
+                    "{name}: line {} is not valid UTF-8 (a text file must be UTF-8)",
+                    crate::io_guard::line_of(bytes, e.valid_up_to())
+                ))
+            })?
+            .to_string()
+    };
+    Ok(to_json(&ExtractedText { name, text: &text }))
 }
 
 /// `detect-language`: the JSON answer for a JSON body.

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use super::log::Logger;
 use super::problem::Problem;
 use super::projects::{label_of_descriptor_uri, FileIdentity, Loaded, Project};
-use super::request::LearnDocument;
+use super::request::{LearnDocument, LearnSubject};
 use crate::corpus::Origin;
 use crate::formats::{self, RawCorpus, RawDocument, Subject};
 use crate::progress::NoProgress;
@@ -552,7 +552,7 @@ fn lessons(
         documents: documents
             .iter()
             .enumerate()
-            .flat_map(|(i, d)| d.subjects.iter().map(move |s| (i, s)))
+            .flat_map(|(i, d)| d.subjects.iter().chain(&d.rejected).map(move |s| (i, s)))
             .map(|(i, s)| RawDocument {
                 text: String::new(),
                 subjects: vec![subject(s.uri.as_deref(), s.label.as_deref(), origin(i))],
@@ -569,29 +569,38 @@ fn lessons(
         .iter()
         .enumerate()
         .map(|(i, d)| {
-            let mut subjects: Vec<LoggedSubject> = Vec::with_capacity(d.subjects.len());
-            for s in &d.subjects {
-                let descriptor = names
-                    .next()
-                    .and_then(|n| n.into_iter().next())
-                    .unwrap_or_default();
-                if subjects.iter().any(|k| k.descriptor == descriptor) {
-                    continue;
+            // Named in the order given: the document's subjects, then those it rejected.
+            let mut name_all = |given: &[LearnSubject]| {
+                let mut named: Vec<LoggedSubject> = Vec::with_capacity(given.len());
+                for s in given {
+                    let descriptor = names
+                        .next()
+                        .and_then(|n| n.into_iter().next())
+                        .unwrap_or_default();
+                    if named.iter().any(|k| k.descriptor == descriptor) {
+                        continue;
+                    }
+                    named.push(LoggedSubject {
+                        descriptor,
+                        uri: s
+                            .uri
+                            .as_deref()
+                            .filter(|u| label_of_descriptor_uri(u).is_none())
+                            .map(|u| crate::thesaurus::strip_angle_brackets(u).to_string()),
+                        label: s.label.clone(),
+                    });
                 }
-                subjects.push(LoggedSubject {
-                    descriptor,
-                    uri: s
-                        .uri
-                        .as_deref()
-                        .filter(|u| label_of_descriptor_uri(u).is_none())
-                        .map(|u| crate::thesaurus::strip_angle_brackets(u).to_string()),
-                    label: s.label.clone(),
-                });
-            }
+                named
+            };
+            let subjects = name_all(&d.subjects);
+            let mut rejected = name_all(&d.rejected);
+            // A subject both given and rejected is given (the indexer's last word is the
+            // subject list).
+            rejected.retain(|r| !subjects.iter().any(|s| s.descriptor == r.descriptor));
             Lesson {
                 text: d.text.clone(),
                 subjects,
-                rejected: Vec::new(),
+                rejected,
                 origin: origin(i),
                 teacher: teacher.clone(),
             }

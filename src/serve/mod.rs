@@ -25,6 +25,7 @@ mod admission;
 mod api;
 mod app;
 mod body;
+pub mod complete;
 mod handlers;
 pub mod language;
 pub mod limits;

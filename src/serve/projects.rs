@@ -8,21 +8,14 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::request::{percent_decode, percent_encode, LanguageTag};
+use super::request::{percent_decode, LanguageTag};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::predict::{ProjectDecision, Suggester, Suggestion};
 use crate::thesaurus::Thesaurus;
 
-/// Prefix of the URIs dtag gives descriptors, which are plain labels in its models.
-pub const DESCRIPTOR_URI_PREFIX: &str = "urn:dtag:descriptor:";
-
-/// The stable URI of a descriptor label: [`DESCRIPTOR_URI_PREFIX`] followed by the label's
-/// UTF-8 bytes percent-encoded (everything but `A-Z a-z 0-9 - . _ ~`), so the same label
-/// always has the same URI, in every model, and the label can be read back from it.
-pub fn descriptor_uri(label: &str) -> String {
-    format!("{DESCRIPTOR_URI_PREFIX}{}", percent_encode(label))
-}
+// One URI rule for the server and the catalogue lines of `dtag suggest --output-format`.
+pub use crate::formats::catalogue::{descriptor_uri, DESCRIPTOR_URI_PREFIX};
 
 /// The label of a [`descriptor_uri`], if `uri` is one.
 pub fn label_of_descriptor_uri(uri: &str) -> Option<String> {
@@ -61,6 +54,17 @@ pub struct Loaded {
     pub modified: Option<String>,
     /// The file it was read from or written to, to notice a replacement.
     pub identity: Option<FileIdentity>,
+    /// The labels of its thesaurus for completion, built on first use (most models are
+    /// never asked).
+    pub completion: std::sync::OnceLock<super::complete::LabelIndex>,
+}
+
+impl Loaded {
+    /// The completion index of the model, built on first use.
+    pub fn completion(&self) -> &super::complete::LabelIndex {
+        self.completion
+            .get_or_init(|| super::complete::LabelIndex::of_model(self.suggester.model()))
+    }
 }
 
 impl Loaded {
@@ -105,6 +109,7 @@ impl Loaded {
             suggester,
             modified: identity.and_then(|i| i.modified).and_then(rfc3339_utc),
             identity,
+            completion: std::sync::OnceLock::new(),
         })
     }
 }
@@ -239,6 +244,8 @@ fn with_thesaurus(loaded: Loaded, thesaurus: &Thesaurus) -> Result<Loaded> {
     model.attach_thesaurus(thesaurus);
     Ok(Loaded {
         suggester: Suggester::with_analyzer(model, analyzer)?,
+        // Another thesaurus: other labels to complete.
+        completion: std::sync::OnceLock::new(),
         ..loaded
     })
 }

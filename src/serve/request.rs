@@ -39,6 +39,15 @@ pub enum Route {
     SuggestBatch(String),
     /// `POST /v1/projects/{id}/learn`.
     Learn(String),
+    /// `GET /v1/projects/{id}/complete?q=…`: descriptors whose labels match (dtag's own, for
+    /// the web page).
+    Complete(String),
+    /// `POST /v1/projects/{id}/explain`: `suggest` with each result's labels and why it was
+    /// suggested (dtag's own, for the web page).
+    Explain(String),
+    /// `POST /v1/extract-text?name=FILE`: the text of an uploaded `.docx` or `.txt` (dtag's
+    /// own, for the web page).
+    ExtractText,
 }
 
 impl Route {
@@ -51,6 +60,7 @@ impl Route {
             "/v1/projects" => (Some(Route::ListProjects), "GET, HEAD"),
             "/v1/vocabs" => (Some(Route::ListVocabs), "GET, HEAD"),
             "/v1/detect-language" => (Some(Route::DetectLanguage), "POST"),
+            "/v1/extract-text" => (Some(Route::ExtractText), "POST"),
             _ => match path.strip_prefix("/v1/projects/") {
                 None => (None, ""),
                 Some(rest) => {
@@ -68,6 +78,8 @@ impl Route {
                             Some("suggest") => (Some(Route::Suggest(id)), "POST"),
                             Some("suggest-batch") => (Some(Route::SuggestBatch(id)), "POST"),
                             Some("learn") => (Some(Route::Learn(id)), "POST"),
+                            Some("complete") => (Some(Route::Complete(id)), "GET, HEAD"),
+                            Some("explain") => (Some(Route::Explain(id)), "POST"),
                             Some(_) => (None, ""),
                         }
                     }
@@ -94,7 +106,9 @@ impl Route {
             Route::ShowProject(id)
             | Route::Suggest(id)
             | Route::SuggestBatch(id)
-            | Route::Learn(id) => Some(id),
+            | Route::Learn(id)
+            | Route::Complete(id)
+            | Route::Explain(id) => Some(id),
             _ => None,
         }
     }
@@ -103,7 +117,12 @@ impl Route {
     pub fn has_body(&self) -> bool {
         matches!(
             self,
-            Route::Suggest(_) | Route::SuggestBatch(_) | Route::Learn(_) | Route::DetectLanguage
+            Route::Suggest(_)
+                | Route::SuggestBatch(_)
+                | Route::Learn(_)
+                | Route::DetectLanguage
+                | Route::Explain(_)
+                | Route::ExtractText
         )
     }
 }
@@ -263,8 +282,14 @@ pub fn decode_request(
 ) -> Result<Route, Problem> {
     let route = Route::parse(method, path)?;
     match &route {
-        Route::Suggest(_) => {
+        Route::Suggest(_) | Route::Explain(_) => {
             decode_suggest(content_type, body)?;
+        }
+        Route::Complete(_) => {
+            decode_complete(query)?;
+        }
+        Route::ExtractText => {
+            decode_extract(query)?;
         }
         Route::SuggestBatch(_) => {
             decode_batch(query, content_type, body)?;
@@ -280,6 +305,106 @@ pub fn decode_request(
     Ok(route)
 }
 
+/// A decoded `complete` call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompleteCall {
+    /// What was typed (at most [`super::complete::MAX_QUERY_CHARS`] characters).
+    pub query: String,
+    /// At most this many completions (at most [`super::complete::MAX_COMPLETIONS`]).
+    pub limit: usize,
+    /// Language of the labels, when asked for.
+    pub language: Option<LanguageTag>,
+}
+
+/// Decodes the query string of `complete`: `q` (required), `limit`, `language`.
+pub fn decode_complete(query: Option<&str>) -> Result<CompleteCall, Problem> {
+    use super::complete::{DEFAULT_COMPLETIONS, MAX_COMPLETIONS, MAX_QUERY_CHARS};
+    let fields = decode_form(query.unwrap_or("").as_bytes())
+        .map_err(|e| Problem::bad_request(format!("query string: {e}")))?;
+    let mut seen = Seen::default();
+    let mut call = CompleteCall {
+        query: String::new(),
+        limit: DEFAULT_COMPLETIONS,
+        language: None,
+    };
+    let mut typed = None;
+    for (name, value) in fields {
+        match name.as_str() {
+            "q" => {
+                seen.once("q")?;
+                if value.chars().count() > MAX_QUERY_CHARS {
+                    return Err(Problem::bad_request(format!(
+                        "q is longer than {MAX_QUERY_CHARS} characters"
+                    )));
+                }
+                typed = Some(value);
+            }
+            "limit" => {
+                seen.once("limit")?;
+                call.limit = value
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_COMPLETIONS).contains(n))
+                    .ok_or_else(|| {
+                        Problem::bad_request(format!(
+                            "limit must be an integer from 1 to {MAX_COMPLETIONS}, not `{}`",
+                            truncate_for_message(&value)
+                        ))
+                    })?;
+            }
+            "language" => {
+                seen.once("language")?;
+                let mut options = SuggestOptions::default();
+                options.set("language", &value)?;
+                call.language = options.language;
+            }
+            _ => {
+                return Err(Problem::bad_request(format!(
+                    "unknown query parameter `{}` (expected q, limit, language)",
+                    truncate_for_message(&name)
+                )))
+            }
+        }
+    }
+    call.query = typed.ok_or_else(|| Problem::bad_request("missing query parameter `q`"))?;
+    Ok(call)
+}
+
+/// Decodes the query string of `extract-text`: `name`, the uploaded file's name, whose
+/// ending says how to read it (`.docx` or `.txt`) and which errors name.
+pub fn decode_extract(query: Option<&str>) -> Result<String, Problem> {
+    let fields = decode_form(query.unwrap_or("").as_bytes())
+        .map_err(|e| Problem::bad_request(format!("query string: {e}")))?;
+    let mut name = None;
+    for (key, value) in fields {
+        match key.as_str() {
+            "name" if name.is_none() => name = Some(value),
+            "name" => return Err(Problem::bad_request("field `name` is given twice")),
+            _ => {
+                return Err(Problem::bad_request(format!(
+                    "unknown query parameter `{}` (expected name)",
+                    truncate_for_message(&key)
+                )))
+            }
+        }
+    }
+    let name = name.ok_or_else(|| Problem::bad_request("missing query parameter `name`"))?;
+    if name.chars().count() > 255 || name.chars().any(char::is_control) {
+        return Err(Problem::bad_request(
+            "name must be a file name of at most 255 characters, without control characters",
+        ));
+    }
+    let lower = name.to_lowercase();
+    if !(lower.ends_with(".docx") || lower.ends_with(".txt")) {
+        return Err(Problem::unsupported_media_type(format!(
+            "{}: only Word documents (.docx) and text files (.txt) can be read",
+            truncate_for_message(&name)
+        )));
+    }
+    Ok(name)
+}
+
 /// A subject of a document to learn from, as Annif's `IndexedDocument` gives it: a URI, a
 /// label, or both.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,6 +418,9 @@ pub struct LearnSubject {
 pub struct LearnDocument {
     pub text: String,
     pub subjects: Vec<LearnSubject>,
+    /// Subjects the indexer rejected (dtag's `rejected`, beside Annif's fields): kept in the
+    /// learning log, not learned.
+    pub rejected: Vec<LearnSubject>,
 }
 
 /// Decodes the JSON body of `learn`: an array of Annif's `IndexedDocument`s,
@@ -324,36 +452,49 @@ pub fn decode_learn(
                 "document {n} has an empty `subjects` list; give at least one subject"
             )));
         }
-        let mut checked = Vec::with_capacity(subjects.len());
-        for (j, subject) in subjects.into_iter().enumerate() {
-            let at = || format!("document {n}, subject {}", j + 1);
-            let uri = subject
-                .uri
-                .map(|u| u.trim().to_string())
-                .filter(|u| !u.is_empty());
-            let label = subject
-                .label
-                .map(|l| l.trim().to_string())
-                .filter(|l| !l.is_empty());
-            if uri.is_none() && label.is_none() {
-                return Err(Problem::bad_request(format!(
-                    "{} has neither `uri` nor `label`",
-                    at()
-                )));
-            }
-            for text in [&uri, &label].into_iter().flatten() {
-                if let Some(what) = crate::corpus::descriptor_problem(text) {
-                    return Err(Problem::bad_request(format!("{}: {what}", at())));
-                }
-            }
-            checked.push(LearnSubject { uri, label });
-        }
+        let checked = check_subjects(n, "subject", subjects)?;
+        let rejected =
+            check_subjects(n, "rejected subject", document.rejected.unwrap_or_default())?;
         documents.push(LearnDocument {
             text,
             subjects: checked,
+            rejected,
         });
     }
     Ok(documents)
+}
+
+/// Checks the subjects (or rejected subjects, `what`) of document `n`.
+fn check_subjects(
+    n: usize,
+    what: &str,
+    subjects: Vec<SubjectJson>,
+) -> Result<Vec<LearnSubject>, Problem> {
+    let mut checked = Vec::with_capacity(subjects.len());
+    for (j, subject) in subjects.into_iter().enumerate() {
+        let at = || format!("document {n}, {what} {}", j + 1);
+        let uri = subject
+            .uri
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty());
+        let label = subject
+            .label
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty());
+        if uri.is_none() && label.is_none() {
+            return Err(Problem::bad_request(format!(
+                "{} has neither `uri` nor `label`",
+                at()
+            )));
+        }
+        for text in [&uri, &label].into_iter().flatten() {
+            if let Some(problem) = crate::corpus::descriptor_problem(text) {
+                return Err(Problem::bad_request(format!("{}: {problem}", at())));
+            }
+        }
+        checked.push(LearnSubject { uri, label });
+    }
+    Ok(checked)
 }
 
 /// A decoded `detect-language` call.
@@ -414,6 +555,9 @@ struct IndexedDocumentJson {
     text: Option<String>,
     #[serde(default)]
     subjects: Option<Vec<SubjectJson>>,
+    /// dtag's own: subjects the indexer rejected, for the learning log.
+    #[serde(default)]
+    rejected: Option<Vec<SubjectJson>>,
     /// Accepted for Annif compatibility; dtag models do not use metadata.
     #[serde(default)]
     #[allow(dead_code)]

@@ -16,7 +16,9 @@ use super::api::{
 };
 use super::app::{App, Client};
 use super::body::{read_body, Receiving};
-use super::handlers::{detect_language, off_runtime, suggest, suggest_batch};
+use super::handlers::{
+    complete, detect_language, explain, extract_text, off_runtime, suggest, suggest_batch,
+};
 use super::problem::Problem;
 use super::projects::Project;
 use super::request::{self, Route};
@@ -84,6 +86,32 @@ pub(super) async fn respond(
             .await
         }
         Route::Learn(id) => learn(app, request, client, &id).await,
+        Route::Explain(id) => {
+            let project = app.shared_project(&id)?;
+            let received = receive(app, request).await?;
+            answer(received, move |r| {
+                explain(&project, r.content_type.as_deref(), &r.body)
+            })
+            .await
+        }
+        Route::Complete(id) => {
+            let project = app.shared_project(&id)?;
+            let call = request::decode_complete(request.uri().query())?;
+            // Off the async threads: the first call builds the project's label index.
+            let _permit = app
+                .in_flight
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| app.busy())?;
+            let json = off_runtime(move || complete(&project, &call)).await??;
+            Ok(with_body(StatusCode::OK, "application/json", json))
+        }
+        Route::ExtractText => {
+            let name = request::decode_extract(request.uri().query())?;
+            let max_text = app.max_body_bytes;
+            let received = receive(app, request).await?;
+            answer(received, move |r| extract_text(&name, &r.body, max_text)).await
+        }
     }
 }
 
