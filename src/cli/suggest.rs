@@ -16,6 +16,9 @@ use dtag::io_guard::{Output, OutputGuard};
 #[derive(Args, Debug)]
 pub struct SuggestArgs {
     #[command(flatten)]
+    bound: super::bounds::DocumentBound,
+
+    #[command(flatten)]
     model: ModelArgs,
 
     /// Write the suggestions to this file (atomically) instead of standard output.
@@ -94,6 +97,7 @@ struct DraftSuggestions<'a> {
 }
 
 pub fn run(mut args: SuggestArgs) -> anyhow::Result<()> {
+    args.bound.apply();
     if args.json {
         args.format = Format::Json;
     }
