@@ -126,13 +126,19 @@ pub fn run(mut args: SuggestArgs) -> anyhow::Result<()> {
     let drafts = read_drafts(&args.inputs, args.input_format)?;
     let with_concepts = model.concepts.is_some();
     let suggester = Suggester::new(model)?;
-    warn_unfamiliar_drafts(&suggester, &drafts, args.min_known_terms);
     let texts: Vec<&str> = drafts.iter().map(|d| d.text.as_str()).collect();
     if args.explain {
+        let overlaps: Vec<_> = {
+            use rayon::prelude::*;
+            texts.par_iter().map(|t| suggester.overlap(t)).collect()
+        };
+        warn_unfamiliar_drafts(&drafts, &overlaps, args.min_known_terms);
         let out = suggest_explained(&suggester, &drafts, &rule, args.format, args.explain_terms)?;
         return Ok(destination.write(&out)?);
     }
-    let results = suggester.suggest_batch(&texts, &rule);
+    // One analysis per draft: its suggestions and its overlap with the vocabulary.
+    let (results, overlaps) = suggester.suggest_batch_with_overlap(&texts, &rule);
+    warn_unfamiliar_drafts(&drafts, &overlaps, args.min_known_terms);
 
     let mut out: Vec<u8> = Vec::new();
     match args.format {
@@ -165,16 +171,14 @@ pub fn run(mut args: SuggestArgs) -> anyhow::Result<()> {
 
 /// Warns about each draft that shares (almost) no vocabulary with the model: its suggestions,
 /// if any pass the rule, rest on nothing (`--min-score` lets such drafts get none).
-fn warn_unfamiliar_drafts(suggester: &Suggester, drafts: &[Draft], min_known: usize) {
-    use rayon::prelude::*;
+fn warn_unfamiliar_drafts(
+    drafts: &[Draft],
+    overlaps: &[dtag::features::Overlap],
+    min_known: usize,
+) {
     if min_known == 0 {
         return;
     }
-    let model = suggester.model();
-    let overlaps: Vec<dtag::features::Overlap> = drafts
-        .par_iter()
-        .map(|d| model.vectorizer.overlap(suggester.analyzer(), &d.text))
-        .collect();
     for (draft, o) in drafts.iter().zip(overlaps) {
         if o.terms == 0 {
             eprintln!(

@@ -47,13 +47,15 @@ impl ValidServeParams {
     pub fn run(self, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
         let p = &self.params;
         let mut loaded = Vec::with_capacity(p.models.len());
+        // One analyzer per settings and one model per file, for every project.
+        let shared = super::projects::SharedResources::default();
         for (id, path) in &p.models {
             let language = self.project_languages.get(id).copied().or(self.language);
             let thesaurus = match p.project_thesauri.get(id) {
                 Some(path) => Some(crate::thesaurus::Thesaurus::load(path)?),
                 None => None,
             };
-            let mut project = Project::load(id, path, language, thesaurus)?;
+            let mut project = Project::load(id, path, language, thesaurus, &shared)?;
             if let Some(decision) = p.project_decisions.get(id) {
                 project.decision = *decision;
             }

@@ -22,7 +22,6 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::Analyzer;
 use crate::error::{Error, Result};
 use crate::features::sparse::{CsrMatrix, SparseRow};
 use crate::metrics::RankingFigures;
@@ -232,14 +231,10 @@ impl Ensemble {
         self.knn.as_ref().map_or(0, |k| k.data().neighbours)
     }
 
-    /// Gathers the evidence of the neighbour and lexicon members for a draft.
-    pub fn evidence<'a>(
-        &self,
-        analyzer: &Analyzer,
-        text: &str,
-        row: &SparseRow,
-        logits: &'a [f32],
-    ) -> Evidence<'a> {
+    /// Gathers the evidence of the neighbour and lexicon members for a draft: its row, its
+    /// one-vs-rest values, and its words as the lexicon's ids ([`Lexicon::word_id`], read
+    /// while the row was made: [`crate::features::TfidfVectorizer::analyse`]).
+    pub fn evidence<'a>(&self, row: &SparseRow, logits: &'a [f32], words: &[u32]) -> Evidence<'a> {
         Evidence {
             ovr: OvrScores::All(logits),
             votes: self
@@ -249,7 +244,7 @@ impl Ensemble {
             mentions: self
                 .lexicon
                 .as_ref()
-                .map_or_else(Vec::new, |l| l.mentions(analyzer, text)),
+                .map_or_else(Vec::new, |l| l.mentions_of_ids(words)),
             leave_out: None,
         }
     }
