@@ -112,7 +112,44 @@ pub struct Scored {
 /// The `k` best descriptors of `text` under `model` (see [`Suggester::score`]), for callers
 /// that hold a model and its analyzer apart.
 pub fn score_text(model: &Model, analyzer: &Analyzer, text: &str, k: usize) -> Scored {
-    // One analysis: the row, the overlap and, for the lexicon, the word sequence.
+    let analysed = analyse(model, analyzer, text);
+    let votes = model.ensemble.as_ref().map(|e| {
+        e.votes_of_many(&[&analysed.row])
+            .pop()
+            .expect("one row, one list of votes")
+    });
+    rank(model, analysed, votes, k)
+}
+
+/// [`score_text`] of many texts, in order, identical to scoring each alone: the neighbours
+/// of a batch are found [`crate::classifier::ensemble::knn::LANES`] at a time, in one pass
+/// over the postings each ([`crate::classifier::ensemble::KnnIndex::votes_of_many`]).
+pub fn score_texts(model: &Model, analyzer: &Analyzer, texts: &[&str], k: usize) -> Vec<Scored> {
+    let analysed: Vec<Analysed> = texts.iter().map(|t| analyse(model, analyzer, t)).collect();
+    let votes: Vec<Option<Vec<crate::classifier::ensemble::Vote>>> = match &model.ensemble {
+        Some(e) => {
+            let rows: Vec<&SparseRow> = analysed.iter().map(|a| &a.row).collect();
+            e.votes_of_many(&rows).into_iter().map(Some).collect()
+        }
+        None => vec![None; texts.len()],
+    };
+    analysed
+        .into_iter()
+        .zip(votes)
+        .map(|(a, v)| rank(model, a, v, k))
+        .collect()
+}
+
+/// What one analysis of a draft gives.
+struct Analysed {
+    row: SparseRow,
+    overlap: Overlap,
+    /// Its words as the lexicon's ids (empty without a lexicon).
+    words: Vec<u32>,
+}
+
+/// One analysis: the row, the overlap and, for the lexicon, the word sequence.
+fn analyse(model: &Model, analyzer: &Analyzer, text: &str) -> Analysed {
     let lexicon = model.ensemble.as_ref().and_then(|e| e.lexicon());
     let mut words: Vec<u32> = Vec::new();
     let mut observe = |w: &str| words.push(lexicon.map_or(u32::MAX, |l| l.word_id(w)));
@@ -121,13 +158,33 @@ pub fn score_text(model: &Model, analyzer: &Analyzer, text: &str, k: usize) -> S
         None => None,
     };
     let (row, overlap) = model.vectorizer.analyse(analyzer, text, observer);
+    Analysed {
+        row,
+        overlap,
+        words,
+    }
+}
+
+/// The `k` best descriptors of an analysed draft; `votes`: its neighbours' votes, with an
+/// ensemble.
+fn rank(
+    model: &Model,
+    analysed: Analysed,
+    votes: Option<Vec<crate::classifier::ensemble::Vote>>,
+    k: usize,
+) -> Scored {
+    let Analysed {
+        row,
+        overlap,
+        words,
+    } = analysed;
     let mut logits = vec![0f32; model.classifier.n_labels()];
     model
         .classifier
         .decision_into(&row.indices, &row.values, &mut logits);
     let ranked = match &model.ensemble {
         Some(ensemble) => {
-            let evidence = ensemble.evidence(&row, &logits, &words);
+            let evidence = ensemble.evidence_with_votes(votes.unwrap_or_default(), &logits, &words);
             let mut candidates = ensemble.rank(&evidence);
             candidates.truncate(k);
             candidates
@@ -226,13 +283,24 @@ impl Suggester {
 
     /// [`Self::ranked`], with the text's overlap with the vocabulary (same analysis).
     fn ranked_with_overlap(&self, text: &str, k: usize) -> (Vec<(usize, f32)>, Overlap) {
-        let scored = self.score(text, k);
+        self.probabilities_of(self.score(text, k))
+    }
+
+    fn probabilities_of(&self, scored: Scored) -> (Vec<(usize, f32)>, Overlap) {
         let ranked = scored
             .ranked
             .iter()
             .map(|r| (r.label, self.model.probability(r.value)))
             .collect();
         (ranked, scored.overlap)
+    }
+
+    /// The decision of `rule` on ranked probabilities, as suggestions.
+    fn decided(&self, ranked: &[(usize, f32)], rule: &DecisionRule) -> Vec<Suggestion> {
+        rule.decide(ranked, self.label_thresholds(rule))
+            .iter()
+            .map(|&(l, p)| self.suggestion(l, p))
+            .collect()
     }
 
     /// How much of `text`'s vocabulary the model knows.
@@ -272,12 +340,7 @@ impl Suggester {
         rule: &DecisionRule,
     ) -> (Vec<Suggestion>, Overlap) {
         let (ranked, overlap) = self.ranked_with_overlap(text, rule.limit);
-        let suggestions = rule
-            .decide(&ranked, self.label_thresholds(rule))
-            .iter()
-            .map(|&(l, p)| self.suggestion(l, p))
-            .collect();
-        (suggestions, overlap)
+        (self.decided(&ranked, rule), overlap)
     }
 
     /// The suggestion of descriptor `label` with `score`, with its concept's URI and labels.
@@ -298,7 +361,7 @@ impl Suggester {
 
     /// Suggestions for many texts, in parallel, in input order.
     pub fn suggest_batch(&self, texts: &[&str], rule: &DecisionRule) -> Vec<Vec<Suggestion>> {
-        texts.par_iter().map(|t| self.suggest(t, rule)).collect()
+        self.suggest_batch_with_overlap(texts, rule).0
     }
 
     /// [`Self::suggest_batch`] with each text's overlap with the vocabulary.
@@ -307,9 +370,17 @@ impl Suggester {
         texts: &[&str],
         rule: &DecisionRule,
     ) -> (Vec<Vec<Suggestion>>, Vec<Overlap>) {
+        // Blocks of drafts share their neighbour search (see [`score_texts`]).
         texts
-            .par_iter()
-            .map(|t| self.suggest_with_overlap(t, rule))
+            .par_chunks(crate::classifier::ensemble::knn::LANES)
+            .flat_map_iter(|block| {
+                score_texts(&self.model, &self.analyzer, block, rule.limit)
+                    .into_iter()
+                    .map(|scored| {
+                        let (ranked, overlap) = self.probabilities_of(scored);
+                        (self.decided(&ranked, rule), overlap)
+                    })
+            })
             .unzip()
     }
 }

@@ -235,17 +235,37 @@ impl Ensemble {
     /// one-vs-rest values, and its words as the lexicon's ids ([`Lexicon::word_id`], read
     /// while the row was made: [`crate::features::TfidfVectorizer::analyse`]).
     pub fn evidence<'a>(&self, row: &SparseRow, logits: &'a [f32], words: &[u32]) -> Evidence<'a> {
+        let votes = self
+            .knn
+            .as_ref()
+            .map_or_else(Vec::new, |k| k.votes(row, None));
+        self.evidence_with_votes(votes, logits, words)
+    }
+
+    /// [`Self::evidence`] with the neighbours' votes found already ([`Self::votes_of_many`]).
+    pub fn evidence_with_votes<'a>(
+        &self,
+        votes: Vec<Vote>,
+        logits: &'a [f32],
+        words: &[u32],
+    ) -> Evidence<'a> {
         Evidence {
             ovr: OvrScores::All(logits),
-            votes: self
-                .knn
-                .as_ref()
-                .map_or_else(Vec::new, |k| k.votes(row, None)),
+            votes,
             mentions: self
                 .lexicon
                 .as_ref()
                 .map_or_else(Vec::new, |l| l.mentions_of_ids(words)),
             leave_out: None,
+        }
+    }
+
+    /// The neighbours' votes of many drafts, as [`Self::evidence`] finds them one by one
+    /// ([`KnnIndex::votes_of_many`]); none without a neighbour member.
+    pub fn votes_of_many(&self, rows: &[&SparseRow]) -> Vec<Vec<Vote>> {
+        match &self.knn {
+            Some(k) => k.votes_of_many(rows),
+            None => vec![Vec::new(); rows.len()],
         }
     }
 
