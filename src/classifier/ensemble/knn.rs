@@ -809,6 +809,23 @@ mod tests {
             }
             let loo = index.leave_one_out_votes(usize::MAX);
             assert_eq!(loo.len(), 53);
+            // Drafts in a batch (two blocks and a part) get a lone query's votes.
+            let drafts: Vec<SparseRow> = (0..x.n_rows())
+                .map(|d| SparseRow {
+                    indices: x.row(d).0.to_vec(),
+                    values: x.row(d).1.iter().map(|v| v * 0.5).collect(),
+                })
+                .collect();
+            let refs: Vec<&SparseRow> = drafts.iter().collect();
+            for (draft, many) in drafts.iter().zip(index.votes_of_many(&refs)) {
+                let lone = index.votes(draft, None);
+                let bits = |v: &[Vote]| -> Vec<(u32, u32, u32)> {
+                    v.iter()
+                        .map(|v| (v.label, v.share.to_bits(), v.nearest.to_bits()))
+                        .collect()
+                };
+                assert_eq!(bits(&many), bits(&lone), "k = {neighbours}, budget {budget}");
+            }
             for (d, blocked) in loo.iter().enumerate() {
                 let (indices, values) = x.row(d);
                 let row = SparseRow {
