@@ -389,8 +389,7 @@ impl KnnIndex {
         scratch: &mut BlockScratch,
         keep: usize,
     ) -> Vec<Vec<Vote>> {
-        let rows: Vec<((&[u32], &[f32]), Option<usize>)> =
-            queries.map(|q| (self.data.rows.row(q), Some(q))).collect();
+        let rows: Vec<Query<'_>> = queries.map(|q| (self.data.rows.row(q), Some(q))).collect();
         self.block_votes(&rows, scratch, keep)
     }
 
@@ -417,7 +416,7 @@ impl KnnIndex {
             let scratch = cell.as_mut().expect("made just above");
             let mut votes = Vec::with_capacity(rows.len());
             for block in rows.chunks(LANES) {
-                let queries: Vec<((&[u32], &[f32]), Option<usize>)> = block
+                let queries: Vec<Query<'_>> = block
                     .iter()
                     .map(|r| ((&r.indices[..], &r.values[..]), None))
                     .collect();
@@ -431,7 +430,7 @@ impl KnnIndex {
     /// leaves out, if any) in one pass over the postings.
     fn block_votes(
         &self,
-        queries: &[((&[u32], &[f32]), Option<usize>)],
+        queries: &[Query<'_>],
         scratch: &mut BlockScratch,
         keep: usize,
     ) -> Vec<Vec<Vote>> {
@@ -498,6 +497,10 @@ fn best(mut votes: Vec<Vote>, keep: usize) -> Vec<Vote> {
     }
     votes
 }
+
+/// A query of a block: a row (columns and values) and the training document it leaves out,
+/// if any.
+type Query<'a> = ((&'a [u32], &'a [f32]), Option<usize>);
 
 /// Documents whose leave-one-out similarities are computed in one pass over the postings.
 pub const LANES: usize = 32;
@@ -824,7 +827,11 @@ mod tests {
                         .map(|v| (v.label, v.share.to_bits(), v.nearest.to_bits()))
                         .collect()
                 };
-                assert_eq!(bits(&many), bits(&lone), "k = {neighbours}, budget {budget}");
+                assert_eq!(
+                    bits(&many),
+                    bits(&lone),
+                    "k = {neighbours}, budget {budget}"
+                );
             }
             for (d, blocked) in loo.iter().enumerate() {
                 let (indices, values) = x.row(d);
