@@ -39,6 +39,57 @@ pub fn line_of(bytes: &[u8], offset: usize) -> usize {
     bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
+/// The default bound on one document's size (`--max-document-bytes`): 16 MiB.
+pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 16 << 20;
+
+static MAX_DOCUMENT_BYTES: AtomicU64 = AtomicU64::new(DEFAULT_MAX_DOCUMENT_BYTES);
+
+/// Sets the bound on one document's size for the whole process (the command line's
+/// `--max-document-bytes`; [`DEFAULT_MAX_DOCUMENT_BYTES`] until set). Every reader of
+/// documents checks it: a draft file before reading it, a document of a corpus as it is
+/// parsed, a file `dtag index` reads before opening it.
+pub fn set_max_document_bytes(bytes: u64) {
+    MAX_DOCUMENT_BYTES.store(bytes.max(1), Ordering::Relaxed);
+}
+
+/// The bound on one document's size (see [`set_max_document_bytes`]).
+pub fn max_document_bytes() -> u64 {
+    MAX_DOCUMENT_BYTES.load(Ordering::Relaxed)
+}
+
+/// What is wrong with a document of `len` bytes, if it is over the bound.
+pub fn oversized_document(len: u64) -> Option<String> {
+    let max = max_document_bytes();
+    (len > max).then(|| {
+        format!(
+            "a document of {len} bytes is over the bound of {max} bytes \
+             (--max-document-bytes; raise it to read it)"
+        )
+    })
+}
+
+/// Refuses a file that is one document when it is over the bound, before reading it.
+pub fn check_document_size(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    match oversized_document(meta.len()).filter(|_| meta.is_file()) {
+        Some(why) => Err(Error::io(
+            path,
+            std::io::Error::new(ErrorKind::InvalidData, why),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The first `n` bytes (or fewer) of a regular file, to tell its format before reading it.
+pub fn read_prefix(path: &Path, n: u64) -> Result<Vec<u8>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(n)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(bytes)
+}
+
 /// Reads an input named on the command line whole: a regular file, or a pipe or socket (so
 /// `<(zcat corpus.gz)` keeps working, as `-` does). A directory or a device is refused before
 /// anything is read, since "reading" `/dev/zero` or `/dev/urandom` never ends. A regular file

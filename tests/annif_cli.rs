@@ -324,3 +324,41 @@ fn serve_config_serves_every_project_of_the_file() {
         "{body}"
     );
 }
+
+#[test]
+fn index_skips_documents_too_large_or_not_utf8_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project_dir(d);
+    let config = p(&d.join("dtag.toml"));
+    let docs = d.join("docs");
+    // A sparse file far over the bound: refused by its size, never read.
+    let big = std::fs::File::create(docs.join("big.txt")).unwrap();
+    big.set_len(2 << 30).unwrap();
+    std::fs::write(docs.join("latin1.txt"), b"caf\xe9 au lait\n").unwrap();
+    let run = dtag(["index", "--project", "demo", "--config", &config, &p(&docs)]).ok();
+    assert!(run.seconds < 10.0, "{}", run.seconds);
+    assert!(run.stderr.contains("indexed 4 of 6"), "{}", run.stderr);
+    assert!(run
+        .stderr
+        .contains("big.txt: a document of 2147483648 bytes"));
+    assert!(run.stderr.contains("latin1.txt:1: not valid UTF-8"));
+    assert!(run
+        .stderr
+        .contains("1 skipped: over --max-document-bytes 16777216"));
+    assert!(run.stderr.contains("1 skipped: not valid UTF-8"));
+    assert!(!docs.join("big.dtag").exists() && !docs.join("latin1.dtag").exists());
+    // The bound is a flag; `suggest` refuses a draft over it before reading it.
+    let draft = p(&docs.join("draft_01.txt"));
+    let small = ["suggest", "--max-document-bytes", "10"];
+    let args = small
+        .iter()
+        .copied()
+        .chain(["--project", "demo", "--config", &config, &draft]);
+    let refused = dtag(args).fails();
+    assert!(
+        refused.stderr.contains("draft_01.txt: a document of"),
+        "{}",
+        refused.stderr
+    );
+}

@@ -34,6 +34,42 @@ use script::is_unified_ideographs;
 /// (filters drop tokens without letters or digits, so no word starts with it).
 pub const CHAR_NGRAM_PREFIX: char = '#';
 
+/// Longest run of text, in bytes, a segmenter is given at once: a longer whitespace-free
+/// chunk is cut into pieces (each ending, where it can, after a character that is neither a
+/// letter nor a digit). *Why:* jieba's word graph costs tens of bytes per character, so one
+/// unbroken 20 MB chunk (a character repeated) cost close to a gigabyte; in pieces, memory
+/// stays linear in the text with a small constant. Real chunks are far shorter (a whole
+/// cail2018 document is a few kilobytes), so their words do not change.
+pub const MAX_SEGMENT_BYTES: usize = 128 * 1024;
+
+/// `chunk` in pieces of at most [`MAX_SEGMENT_BYTES`] (the chunk itself when it is short).
+fn segment_pieces(chunk: &str, mut emit: impl FnMut(&str)) {
+    let mut rest = chunk;
+    while rest.len() > MAX_SEGMENT_BYTES {
+        let mut cut = MAX_SEGMENT_BYTES;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        // Prefer a cut after punctuation or a symbol within the last few kilobytes.
+        let mut window = cut.saturating_sub(4096);
+        while !rest.is_char_boundary(window) {
+            window += 1;
+        }
+        if let Some((i, c)) = rest[window..cut]
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !c.is_alphanumeric())
+        {
+            cut = window + i + c.len_utf8();
+        }
+        emit(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    if !rest.is_empty() {
+        emit(rest);
+    }
+}
+
 /// A configured analyzer: NFKC normalisation, segmentation, filters, optional char n-grams.
 /// Cheap to share across rayon threads (`Send + Sync`, one segmenter for all).
 pub struct Analyzer {
@@ -156,23 +192,26 @@ impl Analyzer {
         emit: &mut dyn FnMut(Term<'_>),
     ) {
         for chunk in normalized.split_whitespace() {
-            self.segmenter.segment(chunk, &mut |word| {
+            self.segment(chunk, emit);
+        }
+    }
+
+    /// The filtered words of one whitespace-free chunk, segmented in bounded pieces.
+    fn segment(&self, chunk: &str, emit: &mut dyn FnMut(Term<'_>)) {
+        segment_pieces(chunk, |piece| {
+            self.segmenter.segment(piece, &mut |word| {
                 if let Some(token) = self.filter(word) {
                     emit(Term::Text(&token));
                 }
-            });
-        }
+            })
+        });
     }
 
     fn analyze_terms(&self, text: &str, with_ngrams: bool, emit: &mut dyn FnMut(Term<'_>)) {
         let normalized = self.normalize(text);
         let grams = self.config.char_ngrams.as_ref().filter(|_| with_ngrams);
         for chunk in normalized.split_whitespace() {
-            self.segmenter.segment(chunk, &mut |word| {
-                if let Some(token) = self.filter(word) {
-                    emit(Term::Text(&token));
-                }
-            });
+            self.segment(chunk, emit);
             if let Some(grams) = grams {
                 char_ngrams(chunk, grams, emit);
             }
@@ -333,6 +372,21 @@ mod tests {
         assert!(tokens.contains(&"维持和平行动".to_string()), "{tokens:?}");
         assert!(tokens.contains(&"peacekeep".to_string()), "{tokens:?}");
         assert!(Language::parse("xx").unwrap_err().contains("known: zh, en"));
+    }
+
+    #[test]
+    fn long_chunks_are_segmented_in_bounded_pieces() {
+        let text = format!("{}。{}", "中".repeat(42_700), "a".repeat(300_000));
+        let mut pieces = Vec::new();
+        segment_pieces(&text, |p| pieces.push(p.len()));
+        assert!(pieces.iter().all(|&n| n <= MAX_SEGMENT_BYTES), "{pieces:?}");
+        assert_eq!(pieces.iter().sum::<usize>(), text.len());
+        // The first cut falls after the full stop, not inside the run of letters.
+        assert_eq!(pieces[0], 42_701 * 3);
+        let short = "联合国维持和平行动";
+        let mut one = Vec::new();
+        segment_pieces(short, |p| one.push(p.to_string()));
+        assert_eq!(one, [short]);
     }
 
     #[test]

@@ -20,6 +20,9 @@ use super::output::{self, summary};
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     #[command(flatten)]
+    bound: super::bounds::DocumentBound,
+
+    #[command(flatten)]
     model: ModelArgs,
 
     /// Labelled test corpus files or directories.
@@ -55,6 +58,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    args.bound.apply();
     let chosen = args.model.resolve()?;
     let rule = args.decision.rule_for(&chosen)?;
     let thesaurus_file = chosen.thesaurus(args.thesaurus.thesaurus.as_ref());

@@ -16,6 +16,9 @@ use super::output::{stderr_line, summary, Bars};
 #[derive(Args, Debug)]
 pub struct IndexArgs {
     #[command(flatten)]
+    bound: super::bounds::DocumentBound,
+
+    #[command(flatten)]
     model: ModelArgs,
 
     #[command(flatten)]
@@ -35,6 +38,7 @@ pub struct IndexArgs {
 }
 
 pub fn run(args: IndexArgs, bars: &Bars) -> anyhow::Result<()> {
+    args.bound.apply();
     let chosen = args.model.resolve()?;
     let rule = args.decision.rule_for(&chosen)?;
     if args.suffix.is_empty() || args.suffix.contains(['/', '\\']) || args.suffix == ".txt" {
@@ -72,43 +76,24 @@ pub fn run(args: IndexArgs, bars: &Bars) -> anyhow::Result<()> {
     let suggester = Suggester::new(chosen.load_model()?)?;
     let chinese = suggester.model().analyzer.language == dtag::analysis::Language::Zh;
     let stage = bars.stage("indexing", jobs.len() as u64);
-    let written = {
+    // A document over --max-document-bytes (checked before it is opened) or not in UTF-8 is
+    // skipped with a warning and counted; the others are indexed.
+    let outcomes: Vec<Outcome> = {
         use rayon::prelude::*;
         jobs.par_iter()
             .map(|(document, out)| {
-                let bytes = dtag::io_guard::read_input(document)?;
-                let text = if document.extension().is_some_and(|e| e == "docx") {
-                    let name = document.display().to_string();
-                    dtag::formats::docx::extract_text(
-                        &name,
-                        &bytes,
-                        dtag::formats::docx::MAX_TEXT_BYTES,
-                    )?
-                } else {
-                    String::from_utf8(bytes)
-                        .with_context(|| format!("{}: not valid UTF-8", document.display()))?
-                };
-                if dtag::predict::is_blank(&text) {
-                    stderr_line!(
-                        "warning: {}: the document is blank (no words); no descriptor is suggested for it",
-                        document.display()
-                    );
-                }
-                let suggestions = suggester.suggest(&text, &rule);
-                // In place: a symlink planted since the check is replaced, never followed.
-                dtag::io_guard::write_atomically_in_place(
-                    out,
-                    annif_subject_lines(&suggestions, chinese).as_bytes(),
-                )?;
+                let outcome = index_one(&suggester, &rule, chinese, document, out)?;
                 stage.advance(1);
-                Ok(())
+                Ok(outcome)
             })
-            .collect::<anyhow::Result<Vec<()>>>()?
-            .len()
+            .collect::<anyhow::Result<Vec<Outcome>>>()?
     };
+    let written = outcomes.iter().filter(|o| **o == Outcome::Written).count();
+    let too_large = outcomes.iter().filter(|o| **o == Outcome::TooLarge).count();
+    let not_utf8 = outcomes.iter().filter(|o| **o == Outcome::NotUtf8).count();
     stage.finish();
     summary!(
-        "indexed {written} of {} document(s) in {}{}{}",
+        "indexed {written} of {} document(s) in {}{}{}{}",
         documents.len(),
         args.directory.display(),
         if kept > 0 {
@@ -119,6 +104,7 @@ pub fn run(args: IndexArgs, bars: &Bars) -> anyhow::Result<()> {
         } else {
             String::new()
         },
+        skipped_note(too_large, not_utf8),
         if links.is_empty() {
             String::new()
         } else {
@@ -141,6 +127,81 @@ pub fn run(args: IndexArgs, bars: &Bars) -> anyhow::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// What became of one document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Written,
+    /// Over --max-document-bytes: not read.
+    TooLarge,
+    /// Not valid UTF-8.
+    NotUtf8,
+}
+
+/// Suggestions for `document`, written to `out`; a document too large or not in UTF-8 is
+/// skipped with a warning naming it.
+fn index_one(
+    suggester: &Suggester,
+    rule: &dtag::predict::DecisionRule,
+    chinese: bool,
+    document: &Path,
+    out: &Path,
+) -> anyhow::Result<Outcome> {
+    if let Err(e) = dtag::io_guard::check_document_size(document) {
+        stderr_line!("warning: skipped {e}");
+        return Ok(Outcome::TooLarge);
+    }
+    let bytes = dtag::io_guard::read_input(document)?;
+    let text = if document.extension().is_some_and(|e| e == "docx") {
+        let name = document.display().to_string();
+        dtag::formats::docx::extract_text(&name, &bytes, dtag::formats::docx::MAX_TEXT_BYTES)?
+    } else {
+        match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                let line = dtag::io_guard::line_of(e.as_bytes(), at);
+                stderr_line!(
+                    "warning: skipped {}:{line}: not valid UTF-8 (byte {at})",
+                    document.display()
+                );
+                return Ok(Outcome::NotUtf8);
+            }
+        }
+    };
+    if dtag::predict::is_blank(&text) {
+        stderr_line!(
+            "warning: {}: the document is blank (no words); no descriptor is suggested for it",
+            document.display()
+        );
+    }
+    let suggestions = suggester.suggest(&text, rule);
+    // In place: a symlink planted since the check is replaced, never followed.
+    dtag::io_guard::write_atomically_in_place(
+        out,
+        annif_subject_lines(&suggestions, chinese).as_bytes(),
+    )?;
+    Ok(Outcome::Written)
+}
+
+/// The summary's note of skipped documents.
+fn skipped_note(too_large: usize, not_utf8: usize) -> String {
+    let mut parts = Vec::new();
+    if too_large > 0 {
+        parts.push(format!(
+            "{too_large} skipped: over --max-document-bytes {}",
+            dtag::io_guard::max_document_bytes()
+        ));
+    }
+    if not_utf8 > 0 {
+        parts.push(format!("{not_utf8} skipped: not valid UTF-8"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join("; "))
+    }
 }
 
 /// The `.txt` and `.docx` files directly in `dir`, sorted; hidden files are left out.

@@ -5,6 +5,7 @@
 //! error reaches the user (by the flag that caused it).
 
 mod annif_verbs;
+mod bounds;
 mod convert;
 mod cv;
 mod eval;

@@ -18,6 +18,9 @@ use dtag::io_guard::{Output, OutputGuard};
 #[derive(Args, Debug)]
 pub struct SuggestArgs {
     #[command(flatten)]
+    bound: super::bounds::DocumentBound,
+
+    #[command(flatten)]
     model: ModelArgs,
 
     /// Write the suggestions to this file (atomically) instead of standard output.
@@ -162,6 +165,7 @@ struct DraftSuggestions<'a> {
 }
 
 pub fn run(mut args: SuggestArgs) -> anyhow::Result<()> {
+    args.bound.apply();
     if args.json {
         args.format = Format::Json;
     }
@@ -191,13 +195,19 @@ pub fn run(mut args: SuggestArgs) -> anyhow::Result<()> {
     let drafts = read_drafts(&args.inputs, args.input_format)?;
     let with_concepts = model.concepts.is_some();
     let suggester = Suggester::new(model)?;
-    warn_unfamiliar_drafts(&suggester, &drafts, args.min_known_terms);
     let texts: Vec<&str> = drafts.iter().map(|d| d.text.as_str()).collect();
     if args.explain {
+        let overlaps: Vec<_> = {
+            use rayon::prelude::*;
+            texts.par_iter().map(|t| suggester.overlap(t)).collect()
+        };
+        warn_unfamiliar_drafts(&suggester, &drafts, &overlaps, args.min_known_terms);
         let out = suggest_explained(&suggester, &drafts, &rule, args.format, args.explain_terms)?;
         return Ok(destination.write(&out)?);
     }
-    let results = suggester.suggest_batch(&texts, &rule);
+    // One analysis per draft: its suggestions and its overlap with the vocabulary.
+    let (results, overlaps) = suggester.suggest_batch_with_overlap(&texts, &rule);
+    warn_unfamiliar_drafts(&suggester, &drafts, &overlaps, args.min_known_terms);
     if let Some(form) = args.output_format {
         let chinese = suggester.model().analyzer.language == dtag::analysis::Language::Zh;
         destination.write(catalogue_lines(form.form(), chinese, &results).as_bytes())?;
@@ -235,8 +245,12 @@ pub fn run(mut args: SuggestArgs) -> anyhow::Result<()> {
 
 /// Warns about each draft that shares (almost) no vocabulary with the model: its suggestions,
 /// if any pass the rule, rest on nothing (`--min-score` lets such drafts get none).
-fn warn_unfamiliar_drafts(suggester: &Suggester, drafts: &[Draft], min_known: usize) {
-    use rayon::prelude::*;
+fn warn_unfamiliar_drafts(
+    suggester: &Suggester,
+    drafts: &[Draft],
+    overlaps: &[dtag::features::Overlap],
+    min_known: usize,
+) {
     // A blank draft gets no descriptor whatever the rule: say so even with no minimum.
     for draft in drafts.iter().filter(|d| dtag::predict::is_blank(&d.text)) {
         stderr_line!(
@@ -244,15 +258,10 @@ fn warn_unfamiliar_drafts(suggester: &Suggester, drafts: &[Draft], min_known: us
             draft.name
         );
     }
-    let model = suggester.model();
     // A model of the thesaurus alone has no vocabulary: it reads labels, not known terms.
-    if min_known == 0 || model.vectorizer.n_features() == 0 {
+    if min_known == 0 || suggester.model().vectorizer.n_features() == 0 {
         return;
     }
-    let overlaps: Vec<dtag::features::Overlap> = drafts
-        .par_iter()
-        .map(|d| model.vectorizer.overlap(suggester.analyzer(), &d.text))
-        .collect();
     for (draft, o) in drafts.iter().zip(overlaps) {
         if dtag::predict::is_blank(&draft.text) {
             continue;

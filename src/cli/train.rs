@@ -17,6 +17,9 @@ use super::output::{self, print_out, print_tuning, prompt_if_terminal, save_time
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
+    #[command(flatten)]
+    bound: super::bounds::DocumentBound,
+
     /// Corpus files or directories (`-` for stdin). Without a corpus, `--thesaurus` gives a
     /// model of the thesaurus alone (its labels found in the text, scored by a prior).
     #[arg(long, num_args = 1.., value_name = "FILE|DIR")]
@@ -49,6 +52,7 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
+    args.bound.apply();
     train_params(&args.options)?.check()?;
     // Before any work: a model path that is the corpus, or in a missing directory, is refused
     // now rather than after training.

@@ -491,29 +491,60 @@ impl TfidfVectorizer {
     /// How much of a text's vocabulary the model knows: its distinct terms, and those in the
     /// vocabulary. A text that shares (almost) none has nothing its suggestions could rest on.
     pub fn overlap(&self, analyzer: &Analyzer, text: &str) -> Overlap {
-        let mut seen: rustc_hash::FxHashSet<String> = Default::default();
-        let mut known = 0;
-        analyzer.for_each_token(text, &mut |t| {
-            if !seen.contains(t) {
-                known += usize::from(self.index.contains_key(t));
-                seen.insert(t.to_string());
-            }
-        });
-        Overlap {
-            terms: seen.len(),
-            known,
-        }
+        self.analyse(analyzer, text, None).1
     }
 
     /// The l2-normalised TF-IDF row of one text. Terms outside the vocabulary are ignored.
     pub fn transform(&self, analyzer: &Analyzer, text: &str) -> SparseRow {
+        self.analyse(analyzer, text, None).0
+    }
+
+    /// One analysis of a draft gives all it is needed for: its row ([`Self::transform`]),
+    /// its [`Overlap`] with the vocabulary ([`Self::overlap`]), and to `words`, when given,
+    /// its word sequence (the words [`Analyzer::for_each_word`] gives, in order), in which
+    /// the label lexicon finds its labels. The text is normalised and segmented once.
+    pub fn analyse(
+        &self,
+        analyzer: &Analyzer,
+        text: &str,
+        mut words: Option<&mut dyn FnMut(&str)>,
+    ) -> (SparseRow, Overlap) {
         let mut counts: FxHashMap<u32, u32> = FxHashMap::default();
-        analyzer.for_each_token(text, &mut |t| {
-            if let Some(&col) = self.index.get(t) {
-                *counts.entry(col).or_insert(0) += 1;
+        let mut unknown: rustc_hash::FxHashSet<String> = Default::default();
+        let mut count = |t: &str| match self.index.get(t) {
+            Some(&col) => *counts.entry(col).or_insert(0) += 1,
+            None => {
+                if !unknown.contains(t) {
+                    unknown.insert(t.to_string());
+                }
+            }
+        };
+        let normalized = analyzer.normalize(text);
+        // Words and character n-grams are disjoint terms, so counting the words first and
+        // then the n-grams gives the counts of `for_each_token`'s interleaved order.
+        analyzer.for_each_word_of_normalized(&normalized, &mut |term| {
+            if let Term::Text(t) = term {
+                count(t);
+                if let Some(observe) = words.as_mut() {
+                    observe(t);
+                }
             }
         });
-        self.weigh(counts.into_iter().collect())
+        let mut gram = String::new();
+        analyzer.for_each_ngram_of_normalized(&normalized, &mut |term| match term {
+            Term::Text(t) => count(t),
+            Term::Han(c) => {
+                gram.clear();
+                gram.push(CHAR_NGRAM_PREFIX);
+                gram.push(c);
+                count(&gram);
+            }
+        });
+        let overlap = Overlap {
+            terms: counts.len() + unknown.len(),
+            known: counts.len(),
+        };
+        (self.weigh(counts.into_iter().collect()), overlap)
     }
 
     /// Rows for many texts, computed in parallel; identical to calling [`Self::transform`].

@@ -358,6 +358,9 @@ fn read_inputs(
         }
         for input in corpus::expand_inputs(std::slice::from_ref(path))? {
             let name = input.name();
+            if let (Input::File(p), Purpose::Drafts) = (&input, purpose) {
+                refuse_oversized_draft(p)?;
+            }
             let bytes = input.read_bytes()?;
             // A Word document is one draft, whatever its text looks like; it carries no
             // descriptors, so labelled reading needs it in a document directory.
@@ -429,6 +432,7 @@ fn read_inputs(
         )
     }));
     problems.extend(forbidden_characters(&raw.documents));
+    problems.extend(oversized_documents(&raw.documents));
     if !problems.is_empty() {
         return Err(Error::Corpus(problems));
     }
@@ -460,6 +464,33 @@ fn forbidden_characters(documents: &[RawDocument]) -> Vec<CorpusProblem> {
             })
         })
         .collect()
+}
+
+/// The documents over the size bound ([`crate::io_guard::max_document_bytes`]).
+fn oversized_documents(documents: &[RawDocument]) -> Vec<CorpusProblem> {
+    documents
+        .iter()
+        .filter_map(|d| {
+            let why = crate::io_guard::oversized_document(d.text.len() as u64)?;
+            Some(CorpusProblem {
+                origin: d.origin.clone(),
+                kind: ProblemKind::Format(why),
+            })
+        })
+        .collect()
+}
+
+/// A draft file over the size bound is refused before it is read, unless its beginning shows
+/// a corpus (a draft per document, each checked as it is parsed) or it is compressed.
+fn refuse_oversized_draft(path: &Path) -> Result<()> {
+    if crate::io_guard::check_document_size(path).is_ok() {
+        return Ok(());
+    }
+    let prefix = crate::io_guard::read_prefix(path, 64 * 1024)?;
+    if prefix.starts_with(&GZIP_MAGIC) || detect(&prefix).is_some() {
+        return Ok(());
+    }
+    crate::io_guard::check_document_size(path)
 }
 
 fn input_path(input: &Input) -> PathBuf {

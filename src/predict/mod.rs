@@ -12,6 +12,7 @@ use crate::analysis::Analyzer;
 use crate::classifier::ensemble::Features;
 use crate::error::{Error, Result};
 use crate::features::sparse::SparseRow;
+use crate::features::Overlap;
 use crate::metrics::top_k;
 use crate::model::Model;
 pub use decision::{AskedThreshold, DecisionRequest, ProjectDecision};
@@ -100,6 +101,8 @@ pub struct Ranked {
 pub struct Scored {
     pub row: SparseRow,
     pub ranked: Vec<Ranked>,
+    /// How much of the text's vocabulary the model knows.
+    pub overlap: Overlap,
 }
 
 /// Whether `text` is blank: no letter at all (empty, whitespace, or only digits, punctuation
@@ -112,20 +115,90 @@ pub fn is_blank(text: &str) -> bool {
 /// The `k` best descriptors of `text` under `model` (see [`Suggester::score`]), for callers
 /// that hold a model and its analyzer apart; none for a [blank](is_blank) text.
 pub fn score_text(model: &Model, analyzer: &Analyzer, text: &str, k: usize) -> Scored {
-    if is_blank(text) {
+    let analysed = analyse(model, analyzer, text);
+    let votes = model.ensemble.as_ref().map(|e| {
+        e.votes_of_many(&[&analysed.row])
+            .pop()
+            .expect("one row, one list of votes")
+    });
+    rank(model, analysed, votes, k)
+}
+
+/// [`score_text`] of many texts, in order, identical to scoring each alone: the neighbours
+/// of a batch are found [`crate::classifier::ensemble::knn::LANES`] at a time, in one pass
+/// over the postings each ([`crate::classifier::ensemble::KnnIndex::votes_of_many`]).
+pub fn score_texts(model: &Model, analyzer: &Analyzer, texts: &[&str], k: usize) -> Vec<Scored> {
+    let analysed: Vec<Analysed> = texts.iter().map(|t| analyse(model, analyzer, t)).collect();
+    let votes: Vec<Option<Vec<crate::classifier::ensemble::Vote>>> = match &model.ensemble {
+        Some(e) => {
+            let rows: Vec<&SparseRow> = analysed.iter().map(|a| &a.row).collect();
+            e.votes_of_many(&rows).into_iter().map(Some).collect()
+        }
+        None => vec![None; texts.len()],
+    };
+    analysed
+        .into_iter()
+        .zip(votes)
+        .map(|(a, v)| rank(model, a, v, k))
+        .collect()
+}
+
+/// What one analysis of a draft gives.
+struct Analysed {
+    /// The text has no letter ([`is_blank`]): it gets no descriptor.
+    blank: bool,
+    row: SparseRow,
+    overlap: Overlap,
+    /// Its words as the lexicon's ids (empty without a lexicon).
+    words: Vec<u32>,
+}
+
+/// One analysis: the row, the overlap and, for the lexicon, the word sequence.
+fn analyse(model: &Model, analyzer: &Analyzer, text: &str) -> Analysed {
+    let lexicon = model.ensemble.as_ref().and_then(|e| e.lexicon());
+    let mut words: Vec<u32> = Vec::new();
+    let mut observe = |w: &str| words.push(lexicon.map_or(u32::MAX, |l| l.word_id(w)));
+    let observer: Option<&mut dyn FnMut(&str)> = match lexicon {
+        Some(_) => Some(&mut observe),
+        None => None,
+    };
+    let (row, overlap) = model.vectorizer.analyse(analyzer, text, observer);
+    Analysed {
+        blank: is_blank(text),
+        row,
+        overlap,
+        words,
+    }
+}
+
+/// The `k` best descriptors of an analysed draft; `votes`: its neighbours' votes, with an
+/// ensemble.
+fn rank(
+    model: &Model,
+    analysed: Analysed,
+    votes: Option<Vec<crate::classifier::ensemble::Vote>>,
+    k: usize,
+) -> Scored {
+    let Analysed {
+        blank,
+        row,
+        overlap,
+        words,
+    } = analysed;
+    if blank {
         return Scored {
-            row: SparseRow::default(),
+            row,
             ranked: Vec::new(),
+            overlap,
         };
     }
-    let row = model.vectorizer.transform(analyzer, text);
     let mut logits = vec![0f32; model.classifier.n_labels()];
     model
         .classifier
         .decision_into(&row.indices, &row.values, &mut logits);
     let ranked = match &model.ensemble {
         Some(ensemble) => {
-            let evidence = ensemble.evidence(analyzer, text, &row, &logits);
+            let evidence = ensemble.evidence_with_votes(votes.unwrap_or_default(), &logits, &words);
             let mut candidates = ensemble.rank(&evidence);
             candidates.truncate(k);
             candidates
@@ -146,33 +219,48 @@ pub fn score_text(model: &Model, analyzer: &Analyzer, text: &str, k: usize) -> S
             })
             .collect(),
     };
-    Scored { row, ranked }
+    Scored {
+        row,
+        ranked,
+        overlap,
+    }
 }
 
 /// A loaded model with its analyzer, ready to score texts.
 #[derive(Debug)]
 pub struct Suggester {
     analyzer: Arc<Analyzer>,
-    model: Model,
+    /// Shared, immutable: a server's projects that name the same model file hold one copy.
+    model: Arc<Model>,
 }
 
 impl Suggester {
     pub fn new(model: Model) -> Result<Self> {
         Ok(Suggester {
             analyzer: Arc::new(Analyzer::new(model.analyzer.clone())?),
-            model,
+            model: Arc::new(model),
         })
     }
 
     /// A suggester for `model` reusing an analyzer already built (building one loads the
     /// segmenter's dictionary, which takes a while); refused when it is not the model's.
     pub fn with_analyzer(model: Model, analyzer: Arc<Analyzer>) -> Result<Self> {
+        Self::shared(Arc::new(model), analyzer)
+    }
+
+    /// [`Self::with_analyzer`] for a model that other suggesters may share.
+    pub fn shared(model: Arc<Model>, analyzer: Arc<Analyzer>) -> Result<Self> {
         if analyzer.config() != &model.analyzer {
             return Err(Error::Training(
                 "the analyzer differs from the model's".into(),
             ));
         }
         Ok(Suggester { analyzer, model })
+    }
+
+    /// The model, shared.
+    pub fn shared_model(&self) -> Arc<Model> {
+        Arc::clone(&self.model)
     }
 
     /// The analyzer, to share with another suggester of a model with the same settings.
@@ -186,8 +274,9 @@ impl Suggester {
 
     /// The model back, to change it (its analyzer can be reused through
     /// [`Suggester::shared_analyzer`]).
+    /// (A copy when another suggester shares it.)
     pub fn into_model(self) -> Model {
-        self.model
+        Arc::unwrap_or_clone(self.model)
     }
 
     pub fn analyzer(&self) -> &Analyzer {
@@ -203,11 +292,34 @@ impl Suggester {
 
     /// The `k` best descriptors as `(index, probability)`, best first.
     pub fn ranked(&self, text: &str, k: usize) -> Vec<(usize, f32)> {
-        self.score(text, k)
+        self.ranked_with_overlap(text, k).0
+    }
+
+    /// [`Self::ranked`], with the text's overlap with the vocabulary (same analysis).
+    fn ranked_with_overlap(&self, text: &str, k: usize) -> (Vec<(usize, f32)>, Overlap) {
+        self.probabilities_of(self.score(text, k))
+    }
+
+    fn probabilities_of(&self, scored: Scored) -> (Vec<(usize, f32)>, Overlap) {
+        let ranked = scored
             .ranked
             .iter()
             .map(|r| (r.label, self.model.probability(r.value)))
+            .collect();
+        (ranked, scored.overlap)
+    }
+
+    /// The decision of `rule` on ranked probabilities, as suggestions.
+    fn decided(&self, ranked: &[(usize, f32)], rule: &DecisionRule) -> Vec<Suggestion> {
+        rule.decide(ranked, self.label_thresholds(rule))
+            .iter()
+            .map(|&(l, p)| self.suggestion(l, p))
             .collect()
+    }
+
+    /// How much of `text`'s vocabulary the model knows.
+    pub fn overlap(&self, text: &str) -> Overlap {
+        self.model.vectorizer.analyse(&self.analyzer, text, None).1
     }
 
     /// Probability of every descriptor (model order); 0 for those the ensemble's members did
@@ -231,11 +343,18 @@ impl Suggester {
 
     /// The proposed descriptors for one text.
     pub fn suggest(&self, text: &str, rule: &DecisionRule) -> Vec<Suggestion> {
-        let ranked = self.ranked(text, rule.limit);
-        rule.decide(&ranked, self.label_thresholds(rule))
-            .iter()
-            .map(|&(l, p)| self.suggestion(l, p))
-            .collect()
+        self.suggest_with_overlap(text, rule).0
+    }
+
+    /// [`Self::suggest`], with the text's overlap with the vocabulary from the same analysis
+    /// (to warn about drafts the model knows nothing of, without analysing them again).
+    pub fn suggest_with_overlap(
+        &self,
+        text: &str,
+        rule: &DecisionRule,
+    ) -> (Vec<Suggestion>, Overlap) {
+        let (ranked, overlap) = self.ranked_with_overlap(text, rule.limit);
+        (self.decided(&ranked, rule), overlap)
     }
 
     /// The suggestion of descriptor `label` with `score`, with its concept's URI and labels.
@@ -256,7 +375,27 @@ impl Suggester {
 
     /// Suggestions for many texts, in parallel, in input order.
     pub fn suggest_batch(&self, texts: &[&str], rule: &DecisionRule) -> Vec<Vec<Suggestion>> {
-        texts.par_iter().map(|t| self.suggest(t, rule)).collect()
+        self.suggest_batch_with_overlap(texts, rule).0
+    }
+
+    /// [`Self::suggest_batch`] with each text's overlap with the vocabulary.
+    pub fn suggest_batch_with_overlap(
+        &self,
+        texts: &[&str],
+        rule: &DecisionRule,
+    ) -> (Vec<Vec<Suggestion>>, Vec<Overlap>) {
+        // Blocks of drafts share their neighbour search (see [`score_texts`]).
+        texts
+            .par_chunks(crate::classifier::ensemble::knn::LANES)
+            .flat_map_iter(|block| {
+                score_texts(&self.model, &self.analyzer, block, rule.limit)
+                    .into_iter()
+                    .map(|scored| {
+                        let (ranked, overlap) = self.probabilities_of(scored);
+                        (self.decided(&ranked, rule), overlap)
+                    })
+            })
+            .unzip()
     }
 }
 

@@ -47,13 +47,17 @@ impl ValidServeParams {
     pub fn run(self, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
         let p = &self.params;
         let mut loaded = Vec::with_capacity(p.projects.len());
+        // One analyzer per settings and one model per file, for every project.
+        let shared = super::projects::SharedResources::default();
         for (settings, language) in p.projects.iter().zip(&self.languages) {
             // The project's thesaurus names its descriptors, as `dtag suggest --project` does.
             let thesaurus = match crate::projects::Project::thesaurus_file(Some(settings), None) {
                 Some(path) => Some(crate::thesaurus::Thesaurus::load(&path)?),
                 None => None,
             };
-            loaded.push(Arc::new(Project::load(settings, *language, thesaurus)?));
+            loaded.push(Arc::new(Project::load(
+                settings, *language, thesaurus, &shared,
+            )?));
         }
         release_large_buffers_to_the_system();
         let runtime = tokio::runtime::Builder::new_multi_thread()

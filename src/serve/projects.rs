@@ -3,12 +3,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::SystemTime;
 
 use serde::Serialize;
 
 use super::request::{percent_decode, LanguageTag};
+use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::predict::{ProjectDecision, Suggester, Suggestion};
@@ -43,6 +44,53 @@ impl FileIdentity {
             length: meta.len(),
             modified: meta.modified().ok(),
         })
+    }
+}
+
+/// What the projects of one server share, being immutable: one analyzer (with its
+/// segmenter's dictionary, tens of megabytes for jieba) per analyzer settings, and one model
+/// per model file (the same file, in the same version, named by several projects). A
+/// project's memory is then about its model's size, or nothing when its model is shared.
+#[derive(Debug, Default)]
+pub struct SharedResources {
+    analyzers: Mutex<Vec<Arc<Analyzer>>>,
+    /// Models by the file version they were read from; held weakly, so a model no project
+    /// serves any more is freed.
+    models: Mutex<Vec<(FileIdentity, Weak<Model>)>>,
+}
+
+impl SharedResources {
+    /// The analyzer of `config`, built the first time it is asked for.
+    pub fn analyzer(&self, config: &AnalyzerConfig) -> Result<Arc<Analyzer>> {
+        let mut analyzers = self.analyzers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(a) = analyzers.iter().find(|a| a.config() == config) {
+            return Ok(Arc::clone(a));
+        }
+        let analyzer = Arc::new(Analyzer::new(config.clone())?);
+        analyzers.push(Arc::clone(&analyzer));
+        Ok(analyzer)
+    }
+
+    /// The model of the file at `path`, read the first time this version of the file is
+    /// asked for, with the file's identity.
+    pub fn model(&self, path: &Path) -> Result<(Arc<Model>, Option<FileIdentity>)> {
+        let identity = FileIdentity::of(path);
+        let mut models = self.models.lock().unwrap_or_else(|e| e.into_inner());
+        models.retain(|(_, m)| m.strong_count() > 0);
+        if let Some(model) = identity.and_then(|id| {
+            models
+                .iter()
+                .find(|(known, _)| *known == id)
+                .and_then(|(_, m)| m.upgrade())
+        }) {
+            return Ok((model, identity));
+        }
+        let model = Arc::new(Model::load(path)?);
+        // Shared only when the file did not change while it was read.
+        if let Some(id) = identity.filter(|&id| FileIdentity::of(path) == Some(id)) {
+            models.push((id, Arc::downgrade(&model)));
+        }
+        Ok((model, identity))
     }
 }
 
@@ -91,6 +139,19 @@ impl Loaded {
             }
         }
         Loaded::with_model(model, identity, reuse)
+    }
+
+    /// Loads `path` through `shared`: its model and analyzer are those of the other
+    /// projects that use the same file and settings.
+    pub fn read_shared(path: &Path, shared: &SharedResources) -> Result<Loaded> {
+        let (model, identity) = shared.model(path)?;
+        let analyzer = shared.analyzer(&model.analyzer)?;
+        Ok(Loaded {
+            suggester: Suggester::shared(model, analyzer)?,
+            modified: identity.and_then(|i| i.modified).and_then(rfc3339_utc),
+            identity,
+            completion: std::sync::OnceLock::new(),
+        })
     }
 
     /// `model`, written to a file of `identity`.
@@ -147,10 +208,11 @@ impl Project {
         settings: &crate::projects::Project,
         language: Option<LanguageTag>,
         thesaurus: Option<Thesaurus>,
+        shared: &SharedResources,
     ) -> Result<Project> {
         check_project_id(&settings.id)?;
         let path = &settings.model;
-        let mut loaded = Loaded::read(path, None)?;
+        let mut loaded = Loaded::read_shared(path, shared)?;
         if let Some(thesaurus) = &thesaurus {
             loaded = with_thesaurus(loaded, thesaurus)?;
         }

@@ -41,6 +41,9 @@ pub struct KnnIndex {
     postings: Vec<(u32, f32)>,
     /// Postings one query reads at most ([`KnnIndex::read_budget`]).
     read_budget: usize,
+    /// Every posting's value is positive, so blocks of queries can tell a document reached
+    /// by a bit rather than by a similarity still zero ([`Self::leave_one_out_votes`]).
+    positive: bool,
 }
 
 /// The stored part of a [`KnnIndex`] (the postings are rebuilt on load).
@@ -172,11 +175,13 @@ impl KnnIndex {
             }
         }
         let (postings_start, postings) = keep_highest_postings(counts, postings, read_budget);
+        let positive = postings.iter().all(|&(_, w)| w.is_finite() && w >= 1e-18);
         KnnIndex {
             data,
             postings_start,
             postings,
             read_budget,
+            positive,
         }
     }
 
@@ -356,10 +361,7 @@ impl KnnIndex {
         // The blocked pass knows a document is reached by whether it was reached before,
         // where a lone query tests for a similarity still zero: the same when every product
         // of two values is positive (TF-IDF rows always are).
-        let positive = self
-            .postings
-            .iter()
-            .all(|&(_, w)| w.is_finite() && w >= 1e-18);
+        let positive = self.positive;
         // Blocks pay off where queries share most of what they read: when a query may reach
         // every document. Under a read budget smaller than the corpus, queries read their
         // own distinctive features, a block would move 32 lanes for one, and lone queries
@@ -387,6 +389,51 @@ impl KnnIndex {
         scratch: &mut BlockScratch,
         keep: usize,
     ) -> Vec<Vec<Vote>> {
+        let rows: Vec<Query<'_>> = queries.map(|q| (self.data.rows.row(q), Some(q))).collect();
+        self.block_votes(&rows, scratch, keep)
+    }
+
+    /// The votes of many drafts (a batch of `dtag suggest`), equal to [`Self::votes`] of each
+    /// bit for bit, computed [`LANES`] drafts per pass over the postings as the leave-one-out
+    /// votes are: a common feature's postings are read once for all the drafts that have it.
+    pub fn votes_of_many(&self, rows: &[&SparseRow]) -> Vec<Vec<Vote>> {
+        let positive = |r: &&SparseRow| r.values.iter().all(|&v| v.is_finite() && v >= 1e-18);
+        // As for the leave-one-out votes: under a read budget smaller than the corpus,
+        // queries share little of what they read, and lone queries are faster.
+        let n = self.data.rows.len();
+        if rows.len() < 2 || !self.positive || self.read_budget < n || !rows.iter().all(positive) {
+            return rows.iter().map(|r| self.votes(r, None)).collect();
+        }
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Option<BlockScratch>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        SCRATCH.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            if cell.as_ref().is_none_or(|s| s.reached.len() != n) {
+                *cell = Some(BlockScratch::new(n));
+            }
+            let scratch = cell.as_mut().expect("made just above");
+            let mut votes = Vec::with_capacity(rows.len());
+            for block in rows.chunks(LANES) {
+                let queries: Vec<Query<'_>> = block
+                    .iter()
+                    .map(|r| ((&r.indices[..], &r.values[..]), None))
+                    .collect();
+                votes.extend(self.block_votes(&queries, scratch, usize::MAX));
+            }
+            votes
+        })
+    }
+
+    /// The votes of `queries` (at most [`LANES`] rows, each with the training document it
+    /// leaves out, if any) in one pass over the postings.
+    fn block_votes(
+        &self,
+        queries: &[Query<'_>],
+        scratch: &mut BlockScratch,
+        keep: usize,
+    ) -> Vec<Vec<Vote>> {
         let BlockScratch {
             similarity,
             reached,
@@ -396,8 +443,8 @@ impl KnnIndex {
         // The block's features in increasing order, each with its value in every lane
         // (0 where that document lacks it).
         entries.clear();
-        for (lane, q) in queries.clone().enumerate() {
-            let features = self.query_features(self.data.rows.row(q));
+        for (lane, &(row, _)) in queries.iter().enumerate() {
+            let features = self.query_features(row);
             entries.extend(features.into_iter().map(|(f, v)| (f, lane as u32, v)));
         }
         entries.sort_unstable_by_key(|&(f, lane, _)| (f, lane));
@@ -416,10 +463,12 @@ impl KnnIndex {
             accumulate(postings, &query, lanes, similarity, reached, touched);
         }
         let votes = queries
-            .clone()
+            .iter()
             .enumerate()
-            .map(|(lane, q)| {
-                similarity[q].0[lane] = 0.0; // the document itself is left out
+            .map(|(lane, &(_, exclude))| {
+                if let Some(q) = exclude {
+                    similarity[q].0[lane] = 0.0; // the document itself is left out
+                }
                 let near: Vec<(u32, f32)> = touched[lane]
                     .iter()
                     .map(|&d| (d, similarity[d as usize].0[lane]))
@@ -449,8 +498,12 @@ fn best(mut votes: Vec<Vote>, keep: usize) -> Vec<Vote> {
     votes
 }
 
+/// A query of a block: a row (columns and values) and the training document it leaves out,
+/// if any.
+type Query<'a> = ((&'a [u32], &'a [f32]), Option<usize>);
+
 /// Documents whose leave-one-out similarities are computed in one pass over the postings.
-const LANES: usize = 32;
+pub const LANES: usize = 32;
 
 /// One training document's similarity to each query of a block (two cache lines).
 #[derive(Debug, Clone, Copy)]
@@ -759,6 +812,27 @@ mod tests {
             }
             let loo = index.leave_one_out_votes(usize::MAX);
             assert_eq!(loo.len(), 53);
+            // Drafts in a batch (two blocks and a part) get a lone query's votes.
+            let drafts: Vec<SparseRow> = (0..x.n_rows())
+                .map(|d| SparseRow {
+                    indices: x.row(d).0.to_vec(),
+                    values: x.row(d).1.iter().map(|v| v * 0.5).collect(),
+                })
+                .collect();
+            let refs: Vec<&SparseRow> = drafts.iter().collect();
+            for (draft, many) in drafts.iter().zip(index.votes_of_many(&refs)) {
+                let lone = index.votes(draft, None);
+                let bits = |v: &[Vote]| -> Vec<(u32, u32, u32)> {
+                    v.iter()
+                        .map(|v| (v.label, v.share.to_bits(), v.nearest.to_bits()))
+                        .collect()
+                };
+                assert_eq!(
+                    bits(&many),
+                    bits(&lone),
+                    "k = {neighbours}, budget {budget}"
+                );
+            }
             for (d, blocked) in loo.iter().enumerate() {
                 let (indices, values) = x.row(d);
                 let row = SparseRow {

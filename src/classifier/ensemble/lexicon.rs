@@ -57,12 +57,82 @@ pub struct Mention {
     pub rarity: f32,
 }
 
-/// Labels indexed by their first word.
+/// The labels as a trie over word ids: a text's mentions are found in one walk from each
+/// word, however many labels start with it.
+#[derive(Debug, Clone, Default)]
+struct LabelTrie {
+    /// First word → node.
+    root: FxHashMap<u32, u32>,
+    /// Per node: its children `(word, node)`, sorted by word.
+    children: Vec<Vec<(u32, u32)>>,
+    /// Per node: the labels whose words end there.
+    ends: Vec<Vec<u32>>,
+}
+
+impl LabelTrie {
+    fn build(labels: &[LexLabel]) -> Self {
+        let mut trie = LabelTrie::default();
+        for (i, label) in labels.iter().enumerate() {
+            let mut node = trie.child_or_insert(None, label.words[0]);
+            for &w in &label.words[1..] {
+                node = trie.child_or_insert(Some(node), w);
+            }
+            trie.ends[node as usize].push(i as u32);
+        }
+        trie
+    }
+
+    fn child_or_insert(&mut self, parent: Option<u32>, word: u32) -> u32 {
+        let next = self.children.len() as u32;
+        let node = match parent {
+            None => *self.root.entry(word).or_insert(next),
+            Some(p) => {
+                let list = &mut self.children[p as usize];
+                match list.binary_search_by_key(&word, |&(w, _)| w) {
+                    Ok(at) => list[at].1,
+                    Err(at) => {
+                        list.insert(at, (word, next));
+                        next
+                    }
+                }
+            }
+        };
+        if node == next {
+            self.children.push(Vec::new());
+            self.ends.push(Vec::new());
+        }
+        node
+    }
+
+    /// Calls `found` with every label that starts at the beginning of `ids`.
+    #[inline]
+    fn labels_at(&self, ids: &[u32], found: &mut impl FnMut(u32)) {
+        let Some(&first) = ids.first().and_then(|w| self.root.get(w)) else {
+            return;
+        };
+        let mut node = first as usize;
+        let mut depth = 1;
+        loop {
+            for &label in &self.ends[node] {
+                found(label);
+            }
+            let Some(&w) = ids.get(depth) else { return };
+            let children = &self.children[node];
+            match children.binary_search_by_key(&w, |&(c, _)| c) {
+                Ok(at) => node = children[at].1 as usize,
+                Err(_) => return,
+            }
+            depth += 1;
+        }
+    }
+}
+
+/// Labels in a trie over their words.
 #[derive(Debug, Clone)]
 pub struct Lexicon {
     data: LexiconData,
     word_ids: FxHashMap<String, u32>,
-    by_first_word: FxHashMap<u32, Vec<u32>>,
+    trie: LabelTrie,
     /// Per label: how many labels have the same words.
     ambiguity: Vec<u16>,
     /// Per label: the rarity of its words among the labels ([`Self::rarity`]).
@@ -122,13 +192,8 @@ impl Lexicon {
             .enumerate()
             .map(|(i, w)| (w.clone(), i as u32))
             .collect();
-        let mut by_first_word: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
         let mut same: FxHashMap<&[u32], u16> = FxHashMap::default();
-        for (i, label) in data.labels.iter().enumerate() {
-            by_first_word
-                .entry(label.words[0])
-                .or_default()
-                .push(i as u32);
+        for label in &data.labels {
             *same.entry(&label.words).or_default() += 1;
         }
         let ambiguity = data
@@ -140,9 +205,9 @@ impl Lexicon {
         Lexicon {
             rarity,
             base_precision: Self::base_precision(&data),
+            trie: LabelTrie::build(&data.labels),
             data,
             word_ids,
-            by_first_word,
             ambiguity,
         }
     }
@@ -240,22 +305,18 @@ impl Lexicon {
     }
 
     /// A word's id in the labels' vocabulary (`u32::MAX`: in no label).
-    fn word_id(&self, word: &str) -> u32 {
+    pub fn word_id(&self, word: &str) -> u32 {
         self.word_ids.get(word).copied().unwrap_or(u32::MAX)
     }
 
-    fn mentions_of_ids(&self, ids: &[u32]) -> Vec<Mention> {
+    /// [`Self::mentions`] of a text given as the [ids](Self::word_id) of its words: a draft's
+    /// words are read while the vectoriser counts them, one analysis for both.
+    pub fn mentions_of_ids(&self, ids: &[u32]) -> Vec<Mention> {
         let n = ids.len().max(1) as f32;
         let mut found: FxHashMap<u32, Mention> = FxHashMap::default();
-        for (i, id) in ids.iter().enumerate() {
-            let Some(candidates) = self.by_first_word.get(id) else {
-                continue;
-            };
-            for &li in candidates {
+        for i in 0..ids.len() {
+            self.trie.labels_at(&ids[i..], &mut |li| {
                 let label = &self.data.labels[li as usize];
-                if !ids[i..].starts_with(&label.words) {
-                    continue;
-                }
                 let position = i as f32 / n;
                 let ambiguity = self.ambiguity[li as usize];
                 let m = found.entry(label.descriptor).or_insert(Mention {
@@ -274,7 +335,7 @@ impl Lexicon {
                 m.words = m.words.max(label.words.len() as u8);
                 m.preferred |= label.preferred;
                 m.ambiguity = m.ambiguity.min(ambiguity);
-            }
+            });
         }
         let mut mentions: Vec<Mention> = found.into_values().collect();
         mentions.sort_unstable_by_key(|m| m.descriptor);

@@ -22,7 +22,6 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::Analyzer;
 use crate::error::{Error, Result};
 use crate::features::sparse::{CsrMatrix, SparseRow};
 use crate::metrics::RankingFigures;
@@ -346,25 +345,41 @@ impl Ensemble {
         self.knn.as_ref().map_or(0, |k| k.data().neighbours)
     }
 
-    /// Gathers the evidence of the neighbour and lexicon members for a draft.
-    pub fn evidence<'a>(
+    /// Gathers the evidence of the neighbour and lexicon members for a draft: its row, its
+    /// one-vs-rest values, and its words as the lexicon's ids ([`Lexicon::word_id`], read
+    /// while the row was made: [`crate::features::TfidfVectorizer::analyse`]).
+    pub fn evidence<'a>(&self, row: &SparseRow, logits: &'a [f32], words: &[u32]) -> Evidence<'a> {
+        let votes = self
+            .knn
+            .as_ref()
+            .map_or_else(Vec::new, |k| k.votes(row, None));
+        self.evidence_with_votes(votes, logits, words)
+    }
+
+    /// [`Self::evidence`] with the neighbours' votes found already ([`Self::votes_of_many`]).
+    pub fn evidence_with_votes<'a>(
         &self,
-        analyzer: &Analyzer,
-        text: &str,
-        row: &SparseRow,
+        votes: Vec<Vote>,
         logits: &'a [f32],
+        words: &[u32],
     ) -> Evidence<'a> {
         Evidence {
             ovr: OvrScores::All(logits),
-            votes: self
-                .knn
-                .as_ref()
-                .map_or_else(Vec::new, |k| k.votes(row, None)),
+            votes,
             mentions: self
                 .lexicon
                 .as_ref()
-                .map_or_else(Vec::new, |l| l.mentions(analyzer, text)),
+                .map_or_else(Vec::new, |l| l.mentions_of_ids(words)),
             leave_out: None,
+        }
+    }
+
+    /// The neighbours' votes of many drafts, as [`Self::evidence`] finds them one by one
+    /// ([`KnnIndex::votes_of_many`]); none without a neighbour member.
+    pub fn votes_of_many(&self, rows: &[&SparseRow]) -> Vec<Vec<Vote>> {
+        match &self.knn {
+            Some(k) => k.votes_of_many(rows),
+            None => vec![Vec::new(); rows.len()],
         }
     }
 
