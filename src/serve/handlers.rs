@@ -17,13 +17,10 @@ pub(super) fn suggest(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<Vec<u8>, Problem> {
-    let call = request::decode_suggest(content_type, body)?;
-    let loaded = project.current();
-    let suggester = &loaded.suggester;
-    let language = label_language(project, suggester.model(), &call.options)?;
-    let suggestions = match decision_rule(&call.options, &project.decision)? {
+    let (text, loaded, language, rule) = decode_for_suggesting(project, content_type, body)?;
+    let suggestions = match rule {
         None => Vec::new(),
-        Some(rule) => suggester.suggest(&call.text, &rule),
+        Some(rule) => loaded.suggester.suggest(&text, &rule),
     };
     Ok(to_json(&SuggestionResults {
         results: results(&suggestions, language),
@@ -60,6 +57,28 @@ pub(super) fn suggest_batch(
     Ok(to_json(&batch))
 }
 
+/// A form body of `suggest` or `explain` decoded: its text, the model served now, the
+/// language of the labels and the decision rule (`None`: no results).
+fn decode_for_suggesting(
+    project: &Project,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<
+    (
+        String,
+        std::sync::Arc<super::projects::Loaded>,
+        LanguageTag,
+        Option<DecisionRule>,
+    ),
+    Problem,
+> {
+    let call = request::decode_suggest(content_type, body)?;
+    let loaded = project.current();
+    let language = label_language(project, loaded.suggester.model(), &call.options)?;
+    let rule = decision_rule(&call.options, &project.decision)?;
+    Ok((call.text, loaded, language, rule))
+}
+
 /// Terms listed each way in the web page's explanations (as `suggest --explain` by default).
 const EXPLAIN_TERMS: usize = 5;
 
@@ -70,15 +89,15 @@ pub(super) fn explain(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<Vec<u8>, Problem> {
-    let call = request::decode_suggest(content_type, body)?;
-    let loaded = project.current();
-    let suggester = &loaded.suggester;
-    let language = label_language(project, suggester.model(), &call.options)?;
-    let explained = match decision_rule(&call.options, &project.decision)? {
+    let (text, loaded, language, rule) = decode_for_suggesting(project, content_type, body)?;
+    let explained = match rule {
         None => Vec::new(),
-        Some(rule) => {
-            crate::predict::explain::suggest_explained(suggester, &call.text, &rule, EXPLAIN_TERMS)
-        }
+        Some(rule) => crate::predict::explain::suggest_explained(
+            &loaded.suggester,
+            &text,
+            &rule,
+            EXPLAIN_TERMS,
+        ),
     };
     let suggestions: Vec<crate::predict::Suggestion> =
         explained.iter().map(|e| e.suggestion.clone()).collect();
