@@ -490,6 +490,12 @@ fn malformed_and_non_utf8_requests_get_4xx_problem_json() {
     assert_eq!(empty.status, 200);
     assert_eq!(empty.json(), serde_json::json!([]));
     assert_eq!(server.suggest_form("text=").status, 200);
+    // Empty and blank texts get no descriptor (ranked, they would get the fusion's favourite).
+    for blank in ["text=", "text=+%0A%09+", "text=%E3%80%82+2005"] {
+        let answer = server.suggest_form(blank);
+        assert_eq!(answer.status, 200, "{blank}");
+        assert_eq!(answer.json()["results"], serde_json::json!([]), "{blank}");
+    }
     // Garbage that is not HTTP at all is refused by the HTTP layer; the server lives on.
     let mut stream = server.connect();
     stream.write_all(b"\x00\x01\x02 garbage\r\n\r\n").unwrap();

@@ -295,7 +295,8 @@ fn bad_tuning_settings_are_refused_with_the_reason() {
     // Tuning options with tuning turned off would be silently ignored: refused instead.
     refused(&["--no-tune", "--tune-folds", "3"], "--no-tune");
 
-    // A corpus too small for the folds trains untuned and says why.
+    // A corpus too small for the folds asked for is tuned with fewer (20 documents: one
+    // fold per document); one document cannot be held out and trains untuned, saying why.
     let small = dir.path().join("small.txt");
     let text = std::fs::read_to_string(repo("data/train.txt")).unwrap();
     let first: Vec<&str> = text
@@ -305,7 +306,12 @@ fn bad_tuning_settings_are_refused_with_the_reason() {
         .collect();
     std::fs::write(&small, format!("%%%{}", first.join("%%%"))).unwrap();
     let (_, report) = train_on(&small, dir.path(), "small.dtm", &[]);
-    common::assert_untuned_for_too_few(&report, "20 documents");
+    assert_eq!(report["tuning"]["folds"], 20, "{report}");
+    assert!(report["tuning_skipped"].is_null(), "{report}");
+    let one = dir.path().join("one.txt");
+    std::fs::write(&one, format!("%%%{}", first[0])).unwrap();
+    let (_, report) = train_on(&one, dir.path(), "one.dtm", &[]);
+    common::assert_untuned_for_too_few(&report, "1 document");
 
     let out = dtag(&[
         "cv",

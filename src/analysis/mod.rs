@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod filter;
+mod han_spacing;
 mod nfkc;
 mod ngrams;
 pub mod script;
@@ -20,7 +21,7 @@ pub mod user_dict;
 
 pub use config::{AnalyzerConfig, CharNgrams, CharScripts, Language, SegmenterKind, UserWord};
 pub use filter::{DropNumbers, Lowercase, MinChars, Stem, StopWords, TokenFilter, TrimPunctuation};
-pub use script::is_cjk_ideograph;
+pub use script::{is_cjk_ideograph, is_han};
 pub use segmenter::{JiebaSegmenter, Segmenter, WhitespaceSegmenter, WordsSegmenter};
 pub use user_dict::read_user_dict;
 
@@ -156,9 +157,15 @@ impl Analyzer {
         })
     }
 
-    /// The NFKC normalisation every token of `text` is taken from.
+    /// The NFKC normalisation every token of `text` is taken from. For jieba, whitespace
+    /// between two Chinese characters is removed as well ([`han_spacing`]): a body segmented
+    /// with spaces is segmented again like the raw body.
     pub(crate) fn normalize<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
-        nfkc(text)
+        let text = nfkc(text);
+        if self.config.segmenter != SegmenterKind::Jieba {
+            return text;
+        }
+        han_spacing::join_han_runs(text)
     }
 
     /// The character n-grams of a text already [normalised](Self::normalize), those
@@ -201,7 +208,7 @@ impl Analyzer {
     }
 
     fn analyze_terms(&self, text: &str, with_ngrams: bool, emit: &mut dyn FnMut(Term<'_>)) {
-        let normalized = nfkc(text);
+        let normalized = self.normalize(text);
         let grams = self.config.char_ngrams.as_ref().filter(|_| with_ngrams);
         for chunk in normalized.split_whitespace() {
             self.segment(chunk, emit);
@@ -386,5 +393,13 @@ mod tests {
     fn nfkc_folds_fullwidth_forms() {
         let tokens = analyzer(SegmenterKind::Whitespace).tokens("ＵＮＩＣＥＦ");
         assert_eq!(tokens, vec!["unicef"]);
+    }
+
+    #[test]
+    fn jieba_segments_a_spaced_body_as_the_raw_one() {
+        let a = analyzer(SegmenterKind::Jieba);
+        let raw = a.tokens("安全理事会欢迎区域组织的合作, 2005 年");
+        let spaced = a.tokens("安全 理事会 欢迎 区域 组织 的 合作 , 2005 年");
+        assert_eq!(raw, spaced);
     }
 }

@@ -32,3 +32,8 @@ pub fn is_cjk_ideograph(c: char) -> bool {
 pub(crate) fn is_word_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || is_unified_ideograph(c) || (!c.is_ascii() && c.is_alphanumeric())
 }
+
+/// Whether `c` is a unified Chinese ideograph (the characters jieba segments).
+pub fn is_han(c: char) -> bool {
+    is_unified_ideograph(c)
+}

@@ -90,8 +90,8 @@ impl ValidTuneParams {
         ovr: &ValidOneVsRestParams,
         progress: &dyn Stage,
     ) -> Result<OutOfFold> {
-        let k = self.0.folds;
         let n_docs = labels.rows.len();
+        let k = self.folds_for(n_docs);
         if x.n_rows() != n_docs {
             return Err(Error::Training(format!(
                 "{} feature rows but {} label rows",
@@ -218,10 +218,11 @@ impl ValidTuneParams {
         }
         let positives = labels.documents_per_label();
         let keep = |l: usize, values: Vec<f32>| keep_held_out(&positives[l], &values);
-        let fold_of = fold_assignment(&labels.rows, labels.n_labels, t.folds, t.seed);
+        let k = self.folds_for(labels.rows.len());
+        let fold_of = fold_assignment(&labels.rows, labels.n_labels, k, t.seed);
         let folds = HeldOutFolds {
             fold_of: &fold_of,
-            folds: t.folds,
+            folds: k,
             epochs: t.refit_epochs,
         };
         ovr.solve_blocks(x, labels, warm, blocks, progress, Some((folds, &keep)))
@@ -260,7 +261,7 @@ impl ValidTuneParams {
             n_labels,
             docs,
             dropped,
-            folds: self.0.folds,
+            folds: self.folds_for(labels.rows.len()),
         };
         Ok((model, oof))
     }

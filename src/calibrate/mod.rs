@@ -50,8 +50,12 @@ pub const GRID_LIMITS: std::ops::RangeInclusive<usize> = 1..=KEEP_TOP;
 /// Thresholds tried by the global grid: 0.00, 0.05, …, 0.95.
 pub const GRID_STEPS: usize = 20;
 
-/// Fewest documents per cross-validation fold for threshold tuning to run.
+/// Fewest documents per cross-validation fold for the folds asked for; a smaller corpus is
+/// tuned with fewer folds ([`ValidTuneParams::folds_for`]).
 pub const MIN_DOCS_PER_FOLD: usize = 10;
+/// The folds of a corpus too small for the folds asked for, while it has
+/// `SMALL_CORPUS_FOLDS × MIN_DOCS_PER_FOLD` documents; below that, leave-one-out.
+pub const SMALL_CORPUS_FOLDS: usize = 3;
 
 /// Passes of the micro-F1 coordinate ascent (it settles in two or three).
 const MICRO_PASSES: usize = 4;
@@ -124,15 +128,28 @@ impl ValidTuneParams {
         &self.0
     }
 
-    /// Why `n_docs` documents are too few to tune on, if they are: folds of a handful of
-    /// documents give thresholds fitted to noise.
+    /// Why `n_docs` documents are too few to tune on, if they are: one document cannot be
+    /// cross-validated (a smaller corpus is tuned with fewer folds, see [`Self::folds_for`]).
     pub fn too_few_documents(&self, n_docs: usize) -> Option<String> {
-        let folds = self.0.folds;
-        (n_docs < folds * MIN_DOCS_PER_FOLD).then(|| {
-            format!(
-                "{n_docs} documents are too few for {folds} folds (tuning needs {MIN_DOCS_PER_FOLD} per fold)"
-            )
-        })
+        (n_docs < 2)
+            .then(|| format!("{n_docs} document(s) are too few to cross-validate (tuning needs 2)"))
+    }
+
+    /// The folds `n_docs` documents are cross-validated with: those asked for when every fold
+    /// gets [`MIN_DOCS_PER_FOLD`] documents, else [`SMALL_CORPUS_FOLDS`] when they do, else
+    /// one per document (leave-one-out). *Why not skip tuning:* a model of 30 documents
+    /// needs its thresholds and its fusion more than one of 3,000, and every document held
+    /// out once is all the evidence there is; fewer folds keep each fold model close to the
+    /// whole one.
+    pub fn folds_for(&self, n_docs: usize) -> usize {
+        let k = self.0.folds;
+        if n_docs >= k * MIN_DOCS_PER_FOLD {
+            k
+        } else if k > SMALL_CORPUS_FOLDS && n_docs >= SMALL_CORPUS_FOLDS * MIN_DOCS_PER_FOLD {
+            SMALL_CORPUS_FOLDS
+        } else {
+            n_docs.max(2)
+        }
     }
 
     /// Calibration, thresholds and the global grid from out-of-fold scores.
@@ -320,7 +337,8 @@ pub fn fit_held_out_if_tuning(
             ))
         }
         None => {
-            let bar = progress.stage("cross-validating", tune.params().folds as u64);
+            let folds = tune.folds_for(labels.rows.len());
+            let bar = progress.stage("cross-validating", folds as u64);
             let oof = tune.out_of_fold(x, labels, ovr, bar.as_ref())?;
             bar.finish();
             oof

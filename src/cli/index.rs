@@ -170,6 +170,12 @@ fn index_one(
             }
         }
     };
+    if dtag::predict::is_blank(&text) {
+        stderr_line!(
+            "warning: {}: the document is blank (no words); no descriptor is suggested for it",
+            document.display()
+        );
+    }
     let suggestions = suggester.suggest(&text, rule);
     // In place: a symlink planted since the check is replaced, never followed.
     dtag::io_guard::write_atomically_in_place(

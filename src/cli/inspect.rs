@@ -39,6 +39,10 @@ struct DescriptorRow<'a> {
     uri: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     label_zh: Option<&'a str>,
+    /// How the descriptor is scored: `fused` (its one-vs-rest model, neighbours and lexicon,
+    /// through the fusion), `one-vs-rest`, or `lexicon-only` (a concept no training document
+    /// carried: its mentions alone, through the unseen fusion).
+    scoring: &'static str,
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<()> {
@@ -104,6 +108,11 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
                         documents: model.info.label_documents[i],
                         uri: concept.map(|c| c.uri.as_str()),
                         label_zh: concept.and_then(|c| c.label_zh.as_deref()),
+                        scoring: match (&model.ensemble, model.info.label_documents[i]) {
+                            (Some(_), 0) => "lexicon-only",
+                            (Some(_), _) => "fused",
+                            (None, _) => "one-vs-rest",
+                        },
                     }
                 })
                 .collect();
@@ -147,6 +156,10 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
                     e.lexicon().map_or(0, |l| l.n_labels()),
                     model.descriptors.len() - model.trained_descriptors(),
                     weights.join(", ")
+                );
+                summary!(
+                    "concepts no training document carried are scored {}",
+                    e.unseen_scoring().how
                 );
             }
             if args.json {

@@ -201,13 +201,13 @@ pub fn run(mut args: SuggestArgs) -> anyhow::Result<()> {
             use rayon::prelude::*;
             texts.par_iter().map(|t| suggester.overlap(t)).collect()
         };
-        warn_unfamiliar_drafts(&drafts, &overlaps, args.min_known_terms);
+        warn_unfamiliar_drafts(&suggester, &drafts, &overlaps, args.min_known_terms);
         let out = suggest_explained(&suggester, &drafts, &rule, args.format, args.explain_terms)?;
         return Ok(destination.write(&out)?);
     }
     // One analysis per draft: its suggestions and its overlap with the vocabulary.
     let (results, overlaps) = suggester.suggest_batch_with_overlap(&texts, &rule);
-    warn_unfamiliar_drafts(&drafts, &overlaps, args.min_known_terms);
+    warn_unfamiliar_drafts(&suggester, &drafts, &overlaps, args.min_known_terms);
     if let Some(form) = args.output_format {
         let chinese = suggester.model().analyzer.language == dtag::analysis::Language::Zh;
         destination.write(catalogue_lines(form.form(), chinese, &results).as_bytes())?;
@@ -246,14 +246,26 @@ pub fn run(mut args: SuggestArgs) -> anyhow::Result<()> {
 /// Warns about each draft that shares (almost) no vocabulary with the model: its suggestions,
 /// if any pass the rule, rest on nothing (`--min-score` lets such drafts get none).
 fn warn_unfamiliar_drafts(
+    suggester: &Suggester,
     drafts: &[Draft],
     overlaps: &[dtag::features::Overlap],
     min_known: usize,
 ) {
-    if min_known == 0 {
+    // A blank draft gets no descriptor whatever the rule: say so even with no minimum.
+    for draft in drafts.iter().filter(|d| dtag::predict::is_blank(&d.text)) {
+        stderr_line!(
+            "warning: {}: the draft is blank (no words); no descriptor is suggested for it",
+            draft.name
+        );
+    }
+    // A model of the thesaurus alone has no vocabulary: it reads labels, not known terms.
+    if min_known == 0 || suggester.model().vectorizer.n_features() == 0 {
         return;
     }
     for (draft, o) in drafts.iter().zip(overlaps) {
+        if dtag::predict::is_blank(&draft.text) {
+            continue;
+        }
         if o.terms == 0 {
             stderr_line!(
                 "warning: {}: the draft is empty (no words); nothing can be suggested from it",

@@ -20,8 +20,9 @@ pub struct TrainArgs {
     #[command(flatten)]
     bound: super::bounds::DocumentBound,
 
-    /// Corpus files or directories (`-` for stdin).
-    #[arg(long, required = true, num_args = 1.., value_name = "FILE|DIR")]
+    /// Corpus files or directories (`-` for stdin). Without a corpus, `--thesaurus` gives a
+    /// model of the thesaurus alone (its labels found in the text, scored by a prior).
+    #[arg(long, num_args = 1.., value_name = "FILE|DIR")]
     corpus: Vec<PathBuf>,
 
     /// Where to write the model (with `--shard`: the partial model).
@@ -66,7 +67,31 @@ pub fn run(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
     let model_out = guard.binary_file("--model", &args.model)?;
 
     let started = Instant::now();
+    if args.corpus.is_empty() {
+        if args.thesaurus.thesaurus.is_none() {
+            anyhow::bail!(
+                "give --corpus (an indexed corpus), or --thesaurus alone for a model of the \
+                 thesaurus before any indexed document"
+            );
+        }
+        if args.shard.is_some() {
+            anyhow::bail!("--shard splits a corpus's descriptors: a model of the thesaurus alone has no corpus");
+        }
+    }
     let (params, thesaurus) = params_and_thesaurus(&args.options, &args.thesaurus)?;
+    if args.corpus.is_empty() {
+        let thesaurus = thesaurus.expect("checked above: --thesaurus is given");
+        let analyzer = dtag::analysis::Analyzer::new(params.analyzer_config().clone())?;
+        let (model, mut report) = params.fit_thesaurus(&analyzer, &thesaurus)?;
+        save_timed(&model, &model_out, &mut report.seconds, started)?;
+        summary!(
+            "a model of the thesaurus alone: {} concepts with labels in `{}`, proposed by their \
+             labels and scored by the prior; `dtag learn` trains it on indexed documents",
+            model.descriptors.len(),
+            model.analyzer.language.code()
+        );
+        return print_summary(&report, args.options.min_label_docs, args.json, &model_out);
+    }
     prompt_if_terminal(&args.corpus, "a corpus");
     let inputs = TrainInputs {
         corpus: &args.corpus,

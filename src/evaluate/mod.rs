@@ -242,6 +242,9 @@ pub fn evaluate_detailed(
     // Unseen gold descriptors get indices after the known ones, so they count in macro-F1.
     let mut unseen: FxHashMap<&str, u32> = FxHashMap::default();
     let mut unseen_names: Vec<&str> = Vec::new();
+    // Descriptors the model knows from its thesaurus alone (the lexicon proposes them) had no
+    // training document: they are unseen too, though a suggestion of them can be right.
+    let mut unseen_known: rustc_hash::FxHashSet<u32> = Default::default();
     let gold: Vec<(Vec<u32>, usize)> = corpus
         .documents
         .iter()
@@ -250,7 +253,13 @@ pub fn evaluate_detailed(
             let mut n_unseen = 0;
             for desc in &d.descriptors {
                 match index.get(desc.as_str()) {
-                    Some(&i) => ids.push(i),
+                    Some(&i) => {
+                        ids.push(i);
+                        if model.info.label_documents[i as usize] == 0 {
+                            unseen_known.insert(i);
+                            n_unseen += 1;
+                        }
+                    }
                     None => {
                         let next = (n_known + unseen.len()) as u32;
                         let id = *unseen.entry(desc.as_str()).or_insert_with(|| {
@@ -381,7 +390,7 @@ pub fn evaluate_detailed(
     let seen: Vec<&LabelOutcome> = supported
         .iter()
         .copied()
-        .filter(|o| o.train_docs.is_some())
+        .filter(|o| o.train_docs.is_some_and(|n| n > 0))
         .collect();
     let (reliability, ece) = reliability_table(&scored, RELIABILITY_BINS);
 
@@ -403,7 +412,7 @@ pub fn evaluate_detailed(
         false_negatives: total_fn,
         gold_assignments,
         descriptors_with_support: supported.len(),
-        unseen_descriptors: unseen.len(),
+        unseen_descriptors: unseen.len() + unseen_known.len(),
         unseen_docs,
         unseen_assignments,
         threshold: rule.threshold,

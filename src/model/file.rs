@@ -27,8 +27,10 @@ pub const PART_MAGIC: &[u8; 8] = b"DTAGPART";
 /// concept table; both sit at the end of the payload. Version 5 weighs character n-grams by
 /// presence and names the scripts they are taken from. Version 6 adds the analyzer's language,
 /// the optional ensemble (neighbours, lexicon, fusion) and one shared calibration. Version 7
-/// adds the training memory (what an update learns with).
-pub const FORMAT_VERSION: u32 = 7;
+/// adds the training memory (what an update learns with). Version 8 adds the fusion of unseen
+/// concepts and the rarity of a label's words (a sixteenth fusion feature, kept with every
+/// mention), for models of a thesaurus alone and small corpora.
+pub const FORMAT_VERSION: u32 = 8;
 const HEADER_LEN: usize = 32;
 /// A payload is believed to be at most this many times its compressed size. Models compress
 /// 1.3 to 1.5 times at level 3 (measured on the demo, pruned and synthetic models: weights are

@@ -155,7 +155,7 @@ pub fn suggest_explained(
                 .and_then(|r| r.evidence);
             if let (Some(ensemble), Some(features)) = (&model.ensemble, evidence) {
                 explanation.members = ensemble
-                    .fusion()
+                    .fusion_for(&features)
                     .contributions(&features)
                     .into_iter()
                     .map(|(member, contribution)| MemberContribution {

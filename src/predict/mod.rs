@@ -105,8 +105,15 @@ pub struct Scored {
     pub overlap: Overlap,
 }
 
+/// Whether `text` is blank: no letter at all (empty, whitespace, or only digits, punctuation
+/// and symbols). Such a text has no word to judge by, so it gets no descriptor: ranked, it
+/// would get the descriptors the fusion favours for any text (its bias and priors).
+pub fn is_blank(text: &str) -> bool {
+    !text.chars().any(char::is_alphabetic)
+}
+
 /// The `k` best descriptors of `text` under `model` (see [`Suggester::score`]), for callers
-/// that hold a model and its analyzer apart.
+/// that hold a model and its analyzer apart; none for a [blank](is_blank) text.
 pub fn score_text(model: &Model, analyzer: &Analyzer, text: &str, k: usize) -> Scored {
     let analysed = analyse(model, analyzer, text);
     let votes = model.ensemble.as_ref().map(|e| {
@@ -138,6 +145,8 @@ pub fn score_texts(model: &Model, analyzer: &Analyzer, texts: &[&str], k: usize)
 
 /// What one analysis of a draft gives.
 struct Analysed {
+    /// The text has no letter ([`is_blank`]): it gets no descriptor.
+    blank: bool,
     row: SparseRow,
     overlap: Overlap,
     /// Its words as the lexicon's ids (empty without a lexicon).
@@ -155,6 +164,7 @@ fn analyse(model: &Model, analyzer: &Analyzer, text: &str) -> Analysed {
     };
     let (row, overlap) = model.vectorizer.analyse(analyzer, text, observer);
     Analysed {
+        blank: is_blank(text),
         row,
         overlap,
         words,
@@ -170,10 +180,18 @@ fn rank(
     k: usize,
 ) -> Scored {
     let Analysed {
+        blank,
         row,
         overlap,
         words,
     } = analysed;
+    if blank {
+        return Scored {
+            row,
+            ranked: Vec::new(),
+            overlap,
+        };
+    }
     let mut logits = vec![0f32; model.classifier.n_labels()];
     model
         .classifier

@@ -197,6 +197,74 @@ impl ValidTrainParams {
         Ok((model, report))
     }
 
+    /// A model of the thesaurus alone, before any indexed document: every concept with a
+    /// label in the analyzer's language is a descriptor, proposed by the label lexicon and
+    /// scored by the prior ([`crate::classifier::ensemble::prior_weights`]); there is no
+    /// vocabulary, no one-vs-rest model, no neighbour and no tuning (probabilities are the
+    /// prior's, cut at 0.5). Learning into it ([`learn`]) trains the supervised members on
+    /// the documents learned. Needs the ensemble with its lexicon and tuning (the defaults).
+    pub fn fit_thesaurus(
+        &self,
+        analyzer: &Analyzer,
+        thesaurus: &Thesaurus,
+    ) -> Result<(Model, TrainReport)> {
+        self.check_analyzer(analyzer)?;
+        if self.tune.is_none() || !self.ensemble.as_ref().is_some_and(|e| e.lexicon) {
+            return Err(Error::Training(
+                "a model of the thesaurus alone is its label lexicon: it needs the ensemble, \
+                 its lexicon and tuning (drop --no-ensemble, --no-lexicon and --no-tune)"
+                    .into(),
+            ));
+        }
+        let start = Instant::now();
+        let (lexicon_only, lexicon) = self.lexicon_for(analyzer, &[], Some(thesaurus));
+        let Some(lexicon) = lexicon.filter(|_| !lexicon_only.is_empty()) else {
+            return Err(Error::Training(format!(
+                "the thesaurus {} has no concept with a label in {} (or without a language tag): \
+                 nothing to propose",
+                thesaurus.source,
+                self.analyzer.language.code()
+            )));
+        };
+        let mut seconds = BTreeMap::new();
+        seconds.insert("lexicon", start.elapsed().as_secs_f64());
+        let vectorizer =
+            TfidfVectorizer::new(Vec::new(), Vec::new(), self.given.tfidf.sublinear_tf, 0);
+        let prepared = Prepared {
+            kept: Vec::new(),
+            skipped: Vec::new(),
+            labels: LabelSets {
+                n_labels: 0,
+                rows: Vec::new(),
+            },
+            lexicon: Some((lexicon, Vec::new())),
+            lexicon_only,
+            vectorizer,
+            x: CsrMatrix::new(0),
+            seconds,
+            documents: DocumentsSeen {
+                names: Vec::new(),
+                labels: Vec::new(),
+                digests: Vec::new(),
+                sources: 0,
+                vocabulary_documents: 0,
+                learned_documents: 0,
+                updates: 0,
+                log_batch: 0,
+            },
+        };
+        let (classifier, _) = OneVsRest::join::<()>(0, 0, Vec::new())?;
+        let untuned = TuningSummary {
+            report: None,
+            skipped: Some(
+                "no training documents: the prior scores the thesaurus's concepts".into(),
+            ),
+        };
+        let (mut model, report) = self.finish(prepared, (classifier, None, untuned), None)?;
+        model.attach_thesaurus(thesaurus);
+        Ok((model, report))
+    }
+
     /// Trains a model on `corpus`; with a `thesaurus`, its labels in the analyzer's language
     /// feed the lexicon member of the ensemble.
     pub fn fit(
@@ -486,9 +554,19 @@ impl ValidTrainParams {
                         label_documents = all_documents;
                         ensemble = Some(fitted);
                         tuning_labels.n_labels = descriptors.len();
+                        // Calibration and thresholds learn from the trained descriptors: a
+                        // concept no training document carries is never gold here, by
+                        // construction, and would teach the calibration that what the
+                        // lexicon proposes is wrong. Those concepts get the global threshold.
+                        let trained = kept.len() as u32;
+                        let docs = fused
+                            .docs
+                            .into_iter()
+                            .map(|d| d.into_iter().filter(|&(l, _)| l < trained).collect())
+                            .collect();
                         oof = OutOfFold {
                             n_labels: descriptors.len(),
-                            docs: fused.docs,
+                            docs,
                             missed: fused.missed,
                             dropped: vec![DroppedNegatives::default(); descriptors.len()],
                             folds: oof.folds,
@@ -503,6 +581,38 @@ impl ValidTrainParams {
                 *seconds.entry("tuning").or_insert(0.0) += start.elapsed().as_secs_f64();
                 tuning_summary.report = Some(report);
                 Some(tuning)
+            }
+            // Too few documents to hold any out: the ensemble still exists, with the prior's
+            // fusion, so that the lexicon proposes the thesaurus's concepts from the first
+            // document on (no tuning: probabilities are the prior's, cut at 0.5).
+            (Some(_), None) => {
+                if let Some(params) = self.ensemble.as_ref().filter(|_| lexicon.is_some()) {
+                    let start = Instant::now();
+                    let mut all_documents = label_documents.clone();
+                    all_documents.resize(descriptors.len() + lexicon_only.len(), 0);
+                    let rows = match params.neighbours {
+                        0 => x.clone(),
+                        _ => x.take(),
+                    };
+                    let (fitted, report) = Ensemble::from_prior(
+                        params,
+                        rows.expect("the rows are there until the ensemble takes them"),
+                        &labels.rows,
+                        lexicon,
+                        all_documents.clone(),
+                        descriptors.len(),
+                    )?;
+                    seconds.insert("ensemble", start.elapsed().as_secs_f64());
+                    descriptors.extend(lexicon_only);
+                    label_documents = all_documents;
+                    // No neighbour index (no document): the memory keeps the (no) rows.
+                    if x.is_none() && fitted.training_rows().is_none() {
+                        x = Some(CsrMatrix::new(vectorizer.n_features()));
+                    }
+                    ensemble = Some(fitted);
+                    ensemble_report = Some(report);
+                }
+                None
             }
             _ => None,
         };
@@ -697,11 +807,26 @@ pub fn lexicon_labels(
                 i
             }
         };
-        labels.extend(
-            in_language
-                .into_iter()
-                .map(|(label, preferred)| (descriptor, label.to_string(), preferred)),
-        );
+        for (label, preferred) in in_language {
+            labels.push((descriptor, label.to_string(), preferred));
+            if let Some(head) = without_qualifier(label) {
+                labels.push((descriptor, head.to_string(), false));
+            }
+        }
     }
     (new_names, labels)
+}
+
+/// A label's head without its parenthesised qualifier (`lapset (ikäryhmät)` → `lapset`), if
+/// it has one. *Why:* thesauri such as YSO and LCSH tell homonyms apart by a qualifier that
+/// texts never write; the head alone is how the concept is mentioned, and the lexicon counts
+/// the concepts sharing it as ambiguous.
+fn without_qualifier(label: &str) -> Option<&str> {
+    let trimmed = label.trim_end();
+    if !trimmed.ends_with(')') {
+        return None;
+    }
+    let open = trimmed.rfind(" (")?;
+    let head = trimmed[..open].trim();
+    (!head.is_empty()).then_some(head)
 }

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::features::sparse::{CsrMatrix, SparseRow};
 use crate::metrics::RankingFigures;
-pub use fusion::{Features, Fusion, Member, FEATURES, N_FEATURES};
+pub use fusion::{lexical_only, prior_weights, Features, Fusion, Member, FEATURES, N_FEATURES};
 pub use knn::{KnnData, KnnIndex, KnnRows, Vote};
 pub use lexicon::{Lexicon, LexiconData, Mention};
 
@@ -35,6 +35,10 @@ pub const OVR_FLOOR: f32 = -6.9;
 /// At most this many candidate rows fit the fusion (a fixed, evenly spaced share of the
 /// documents beyond it): fifteen weights need far fewer.
 const MAX_FUSION_ROWS: usize = 1_000_000;
+/// Below this many training documents the fused ranking is kept without comparing it with
+/// one-vs-rest alone: out-of-fold figures of a few dozen documents are noise, the fusion is
+/// mostly its prior there, and without it the thesaurus's concepts could not be proposed.
+pub const ALWAYS_FUSE_BELOW: usize = 200;
 
 /// Ensemble settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,7 +49,7 @@ pub struct EnsembleParams {
     pub lexicon: bool,
     /// Candidates each ranked member proposes per document.
     pub candidates: usize,
-    /// Ridge penalty of the fusion regression.
+    /// Strength of the pull of the fusion's weights toward the prior ([`Fusion::fit`]).
     pub ridge: f64,
 }
 
@@ -55,7 +59,7 @@ impl Default for EnsembleParams {
             neighbours: knn::DEFAULT_NEIGHBOURS,
             lexicon: true,
             candidates: 30,
-            ridge: 1.0,
+            ridge: 50.0,
         }
     }
 }
@@ -78,6 +82,12 @@ pub struct EnsembleData {
     pub knn: Option<KnnData>,
     pub lexicon: Option<LexiconData>,
     pub fusion: Fusion,
+    /// The fusion of candidates no training document carried (lexical evidence only).
+    pub unseen: Fusion,
+    /// The held-out mentions `unseen` was fitted on, and how many were gold.
+    pub unseen_evidence: (usize, usize),
+    /// How open the corpus's indexing is ([`openness`]).
+    pub openness: f32,
     pub candidates: usize,
     /// Descriptors `0..trained` have one-vs-rest models; the others come from the lexicon.
     pub trained: usize,
@@ -92,10 +102,32 @@ pub struct EnsembleDataRef<'a> {
     pub knn: Option<&'a KnnData>,
     pub lexicon: Option<&'a LexiconData>,
     pub fusion: &'a Fusion,
+    pub unseen: &'a Fusion,
+    pub unseen_evidence: (usize, usize),
+    pub openness: f32,
     pub candidates: usize,
     pub trained: usize,
     pub label_documents: &'a [u32],
     pub documents: usize,
+}
+
+/// How openly a corpus's indexers choose from the thesaurus: the share of its trained
+/// descriptors (`label_documents`, documents per descriptor) that only one document carries.
+/// *Why:* where indexers keep choosing concepts not chosen before (kirjastonhoitaja: most
+/// descriptors of a few hundred documents are used once), a concept whose label training
+/// texts mention without its ever being chosen is a concept that does not fit them; where
+/// every document draws from a closed set (the demo corpus: 17 descriptors, none used once),
+/// such a record says nothing about the thesaurus's other concepts, which could never be
+/// chosen. The record of an unseen concept counts in proportion.
+pub fn openness(label_documents: &[u32]) -> f32 {
+    let once = label_documents.iter().filter(|&&n| n == 1).count();
+    once as f32 / label_documents.len().max(1) as f32
+}
+
+/// Whether a candidate's features are those of a concept no training document carried (no
+/// one-vs-rest model: [`FEATURES`]' `ovr_trained` is off).
+pub fn is_unseen(f: &Features) -> bool {
+    f[2] == 0.0
 }
 
 /// A fitted ensemble.
@@ -104,6 +136,9 @@ pub struct Ensemble {
     knn: Option<KnnIndex>,
     lexicon: Option<Lexicon>,
     fusion: Fusion,
+    unseen: Fusion,
+    unseen_evidence: (usize, usize),
+    openness: f32,
     candidates: usize,
     trained: usize,
     label_documents: Vec<u32>,
@@ -160,6 +195,52 @@ pub struct EnsembleReport {
     pub fused: RankingFigures,
     /// Fitted weight of every feature.
     pub weights: Vec<(String, f32)>,
+    /// How concepts no training document carried are scored.
+    pub unseen: UnseenScoring,
+}
+
+/// How the ensemble scores a concept no training document carried (a thesaurus concept the
+/// lexicon alone proposes): the `--json` and `inspect` account of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnseenScoring {
+    /// In words.
+    pub how: String,
+    /// Held-out mentions of trained descriptors' labels the weights were fitted on, and how
+    /// many of them were gold (0: the prior as it stands).
+    pub mentions: usize,
+    pub gold_mentions: usize,
+    /// The weight of every feature it reads (bias and lexical).
+    pub weights: Vec<(String, f32)>,
+}
+
+impl UnseenScoring {
+    fn of(unseen: &Fusion, mentions: usize, gold_mentions: usize) -> UnseenScoring {
+        let how = if mentions == 0 {
+            "by the prior (dtag's documented weights of the lexical evidence: mentions of the \
+             concept's labels, how often, early and spread, label length and rarity), since no \
+             training document shows how reliable a mention is"
+                .to_string()
+        } else {
+            format!(
+                "by the lexical evidence alone (mentions of the concept's labels, how often, \
+                 early and spread, label length and rarity), weighted as {mentions} held-out \
+                 mentions of trained descriptors' labels showed ({gold_mentions} of them gold), \
+                 pulled toward the prior; never by its own record in training, which cannot \
+                 contain it"
+            )
+        };
+        UnseenScoring {
+            how,
+            mentions,
+            gold_mentions,
+            weights: FEATURES
+                .iter()
+                .zip(&unseen.weights)
+                .filter(|((_, m), _)| matches!(m, Member::Bias | Member::Lexical))
+                .map(|((name, _), &w)| (name.to_string(), w))
+                .collect(),
+        }
+    }
 }
 
 impl Ensemble {
@@ -170,6 +251,9 @@ impl Ensemble {
             knn: self.knn.as_ref().map(KnnIndex::data),
             lexicon: self.lexicon.as_ref().map(Lexicon::data),
             fusion: &self.fusion,
+            unseen: &self.unseen,
+            unseen_evidence: self.unseen_evidence,
+            openness: self.openness,
             candidates: self.candidates,
             trained: self.trained,
             label_documents: &self.label_documents,
@@ -185,6 +269,7 @@ impl Ensemble {
         trained: usize,
     ) -> std::result::Result<Self, String> {
         data.fusion.validate()?;
+        data.unseen.validate()?;
         if data.trained != trained
             || data.label_documents.len() != n_descriptors
             || data.candidates == 0
@@ -201,6 +286,9 @@ impl Ensemble {
             knn: data.knn.map(KnnIndex::from_data),
             lexicon: data.lexicon.map(Lexicon::from_data),
             fusion: data.fusion,
+            unseen: data.unseen,
+            unseen_evidence: data.unseen_evidence,
+            openness: data.openness,
             candidates: data.candidates,
             trained: data.trained,
             label_documents: data.label_documents,
@@ -210,6 +298,32 @@ impl Ensemble {
 
     pub fn fusion(&self) -> &Fusion {
         &self.fusion
+    }
+
+    /// The fusion of concepts no training document carried.
+    pub fn unseen_fusion(&self) -> &Fusion {
+        &self.unseen
+    }
+
+    /// The fusion that scores a candidate with these features: the unseen one when it has
+    /// no one-vs-rest model (a concept no training document carried), else the main one.
+    pub fn fusion_for(&self, features: &Features) -> &Fusion {
+        if is_unseen(features) {
+            &self.unseen
+        } else {
+            &self.fusion
+        }
+    }
+
+    /// A candidate's fused value (see [`Self::fusion_for`]).
+    pub fn value(&self, features: &Features) -> f32 {
+        self.fusion_for(features).logit(features)
+    }
+
+    /// How concepts no training document carried are scored.
+    pub fn unseen_scoring(&self) -> UnseenScoring {
+        let (mentions, gold) = self.unseen_evidence;
+        UnseenScoring::of(&self.unseen, mentions, gold)
     }
 
     pub fn lexicon(&self) -> Option<&Lexicon> {
@@ -276,7 +390,7 @@ impl Ensemble {
             .into_iter()
             .map(|(label, features)| Candidate {
                 label,
-                value: self.fusion.logit(&features),
+                value: self.value(&features),
                 features,
             })
             .collect();
@@ -348,9 +462,16 @@ impl Ensemble {
                 let f = features
                     .entry(m.descriptor)
                     .or_insert_with(|| base(m.descriptor));
-                let precision = lexicon
-                    .precision(m.descriptor, ev.leave_out.map(|_| gold(m.descriptor)))
-                    .clamp(1e-4, 1.0 - 1e-4);
+                // A concept no training document carried has a record of mentions that were
+                // never gold: evidence that its label does not make it a subject only as far
+                // as the corpus's indexers choose freely from the thesaurus ([`openness`]).
+                let leave_out = ev.leave_out.map(|_| gold(m.descriptor));
+                let precision = if is_unseen(f) {
+                    lexicon.precision_weighted(m.descriptor, leave_out, self.openness)
+                } else {
+                    lexicon.precision(m.descriptor, leave_out)
+                }
+                .clamp(1e-4, 1.0 - 1e-4);
                 f[6] = 1.0;
                 f[7] = (1.0 + m.count as f32).ln();
                 f[8] = 1.0 - m.first;
@@ -359,11 +480,70 @@ impl Ensemble {
                 f[11] = (precision / (1.0 - precision)).ln();
                 f[12] = m.preferred as u8 as f32;
                 f[13] = 1.0 / m.ambiguity.max(1) as f32;
+                f[15] = m.rarity;
             }
         }
         let mut out: Vec<(u32, Features)> = features.into_iter().collect();
         out.sort_unstable_by_key(|&(l, _)| l);
         out
+    }
+
+    /// The ensemble of a corpus too small to hold anything out (no document, or one): its
+    /// neighbours and lexicon as [`Self::fit`] builds them, both fusions the prior. `x` and
+    /// `gold`: the training rows and labels (none for a model of the thesaurus alone).
+    pub fn from_prior(
+        params: &EnsembleParams,
+        x: CsrMatrix,
+        gold: &[Vec<u32>],
+        lexicon: Option<(Lexicon, Vec<Vec<Mention>>)>,
+        label_documents: Vec<u32>,
+        trained: usize,
+    ) -> Result<(Ensemble, EnsembleReport)> {
+        let n_descriptors = label_documents.len();
+        if x.n_rows() != gold.len() || lexicon.as_ref().is_some_and(|(_, m)| m.len() != gold.len())
+        {
+            return Err(Error::Training(
+                "the ensemble's inputs do not match the corpus".into(),
+            ));
+        }
+        let knn = (params.neighbours > 0 && !gold.is_empty())
+            .then(|| KnnIndex::new(x, gold, params.neighbours));
+        let lexicon = lexicon.map(|(mut lex, found)| {
+            lex.count_training_mentions(&found, gold);
+            lex
+        });
+        let ensemble = Ensemble {
+            knn,
+            lexicon,
+            fusion: Fusion::prior(),
+            unseen: Fusion::unseen_prior(),
+            unseen_evidence: (0, 0),
+            openness: openness(&label_documents[..trained]),
+            candidates: params.candidates,
+            trained,
+            label_documents,
+            documents: gold.len(),
+        };
+        let report = EnsembleReport {
+            chosen: true,
+            neighbours: if ensemble.knn.is_some() {
+                params.neighbours
+            } else {
+                0
+            },
+            lexicon_labels: ensemble.lexicon.as_ref().map_or(0, Lexicon::n_labels),
+            lexicon_only_descriptors: n_descriptors - trained,
+            candidates_per_document: 0.0,
+            one_vs_rest: RankingFigures::default(),
+            fused: RankingFigures::default(),
+            weights: FEATURES
+                .iter()
+                .zip(&ensemble.fusion.weights)
+                .map(|((name, _), &w)| (name.to_string(), w))
+                .collect(),
+            unseen: ensemble.unseen_scoring(),
+        };
+        Ok((ensemble, report))
     }
 
     /// Fits the ensemble on the training corpus from the one-vs-rest model's out-of-fold
@@ -415,9 +595,10 @@ impl Ensemble {
         let mut ensemble = Ensemble {
             knn,
             lexicon,
-            fusion: Fusion {
-                weights: vec![0.0; N_FEATURES],
-            },
+            fusion: Fusion::prior(),
+            unseen: Fusion::unseen_prior(),
+            unseen_evidence: (0, 0),
+            openness: openness(&label_documents[..trained]),
             candidates: params.candidates,
             trained,
             label_documents,
@@ -438,20 +619,46 @@ impl Ensemble {
         let stride = total.div_ceil(MAX_FUSION_ROWS).max(1);
         let mut rows = Vec::with_capacity(total / stride + 1);
         let mut is_gold = Vec::with_capacity(total / stride + 1);
+        let (mut unseen_rows, mut unseen_gold) = (Vec::new(), Vec::new());
         for (d, candidates) in per_doc.iter().enumerate().step_by(stride) {
             for (l, f) in candidates {
+                // Unseen candidates teach neither fusion: a thesaurus concept no training
+                // document carries is never gold here by construction, and one only this
+                // document carries always is.
+                if is_unseen(f) {
+                    continue;
+                }
+                let is = gold[d].contains(l);
                 rows.push(*f);
-                is_gold.push(gold[d].contains(l));
+                is_gold.push(is);
+                // A mention of a trained descriptor, its other evidence hidden, is what an
+                // unseen concept's mention looks like: the unseen fusion learns from these
+                // how reliable a mention is.
+                if f[6] > 0.0 {
+                    unseen_rows.push(lexical_only(f));
+                    unseen_gold.push(is);
+                }
             }
         }
-        ensemble.fusion = Fusion::fit(&rows, &is_gold, params.ridge);
+        ensemble.fusion = Fusion::fit(&rows, &is_gold, params.ridge, &Fusion::prior(), false);
+        ensemble.unseen = Fusion::fit(
+            &unseen_rows,
+            &unseen_gold,
+            params.ridge,
+            &Fusion::unseen_prior(),
+            true,
+        );
+        ensemble.unseen_evidence = (
+            unseen_rows.len(),
+            unseen_gold.iter().filter(|&&g| g).count(),
+        );
 
         let fused: Vec<Vec<(u32, f32)>> = per_doc
             .par_iter()
             .map(|candidates| {
                 let mut list: Vec<(u32, f32)> = candidates
                     .iter()
-                    .map(|(l, f)| (*l, ensemble.fusion.logit(f)))
+                    .map(|(l, f)| (*l, ensemble.value(f)))
                     .collect();
                 list.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
                 list
@@ -473,7 +680,7 @@ impl Ensemble {
         let one_vs_rest = RankingFigures::measure(&ovr_only, gold);
         let fused_figures = RankingFigures::measure(&fused, gold);
         let report = EnsembleReport {
-            chosen: fused_figures.beats(&one_vs_rest),
+            chosen: fused_figures.beats(&one_vs_rest) || gold.len() < ALWAYS_FUSE_BELOW,
             neighbours: params.neighbours,
             lexicon_labels: ensemble.lexicon.as_ref().map_or(0, Lexicon::n_labels),
             lexicon_only_descriptors: n_descriptors - trained,
@@ -485,6 +692,7 @@ impl Ensemble {
                 .zip(&ensemble.fusion.weights)
                 .map(|((name, _), &w)| (name.to_string(), w))
                 .collect(),
+            unseen: ensemble.unseen_scoring(),
         };
         Ok((
             ensemble,

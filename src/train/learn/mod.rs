@@ -246,7 +246,9 @@ impl ValidLearnParams {
         let bar = progress.stage("analysing", texts.len() as u64);
         let analysed = analyse(&model.vectorizer, analyzer, &texts, bar.as_ref());
         bar.finish();
-        self.refuse_unlearnable(docs, &analysed.documents)?;
+        // A model of the thesaurus alone has no vocabulary yet: its first documents make it.
+        let has_vocabulary = model.vectorizer.n_features() > 0;
+        self.refuse_unlearnable(docs, &analysed.documents, has_vocabulary)?;
         Ok(CheckedBatch {
             batch,
             analysed,
@@ -423,15 +425,24 @@ impl ValidLearnParams {
 
     /// Refuses documents a model cannot learn from: no descriptors, a blank text, or too few
     /// terms the model knows (each named by where it stands).
-    fn refuse_unlearnable(&self, docs: &[Document], analysed: &[AnalysedDocument]) -> Result<()> {
-        let min = self.0.min_known_terms;
+    fn refuse_unlearnable(
+        &self,
+        docs: &[Document],
+        analysed: &[AnalysedDocument],
+        has_vocabulary: bool,
+    ) -> Result<()> {
+        let min = if has_vocabulary {
+            self.0.min_known_terms
+        } else {
+            0
+        };
         let problems: Vec<CorpusProblem> = docs
             .iter()
             .zip(analysed)
             .filter_map(|(d, a)| {
                 let why = if d.descriptors.is_empty() {
                     "the document has no descriptors to learn".to_string()
-                } else if d.body.trim().is_empty() {
+                } else if crate::predict::is_blank(&d.body) {
                     "the text is empty: there is nothing to learn the descriptors from".to_string()
                 } else if a.known_terms < min {
                     format!(
@@ -528,6 +539,9 @@ impl Update<'_> {
     ) -> Result<(Model, TrainReport)> {
         let memory = self.memory;
         let new: Vec<usize> = take.iter().map(|&k| fresh[k]).collect();
+        if memory.documents() == 0 {
+            return self.first_training(&new, progress, stage);
+        }
 
         // Names and labels: the memory's, then those of the new documents.
         let mut names = memory.names.clone();
@@ -639,6 +653,35 @@ impl Update<'_> {
     }
 }
 
+impl Update<'_> {
+    /// The first documents learned into a model of the thesaurus alone: training on them,
+    /// with the model's settings and thesaurus, starts the supervised members (vocabulary,
+    /// one-vs-rest, neighbours, the fitted fusion, tuning); the memory counts them as learned.
+    fn first_training(
+        &self,
+        new: &[usize],
+        progress: &dyn Progress,
+        stage: &str,
+    ) -> Result<(Model, TrainReport)> {
+        let corpus = Corpus {
+            documents: new.iter().map(|&i| self.docs[i].clone()).collect(),
+            sources: self.sources,
+        };
+        let mut prepared =
+            self.settings
+                .prepare(self.analyzer, &corpus, self.thesaurus, progress)?;
+        let seen = &mut prepared.documents;
+        seen.learned_documents = self.memory.learned_documents + new.len();
+        seen.updates = self.memory.updates + 1;
+        seen.log_batch = self.log_batch.unwrap_or(self.memory.log_batch);
+        let (mut updated, report) = self.settings.fit_prepared_as(prepared, progress, stage)?;
+        if let Some(t) = self.thesaurus {
+            updated.attach_thesaurus(t);
+        }
+        Ok((updated, report))
+    }
+}
+
 /// Adds to `thesaurus` the concepts it lacks of `new` (by URI).
 fn with_new_concepts(thesaurus: &mut Thesaurus, new: &[Concept]) {
     let missing: Vec<Concept> = new
@@ -677,6 +720,21 @@ fn fixed_vocabulary(
     let ignored_terms = ignored.len();
     ignored.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     ignored.truncate(TOP_IGNORED);
+    if memory.documents() == 0 {
+        // A model of the thesaurus alone: its first documents make the vocabulary.
+        return FixedVocabulary {
+            documents: 0,
+            terms: 0,
+            tokens: analysed.tokens,
+            ignored_tokens: 0,
+            ignored_terms: 0,
+            top_ignored_terms: Vec::new(),
+            differs_from_retraining: "nothing: the model had no training document (a model of \
+                the thesaurus alone), so the update is `dtag train` on the documents learned, \
+                with the model's settings and thesaurus"
+                .into(),
+        };
+    }
     FixedVocabulary {
         documents: memory.vocabulary_documents,
         terms: model.vectorizer.n_features(),
