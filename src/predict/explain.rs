@@ -318,6 +318,10 @@ mod tests {
                 min_df: 1,
                 ..Default::default()
             },
+            // One-vs-rest's explanation is checked here: no tuning (a few documents are now
+            // tuned leave-one-out) and no ensemble, so the score is the logit's sigmoid.
+            tune: None,
+            ensemble: None,
             ..Default::default()
         }
         .check()

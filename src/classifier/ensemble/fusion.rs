@@ -367,7 +367,7 @@ mod tests {
             for i in 0..n {
                 let mut f = [0f32; N_FEATURES];
                 f[0] = 1.0;
-                f[8] = (i % 2) as f32;
+                f[8] = ((i / 4) % 2) as f32;
                 rows.push(f);
                 gold.push(i % 4 == 0);
             }

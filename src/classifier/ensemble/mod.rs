@@ -640,11 +640,16 @@ impl Ensemble {
                 }
             }
         }
-        ensemble.fusion = Fusion::fit(&rows, &is_gold, params.ridge, &Fusion::prior(), false);
+        // The pull toward the prior fades as documents come: at `ALWAYS_FUSE_BELOW`
+        // documents and under it, full strength; at ten times as many, a tenth. *Why:* the
+        // log-loss grows with the corpus anyway, but on corpora of thousands the prior still
+        // cost a point of P@1 (cail2018_sample: 0.890 against 0.905 at full strength).
+        let ridge = params.ridge * (ALWAYS_FUSE_BELOW as f64 / gold.len().max(1) as f64).min(1.0);
+        ensemble.fusion = Fusion::fit(&rows, &is_gold, ridge, &Fusion::prior(), false);
         ensemble.unseen = Fusion::fit(
             &unseen_rows,
             &unseen_gold,
-            params.ridge,
+            ridge,
             &Fusion::unseen_prior(),
             true,
         );
