@@ -310,7 +310,7 @@ fn bad_tuning_settings_are_refused_with_the_reason() {
     assert!(report["tuning_skipped"].is_null(), "{report}");
     let one = dir.path().join("one.txt");
     std::fs::write(&one, format!("%%%{}", first[0])).unwrap();
-    let (_, report) = train_on(&one, dir.path(), "one.dtm", &[]);
+    let (_, report) = train_on(&one, dir.path(), "one.dtm", &["--min-df", "1"]);
     common::assert_untuned_for_too_few(&report, "1 document");
 
     let out = dtag(&[
