@@ -347,7 +347,15 @@ fn small_corpora_are_tuned_with_fewer_folds_and_fused_from_the_first_document() 
     let report = train(
         &p(&one),
         &model,
-        &["--language", "fi", "--thesaurus", &yso, "--min-df", "1", "--json"],
+        &[
+            "--language",
+            "fi",
+            "--thesaurus",
+            &yso,
+            "--min-df",
+            "1",
+            "--json",
+        ],
     )
     .ok()
     .json();

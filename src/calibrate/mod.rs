@@ -201,25 +201,41 @@ impl ValidTuneParams {
         if self.0.objective == ThresholdObjective::MicroF1 {
             own = micro_optimal_thresholds(&per_label, &calibration, &positives, &own);
         }
-        // Too few positives to trust: blend toward the global threshold.
+        // Ranking stays by decision value: one shared map turns values into the probabilities
+        // shown, and each descriptor's threshold, chosen on its own calibrated scale, is moved
+        // to the shared scale at the same decision value, so it cuts exactly where it did.
+        // Too few positives to trust: the cut is blended toward the best single cut of the
+        // shared scale, on that scale. *Why there and not on the descriptor's own scale:* the
+        // own calibration of a descriptor with one or two documents is fitted to those alone
+        // (a document no fold model could learn looks like "never right"), and moving even
+        // the global cut through it could ask a one-document descriptor for 0.998. A
+        // descriptor has no cut of its own when no fold model could rank one of its
+        // documents: with one document, the fold holding it out trained without the
+        // descriptor, so its out-of-fold value says nothing about where to cut.
+        let shared_everywhere = vec![shared; n_labels];
+        let global_shared = best_global_threshold(&per_label, &shared_everywhere, total_positives);
         let min_positives = self.0.min_positives as f64;
         let mut own_thresholds = 0;
         let thresholds: Vec<f32> = own
             .iter()
-            .zip(&positives)
-            .map(|(&t, &n)| {
-                let w = (n as f64 / min_positives).min(1.0);
-                own_thresholds += (w == 1.0) as usize;
-                blend_probabilities(t as f64, global as f64, w) as f32
-            })
-            .collect();
-        // Ranking stays by decision value: one shared map turns values into the probabilities
-        // shown, and each descriptor's threshold, chosen on its own calibrated scale, is moved
-        // to the shared scale at the same decision value, so it cuts exactly where it did.
-        let thresholds: Vec<f32> = thresholds
-            .iter()
             .zip(&calibration)
-            .map(|(&t, own)| shared.probability(own.value_at(t)))
+            .zip(&positives)
+            .zip(&per_label)
+            .map(|(((&t, own_scale), &n), pairs)| {
+                let own_cut = shared.probability(own_scale.value_at(t));
+                let ranked_a_positive = pairs.iter().any(|&(_, gold)| gold);
+                let w = if ranked_a_positive && n >= 2 {
+                    (n as f64 / min_positives).min(1.0)
+                } else {
+                    0.0
+                };
+                if w == 1.0 {
+                    own_thresholds += 1;
+                    own_cut
+                } else {
+                    blend_probabilities(own_cut as f64, global_shared as f64, w) as f32
+                }
+            })
             .collect();
         let probs: Vec<Vec<(u32, f32)>> = oof
             .docs
@@ -236,13 +252,13 @@ impl ValidTuneParams {
         let tuning = Tuning {
             calibration: shared,
             thresholds,
-            global_threshold: global,
+            global_threshold: global_shared,
             folds: oof.folds,
             grid: grid.clone(),
         };
         let report = TuningReport {
             folds: oof.folds,
-            global_threshold: global,
+            global_threshold: global_shared,
             shared_calibration: shared,
             descriptors_with_own_threshold: own_thresholds,
             best_for_micro_f1: grid.best_micro,

@@ -43,6 +43,10 @@ struct DescriptorRow<'a> {
     /// through the fusion), `one-vs-rest`, or `lexicon-only` (a concept no training document
     /// carried: its mentions alone, through the unseen fusion).
     scoring: &'static str,
+    /// The tuned probability this descriptor's suggestions must reach by default (absent in
+    /// an untuned model, whose default is the decision rule's threshold).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    threshold: Option<f32>,
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<()> {
@@ -113,6 +117,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
                             (Some(_), _) => "fused",
                             (None, _) => "one-vs-rest",
                         },
+                        threshold: model.label_thresholds().map(|t| t[i]),
                     }
                 })
                 .collect();
@@ -166,15 +171,20 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
                 serde_json::to_writer_pretty(&mut out, &rows)?;
                 writeln!(out)?;
             } else {
-                writeln!(out, "descriptor\tdocuments\turi\tlabel_zh")?;
+                writeln!(
+                    out,
+                    "descriptor\tdocuments\turi\tlabel_zh\tscoring\tthreshold"
+                )?;
                 for r in rows {
                     writeln!(
                         out,
-                        "{}\t{}\t{}\t{}",
+                        "{}\t{}\t{}\t{}\t{}\t{}",
                         r.descriptor,
                         r.documents,
                         r.uri.unwrap_or(""),
-                        r.label_zh.unwrap_or("")
+                        r.label_zh.unwrap_or(""),
+                        r.scoring,
+                        r.threshold.map(|t| format!("{t:.4}")).unwrap_or_default()
                     )?;
                 }
             }

@@ -197,8 +197,7 @@ fn decodes_indexed_documents_to_learn_from() {
 #[test]
 fn decodes_detect_language_calls() {
     let call =
-        decode_detect_language(JSON, br#"{"text":"hello","languages":["en","FI","en"]}"#)
-            .unwrap();
+        decode_detect_language(JSON, br#"{"text":"hello","languages":["en","FI","en"]}"#).unwrap();
     assert_eq!(call.text, "hello");
     let codes: Vec<&str> = call.languages.iter().map(|l| l.as_str()).collect();
     assert_eq!(codes, ["en", "fi"]);

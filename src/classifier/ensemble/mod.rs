@@ -456,6 +456,7 @@ impl Ensemble {
             f[3] = vote.share;
             f[4] = vote.share.sqrt();
             f[5] = vote.nearest;
+            f[16] = fusion::near_duplicate(vote.nearest);
         }
         if let Some(lexicon) = &self.lexicon {
             for m in &ev.mentions {
