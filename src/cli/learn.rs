@@ -8,6 +8,7 @@ use clap::Args;
 
 use dtag::progress::Progress;
 use dtag::session::{Naming, Overrides, Session, Teaching};
+use dtag::stages::Stages;
 use dtag::train::journal::{self, Journal, Teacher, Verdict};
 use dtag::train::learn::{LearnParams, LearnReport, HOLDOUT_SHARE, MIN_KNOWN_TERMS};
 
@@ -106,12 +107,9 @@ pub fn run(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
             done.batches_nothing_new,
             done.documents
         );
-        output::print_times_and_destination(
-            &[("total", started.elapsed().as_secs_f64())]
-                .into_iter()
-                .collect(),
-            &out,
-        );
+        let mut seconds = Stages::new();
+        seconds.since("total", started);
+        output::print_times_and_destination(&seconds, &out);
         return Ok(());
     }
 
@@ -124,14 +122,16 @@ pub fn run(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
         session.given_thesaurus().is_some(),
     )?;
     drop(thesaurus);
-    let reading = started.elapsed().as_secs_f64();
+    let mut seconds = Stages::new();
+    seconds.since("reading", started);
+    // Said even when nothing is saved (an update kept out, or nothing new).
+    seconds.add("saving", 0.0);
     let teacher = Teacher {
         client: None,
         indexer: std::env::var("USER").ok(),
     };
     let lessons = session.lessons(corpus, &teacher);
     let mut journal = args.log.as_deref().map(Journal::open).transpose()?;
-    let mut saving = 0.0;
     let taught = session.learn(
         &lessons,
         Teaching {
@@ -141,18 +141,16 @@ pub fn run(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
             progress,
         },
         &mut |updated| {
-            let start = Instant::now();
-            out.write_with(|w| dtag::model::file::write_model(updated, w))?;
-            saving = start.elapsed().as_secs_f64();
-            Ok(())
+            seconds.time("saving", || {
+                out.write_with(|w| dtag::model::file::write_model(updated, w))
+            })
         },
     )?;
     let mut report = taught.report;
-    report.seconds.insert("reading", reading);
-    report.seconds.insert("saving", saving);
-    report
-        .seconds
-        .insert("total", started.elapsed().as_secs_f64());
+    // The update's own stages, reading and saving; the command's total replaces the update's.
+    report.seconds.remove("total");
+    report.seconds.merge(&seconds);
+    report.seconds.since("total", started);
     if args.json {
         print_out(format_args!("{}\n", serde_json::to_string_pretty(&report)?))?;
     }
