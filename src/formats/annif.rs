@@ -409,6 +409,30 @@ fn parse_subject_file(
 mod tests {
     use super::*;
 
+    #[test]
+    fn one_walker_and_one_subject_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.txt", "a.docx", ".hidden.txt", "a.tsv", "notes.md"] {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("sub.txt")).unwrap();
+        let names: Vec<String> = documents(dir.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.docx", "b.txt"]);
+        assert_eq!(
+            subject_line(Some("http://x/1"), "CHILDREN", Some("儿童"), Some(0.25)),
+            "<http://x/1>\t儿童\t0.2500\n"
+        );
+        assert_eq!(
+            subject_line(None, "PEACE", Some("PEACE"), Some(0.5)),
+            "PEACE\tPEACE\t0.5000\n"
+        );
+        assert_eq!(subject_line(Some("u"), "D", None, None), "<u>\n");
+    }
+
     fn problems(p: &ParsedInput) -> Vec<String> {
         p.problems.iter().map(|p| p.to_string()).collect()
     }
