@@ -128,14 +128,14 @@ fn stages(c: &mut Criterion) {
                 next = (next + 1) % drafts.len();
                 drafts[next]
             },
-            |d| suggester.suggest(d, &rule),
+            |d| suggester.suggest(&[d], &rule),
             BatchSize::SmallInput,
         )
     });
     group.throughput(Throughput::Elements(drafts.len() as u64));
     group.sample_size(10);
     group.bench_function("test_set_batch", |b| {
-        b.iter(|| suggester.suggest_batch(&drafts, &rule))
+        b.iter(|| suggester.suggest(&drafts, &rule))
     });
     group.finish();
 }

@@ -70,8 +70,8 @@ pub fn model_file(data: &[u8]) {
         use_model_thresholds: false,
         min_score: 0.0,
     };
-    let suggestions = suggester.suggest("安全 理事会 peacekeeping 维持和平 2024 children", &rule);
-    assert!(suggestions.len() <= n_descriptors.min(5));
+    let suggested = suggester.suggest(&["安全 理事会 peacekeeping 维持和平 2024 children"], &rule);
+    assert!(suggested[0].suggestions.len() <= n_descriptors.min(5));
 }
 
 /// A model file around `payload`: header, zstd frame and correct checksum.

@@ -10,7 +10,8 @@
 //! [`evaluate`] (figures, reports, roll-ups, cross-validation).
 //! Beside the stages: [`thesaurus`] (vocabularies), [`metrics`] (ranking measures),
 //! [`progress`] (how long work reports itself), [`projects`] (named settings from a
-//! projects file), [`io_guard`] (bounded reads, atomic writes
+//! projects file), [`session`] (the application layer: a project opened, and the suggest,
+//! explain, evaluate, learn and index of every command and of the server), [`stages`] (seconds per stage of a run), [`io_guard`] (bounded reads, atomic writes
 //! that never replace an input), [`digest`] (fingerprints of documents and corpora), [`clock`] (RFC 3339 times), [`error`], [`synth`] (synthetic corpora) and, with the `serve`
 //! feature, [`serve`] (Annif's REST API and a web page over HTTP).
 
@@ -34,6 +35,8 @@ pub mod progress;
 pub mod projects;
 #[cfg(feature = "serve")]
 pub mod serve;
+pub mod session;
+pub mod stages;
 pub mod synth;
 pub mod thesaurus;
 pub mod train;

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::predict::ProjectDecision;
+use crate::predict::{DecisionRequest, DecisionRule, ProjectDecision};
 
 /// The file `--project` reads when `--config` is not given, in the working directory.
 pub const DEFAULT_CONFIG: &str = "dtag.toml";
@@ -65,13 +65,48 @@ impl Project {
         })
     }
 
-    /// The thesaurus file of a command or request working on `project`: the one `given` (a
-    /// flag), else the project's. Without either, the model's stored thesaurus names the
-    /// descriptors ([`crate::model::Model::thesaurus_or_stored`]).
-    pub fn thesaurus_file(project: Option<&Project>, given: Option<&Path>) -> Option<PathBuf> {
-        given
-            .map(Path::to_path_buf)
-            .or_else(|| project.and_then(|p| p.thesaurus.clone()))
+    /// The decision rule of `asked` for this project: what is asked, else the project's
+    /// limit and threshold, else the defaults ([`DecisionRequest::resolve`]); `None`: no
+    /// suggestions at all (a limit of 0, which Annif's API allows).
+    pub fn rule(&self, asked: &DecisionRequest) -> Result<Option<DecisionRule>> {
+        asked.resolve(&self.decision)
+    }
+
+    /// [`Self::rule`] for a command, which is asked for suggestions: a limit of 0 is refused
+    /// (projects files refuse one too), as the library refuses any rule without a limit.
+    pub fn command_rule(&self, asked: &DecisionRequest) -> Result<DecisionRule> {
+        match self.rule(asked)? {
+            Some(rule) => Ok(rule),
+            None => Err(crate::predict::decision::check_limit(0).expect_err("0 is no limit")),
+        }
+    }
+
+    /// A model file alone as a project (`--model FILE`): named by the file's name without
+    /// its extension (the project a learning log names), with the model's own language and
+    /// thesaurus and the default decision.
+    pub fn of_model_file(model: &Path) -> Project {
+        let stem = model
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        Project {
+            id: stem.clone(),
+            name: stem,
+            language: None,
+            model: model.to_path_buf(),
+            thesaurus: None,
+            decision: ProjectDecision::default(),
+        }
+    }
+
+    /// The project a command works on: the model file given, else project `id` of the
+    /// projects file `config` (`--model FILE` or `--project ID`).
+    pub fn choose(model: Option<&Path>, id: Option<&str>, config: &Path) -> Result<Project> {
+        match (model, id) {
+            (Some(model), _) => Ok(Project::of_model_file(model)),
+            (None, Some(id)) => Ok(Projects::load(config)?.get(id)?.clone()),
+            (None, None) => Err(Error::param("model", "give --model FILE or --project ID")),
+        }
     }
 }
 

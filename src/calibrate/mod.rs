@@ -25,7 +25,6 @@ pub use platt::Platt;
 use platt::*;
 use thresholds::*;
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -38,6 +37,7 @@ use crate::error::{Error, Result};
 use crate::features::sparse::CsrMatrix;
 use crate::metrics::top_k;
 use crate::progress::{NoProgress, Progress, Stage};
+use crate::stages::Stages;
 
 /// Decision values below this (probability < 0.001 before calibration) are not kept for a
 /// document unless the descriptor is gold or among its best [`KEEP_TOP`]; every threshold
@@ -253,7 +253,8 @@ pub struct TuningSummary {
 /// Trains `ovr` on `x` (starting from `warm`, as [`ValidOneVsRestParams::fit_warm`]) and, with
 /// `tune` and enough documents, tunes thresholds and calibration on out-of-sample scores: from
 /// refitted folds of the same run, or from folds trained from zero when `refit_epochs` is 0.
-/// Records the `training` and `tuning` seconds; `stage` names the training progress bar.
+/// Times the `training` and `tuning` stages in `stages`; `stage` names the training progress
+/// bar.
 #[allow(clippy::too_many_arguments)]
 pub fn fit_and_tune(
     ovr: &ValidOneVsRestParams,
@@ -263,16 +264,14 @@ pub fn fit_and_tune(
     warm: &[Option<LabelWeights>],
     progress: &dyn Progress,
     stage: &str,
-    seconds: &mut BTreeMap<&'static str, f64>,
+    stages: &mut Stages,
 ) -> Result<(OneVsRest, Option<Tuning>, TuningSummary)> {
     let (classifier, held_out, mut summary) =
-        fit_held_out_if_tuning(ovr, tune, x, labels, warm, progress, stage, seconds)?;
+        fit_held_out_if_tuning(ovr, tune, x, labels, warm, progress, stage, stages)?;
     let Some((tune, oof)) = tune.zip(held_out) else {
         return Ok((classifier, None, summary));
     };
-    let start = Instant::now();
-    let (tuning, report) = tune.tune(&oof, labels)?;
-    *seconds.entry("tuning").or_insert(0.0) += start.elapsed().as_secs_f64();
+    let (tuning, report) = stages.time("tuning", || tune.tune(&oof, labels))?;
     summary.report = Some(report);
     Ok((classifier, Some(tuning), summary))
 }
@@ -289,7 +288,7 @@ pub fn fit_held_out_if_tuning(
     warm: &[Option<LabelWeights>],
     progress: &dyn Progress,
     stage: &str,
-    seconds: &mut BTreeMap<&'static str, f64>,
+    stages: &mut Stages,
 ) -> Result<(OneVsRest, Option<OutOfFold>, TuningSummary)> {
     let summary = TuningSummary {
         report: None,
@@ -306,7 +305,7 @@ pub fn fit_held_out_if_tuning(
         None => (ovr.fit_warm(x, labels, warm, bar.as_ref())?, None),
     };
     bar.finish();
-    seconds.insert("training", start.elapsed().as_secs_f64());
+    stages.since("training", start);
     let Some(tune) = tune else {
         return Ok((classifier, None, summary));
     };
@@ -326,7 +325,7 @@ pub fn fit_held_out_if_tuning(
             oof
         }
     };
-    seconds.insert("tuning", start.elapsed().as_secs_f64());
+    stages.since("tuning", start);
     Ok((classifier, Some(oof), summary))
 }
 

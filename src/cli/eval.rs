@@ -7,11 +7,10 @@ use clap::Args;
 use serde::Serialize;
 
 use dtag::corpus::Corpus;
-use dtag::evaluate::evaluate_detailed;
 use dtag::evaluate::report::{per_label_tsv, write_html_report};
 use dtag::evaluate::rollup::rollup;
 use dtag::io_guard::OutputGuard;
-use dtag::predict::Suggester;
+use dtag::session::{Naming, Overrides, Session};
 
 use super::flags::{self, CorpusFormatArg, DecisionArgs, ModelArgs, ThesaurusArgs};
 use super::output::stderr_line;
@@ -59,14 +58,16 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     args.bound.apply();
-    let chosen = args.model.resolve()?;
-    let rule = args.decision.rule_for(&chosen)?;
-    let thesaurus_file = chosen.thesaurus(args.thesaurus.thesaurus.as_ref());
+    let project = args.model.project(&Overrides {
+        thesaurus: args.thesaurus.thesaurus.clone(),
+        ..Overrides::default()
+    })?;
+    let rule = args.decision.rule_for(&project)?;
     let mut guard = OutputGuard::new();
     guard
-        .inputs("--model", [&chosen.model])
+        .inputs("--model", [&project.model])
         .inputs("--corpus", &args.corpus)
-        .inputs("--thesaurus", &thesaurus_file)
+        .inputs("--thesaurus", &project.thesaurus)
         .stdout_used_by("the evaluation figures");
     let report_dir = match &args.report {
         Some(dir) => {
@@ -80,9 +81,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         Some(path) => Some(guard.file("--per-label", path)?),
         None => None,
     };
-    let model = chosen.load_model()?;
-    let given = flags::load_optional_thesaurus(thesaurus_file.as_deref())?;
-    let thesaurus = model.thesaurus_or_stored(given.as_ref());
+    let session = Session::open(project, Naming::CorpusOnly)?;
+    flags::report_thesaurus(&session);
+    let given = session.given_thesaurus().is_some();
+    let thesaurus = session.corpus_thesaurus();
     let thesaurus = thesaurus.as_deref();
     if args.by_domain && thesaurus.is_none() {
         bail!(
@@ -94,10 +96,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         args.input_format,
         thesaurus,
         args.thesaurus.strict_thesaurus,
-        given.is_some(),
+        given,
     )?;
-    let suggester = Suggester::new(model)?;
-    let evaluation = evaluate_detailed(&suggester, &corpus, &rule);
+    let evaluation = session.evaluate(&corpus, &rule);
     hint_unseen_descriptors(&evaluation, thesaurus.is_some());
     let rollup = match (args.by_domain, thesaurus) {
         (true, Some(t)) => Some(rollup(&evaluation.label_names(), &evaluation.documents, t)),
@@ -111,7 +112,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             .iter()
             .map(|p| p.display().to_string())
             .collect();
-        let title = format!("model {} on {}", chosen.model.display(), sources.join(", "));
+        let title = format!(
+            "model {} on {}",
+            session.project().model.display(),
+            sources.join(", ")
+        );
         let page = write_html_report(dir, &evaluation, &title)?;
         summary!("report written to {}", page.display());
     }

@@ -34,6 +34,8 @@ const PARAM_FLAGS: &[(&str, &str)] = &[
     ("limit", "--limit"),
     ("threshold", "--threshold"),
     ("min_score", "--min-score"),
+    // index
+    ("suffix", "--suffix"),
     // synth
     ("documents", "--documents"),
     ("descriptors", "--descriptors"),

@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::bail;
 use clap::{Args, ValueEnum};
 
 use dtag::analysis::{read_user_dict, AnalyzerConfig, CharNgrams, Language, SegmenterKind};
@@ -13,8 +12,9 @@ use dtag::classifier::{LogisticParams, OneVsRestParams};
 use dtag::corpus::Corpus;
 use dtag::features::TfidfParams;
 use dtag::formats::CorpusFormat;
-use dtag::model::Model;
-use dtag::predict::{AskedThreshold, DecisionRequest, DecisionRule, ProjectDecision};
+use dtag::predict::{AskedThreshold, DecisionRequest, DecisionRule};
+use dtag::projects::Project;
+use dtag::session::{Overrides, Session};
 use dtag::thesaurus::Thesaurus;
 use dtag::train::{TrainParams, ValidTrainParams};
 
@@ -168,33 +168,24 @@ pub struct DecisionArgs {
 }
 
 impl DecisionArgs {
-    /// The rule these flags give.
-    pub fn rule(&self) -> anyhow::Result<DecisionRule> {
-        self.rule_with(&ProjectDecision::default())
-    }
-
-    /// The rule these flags give, with the chosen project's limit and threshold where the
-    /// flags are not given.
-    pub fn rule_for(&self, chosen: &ChosenModel) -> anyhow::Result<DecisionRule> {
-        let project = chosen.project.as_ref().map(|p| p.decision);
-        self.rule_with(&project.unwrap_or_default())
-    }
-
-    fn rule_with(&self, project: &ProjectDecision) -> anyhow::Result<DecisionRule> {
-        let request = DecisionRequest {
+    /// What these flags ask of the decision (a threshold given means "at least the best").
+    pub fn request(&self) -> DecisionRequest {
+        DecisionRequest {
             limit: self.limit,
             threshold: self.threshold,
             min_score: self.min_score,
             threshold_means: AskedThreshold::AtLeastTheBest,
-        };
-        match request.resolve(project)? {
-            Some(rule) => Ok(rule),
-            // Only `--limit 0` gives no rule (projects files refuse a limit of 0): a command
-            // asking for no suggestions at all is a mistake, refused as the library refuses it.
-            None => Err(dtag::predict::decision::check_limit(0)
-                .expect_err("0 is no limit")
-                .into()),
         }
+    }
+
+    /// The rule these flags give without a project.
+    pub fn rule(&self) -> anyhow::Result<DecisionRule> {
+        self.rule_for(&Project::of_model_file(Path::new("")))
+    }
+
+    /// The rule these flags give for `project` ([`Project::command_rule`]).
+    pub fn rule_for(&self, project: &Project) -> anyhow::Result<DecisionRule> {
+        Ok(project.command_rule(&self.request())?)
     }
 }
 
@@ -215,41 +206,25 @@ pub struct ModelArgs {
     pub config: PathBuf,
 }
 
-/// The model a command works on, and the project it came from.
-#[derive(Debug, Clone)]
-pub struct ChosenModel {
-    pub model: PathBuf,
-    pub project: Option<dtag::projects::Project>,
-}
-
 impl ModelArgs {
-    pub fn resolve(&self) -> anyhow::Result<ChosenModel> {
-        match (&self.model, &self.project) {
-            (Some(model), _) => Ok(ChosenModel {
-                model: model.clone(),
-                project: None,
-            }),
-            (None, Some(id)) => {
-                let projects = dtag::projects::Projects::load(&self.config)?;
-                let project = projects.get(id)?.clone();
-                Ok(ChosenModel {
-                    model: project.model.clone(),
-                    project: Some(project),
-                })
-            }
-            (None, None) => bail!("give --model FILE or --project ID"),
-        }
+    /// The project these flags choose, with `overrides` applied (only a projects file is
+    /// read; the model is opened by [`dtag::session::Session::open`]).
+    pub fn project(&self, overrides: &Overrides) -> anyhow::Result<Project> {
+        let project =
+            Project::choose(self.model.as_deref(), self.project.as_deref(), &self.config)?;
+        Ok(project.with_overrides(overrides))
     }
 }
 
-impl ChosenModel {
-    pub fn load_model(&self) -> anyhow::Result<Model> {
-        Ok(Model::load(&self.model)?)
-    }
-
-    /// The thesaurus file given on the command line, else the project's.
-    pub fn thesaurus(&self, given: Option<&PathBuf>) -> Option<PathBuf> {
-        dtag::projects::Project::thesaurus_file(self.project.as_ref(), given.map(PathBuf::as_path))
+/// Says on stderr which thesaurus a session was given, as [`load_thesaurus`] does.
+pub fn report_thesaurus(session: &Session) {
+    if let Some((path, thesaurus, seconds)) = session.given_thesaurus() {
+        summary!(
+            "thesaurus {}: {} concepts, {} groups ({seconds:.2}s)",
+            path.display(),
+            thesaurus.concepts().len(),
+            thesaurus.groups().len(),
+        );
     }
 }
 

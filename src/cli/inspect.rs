@@ -45,8 +45,9 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     if args.terms == 0 {
         bail!("--terms must be at least 1");
     }
-    let chosen = args.model.resolve()?;
-    let model = chosen.load_model()?;
+    // Only the model's own facts are shown: no thesaurus, no analyzer to build.
+    let project = args.model.project(&dtag::session::Overrides::default())?;
+    let model = dtag::model::Model::load(&project.model)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match &args.descriptor {
@@ -54,7 +55,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
             let label = find_descriptor(&model, query).with_context(|| {
                 format!(
                     "the model has no descriptor `{query}` (`dtag inspect --model {}` lists them)",
-                    chosen.model.display()
+                    project.model.display()
                 )
             })?;
             let profile = descriptor_profile(&model, label, args.terms);

@@ -6,9 +6,10 @@ use std::time::Instant;
 use anyhow::bail;
 use clap::Args;
 
-use dtag::analysis::Analyzer;
 use dtag::progress::Progress;
-use dtag::train::journal::{self, Journal, Lesson, LoggedSubject, Replay, Teacher, Verdict};
+use dtag::session::{Naming, Overrides, Session, Teaching};
+use dtag::stages::Stages;
+use dtag::train::journal::{self, Journal, Teacher, Verdict};
 use dtag::train::learn::{LearnParams, LearnReport, HOLDOUT_SHARE, MIN_KNOWN_TERMS};
 
 use super::flags::{self, read_labelled, CorpusFormatArg, ModelArgs, ThesaurusArgs};
@@ -78,29 +79,21 @@ pub fn run(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
         min_known_terms: args.min_known_terms,
     }
     .check()?;
-    let chosen = args.model.resolve()?;
-    let thesaurus_file = chosen.thesaurus(args.thesaurus.thesaurus.as_ref());
-    let out = learn_output(&args, &chosen.model, &thesaurus_file)?;
-    let project = args.log_project.clone().unwrap_or_else(|| {
-        chosen
-            .project
-            .as_ref()
-            .map(|p| p.id.clone())
-            .unwrap_or_else(|| file_stem(&chosen.model))
-    });
-    let model = chosen.load_model()?;
+    let project = args.model.project(&Overrides {
+        thesaurus: args.thesaurus.thesaurus.clone(),
+        id: args.log_project.clone(),
+        ..Overrides::default()
+    })?;
+    let out = learn_output(&args, &project.model, &project.thesaurus)?;
     // The segmenter loads its dictionary on its own thread while the corpus is read.
-    let analyzer = Analyzer::new(model.analyzer.clone())?;
+    let session = Session::open(project, Naming::CorpusOnly)?;
+    flags::report_thesaurus(&session);
+    let project = session.project().id.clone();
 
     if let Some(log) = &args.replay {
         let entries = journal::read(log)?;
-        let replay = Replay {
-            params: &params,
-            analyzer: &analyzer,
-            project: &project,
-            source: &log.display().to_string(),
-        };
-        let (model, done) = replay.run(model, &entries, progress)?;
+        let (model, done) =
+            session.replay(&entries, &params, &log.display().to_string(), progress)?;
         out.write_with(|w| dtag::model::file::write_model(&model, w))?;
         if args.json {
             print_out(format_args!("{}\n", serde_json::to_string_pretty(&done)?))?;
@@ -114,74 +107,50 @@ pub fn run(args: LearnArgs, progress: &dyn Progress) -> anyhow::Result<()> {
             done.batches_nothing_new,
             done.documents
         );
-        output::print_times_and_destination(
-            &[("total", started.elapsed().as_secs_f64())]
-                .into_iter()
-                .collect(),
-            &out,
-        );
+        let mut seconds = Stages::new();
+        seconds.since("total", started);
+        output::print_times_and_destination(&seconds, &out);
         return Ok(());
     }
 
-    let given = flags::load_optional_thesaurus(thesaurus_file.as_deref())?;
-    let stored = model.thesaurus_or_stored(given.as_ref());
-    let thesaurus = stored.as_deref();
+    let thesaurus = session.corpus_thesaurus();
     let corpus = read_labelled(
         &args.corpus,
         args.input_format,
-        thesaurus,
+        thesaurus.as_deref(),
         args.thesaurus.strict_thesaurus,
-        given.is_some(),
+        session.given_thesaurus().is_some(),
     )?;
-    let reading = started.elapsed().as_secs_f64();
+    drop(thesaurus);
+    let mut seconds = Stages::new();
+    seconds.since("reading", started);
+    // Said even when nothing is saved (an update kept out, or nothing new).
+    seconds.add("saving", 0.0);
     let teacher = Teacher {
         client: None,
         indexer: std::env::var("USER").ok(),
     };
-    let lessons: Vec<Lesson> = corpus
-        .documents
-        .into_iter()
-        .map(|d| Lesson {
-            subjects: d
-                .descriptors
-                .into_iter()
-                .map(|descriptor| LoggedSubject {
-                    uri: thesaurus
-                        .and_then(|t| t.lookup(&descriptor))
-                        .map(|(c, _)| c.uri.clone()),
-                    descriptor,
-                    label: None,
-                })
-                .collect(),
-            text: d.body,
-            rejected: Vec::new(),
-            origin: d.origin,
-            teacher: teacher.clone(),
-        })
-        .collect();
+    let lessons = session.lessons(corpus, &teacher);
     let mut journal = args.log.as_deref().map(Journal::open).transpose()?;
-    let mut saving = 0.0;
-    let taught = journal::teach(
-        &params,
-        &model,
-        &analyzer,
+    let taught = session.learn(
         &lessons,
-        journal.as_mut().map(|j| (j, project.as_str())),
-        args.accept_worse,
-        progress,
+        Teaching {
+            params: &params,
+            journal: journal.as_mut(),
+            accept_worse: args.accept_worse,
+            progress,
+        },
         &mut |updated| {
-            let start = Instant::now();
-            out.write_with(|w| dtag::model::file::write_model(updated, w))?;
-            saving = start.elapsed().as_secs_f64();
-            Ok(())
+            seconds.time("saving", || {
+                out.write_with(|w| dtag::model::file::write_model(updated, w))
+            })
         },
     )?;
     let mut report = taught.report;
-    report.seconds.insert("reading", reading);
-    report.seconds.insert("saving", saving);
-    report
-        .seconds
-        .insert("total", started.elapsed().as_secs_f64());
+    // The update's own stages, reading and saving; the command's total replaces the update's.
+    report.seconds.remove("total");
+    report.seconds.merge(&seconds);
+    report.seconds.since("total", started);
     if args.json {
         print_out(format_args!("{}\n", serde_json::to_string_pretty(&report)?))?;
     }
@@ -260,12 +229,6 @@ fn print_summary(report: &LearnReport) {
     if let Some(training) = &report.training {
         print_tuning(&training.tuning);
     }
-}
-
-fn file_stem(path: &Path) -> String {
-    path.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model".into())
 }
 
 /// Where `learn` writes, checked before any work. Writing over `--model` is what `learn` does

@@ -1,7 +1,7 @@
 //! Everything the command line prints, in one place: summaries on stderr (left out with `-q`),
 //! results on stdout, progress bars, TSV rows and the tuning summary.
 
-use std::collections::BTreeMap;
+use dtag::stages::Stages;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -239,10 +239,7 @@ pub struct ExplainedDraft<'a> {
 }
 
 /// The closing lines of a run that wrote a model: seconds per stage, and where it went.
-pub fn print_times_and_destination(
-    seconds: &BTreeMap<&'static str, f64>,
-    destination: &dyn std::fmt::Display,
-) {
+pub fn print_times_and_destination(seconds: &Stages, destination: &dyn std::fmt::Display) {
     let stages: Vec<String> = seconds
         .iter()
         .map(|(k, v)| format!("{k} {v:.2}s"))
@@ -256,13 +253,13 @@ pub fn print_times_and_destination(
 pub fn save_timed(
     model: &Model,
     out: &dtag::io_guard::Output,
-    seconds: &mut BTreeMap<&'static str, f64>,
+    seconds: &mut Stages,
     started: Instant,
 ) -> anyhow::Result<()> {
-    let save_start = Instant::now();
-    out.write_with(|w| dtag::model::file::write_model(model, w))?;
-    seconds.insert("saving", save_start.elapsed().as_secs_f64());
-    seconds.insert("total", started.elapsed().as_secs_f64());
+    seconds.time("saving", || {
+        out.write_with(|w| dtag::model::file::write_model(model, w))
+    })?;
+    seconds.since("total", started);
     Ok(())
 }
 

@@ -114,4 +114,34 @@ mod tests {
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
+
+    /// Issue 24's flags: every command that reads documents names them `--corpus` (suggest
+    /// keeps positional drafts as well) and their format `--input-format`, and every command
+    /// that reports has `--json`.
+    #[test]
+    fn flags_mean_one_thing_everywhere() {
+        let cli = Cli::command();
+        let has = |command: &str, long: &str| {
+            cli.find_subcommand(command)
+                .unwrap_or_else(|| panic!("no `dtag {command}`"))
+                .get_arguments()
+                .any(|a| a.get_long() == Some(long))
+        };
+        let mut missing = Vec::new();
+        for command in [
+            "train", "eval", "cv", "convert", "merge", "learn", "suggest",
+        ] {
+            for flag in ["corpus", "input-format"] {
+                if !has(command, flag) {
+                    missing.push(format!("dtag {command} --{flag}"));
+                }
+            }
+        }
+        for command in ["train", "eval", "cv", "learn", "suggest", "merge"] {
+            if !has(command, "json") {
+                missing.push(format!("dtag {command} --json"));
+            }
+        }
+        assert!(missing.is_empty(), "missing: {}", missing.join(", "));
+    }
 }

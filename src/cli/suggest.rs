@@ -8,7 +8,8 @@ use clap::Args;
 use serde::Serialize;
 
 use dtag::formats::catalogue::{catalogue_text, descriptor_uri, CatalogueForm, CatalogueSubject};
-use dtag::predict::{DecisionRule, Suggester, Suggestion};
+use dtag::predict::Suggestion;
+use dtag::session::{Naming, Overrides, Session};
 
 use super::flags::{self, CorpusFormatArg, DecisionArgs, Format, ModelArgs};
 use super::output::stderr_line;
@@ -170,46 +171,46 @@ pub fn run(mut args: SuggestArgs) -> anyhow::Result<()> {
         args.format = Format::Json;
     }
     args.inputs.append(&mut args.corpus);
-    let chosen = args.model.resolve()?;
-    let rule = args.decision.rule_for(&chosen)?;
+    let project = args.model.project(&Overrides {
+        thesaurus: args.thesaurus.clone(),
+        ..Overrides::default()
+    })?;
+    let rule = args.decision.rule_for(&project)?;
     if args.explain_terms == 0 {
         bail!("--explain-terms must be at least 1");
     }
-    let thesaurus = chosen.thesaurus(args.thesaurus.as_ref());
     // Before any work: an --output that is an input (a draft, the model) is refused.
     let destination = match &args.output {
         Some(path) => {
             let mut guard = OutputGuard::new();
             guard
-                .inputs("--model", [&chosen.model])
-                .inputs("--thesaurus", &thesaurus)
+                .inputs("--model", [&project.model])
+                .inputs("--thesaurus", &project.thesaurus)
                 .inputs("FILE", &args.inputs);
             guard.file("--output", path)?
         }
         None => Output::Stdout,
     };
-    let mut model = chosen.load_model()?;
-    if let Some(path) = &thesaurus {
-        model.attach_thesaurus(&flags::load_thesaurus(path)?);
-    }
+    let session = Session::open(project, Naming::Suggestions)?;
+    flags::report_thesaurus(&session);
     let drafts = read_drafts(&args.inputs, args.input_format)?;
-    let with_concepts = model.concepts.is_some();
-    let suggester = Suggester::new(model)?;
+    let with_concepts = session.model().concepts.is_some();
     let texts: Vec<&str> = drafts.iter().map(|d| d.text.as_str()).collect();
     if args.explain {
-        let overlaps: Vec<_> = {
-            use rayon::prelude::*;
-            texts.par_iter().map(|t| suggester.overlap(t)).collect()
-        };
+        let explained = session.explain(&texts, &rule, args.explain_terms);
+        let overlaps: Vec<_> = explained.iter().map(|(_, o)| *o).collect();
         warn_unfamiliar_drafts(&drafts, &overlaps, args.min_known_terms);
-        let out = suggest_explained(&suggester, &drafts, &rule, args.format, args.explain_terms)?;
+        let results: Vec<_> = explained.into_iter().map(|(e, _)| e).collect();
+        let out = render_explained(&session, &drafts, &results, args.format)?;
         return Ok(destination.write(&out)?);
     }
     // One analysis per draft: its suggestions and its overlap with the vocabulary.
-    let (results, overlaps) = suggester.suggest_batch_with_overlap(&texts, &rule);
+    let suggested = session.suggest(&texts, &rule);
+    let overlaps: Vec<_> = suggested.iter().map(|s| s.overlap).collect();
     warn_unfamiliar_drafts(&drafts, &overlaps, args.min_known_terms);
+    let results: Vec<Vec<Suggestion>> = suggested.into_iter().map(|s| s.suggestions).collect();
     if let Some(form) = args.output_format {
-        let chinese = suggester.model().analyzer.language == dtag::analysis::Language::Zh;
+        let chinese = session.labels_in_chinese();
         destination.write(catalogue_lines(form.form(), chinese, &results).as_bytes())?;
         return Ok(());
     }
@@ -269,28 +270,23 @@ fn warn_unfamiliar_drafts(
     }
 }
 
-fn suggest_explained(
-    suggester: &Suggester,
+/// The explained suggestions of every draft, as TSV or JSON.
+fn render_explained(
+    session: &Session,
     drafts: &[Draft],
-    rule: &DecisionRule,
+    results: &[Vec<dtag::predict::explain::ExplainedSuggestion>],
     format: Format,
-    terms: usize,
 ) -> anyhow::Result<Vec<u8>> {
-    use rayon::prelude::*;
-    let results: Vec<Vec<dtag::predict::explain::ExplainedSuggestion>> = drafts
-        .par_iter()
-        .map(|d| dtag::predict::explain::suggest_explained(suggester, &d.text, rule, terms))
-        .collect();
-    let with_concepts = suggester.model().concepts.is_some();
+    let with_concepts = session.model().concepts.is_some();
     let mut out: Vec<u8> = Vec::new();
     match format {
         Format::Tsv => {
             // With an ensemble, a last column splits each fused value by member.
-            let with_members = suggester.model().ensemble.is_some();
+            let with_members = session.model().ensemble.is_some();
             output::write_tsv_header(&mut out, with_concepts)?;
             write!(out, "\tpositive_terms\tnegative_terms")?;
             writeln!(out, "{}", if with_members { "\tmembers" } else { "" })?;
-            for (draft, suggestions) in drafts.iter().zip(&results) {
+            for (draft, suggestions) in drafts.iter().zip(results) {
                 for (rank, e) in suggestions.iter().enumerate() {
                     output::write_tsv_row(
                         &mut out,
@@ -321,7 +317,7 @@ fn suggest_explained(
         Format::Json => {
             let items: Vec<output::ExplainedDraft> = drafts
                 .iter()
-                .zip(&results)
+                .zip(results)
                 .map(|(d, s)| output::ExplainedDraft {
                     document: &d.name,
                     suggestions: s,

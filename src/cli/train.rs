@@ -82,14 +82,10 @@ pub fn run(args: TrainArgs, bars: &Bars) -> anyhow::Result<()> {
             bars,
             &mut |read| output::report_read(read, thesaurus.is_some(), true),
         )?;
-        let save_start = Instant::now();
-        model_out.write(&part.to_bytes()?)?;
-        report
-            .seconds
-            .insert("saving", save_start.elapsed().as_secs_f64());
-        report
-            .seconds
-            .insert("total", started.elapsed().as_secs_f64());
+        report.seconds.time("saving", || -> anyhow::Result<()> {
+            Ok(model_out.write(&part.to_bytes()?)?)
+        })?;
+        report.seconds.since("total", started);
         if args.json {
             print_out(format_args!("{}\n", serde_json::to_string_pretty(&report)?))?;
         }

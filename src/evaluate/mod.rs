@@ -273,7 +273,7 @@ pub fn evaluate_detailed(
         .par_iter()
         .zip(gold)
         .map(|(doc, (gold, gold_unseen))| {
-            let ranked = suggester.ranked(&doc.body, depth);
+            let ranked = suggester.top_probabilities(&doc.body, depth);
             let decided = rule
                 .decide(&ranked, label_thresholds)
                 .into_iter()

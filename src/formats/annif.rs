@@ -165,6 +165,47 @@ fn parse_json_document(
     })
 }
 
+/// The documents of a document directory, sorted: its `.txt` and `.docx` files (not those
+/// of its subdirectories), hidden files left out. The one walker of every command that reads
+/// a directory of documents (the readers here, `dtag index`).
+pub fn documents(dir: &Path) -> Result<Vec<PathBuf>> {
+    Ok(entries(dir)?
+        .into_iter()
+        .filter(|p| is_document(p) && !is_hidden(p) && p.is_file())
+        .collect())
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'))
+}
+
+/// One line of an Annif subject file (`NAME.tsv`, what `annif index` writes), ending with a
+/// line break: the subject's `<URI>` (a descriptor without one is written bare, as a `.key`
+/// file names it), then its label and its score when given, tab-separated. The one writer
+/// of subject lines (`dtag index`, `dtag convert` to a directory, catalogue lines).
+pub fn subject_line(
+    uri: Option<&str>,
+    name: &str,
+    label: Option<&str>,
+    score: Option<f32>,
+) -> String {
+    let mut line = match uri {
+        Some(uri) => format!("<{uri}>"),
+        None => name.to_string(),
+    };
+    if let Some(label) = label {
+        line.push('\t');
+        line.push_str(label);
+    }
+    if let Some(score) = score {
+        line.push_str(&format!("\t{score:.4}"));
+    }
+    line.push('\n');
+    line
+}
+
 /// Sorted entries of a directory (not recursive).
 fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -229,7 +270,7 @@ pub fn read_dir(
     let mut out = ParsedInput::default();
     let all = entries(dir)?;
     let mut used = std::collections::BTreeSet::new();
-    for txt in all.iter().filter(|p| is_document(p) && p.is_file()) {
+    for txt in &documents(dir)? {
         let name = display_name(txt);
         let subject_path = subject_file(txt);
         used.insert(txt.clone());
@@ -367,6 +408,30 @@ fn parse_subject_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_walker_and_one_subject_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.txt", "a.docx", ".hidden.txt", "a.tsv", "notes.md"] {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("sub.txt")).unwrap();
+        let names: Vec<String> = documents(dir.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.docx", "b.txt"]);
+        assert_eq!(
+            subject_line(Some("http://x/1"), "CHILDREN", Some("儿童"), Some(0.25)),
+            "<http://x/1>\t儿童\t0.2500\n"
+        );
+        assert_eq!(
+            subject_line(None, "PEACE", Some("PEACE"), Some(0.5)),
+            "PEACE\tPEACE\t0.5000\n"
+        );
+        assert_eq!(subject_line(Some("u"), "D", None, None), "<u>\n");
+    }
 
     fn problems(p: &ParsedInput) -> Vec<String> {
         p.problems.iter().map(|p| p.to_string()).collect()

@@ -59,7 +59,7 @@ pub fn catalogue_text(form: CatalogueForm, subjects: &[CatalogueSubject]) -> Str
         }
         CatalogueForm::AnnifTsv => subjects
             .iter()
-            .map(|s| format!("<{}>\t{}\n", s.uri, s.label))
+            .map(|s| super::annif::subject_line(Some(&s.uri), &s.descriptor, Some(&s.label), None))
             .collect(),
         CatalogueForm::Uris => subjects.iter().map(|s| format!("{}\n", s.uri)).collect(),
     }

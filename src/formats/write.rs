@@ -234,23 +234,28 @@ fn write_directory(corpus: &Corpus, out: &Path, naming: &Naming) -> Result<()> {
             std::fs::write(&txt, &doc.body).map_err(|e| Error::io(&txt, e))?;
             // `.tsv` (URI and label) when every subject has a URI, else `.key` (labels).
             let uris: Option<Vec<String>> = doc.descriptors.iter().map(|d| naming.uri(d)).collect();
-            let (ext, lines): (&str, Vec<String>) = match uris {
+            let (ext, content): (&str, String) = match uris {
                 Some(uris) => (
                     "tsv",
                     doc.descriptors
                         .iter()
                         .zip(uris)
-                        .map(|(d, uri)| match naming.label(d) {
-                            Some(label) => format!("<{uri}>\t{label}"),
-                            None => format!("<{uri}>"),
+                        .map(|(d, uri)| {
+                            super::annif::subject_line(
+                                Some(&uri),
+                                d,
+                                naming.label(d).as_deref(),
+                                None,
+                            )
                         })
                         .collect(),
                 ),
-                None => ("key", doc.descriptors.clone()),
+                None => (
+                    "key",
+                    doc.descriptors.iter().map(|d| format!("{d}\n")).collect(),
+                ),
             };
             let subjects = tmp.join(format!("{stem}.{ext}"));
-            let mut content = lines.join("\n");
-            content.push('\n');
             std::fs::write(&subjects, content).map_err(|e| Error::io(&subjects, e))?;
         }
         if out.exists() {

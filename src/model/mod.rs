@@ -181,7 +181,7 @@ impl Model {
     /// The thesaurus to name a corpus's descriptors with: the one `given`, else the one the
     /// model stores ([`Self::full_thesaurus`]), so `--thesaurus` need not be repeated after
     /// `train`. Every command and the server name descriptors through this (the file given
-    /// comes from [`crate::projects::Project::thesaurus_file`]).
+    /// comes from [`crate::projects::Project::with_overrides`]: a flag, else the project's).
     pub fn thesaurus_or_stored<'a>(
         &self,
         given: Option<&'a Thesaurus>,

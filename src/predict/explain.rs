@@ -126,7 +126,7 @@ pub struct ExplainedSuggestion {
     pub explanation: Explanation,
 }
 
-/// The suggestions for `text` under `rule` (as [`Suggester::suggest`]), each explained by at
+/// The suggestions for `text` under `rule` (as [`Suggester::suggest`] decides), each explained by at
 /// most `top` terms each way.
 pub fn suggest_explained(
     suggester: &Suggester,
@@ -135,20 +135,20 @@ pub fn suggest_explained(
     top: usize,
 ) -> Vec<ExplainedSuggestion> {
     let model = suggester.model();
-    let scored = suggester.score(text, rule.limit);
-    let ranked: Vec<(usize, f32)> = scored
+    let ranking = suggester.ranking(text, rule.limit);
+    let ranked: Vec<(usize, f32)> = ranking
         .ranked
         .iter()
-        .map(|r| (r.label, model.probability(r.value)))
+        .map(|r| (r.label, model.probability(r.decision_value)))
         .collect();
     let chosen = rule.decide(&ranked, suggester.label_thresholds(rule));
     let labels: Vec<usize> = chosen.iter().map(|&(l, _)| l).collect();
-    let explanations = explain_row(model, &scored.row, &labels, top);
+    let explanations = explain_row(model, &ranking.row, &labels, top);
     chosen
         .iter()
         .zip(explanations)
         .map(|(&(l, p), mut explanation)| {
-            let evidence = scored
+            let evidence = ranking
                 .ranked
                 .iter()
                 .find(|r| r.label == l)

@@ -88,26 +88,36 @@ pub struct Suggestion {
     pub label_zh: Option<String>,
 }
 
-/// One ranked descriptor: its ranking value and, with an ensemble, the members' evidence.
+/// One ranked descriptor: its decision value and, with an ensemble, the members' evidence.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ranked {
     pub label: usize,
-    pub value: f32,
+    /// What ranks it: the one-vs-rest logit, or with an ensemble the fused value. Not a
+    /// probability: [`Model::probability`] maps it to one.
+    pub decision_value: f32,
     pub evidence: Option<Features>,
 }
 
-/// A text's analysed row and its best descriptors.
+/// A text's analysed row and its best descriptors by decision value.
 #[derive(Debug, Clone)]
-pub struct Scored {
+pub struct Ranking {
     pub row: SparseRow,
     pub ranked: Vec<Ranked>,
     /// How much of the text's vocabulary the model knows.
     pub overlap: Overlap,
 }
 
-/// The `k` best descriptors of `text` under `model` (see [`Suggester::score`]), for callers
-/// that hold a model and its analyzer apart.
-pub fn score_text(model: &Model, analyzer: &Analyzer, text: &str, k: usize) -> Scored {
+/// A text's suggestions, and how much of its vocabulary the model knows (from the same
+/// analysis, to warn about drafts the model knows nothing of without analysing them again).
+#[derive(Debug, Clone)]
+pub struct Suggested {
+    pub suggestions: Vec<Suggestion>,
+    pub overlap: Overlap,
+}
+
+/// The `k` best descriptors of `text` by decision value (see [`Suggester::ranking`]), for
+/// the crate's callers that hold a model and its analyzer apart.
+pub(crate) fn ranking_of(model: &Model, analyzer: &Analyzer, text: &str, k: usize) -> Ranking {
     let analysed = analyse(model, analyzer, text);
     let votes = model.ensemble.as_ref().map(|e| {
         e.votes_of_many(&[&analysed.row])
@@ -117,10 +127,10 @@ pub fn score_text(model: &Model, analyzer: &Analyzer, text: &str, k: usize) -> S
     rank(model, analysed, votes, k)
 }
 
-/// [`score_text`] of many texts, in order, identical to scoring each alone: the neighbours
+/// [`ranking_of`] of many texts, in order, identical to ranking each alone: the neighbours
 /// of a batch are found [`crate::classifier::ensemble::knn::LANES`] at a time, in one pass
 /// over the postings each ([`crate::classifier::ensemble::KnnIndex::votes_of_many`]).
-pub fn score_texts(model: &Model, analyzer: &Analyzer, texts: &[&str], k: usize) -> Vec<Scored> {
+fn rankings_of(model: &Model, analyzer: &Analyzer, texts: &[&str], k: usize) -> Vec<Ranking> {
     let analysed: Vec<Analysed> = texts.iter().map(|t| analyse(model, analyzer, t)).collect();
     let votes: Vec<Option<Vec<crate::classifier::ensemble::Vote>>> = match &model.ensemble {
         Some(e) => {
@@ -168,7 +178,7 @@ fn rank(
     analysed: Analysed,
     votes: Option<Vec<crate::classifier::ensemble::Vote>>,
     k: usize,
-) -> Scored {
+) -> Ranking {
     let Analysed {
         row,
         overlap,
@@ -187,21 +197,21 @@ fn rank(
                 .into_iter()
                 .map(|c| Ranked {
                     label: c.label as usize,
-                    value: c.value,
+                    decision_value: c.value,
                     evidence: Some(c.features),
                 })
                 .collect()
         }
         None => top_k(&logits, k)
             .into_iter()
-            .map(|(label, value)| Ranked {
+            .map(|(label, decision_value)| Ranked {
                 label,
-                value,
+                decision_value,
                 evidence: None,
             })
             .collect(),
     };
-    Scored {
+    Ranking {
         row,
         ranked,
         overlap,
@@ -265,30 +275,26 @@ impl Suggester {
         &self.analyzer
     }
 
-    /// The `k` best descriptors of `text` by ranking value (one-vs-rest decision values, or
-    /// the fused values of the ensemble), best first, with the row and evidence behind them.
+    /// The `k` best descriptors of `text` by decision value (one-vs-rest logits, or the
+    /// fused values of the ensemble), best first, with the row and evidence behind them.
     /// Every command ranks through this one function.
-    pub fn score(&self, text: &str, k: usize) -> Scored {
-        score_text(&self.model, &self.analyzer, text, k)
+    pub fn ranking(&self, text: &str, k: usize) -> Ranking {
+        ranking_of(&self.model, &self.analyzer, text, k)
     }
 
     /// The `k` best descriptors as `(index, probability)`, best first.
-    pub fn ranked(&self, text: &str, k: usize) -> Vec<(usize, f32)> {
-        self.ranked_with_overlap(text, k).0
+    pub fn top_probabilities(&self, text: &str, k: usize) -> Vec<(usize, f32)> {
+        self.with_probabilities(&self.ranking(text, k))
     }
 
-    /// [`Self::ranked`], with the text's overlap with the vocabulary (same analysis).
-    fn ranked_with_overlap(&self, text: &str, k: usize) -> (Vec<(usize, f32)>, Overlap) {
-        self.probabilities_of(self.score(text, k))
-    }
-
-    fn probabilities_of(&self, scored: Scored) -> (Vec<(usize, f32)>, Overlap) {
-        let ranked = scored
+    /// The probabilities of a ranking, in its order (one calibration for every descriptor,
+    /// so they never reorder it).
+    fn with_probabilities(&self, ranking: &Ranking) -> Vec<(usize, f32)> {
+        ranking
             .ranked
             .iter()
-            .map(|r| (r.label, self.model.probability(r.value)))
-            .collect();
-        (ranked, scored.overlap)
+            .map(|r| (r.label, self.model.probability(r.decision_value)))
+            .collect()
     }
 
     /// The decision of `rule` on ranked probabilities, as suggestions.
@@ -304,16 +310,6 @@ impl Suggester {
         self.model.vectorizer.analyse(&self.analyzer, text, None).1
     }
 
-    /// Probability of every descriptor (model order); 0 for those the ensemble's members did
-    /// not propose.
-    pub fn probabilities(&self, text: &str) -> Vec<f32> {
-        let mut p = vec![0f32; self.model.descriptors.len()];
-        for (l, q) in self.ranked(text, p.len()) {
-            p[l] = q;
-        }
-        p
-    }
-
     /// The per-descriptor thresholds `rule` applies, if any.
     pub fn label_thresholds(&self, rule: &DecisionRule) -> Option<&[f32]> {
         if rule.use_model_thresholds {
@@ -321,22 +317,6 @@ impl Suggester {
         } else {
             None
         }
-    }
-
-    /// The proposed descriptors for one text.
-    pub fn suggest(&self, text: &str, rule: &DecisionRule) -> Vec<Suggestion> {
-        self.suggest_with_overlap(text, rule).0
-    }
-
-    /// [`Self::suggest`], with the text's overlap with the vocabulary from the same analysis
-    /// (to warn about drafts the model knows nothing of, without analysing them again).
-    pub fn suggest_with_overlap(
-        &self,
-        text: &str,
-        rule: &DecisionRule,
-    ) -> (Vec<Suggestion>, Overlap) {
-        let (ranked, overlap) = self.ranked_with_overlap(text, rule.limit);
-        (self.decided(&ranked, rule), overlap)
     }
 
     /// The suggestion of descriptor `label` with `score`, with its concept's URI and labels.
@@ -355,29 +335,21 @@ impl Suggester {
         }
     }
 
-    /// Suggestions for many texts, in parallel, in input order.
-    pub fn suggest_batch(&self, texts: &[&str], rule: &DecisionRule) -> Vec<Vec<Suggestion>> {
-        self.suggest_batch_with_overlap(texts, rule).0
-    }
-
-    /// [`Self::suggest_batch`] with each text's overlap with the vocabulary.
-    pub fn suggest_batch_with_overlap(
-        &self,
-        texts: &[&str],
-        rule: &DecisionRule,
-    ) -> (Vec<Vec<Suggestion>>, Vec<Overlap>) {
-        // Blocks of drafts share their neighbour search (see [`score_texts`]).
+    /// The proposed descriptors of each text under `rule`, with its overlap with the
+    /// vocabulary: in parallel, in input order, each text as if alone.
+    pub fn suggest(&self, texts: &[&str], rule: &DecisionRule) -> Vec<Suggested> {
+        // Blocks of drafts share their neighbour search (see [`rankings_of`]).
         texts
             .par_chunks(crate::classifier::ensemble::knn::LANES)
             .flat_map_iter(|block| {
-                score_texts(&self.model, &self.analyzer, block, rule.limit)
+                rankings_of(&self.model, &self.analyzer, block, rule.limit)
                     .into_iter()
-                    .map(|scored| {
-                        let (ranked, overlap) = self.probabilities_of(scored);
-                        (self.decided(&ranked, rule), overlap)
+                    .map(|ranking| Suggested {
+                        suggestions: self.decided(&self.with_probabilities(&ranking), rule),
+                        overlap: ranking.overlap,
                     })
             })
-            .unzip()
+            .collect()
     }
 }
 

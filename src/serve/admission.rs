@@ -49,15 +49,14 @@ impl ValidServeParams {
         let mut loaded = Vec::with_capacity(p.projects.len());
         // One analyzer per settings and one model per file, for every project.
         let shared = super::projects::SharedResources::default();
-        for (settings, language) in p.projects.iter().zip(&self.languages) {
-            // The project's thesaurus names its descriptors, as `dtag suggest --project` does.
-            let thesaurus = match crate::projects::Project::thesaurus_file(Some(settings), None) {
-                Some(path) => Some(crate::thesaurus::Thesaurus::load(&path)?),
-                None => None,
-            };
-            loaded.push(Arc::new(Project::load(
-                settings, *language, thesaurus, &shared,
-            )?));
+        // `--language` is the language of every project without one of its own.
+        let overrides = crate::session::Overrides {
+            language: p.language.clone(),
+            ..Default::default()
+        };
+        for settings in &p.projects {
+            let settings = settings.clone().with_overrides(&overrides);
+            loaded.push(Arc::new(Project::load(settings, &shared)?));
         }
         release_large_buffers_to_the_system();
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -9,7 +9,8 @@ use super::problem::Problem;
 use super::projects::Project;
 use super::request::{self, CompleteCall, LanguageTag, SuggestOptions};
 use crate::error::Result;
-use crate::predict::{AskedThreshold, DecisionRequest, DecisionRule, ProjectDecision};
+use crate::predict::{AskedThreshold, DecisionRequest, DecisionRule};
+use crate::session::Session;
 
 /// `suggest`: the JSON answer for a form body.
 pub(super) fn suggest(
@@ -20,7 +21,12 @@ pub(super) fn suggest(
     let (text, loaded, language, rule) = decode_for_suggesting(project, content_type, body)?;
     let suggestions = match rule {
         None => Vec::new(),
-        Some(rule) => loaded.suggester.suggest(&text, &rule),
+        Some(rule) => loaded
+            .session
+            .suggest(&[text.as_str()], &rule)
+            .pop()
+            .map(|s| s.suggestions)
+            .unwrap_or_default(),
     };
     Ok(to_json(&SuggestionResults {
         results: results(&suggestions, language),
@@ -36,13 +42,17 @@ pub(super) fn suggest_batch(
 ) -> Result<Vec<u8>, Problem> {
     let call = request::decode_batch(query, content_type, body)?;
     let loaded = project.current();
-    let suggester = &loaded.suggester;
-    let language = label_language(project, suggester.model(), &call.options)?;
-    let per_document = match decision_rule(&call.options, &project.decision)? {
+    let session = &loaded.session;
+    let language = label_language(project, session.model(), &call.options)?;
+    let per_document = match decision_rule(&call.options, session)? {
         None => vec![Vec::new(); call.documents.len()],
         Some(rule) => {
             let texts: Vec<&str> = call.documents.iter().map(|d| d.text.as_str()).collect();
-            suggester.suggest_batch(&texts, &rule)
+            session
+                .suggest(&texts, &rule)
+                .into_iter()
+                .map(|s| s.suggestions)
+                .collect()
         }
     };
     let batch: Vec<BatchResult> = call
@@ -74,8 +84,8 @@ fn decode_for_suggesting(
 > {
     let call = request::decode_suggest(content_type, body)?;
     let loaded = project.current();
-    let language = label_language(project, loaded.suggester.model(), &call.options)?;
-    let rule = decision_rule(&call.options, &project.decision)?;
+    let language = label_language(project, loaded.session.model(), &call.options)?;
+    let rule = decision_rule(&call.options, &loaded.session)?;
     Ok((call.text, loaded, language, rule))
 }
 
@@ -92,12 +102,12 @@ pub(super) fn explain(
     let (text, loaded, language, rule) = decode_for_suggesting(project, content_type, body)?;
     let explained = match rule {
         None => Vec::new(),
-        Some(rule) => crate::predict::explain::suggest_explained(
-            &loaded.suggester,
-            &text,
-            &rule,
-            EXPLAIN_TERMS,
-        ),
+        Some(rule) => loaded
+            .session
+            .explain(&[text.as_str()], &rule, EXPLAIN_TERMS)
+            .pop()
+            .map(|(explained, _)| explained)
+            .unwrap_or_default(),
     };
     let suggestions: Vec<crate::predict::Suggestion> =
         explained.iter().map(|e| e.suggestion.clone()).collect();
@@ -121,7 +131,7 @@ pub(super) fn complete(project: &Project, call: &CompleteCall) -> Result<Vec<u8>
         language: call.language,
         ..SuggestOptions::default()
     };
-    let language = label_language(project, loaded.suggester.model(), &options)?;
+    let language = label_language(project, loaded.session.model(), &options)?;
     let results = loaded
         .completion()
         .complete(&call.query, call.limit, language.as_str());
@@ -184,20 +194,20 @@ pub(super) fn label_language(
     }
 }
 
-/// The decision of a request: [`DecisionRequest::resolve`] with Annif's meaning of
-/// `threshold` (a filter); `None` means "no results" (`limit=0`).
+/// The decision of a request ([`Session::rule`]) with Annif's meaning of `threshold` (a
+/// filter); `None` means "no results" (`limit=0`).
 pub(super) fn decision_rule(
     options: &SuggestOptions,
-    project: &ProjectDecision,
+    session: &Session,
 ) -> Result<Option<DecisionRule>, Problem> {
-    DecisionRequest {
-        limit: options.limit,
-        threshold: options.threshold,
-        min_score: 0.0,
-        threshold_means: AskedThreshold::Filter,
-    }
-    .resolve(project)
-    .map_err(|e| Problem::bad_request(e.to_string()))
+    session
+        .rule(&DecisionRequest {
+            limit: options.limit,
+            threshold: options.threshold,
+            min_score: 0.0,
+            threshold_means: AskedThreshold::Filter,
+        })
+        .map_err(|e| Problem::bad_request(e.to_string()))
 }
 
 /// Runs CPU-bound work on rayon's pool and waits for it without blocking the runtime.

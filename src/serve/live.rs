@@ -35,6 +35,7 @@ use super::request::{LearnDocument, LearnSubject};
 use crate::corpus::Origin;
 use crate::formats::{self, RawCorpus, RawDocument, Subject};
 use crate::progress::NoProgress;
+use crate::session::Teaching;
 use crate::train::journal::{self, Journal, Lesson, LoggedSubject, Replay, Teacher, Verdict};
 use crate::train::learn::LearnParams;
 
@@ -208,7 +209,7 @@ impl WorkerState {
         let path = &self.project.path;
         let before = FileIdentity::of(path);
         let current = self.project.current();
-        let loaded = Loaded::read(path, Some(&current.suggester));
+        let loaded = current.read_again();
         // Still being written (copied in place): wait until it settles.
         if FileIdentity::of(path) != before {
             return false;
@@ -256,7 +257,7 @@ impl WorkerState {
             }
         };
         let current = self.project.current();
-        let model = current.suggester.model();
+        let model = current.session.model();
         let after = model.memory.as_ref().map_or(0, |m| m.log_batch);
         if journal::batches(&entries, &self.project.id, after).is_empty() {
             return;
@@ -270,7 +271,7 @@ impl WorkerState {
         };
         let replay = Replay {
             params: &params,
-            analyzer: current.suggester.analyzer(),
+            analyzer: current.session.suggester().analyzer(),
             project: &self.project.id,
             source: "learning log",
         };
@@ -298,7 +299,7 @@ impl WorkerState {
                 if done.batches_applied > 0 {
                     let identity = FileIdentity::of(&self.project.path);
                     self.known = identity;
-                    match Loaded::with_model(model, identity, Some(&current.suggester)) {
+                    match current.followed_by(model, identity) {
                         Ok(loaded) => self.project.replace(loaded),
                         Err(e) => self.log.line(format!("dtag serve: {e}")),
                     }
@@ -391,14 +392,14 @@ impl WorkerState {
             // on the replacement rather than written over it.
             let mut replaced = false;
             let file_changed = || FileIdentity::of(&path) != self.known;
-            let taught = journal::teach(
-                &params,
-                current.suggester.model(),
-                current.suggester.analyzer(),
+            let taught = current.session.learn(
                 lessons,
-                guard.as_deref_mut().map(|j| (j, self.project.id.as_str())),
-                false,
-                &NoProgress,
+                Teaching {
+                    params: &params,
+                    journal: guard.as_deref_mut(),
+                    accept_worse: false,
+                    progress: &NoProgress,
+                },
                 &mut |model| {
                     if file_changed() {
                         replaced = true;
@@ -441,10 +442,9 @@ impl WorkerState {
                 (Verdict::Applied, Some(updated)) => {
                     let identity = FileIdentity::of(&self.project.path);
                     self.known = identity;
-                    let loaded = Loaded::with_model(updated, identity, Some(&current.suggester))
-                        .map_err(|e| {
-                            Problem::internal(format!("cannot serve the learned model: {e}"))
-                        })?;
+                    let loaded = current.followed_by(updated, identity).map_err(|e| {
+                        Problem::internal(format!("cannot serve the learned model: {e}"))
+                    })?;
                     self.project.replace(loaded);
                     self.project
                         .learned_documents
@@ -541,7 +541,7 @@ fn lessons(
     documents: &[LearnDocument],
     teacher: &Teacher,
 ) -> Result<Vec<Lesson>, Problem> {
-    let model = current.suggester.model();
+    let model = current.session.model();
     let source: Arc<str> = Arc::from("learn request document");
     let origin = |i: usize| Origin {
         source: source.clone(),

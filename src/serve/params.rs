@@ -99,9 +99,6 @@ impl Default for ServeParams {
 #[derive(Debug, Clone)]
 pub struct ValidServeParams {
     pub(super) params: ServeParams,
-    /// Each project's language when it is given (its own, else `--language`); `None`: its
-    /// model's. Same order as `params.projects`.
-    pub(super) languages: Vec<Option<LanguageTag>>,
     pub(super) tokens: Option<Arc<LearnTokens>>,
 }
 
@@ -124,27 +121,26 @@ impl ServeParams {
                 .check()
                 .map_err(|e| Error::param("config", format!("project `{id}`: {e}")))?;
         }
-        let language = match &self.language {
-            None => None,
-            Some(code) => Some(LanguageTag::parse(code).ok_or_else(|| {
-                Error::param("language", "must be a language code such as `zh` or `en`")
-            })?),
-        };
-        let mut languages = Vec::with_capacity(self.projects.len());
+        if let Some(code) = &self.language {
+            if LanguageTag::parse(code).is_none() {
+                return Err(Error::param(
+                    "language",
+                    "must be a language code such as `zh` or `en`",
+                ));
+            }
+        }
         for project in &self.projects {
-            let own = match &project.language {
-                None => None,
-                Some(code) => Some(LanguageTag::parse(code).ok_or_else(|| {
-                    Error::param(
+            if let Some(code) = &project.language {
+                if LanguageTag::parse(code).is_none() {
+                    return Err(Error::param(
                         "language",
                         format!(
                             "project `{}`: `{code}` is not a language code such as `zh` or `en`",
                             project.id
                         ),
-                    )
-                })?),
-            };
-            languages.push(own.or(language));
+                    ));
+                }
+            }
         }
         if self.max_body_bytes < 1024 {
             return Err(Error::param("max-body-bytes", "must be at least 1024"));
@@ -212,7 +208,6 @@ impl ServeParams {
         }
         Ok(ValidServeParams {
             params: self,
-            languages,
             tokens,
         })
     }

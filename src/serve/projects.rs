@@ -1,19 +1,17 @@
 //! Loaded models as Annif "projects": their descriptions, vocabularies, descriptor URIs and
 //! labels, and the model each serves now (replaced whole when it learns or is reloaded).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::SystemTime;
+use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
 use super::request::{percent_decode, LanguageTag};
-use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::predict::{ProjectDecision, Suggester, Suggestion};
-use crate::thesaurus::Thesaurus;
+use crate::predict::Suggestion;
+use crate::session::Session;
 
 // One URI rule for the server and the catalogue lines of `dtag suggest --output-format`.
 pub use crate::formats::catalogue::{descriptor_uri, DESCRIPTOR_URI_PREFIX};
@@ -23,81 +21,13 @@ pub fn label_of_descriptor_uri(uri: &str) -> Option<String> {
     percent_decode(uri.strip_prefix(DESCRIPTOR_URI_PREFIX)?, false).ok()
 }
 
-/// What identifies the version of a file on disk: a file replaced by a rename has another
-/// inode, one rewritten in place another length or modification time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileIdentity {
-    device: u64,
-    inode: u64,
-    length: u64,
-    modified: Option<SystemTime>,
-}
-
-impl FileIdentity {
-    /// The identity of the file at `path` (through symlinks), if it can be read.
-    pub fn of(path: &Path) -> Option<FileIdentity> {
-        use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(path).ok()?;
-        Some(FileIdentity {
-            device: meta.dev(),
-            inode: meta.ino(),
-            length: meta.len(),
-            modified: meta.modified().ok(),
-        })
-    }
-}
-
-/// What the projects of one server share, being immutable: one analyzer (with its
-/// segmenter's dictionary, tens of megabytes for jieba) per analyzer settings, and one model
-/// per model file (the same file, in the same version, named by several projects). A
-/// project's memory is then about its model's size, or nothing when its model is shared.
-#[derive(Debug, Default)]
-pub struct SharedResources {
-    analyzers: Mutex<Vec<Arc<Analyzer>>>,
-    /// Models by the file version they were read from; held weakly, so a model no project
-    /// serves any more is freed.
-    models: Mutex<Vec<(FileIdentity, Weak<Model>)>>,
-}
-
-impl SharedResources {
-    /// The analyzer of `config`, built the first time it is asked for.
-    pub fn analyzer(&self, config: &AnalyzerConfig) -> Result<Arc<Analyzer>> {
-        let mut analyzers = self.analyzers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(a) = analyzers.iter().find(|a| a.config() == config) {
-            return Ok(Arc::clone(a));
-        }
-        let analyzer = Arc::new(Analyzer::new(config.clone())?);
-        analyzers.push(Arc::clone(&analyzer));
-        Ok(analyzer)
-    }
-
-    /// The model of the file at `path`, read the first time this version of the file is
-    /// asked for, with the file's identity.
-    pub fn model(&self, path: &Path) -> Result<(Arc<Model>, Option<FileIdentity>)> {
-        let identity = FileIdentity::of(path);
-        let mut models = self.models.lock().unwrap_or_else(|e| e.into_inner());
-        models.retain(|(_, m)| m.strong_count() > 0);
-        if let Some(model) = identity.and_then(|id| {
-            models
-                .iter()
-                .find(|(known, _)| *known == id)
-                .and_then(|(_, m)| m.upgrade())
-        }) {
-            return Ok((model, identity));
-        }
-        let model = Arc::new(Model::load(path)?);
-        // Shared only when the file did not change while it was read.
-        if let Some(id) = identity.filter(|&id| FileIdentity::of(path) == Some(id)) {
-            models.push((id, Arc::downgrade(&model)));
-        }
-        Ok((model, identity))
-    }
-}
+pub use crate::session::{FileIdentity, SharedResources};
 
 /// A model as loaded (or learned), with what is known about its file.
 #[derive(Debug)]
 pub struct Loaded {
-    pub suggester: Suggester,
+    /// The project opened over this version of its model.
+    pub session: Session,
     /// Modification time of the model file it was read from or written to (RFC 3339, UTC).
     pub modified: Option<String>,
     /// The file it was read from or written to, to notice a replacement.
@@ -108,70 +38,52 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    fn new(session: Session, identity: Option<FileIdentity>) -> Loaded {
+        Loaded {
+            session,
+            modified: identity.and_then(|i| i.modified()).and_then(rfc3339_utc),
+            identity,
+            completion: std::sync::OnceLock::new(),
+        }
+    }
+
     /// The completion index of the model, built on first use.
     pub fn completion(&self) -> &super::complete::LabelIndex {
         self.completion
-            .get_or_init(|| super::complete::LabelIndex::of_model(self.suggester.model()))
+            .get_or_init(|| super::complete::LabelIndex::of_model(self.session.model()))
     }
-}
 
-impl Loaded {
-    /// Loads `path`; `reuse` is the model served now, whose analyzer is kept when it has the
-    /// model's settings (building one loads the segmenter's dictionary). A replacement in
-    /// another language than the model served is refused: the project would answer in a
-    /// language its clients did not choose, and a projects file's `language` would lie.
-    pub fn read(path: &Path, reuse: Option<&Suggester>) -> Result<Loaded> {
+    /// The project's model file read again, as the model after `self` (its analyzer is kept
+    /// when it has the model's settings). A replacement in another language than the model
+    /// served is refused: the project would answer in a language its clients did not choose,
+    /// and a projects file's `language` would lie.
+    pub fn read_again(&self) -> Result<Loaded> {
+        let path = &self.session.project().model;
         let identity = FileIdentity::of(path);
         let model = Model::load(path)?;
-        if let Some(served) = reuse {
-            let (old, new) = (served.model().analyzer.language, model.analyzer.language);
-            if old != new {
-                return Err(Error::ModelFile {
-                    path: path.to_path_buf(),
-                    reason: format!(
-                        "is a model of language `{}`, the project serves `{}`: refused (serve \
-                         it as another project, or restart the server to change the project's \
-                         language)",
-                        new.code(),
-                        old.code()
-                    ),
-                });
-            }
+        let (old, new) = (
+            self.session.model().analyzer.language,
+            model.analyzer.language,
+        );
+        if old != new {
+            return Err(Error::ModelFile {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "is a model of language `{}`, the project serves `{}`: refused (serve \
+                     it as another project, or restart the server to change the project's \
+                     language)",
+                    new.code(),
+                    old.code()
+                ),
+            });
         }
-        Loaded::with_model(model, identity, reuse)
+        self.followed_by(model, identity)
     }
 
-    /// Loads `path` through `shared`: its model and analyzer are those of the other
-    /// projects that use the same file and settings.
-    pub fn read_shared(path: &Path, shared: &SharedResources) -> Result<Loaded> {
-        let (model, identity) = shared.model(path)?;
-        let analyzer = shared.analyzer(&model.analyzer)?;
-        Ok(Loaded {
-            suggester: Suggester::shared(model, analyzer)?,
-            modified: identity.and_then(|i| i.modified).and_then(rfc3339_utc),
-            identity,
-            completion: std::sync::OnceLock::new(),
-        })
-    }
-
-    /// `model`, written to a file of `identity`.
-    pub fn with_model(
-        model: Model,
-        identity: Option<FileIdentity>,
-        reuse: Option<&Suggester>,
-    ) -> Result<Loaded> {
-        let suggester = match reuse {
-            Some(old) if old.analyzer().config() == &model.analyzer => {
-                Suggester::with_analyzer(model, old.shared_analyzer())?
-            }
-            _ => Suggester::new(model)?,
-        };
-        Ok(Loaded {
-            suggester,
-            modified: identity.and_then(|i| i.modified).and_then(rfc3339_utc),
-            identity,
-            completion: std::sync::OnceLock::new(),
-        })
+    /// `model` (learned, or read again), written to a file of `identity`, as the model
+    /// after `self`.
+    pub fn followed_by(&self, model: Model, identity: Option<FileIdentity>) -> Result<Loaded> {
+        Ok(Loaded::new(self.session.with_model(model)?, identity))
     }
 }
 
@@ -192,46 +104,37 @@ pub struct Project {
     pub learn_queued: AtomicUsize,
     /// Times the model file was read again after it was replaced on disk (or on SIGHUP).
     pub reloads: AtomicU64,
-    /// The limit and threshold of suggestion requests that do not set them.
-    pub decision: ProjectDecision,
-    /// A thesaurus given for the project (a projects file's `thesaurus`), which names the
-    /// descriptors of every model it serves, as `dtag suggest --project` names them.
-    thesaurus: Option<Thesaurus>,
 }
 
 impl Project {
-    /// Loads the model of `settings` as a served project. Its language is `language` when
-    /// one is given (the project's own or `--language`), else the model's; `thesaurus` (the
-    /// project's) names its descriptors instead of the one stored in the model; requests that
-    /// set no limit or threshold get the project's ([`crate::projects::Project::decision`]).
-    pub fn load(
-        settings: &crate::projects::Project,
-        language: Option<LanguageTag>,
-        thesaurus: Option<Thesaurus>,
-        shared: &SharedResources,
-    ) -> Result<Project> {
+    /// Opens `settings` as a served project ([`Session::open_shared`]): its language is its
+    /// own (or the server's `--language`, applied as an override), else its model's; its
+    /// thesaurus names the descriptors of every model it serves; requests that set no limit
+    /// or threshold get its own ([`crate::projects::Project::rule`]).
+    pub fn load(settings: crate::projects::Project, shared: &SharedResources) -> Result<Project> {
         check_project_id(&settings.id)?;
-        let path = &settings.model;
-        let mut loaded = Loaded::read_shared(path, shared)?;
-        if let Some(thesaurus) = &thesaurus {
-            loaded = with_thesaurus(loaded, thesaurus)?;
-        }
-        let language = match language {
-            Some(language) => language,
-            None => model_language(loaded.suggester.model()),
-        };
+        let (session, identity) = Session::open_shared(settings, shared)?;
+        let language = LanguageTag::parse(&session.language()).ok_or_else(|| {
+            Error::param(
+                "language",
+                format!(
+                    "project `{}`: `{}` is not a language code such as `zh` or `en`",
+                    session.project().id,
+                    session.language()
+                ),
+            )
+        })?;
+        let settings = session.project();
         Ok(Project {
             id: settings.id.clone(),
             name: settings.name.clone(),
             language,
-            path: path.to_path_buf(),
-            current: RwLock::new(Arc::new(loaded)),
+            path: settings.model.clone(),
+            current: RwLock::new(Arc::new(Loaded::new(session, identity))),
             learned_documents: AtomicU64::new(0),
             kept_out_updates: AtomicU64::new(0),
             learn_queued: AtomicUsize::new(0),
             reloads: AtomicU64::new(0),
-            decision: settings.decision,
-            thesaurus,
         })
     }
 
@@ -241,17 +144,8 @@ impl Project {
         Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Serves `loaded` from now on (its descriptors named by the project's thesaurus, when
-    /// it has one).
+    /// Serves `loaded` from now on.
     pub fn replace(&self, loaded: Loaded) {
-        let loaded = match &self.thesaurus {
-            // Attaching only builds a table; it cannot fail for a model that was served.
-            Some(thesaurus) => match with_thesaurus(loaded, thesaurus) {
-                Ok(loaded) => loaded,
-                Err(_) => return,
-            },
-            None => loaded,
-        };
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(loaded);
     }
 
@@ -289,7 +183,7 @@ impl Project {
     /// The project's vocabulary as Annif describes one (`GET /v1/vocabs`): the descriptors
     /// its model knows.
     pub fn vocabulary(&self, loaded: &Loaded) -> Vocabulary {
-        let model = loaded.suggester.model();
+        let model = loaded.session.model();
         Vocabulary {
             vocab_id: self.id.clone(),
             languages: self.label_languages(model),
@@ -297,24 +191,6 @@ impl Project {
             loaded: true,
         }
     }
-}
-
-/// `loaded` with its descriptors named by `thesaurus`.
-fn with_thesaurus(loaded: Loaded, thesaurus: &Thesaurus) -> Result<Loaded> {
-    let analyzer = loaded.suggester.shared_analyzer();
-    let mut model = loaded.suggester.into_model();
-    model.attach_thesaurus(thesaurus);
-    Ok(Loaded {
-        suggester: Suggester::with_analyzer(model, analyzer)?,
-        // Another thesaurus: other labels to complete.
-        completion: std::sync::OnceLock::new(),
-        ..loaded
-    })
-}
-
-/// The language a model was trained in, as a project's language.
-pub fn model_language(model: &Model) -> LanguageTag {
-    LanguageTag::parse(model.analyzer.language.code()).expect("analyzer languages are codes")
 }
 
 /// A suggestion as an Annif result: the concept's URI when the model stores its thesaurus

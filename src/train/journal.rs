@@ -331,6 +331,36 @@ pub fn lessons_of(batch: &LoggedBatchOf, source: &str) -> Vec<Lesson> {
         .collect()
 }
 
+/// The documents of a labelled corpus as lessons of `teacher`: their descriptors, each with
+/// the URI `thesaurus` gives it.
+pub fn lessons_of_corpus(
+    corpus: Corpus,
+    thesaurus: Option<&crate::thesaurus::Thesaurus>,
+    teacher: &Teacher,
+) -> Vec<Lesson> {
+    corpus
+        .documents
+        .into_iter()
+        .map(|d| Lesson {
+            subjects: d
+                .descriptors
+                .into_iter()
+                .map(|descriptor| LoggedSubject {
+                    uri: thesaurus
+                        .and_then(|t| t.lookup(&descriptor))
+                        .map(|(c, _)| c.uri.clone()),
+                    descriptor,
+                    label: None,
+                })
+                .collect(),
+            text: d.body,
+            rejected: Vec::new(),
+            origin: d.origin,
+            teacher: teacher.clone(),
+        })
+        .collect()
+}
+
 /// How a taught batch ended.
 #[derive(Debug)]
 pub struct Taught {

@@ -4,7 +4,7 @@ pub mod journal;
 pub mod learn;
 pub mod shard;
 
-use std::collections::BTreeMap;
+use crate::stages::Stages;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -116,7 +116,7 @@ pub struct TrainReport {
     pub descriptors_skipped: usize,
     pub skipped: Vec<(String, u32)>,
     pub stored_weights: usize,
-    pub seconds: BTreeMap<&'static str, f64>,
+    pub seconds: Stages,
     #[serde(flatten)]
     pub tuning: TuningSummary,
     /// The ensemble fitted beside one-vs-rest and whether it is used (`null`: not fitted).
@@ -185,7 +185,8 @@ impl ValidTrainParams {
         let analyzer = Analyzer::new(self.analyzer.clone())?;
         let mut read = inputs.read()?;
         on_read(&read);
-        let reading = started.elapsed().as_secs_f64();
+        let mut reading = Stages::new();
+        reading.since("reading", started);
         let prepared = self.prepare(&analyzer, &read.corpus, inputs.thesaurus, progress)?;
         // Analysed, the bodies are needed no more: a million documents' text is gigabytes.
         read.corpus.release_bodies();
@@ -193,7 +194,7 @@ impl ValidTrainParams {
         if let Some(t) = inputs.thesaurus {
             model.attach_thesaurus(t);
         }
-        report.seconds.insert("reading", reading);
+        report.seconds.merge(&reading);
         Ok((model, report))
     }
 
@@ -262,7 +263,7 @@ impl ValidTrainParams {
         thesaurus: Option<&Thesaurus>,
         progress: &dyn Progress,
     ) -> Result<Prepared> {
-        let mut seconds = BTreeMap::new();
+        let mut seconds = Stages::new();
         let docs = &corpus.documents;
         if docs.is_empty() {
             return Err(Error::Training("the corpus has no documents".into()));
@@ -293,18 +294,19 @@ impl ValidTrainParams {
 
         let texts = corpus.bodies();
         let digests = docs.iter().map(|d| text_key(&d.body)).collect();
-        let start = Instant::now();
-        let bar = progress.stage("analysing", texts.len() as u64);
-        let (vectorizer, x, mentions) = self.tfidf.fit_transform_observing(
-            analyzer,
-            &texts,
-            bar.as_ref(),
-            lexicon
-                .is_some()
-                .then_some(&observe as &WordObserver<'_, Vec<Mention>>),
-        )?;
-        bar.finish();
-        seconds.insert("analysis", start.elapsed().as_secs_f64());
+        let (vectorizer, x, mentions) = seconds.time("analysis", || {
+            let bar = progress.stage("analysing", texts.len() as u64);
+            let fitted = self.tfidf.fit_transform_observing(
+                analyzer,
+                &texts,
+                bar.as_ref(),
+                lexicon
+                    .is_some()
+                    .then_some(&observe as &WordObserver<'_, Vec<Mention>>),
+            );
+            bar.finish();
+            fitted
+        })?;
         Ok(Prepared {
             kept: plan.kept,
             skipped: plan.skipped,
@@ -480,7 +482,7 @@ impl ValidTrainParams {
                         descriptors.len(),
                         votes,
                     )?;
-                    seconds.insert("ensemble", start.elapsed().as_secs_f64());
+                    seconds.since("ensemble", start);
                     if report.chosen {
                         descriptors.extend(new_names);
                         label_documents = all_documents;
@@ -498,9 +500,8 @@ impl ValidTrainParams {
                     }
                     ensemble_report = Some(report);
                 }
-                let start = Instant::now();
-                let (tuning, report) = tune.tune(&oof, &tuning_labels)?;
-                *seconds.entry("tuning").or_insert(0.0) += start.elapsed().as_secs_f64();
+                let (tuning, report) =
+                    seconds.time("tuning", || tune.tune(&oof, &tuning_labels))?;
                 tuning_summary.report = Some(report);
                 Some(tuning)
             }
@@ -655,7 +656,7 @@ pub(crate) struct Prepared {
     pub lexicon_only: Vec<String>,
     pub vectorizer: TfidfVectorizer,
     pub x: CsrMatrix,
-    pub seconds: BTreeMap<&'static str, f64>,
+    pub seconds: Stages,
     pub documents: DocumentsSeen,
 }
 

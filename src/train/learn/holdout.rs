@@ -10,7 +10,7 @@ use rustc_hash::FxHashSet;
 use super::{MIN_HOLDOUT_DOCS, UNREPRESENTATIVE_BY, WORSE_BY};
 use crate::analysis::Analyzer;
 use crate::model::Model;
-use crate::predict::{score_text, DecisionRule};
+use crate::predict::{ranking_of, DecisionRule};
 
 /// Set figures of a model on held-out documents, decided as `suggest` and `eval` decide by
 /// default (the model's tuned thresholds, or 0.5).
@@ -143,10 +143,10 @@ pub(super) fn held_out_figures(
     let counts: Vec<(u64, u64, u64, u64)> = ids
         .par_iter()
         .map(|&i| {
-            let ranked: Vec<(usize, f32)> = score_text(model, analyzer, texts[i], rule.limit)
+            let ranked: Vec<(usize, f32)> = ranking_of(model, analyzer, texts[i], rule.limit)
                 .ranked
                 .iter()
-                .map(|r| (r.label, model.probability(r.value)))
+                .map(|r| (r.label, model.probability(r.decision_value)))
                 .collect();
             let is_gold = |l: usize| gold[i].iter().any(|g| *g == model.descriptors[l]);
             let decided = rule.decide(&ranked, thresholds);

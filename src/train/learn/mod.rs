@@ -29,6 +29,8 @@ mod analyse;
 mod holdout;
 
 use std::collections::BTreeMap;
+
+use crate::stages::Stages;
 use std::time::Instant;
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -174,7 +176,7 @@ pub struct LearnReport {
     pub vocabulary: FixedVocabulary,
     /// The training stages of the update (`null`: nothing new to learn).
     pub training: Option<TrainReport>,
-    pub seconds: BTreeMap<&'static str, f64>,
+    pub seconds: Stages,
     /// The update measured on held-out new documents against the model it started from.
     pub holdout_check: Option<HoldoutCheck>,
     /// Why there was no such check.
@@ -281,8 +283,8 @@ impl ValidLearnParams {
         })?;
         let settings = TrainParams::of_memory(&memory.settings).check()?;
         settings.check_analyzer(analyzer)?;
-        let mut seconds = BTreeMap::new();
-        seconds.insert("analysis", analysis);
+        let mut seconds = Stages::new();
+        seconds.add("analysis", analysis);
 
         // A text the model has is not learned again: with the same descriptors it changes
         // nothing, with others they replace its own (an indexer's correction). A text given
@@ -355,9 +357,7 @@ impl ValidLearnParams {
         };
         if fresh.is_empty() && relabelled.is_empty() {
             report.holdout_skipped = Some("nothing new to learn".into());
-            report
-                .seconds
-                .insert("total", started.elapsed().as_secs_f64());
+            report.seconds.since("total", started);
             return Ok((model.clone(), report));
         }
         let update = Update {
@@ -389,18 +389,14 @@ impl ValidLearnParams {
                 let gold: Vec<&[String]> = held.iter().map(|&i| &docs[i].descriptors[..]).collect();
                 report.holdout_check =
                     Some(compare(model, &candidate, analyzer, &held_texts, &gold));
-                report
-                    .seconds
-                    .insert("checking", start.elapsed().as_secs_f64());
+                report.seconds.since("checking", start);
             }
         }
 
         let start = Instant::now();
         let all: Vec<usize> = (0..fresh.len()).collect();
         let (updated, training) = update.run(&fresh, &all, progress, "learning")?;
-        report
-            .seconds
-            .insert("update", start.elapsed().as_secs_f64());
+        report.seconds.since("update", start);
         let before: FxHashSet<&str> = model.descriptors[..model.trained_descriptors()]
             .iter()
             .map(String::as_str)
@@ -415,9 +411,7 @@ impl ValidLearnParams {
         report.learned_documents = after.learned_documents;
         report.updates = after.updates;
         report.training = Some(training);
-        report
-            .seconds
-            .insert("total", started.elapsed().as_secs_f64());
+        report.seconds.since("total", started);
         Ok((updated, report))
     }
 
@@ -619,7 +613,7 @@ impl Update<'_> {
             lexicon_only,
             vectorizer: self.model.vectorizer.clone(),
             x,
-            seconds: BTreeMap::new(),
+            seconds: Stages::new(),
             documents: DocumentsSeen {
                 names,
                 labels,

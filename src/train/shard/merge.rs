@@ -13,6 +13,7 @@ use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::progress::Progress;
+use crate::stages::Stages;
 use crate::thesaurus::Thesaurus;
 
 use super::part::{fingerprints, Part, StoredInputs};
@@ -173,13 +174,14 @@ impl Parts {
         let analyzer = Analyzer::new(params.analyzer.clone())?;
         let read = inputs.read()?;
         on_read(&read);
-        let reading = started.elapsed().as_secs_f64();
+        let mut reading = Stages::new();
+        reading.since("reading", started);
         let (mut model, mut report) =
             self.merge(&params, &analyzer, &read.corpus, inputs.thesaurus, progress)?;
         if let Some(t) = inputs.thesaurus {
             model.attach_thesaurus(t);
         }
-        report.seconds.insert("reading", reading);
+        report.seconds.merge(&reading);
         Ok((model, report))
     }
 
@@ -283,7 +285,7 @@ impl Parts {
                 }
             }
             for key in ["training", "neighbours"] {
-                shard_training += part.seconds.get(key).copied().unwrap_or(0.0);
+                shard_training += part.seconds.get(key).unwrap_or(0.0);
             }
             solved.extend(part.labels);
         }
@@ -311,7 +313,7 @@ impl Parts {
         };
         let votes = voting.then_some(votes);
         let (model, mut report) = params.finish(prepared, joined, votes)?;
-        report.seconds.insert("shards_summed", shard_training);
+        report.seconds.add("shards_summed", shard_training);
         Ok((model, report))
     }
 }

@@ -33,7 +33,7 @@ mod merge;
 mod part;
 mod plan;
 
-use std::collections::BTreeMap;
+use crate::stages::Stages;
 use std::path::Path;
 use std::time::Instant;
 
@@ -73,7 +73,7 @@ pub struct ShardReport {
     pub held_out_values: usize,
     pub tuning_skipped: Option<String>,
     pub corpus_fingerprint: FingerprintHex,
-    pub seconds: BTreeMap<&'static str, f64>,
+    pub seconds: Stages,
 }
 
 impl ValidTrainParams {
@@ -94,7 +94,8 @@ impl ValidTrainParams {
         let analyzer = Analyzer::new(self.analyzer.clone())?;
         let read = inputs.read()?;
         on_read(&read);
-        let reading = started.elapsed().as_secs_f64();
+        let mut reading = Stages::new();
+        reading.since("reading", started);
         let stored = StoredInputs::of(inputs, thesaurus_path);
         let (part, mut report) = self.fit_shard(
             &analyzer,
@@ -104,7 +105,7 @@ impl ValidTrainParams {
             stored,
             progress,
         )?;
-        report.seconds.insert("reading", reading);
+        report.seconds.merge(&reading);
         Ok((part, report))
     }
 
@@ -174,9 +175,7 @@ impl ValidTrainParams {
             )?,
         };
         bar.finish();
-        prepared
-            .seconds
-            .insert("training", start.elapsed().as_secs_f64());
+        prepared.seconds.since("training", start);
 
         let votes = match (&self.ensemble, tune) {
             (Some(e), Some(_)) if e.neighbours > 0 => {
@@ -186,9 +185,7 @@ impl ValidTrainParams {
                 let knn = KnnIndex::new(x, &prepared.labels.rows, e.neighbours);
                 let docs = shard_documents(prepared.labels.rows.len(), shard);
                 let votes = knn.leave_one_out_votes_of(&docs, e.candidates);
-                prepared
-                    .seconds
-                    .insert("neighbours", start.elapsed().as_secs_f64());
+                prepared.seconds.since("neighbours", start);
                 Some(votes)
             }
             _ => None,
@@ -206,11 +203,7 @@ impl ValidTrainParams {
             tuning_skipped: tuning_skipped.clone(),
             labels,
             votes,
-            seconds: prepared
-                .seconds
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
+            seconds: prepared.seconds.clone(),
         };
         let report = ShardReport {
             shard: shard.to_string(),

@@ -1,6 +1,6 @@
 //! The partial model a shard writes, and the fingerprints that prove the parts belong together.
 
-use std::collections::BTreeMap;
+use crate::stages::Stages;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -235,7 +235,7 @@ pub struct Part {
     /// part of fitting the ensemble, spread over the shards like the descriptors.
     pub votes: Option<Vec<Vec<Vote>>>,
     /// Seconds of the shard's stages.
-    pub seconds: BTreeMap<String, f64>,
+    pub seconds: Stages,
 }
 
 impl Part {
