@@ -363,16 +363,7 @@ impl Lexicon {
     /// record, smoothed toward the record of all mentions. `leave_out` removes one training
     /// document's own mention (`Some(was it gold)`), for out-of-sample features.
     pub fn precision(&self, descriptor: u32, leave_out: Option<bool>) -> f32 {
-        let d = descriptor as usize;
-        let mut mentioned = self.data.mentioned_in[d] as f64;
-        let mut chosen = self.data.chosen_when_mentioned[d] as f64;
-        if let Some(gold) = leave_out {
-            mentioned = (mentioned - 1.0).max(0.0);
-            chosen = (chosen - gold as u8 as f64).max(0.0);
-        }
-        const PRIOR_WEIGHT: f64 = 2.0;
-        let base = self.base_precision;
-        ((chosen + PRIOR_WEIGHT * base) / (mentioned + PRIOR_WEIGHT)) as f32
+        self.precision_weighted(descriptor, leave_out, 1.0)
     }
 
     /// [`Self::precision`] with the descriptor's own record counted at `weight` (in

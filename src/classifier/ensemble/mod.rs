@@ -489,6 +489,29 @@ impl Ensemble {
         out
     }
 
+    /// The members as given, scored by the prior's fusions until a fit replaces them.
+    fn with_prior(
+        knn: Option<KnnIndex>,
+        lexicon: Option<Lexicon>,
+        params: &EnsembleParams,
+        label_documents: Vec<u32>,
+        trained: usize,
+        documents: usize,
+    ) -> Ensemble {
+        Ensemble {
+            knn,
+            lexicon,
+            fusion: Fusion::prior(),
+            unseen: Fusion::unseen_prior(),
+            unseen_evidence: (0, 0),
+            openness: openness(&label_documents[..trained]),
+            candidates: params.candidates,
+            trained,
+            label_documents,
+            documents,
+        }
+    }
+
     /// The ensemble of a corpus too small to hold anything out (no document, or one): its
     /// neighbours and lexicon as [`Self::fit`] builds them, both fusions the prior. `x` and
     /// `gold`: the training rows and labels (none for a model of the thesaurus alone).
@@ -513,18 +536,8 @@ impl Ensemble {
             lex.count_training_mentions(&found, gold);
             lex
         });
-        let ensemble = Ensemble {
-            knn,
-            lexicon,
-            fusion: Fusion::prior(),
-            unseen: Fusion::unseen_prior(),
-            unseen_evidence: (0, 0),
-            openness: openness(&label_documents[..trained]),
-            candidates: params.candidates,
-            trained,
-            label_documents,
-            documents: gold.len(),
-        };
+        let ensemble =
+            Ensemble::with_prior(knn, lexicon, params, label_documents, trained, gold.len());
         let report = EnsembleReport {
             chosen: true,
             neighbours: if ensemble.knn.is_some() {
@@ -593,18 +606,8 @@ impl Ensemble {
             }
             None => (None, vec![Vec::new(); gold.len()]),
         };
-        let mut ensemble = Ensemble {
-            knn,
-            lexicon,
-            fusion: Fusion::prior(),
-            unseen: Fusion::unseen_prior(),
-            unseen_evidence: (0, 0),
-            openness: openness(&label_documents[..trained]),
-            candidates: params.candidates,
-            trained,
-            label_documents,
-            documents: gold.len(),
-        };
+        let mut ensemble =
+            Ensemble::with_prior(knn, lexicon, params, label_documents, trained, gold.len());
         let per_doc: Vec<Vec<(u32, Features)>> = (0..gold.len())
             .into_par_iter()
             .map(|d| {
