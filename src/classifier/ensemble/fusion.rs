@@ -161,6 +161,15 @@ impl Fusion {
         }
     }
 
+    /// Each feature's name with its weight, in feature order (for reports).
+    pub fn named_weights(&self) -> Vec<(String, f32)> {
+        FEATURES
+            .iter()
+            .zip(&self.weights)
+            .map(|((name, _), &w)| (name.to_string(), w))
+            .collect()
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.weights.len() != N_FEATURES || !self.weights.iter().all(|w| w.is_finite()) {
             return Err("the fusion weights do not match this version of dtag".into());

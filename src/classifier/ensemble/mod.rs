@@ -550,11 +550,7 @@ impl Ensemble {
             candidates_per_document: 0.0,
             one_vs_rest: RankingFigures::default(),
             fused: RankingFigures::default(),
-            weights: FEATURES
-                .iter()
-                .zip(&ensemble.fusion.weights)
-                .map(|((name, _), &w)| (name.to_string(), w))
-                .collect(),
+            weights: ensemble.fusion.named_weights(),
             unseen: ensemble.unseen_scoring(),
         };
         Ok((ensemble, report))
@@ -696,11 +692,7 @@ impl Ensemble {
             candidates_per_document: total as f64 / gold.len().max(1) as f64,
             one_vs_rest,
             fused: fused_figures,
-            weights: FEATURES
-                .iter()
-                .zip(&ensemble.fusion.weights)
-                .map(|((name, _), &w)| (name.to_string(), w))
-                .collect(),
+            weights: ensemble.fusion.named_weights(),
             unseen: ensemble.unseen_scoring(),
         };
         Ok((
