@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use dtag::analysis::Analyzer;
-use dtag::classifier::ensemble::knn::LANES;
+use dtag::classifier::ensemble::knn::{DENSE_FEATURE_SHARE, QUERY_BLOCK, RESCORED_PER_NEIGHBOUR};
 use dtag::features::sparse::SparseRow;
 use dtag::model::Model;
 
@@ -37,24 +37,34 @@ fn time<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
     (median(runs), out.expect("five runs"))
 }
 
+/// The model and drafts named by `DTAG_PROFILE_MODEL` and `DTAG_PROFILE_DRAFTS` (none, with a
+/// word on what to set, when either is missing).
+fn measured_files() -> Option<(PathBuf, PathBuf)> {
+    match (
+        std::env::var_os("DTAG_PROFILE_MODEL"),
+        std::env::var_os("DTAG_PROFILE_DRAFTS"),
+    ) {
+        (Some(model), Some(drafts)) => Some((model.into(), drafts.into())),
+        _ => {
+            eprintln!("set DTAG_PROFILE_MODEL and DTAG_PROFILE_DRAFTS");
+            None
+        }
+    }
+}
+
 #[test]
 #[ignore = "a measurement: run with DTAG_PROFILE_MODEL and DTAG_PROFILE_DRAFTS"]
 fn where_a_suggestion_spends_its_time() {
-    let (Some(model), Some(drafts)) = (
-        std::env::var_os("DTAG_PROFILE_MODEL"),
-        std::env::var_os("DTAG_PROFILE_DRAFTS"),
-    ) else {
-        eprintln!("set DTAG_PROFILE_MODEL and DTAG_PROFILE_DRAFTS");
+    let Some((model, drafts)) = measured_files() else {
         return;
     };
     let start = Instant::now();
-    let model = Model::load(&PathBuf::from(model)).expect("model");
+    let model = Model::load(&model).expect("model");
     let loaded = start.elapsed();
     let start = Instant::now();
     let analyzer = Analyzer::new(model.analyzer.clone()).expect("analyzer");
     let dictionary = start.elapsed();
-    let (corpus, _, _) =
-        dtag::formats::read_corpus(&[PathBuf::from(drafts)], None, None, false).expect("drafts");
+    let (corpus, _, _) = dtag::formats::read_corpus(&[drafts], None, None, false).expect("drafts");
     let texts = corpus.bodies();
     let n = texts.len();
     let ensemble = model.ensemble.as_ref();
@@ -101,7 +111,7 @@ fn where_a_suggestion_spends_its_time() {
     lines.push(format!("one-vs-rest {:.1} µs/draft", per(ovr)));
     if let Some(e) = ensemble {
         let (batched, votes) = time(|| {
-            rows.chunks(LANES)
+            rows.chunks(QUERY_BLOCK)
                 .flat_map(|block| e.votes_of_many(block))
                 .collect::<Vec<_>>()
         });
@@ -126,7 +136,7 @@ fn where_a_suggestion_spends_its_time() {
             kept
         });
         lines.push(format!(
-            "neighbours, blocks of {LANES} {:.1} µs/draft",
+            "neighbours, blocks of {QUERY_BLOCK} {:.1} µs/draft",
             per(batched)
         ));
         lines.push(format!("neighbours, one by one {:.1} µs/draft", per(lone)));
@@ -137,4 +147,87 @@ fn where_a_suggestion_spends_its_time() {
         ));
     }
     eprintln!("{}", lines.join("\n"));
+}
+
+/// How often the exact nearest neighbours of a draft are among the candidates that its
+/// features outside the dense tier bring closest (what a neighbour query rescores): per
+/// share of documents above which a feature is dense, and per number of candidates. Run
+/// with the same variables as above (a model with neighbours).
+#[test]
+#[ignore = "a measurement: run with DTAG_PROFILE_MODEL and DTAG_PROFILE_DRAFTS"]
+fn neighbour_candidates_hold_the_exact_neighbours() {
+    let Some((model, drafts)) = measured_files() else {
+        return;
+    };
+    let model = Model::load(&model).expect("model");
+    let analyzer = Analyzer::new(model.analyzer.clone()).expect("analyzer");
+    let (corpus, _, _) = dtag::formats::read_corpus(&[drafts], None, None, false).expect("drafts");
+    let ensemble = model.ensemble.as_ref().expect("an ensemble model");
+    let data = ensemble.as_data();
+    let knn = data.knn.expect("a model with neighbours");
+    let (n, k) = (knn.rows.len(), knn.neighbours);
+    let mut documents = vec![0usize; knn.n_features];
+    for (indices, _) in knn.rows.iter() {
+        indices.iter().for_each(|&f| documents[f as usize] += 1);
+    }
+    let rows: Vec<SparseRow> = corpus
+        .bodies()
+        .iter()
+        .map(|t| model.vectorizer.analyse(&analyzer, t, None).0)
+        .collect();
+    let candidates = [k, 2 * k, 200, 400, k * RESCORED_PER_NEIGHBOUR];
+    let mut dense_query = vec![0f32; knn.n_features];
+    for share in [0.5, DENSE_FEATURE_SHARE, 0.125] {
+        let dense = |f: u32| documents[f as usize] as f64 > share * n as f64;
+        let mut found = vec![0usize; candidates.len()];
+        let mut sparse_postings = 0usize;
+        for row in &rows {
+            for (&f, &v) in row.indices.iter().zip(&row.values) {
+                dense_query[f as usize] = v;
+                if !dense(f) {
+                    sparse_postings += documents[f as usize];
+                }
+            }
+            // (document, whole similarity, the part of the features outside the tier)
+            let mut all: Vec<(usize, f32, f32)> = (0..n)
+                .map(|d| {
+                    let (indices, values) = knn.rows.row(d);
+                    let (mut whole, mut sparse) = (0f32, 0f32);
+                    for (&f, &w) in indices.iter().zip(values) {
+                        let product = dense_query[f as usize] * w;
+                        whole += product;
+                        if !dense(f) {
+                            sparse += product;
+                        }
+                    }
+                    (d, whole, sparse)
+                })
+                .collect();
+            row.indices
+                .iter()
+                .for_each(|&f| dense_query[f as usize] = 0.0);
+            all.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let nearest: Vec<usize> = all[..k.min(n)].iter().map(|a| a.0).collect();
+            all.sort_by(|a, b| b.2.total_cmp(&a.2));
+            for (c, found) in candidates.iter().zip(found.iter_mut()) {
+                let held = &all[..(*c).min(n)];
+                *found += nearest
+                    .iter()
+                    .filter(|d| held.iter().any(|h| h.0 == **d))
+                    .count();
+            }
+        }
+        let total = (rows.len() * k.min(n)) as f64;
+        let shares: Vec<String> = candidates
+            .iter()
+            .zip(&found)
+            .map(|(c, &f)| format!("{c}: {:.3}", f as f64 / total))
+            .collect();
+        eprintln!(
+            "dense above {share} of documents: {} postings per draft outside the tier; \
+             exact neighbours among the candidates: {}",
+            sparse_postings / rows.len().max(1),
+            shares.join(", ")
+        );
+    }
 }

@@ -16,6 +16,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use super::{Model, ModelData};
+use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::error::{Error, Result};
 use crate::io_guard::{read_regular, special_kind, write_atomically_with};
 
@@ -242,13 +243,17 @@ fn header(bytes: &[u8], file_len: u64, path: &Path, framing: Framing) -> Result<
 
 /// Parses a model from bytes; `path` only names the file in errors.
 pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Model> {
-    let payload = unseal(bytes, path, MODEL)?;
+    from_payload(&unseal(bytes, path, MODEL)?, path)
+}
+
+/// The model of a decompressed payload.
+fn from_payload(payload: &[u8], path: &Path) -> Result<Model> {
     let bad = |reason: String| Error::ModelFile {
         path: path.to_path_buf(),
         reason,
     };
     let data: ModelData =
-        postcard::from_bytes(&payload).map_err(|e| bad(format!("corrupted model payload: {e}")))?;
+        postcard::from_bytes(payload).map_err(|e| bad(format!("corrupted model payload: {e}")))?;
     Model::from_data(data).map_err(|reason| bad(format!("inconsistent model: {reason}")))
 }
 
@@ -313,6 +318,25 @@ impl Model {
     /// file's size: a foreign or truncated file, however large, costs 32 bytes to refuse.
     pub fn load(path: &Path) -> Result<Model> {
         from_bytes(&read_framed_file(path, MODEL)?, path)
+    }
+
+    /// [`Self::load`] with the model's analyzer, whose building starts as soon as its
+    /// settings are read (the payload's first field): a segmenter's dictionary then loads
+    /// on its own thread while the rest of the model is decoded, instead of after it.
+    pub fn load_with_analyzer(path: &Path) -> Result<(Model, Analyzer)> {
+        let payload = unseal(&read_framed_file(path, MODEL)?, path, MODEL)?;
+        // A payload too corrupt to read the settings from is refused just below, with the
+        // reason; an analyzer that cannot be built is built again for its error.
+        let early = postcard::take_from_bytes::<AnalyzerConfig>(&payload)
+            .ok()
+            .and_then(|(config, _)| Analyzer::new(config).ok());
+        let model = from_payload(&payload, path)?;
+        drop(payload);
+        let analyzer = match early {
+            Some(analyzer) if analyzer.config() == &model.analyzer => analyzer,
+            _ => Analyzer::new(model.analyzer.clone())?,
+        };
+        Ok((model, analyzer))
     }
 }
 

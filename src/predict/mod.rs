@@ -136,8 +136,8 @@ pub(crate) fn ranking_of(model: &Model, analyzer: &Analyzer, text: &str, k: usiz
 }
 
 /// [`ranking_of`] of many texts, in order, identical to ranking each alone: the neighbours
-/// of a batch are found [`crate::classifier::ensemble::knn::LANES`] at a time, in one pass
-/// over the postings each ([`crate::classifier::ensemble::KnnIndex::votes_of_many`]).
+/// of a block of drafts share one set of query buffers
+/// ([`crate::classifier::ensemble::KnnIndex::votes_of_many`]).
 fn rankings_of(model: &Model, analyzer: &Analyzer, texts: &[&str], k: usize) -> Vec<Ranking> {
     let analysed: Vec<Analysed> = texts.iter().map(|t| analyse(model, analyzer, t)).collect();
     let votes: Vec<Option<Vec<crate::classifier::ensemble::Vote>>> = match &model.ensemble {
@@ -357,9 +357,9 @@ impl Suggester {
     /// The proposed descriptors of each text under `rule`, with its overlap with the
     /// vocabulary: in parallel, in input order, each text as if alone.
     pub fn suggest(&self, texts: &[&str], rule: &DecisionRule) -> Vec<Suggested> {
-        // Blocks of drafts share their neighbour search (see [`rankings_of`]).
+        // Blocks of drafts share their neighbour query's buffers (see [`rankings_of`]).
         texts
-            .par_chunks(crate::classifier::ensemble::knn::LANES)
+            .par_chunks(crate::classifier::ensemble::knn::QUERY_BLOCK)
             .flat_map_iter(|block| {
                 rankings_of(&self.model, &self.analyzer, block, rule.limit)
                     .into_iter()

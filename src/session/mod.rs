@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::analysis::Analyzer;
 use crate::corpus::Corpus;
 use crate::error::Result;
 use crate::evaluate::Evaluation;
@@ -91,9 +92,15 @@ impl Session {
     /// Opens `project`: reads its thesaurus (if it names one) and its model.
     pub fn open(project: Project, naming: Naming) -> Result<Session> {
         let (thesaurus, thesaurus_seconds) = load_thesaurus(&project)?;
-        let model = Model::load(&project.model)?;
-        Session::assemble(Arc::new(project), thesaurus, naming, model, None)
-            .map(|s| s.timed(thesaurus_seconds))
+        let (model, analyzer) = Model::load_with_analyzer(&project.model)?;
+        Session::assemble(
+            Arc::new(project),
+            thesaurus,
+            naming,
+            model,
+            Some(Arc::new(analyzer)),
+        )
+        .map(|s| s.timed(thesaurus_seconds))
     }
 
     /// Opens `project` through `shared`, as the server opens its projects: one analyzer per
@@ -133,7 +140,7 @@ impl Session {
             self.thesaurus.clone(),
             self.naming,
             model,
-            Some(&self.suggester),
+            Some(self.suggester.shared_analyzer()),
         )
         .map(|s| s.timed(0.0))
     }
@@ -143,14 +150,14 @@ impl Session {
         thesaurus: Option<Arc<Thesaurus>>,
         naming: Naming,
         mut model: Model,
-        reuse: Option<&Suggester>,
+        analyzer: Option<Arc<Analyzer>>,
     ) -> Result<Session> {
         if let (Naming::Suggestions, Some(t)) = (naming, &thesaurus) {
             model.attach_thesaurus(t);
         }
-        let suggester = match reuse {
-            Some(old) if old.analyzer().config() == &model.analyzer => {
-                Suggester::with_analyzer(model, old.shared_analyzer())?
+        let suggester = match analyzer {
+            Some(analyzer) if analyzer.config() == &model.analyzer => {
+                Suggester::with_analyzer(model, analyzer)?
             }
             _ => Suggester::new(model)?,
         };

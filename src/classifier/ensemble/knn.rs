@@ -21,8 +21,8 @@ pub const DEFAULT_NEIGHBOURS: usize = 30;
 /// *Why:* exact cosine neighbours cost every query the postings of all its features, and a
 /// common word's postings hold nearly every document, so leave-one-out votes grow with the
 /// square of the corpus (a 100,000-document synthetic corpus spent minutes there; a million
-/// would take days). Below about 8,000 documents the budget exceeds what any query reads and
-/// the neighbours are exact (cail2018_sample, reuters21578); beyond, each query reads its
+/// would take days). Up to 65,536 documents a query may reach every document, and the index
+/// has a dense tier instead ([`DENSE_FEATURE_SHARE`]); beyond, each query reads its
 /// most distinctive features first, as Lucene's "more like this" queries keep a document's
 /// top terms, and each feature keeps only its highest-weighted postings (static pruning):
 /// the documents where a term weighs least are the least likely to be reached through it
@@ -32,18 +32,145 @@ pub const READ_BUDGET_TOTAL: u64 = 1 << 32;
 /// The budget never falls below this many postings per query.
 pub const MIN_READ_BUDGET: usize = 8_192;
 
+/// Features in more than this share of the training documents are held densely (the
+/// index's *dense tier*) rather than as postings.
+///
+/// *Why:* in a Chinese corpus most of a draft's similarity to a training document comes from
+/// single characters that are each in most documents (cail2018_sample: the 197 features in
+/// over a quarter of its 4,037 documents hold 42 % of all postings, and 84 % of what a
+/// draft's query used to read). Reading those postings for every draft was half of a
+/// suggestion's time. Instead the query reads the postings of its other features, keeps the
+/// documents they bring closest as candidates, and adds the dense features' part for those
+/// candidates only, from one contiguous row each.
+pub const DENSE_FEATURE_SHARE: f64 = 0.25;
+
+/// At most this many features form the dense tier (those in most documents first). An
+/// index has a dense tier only while a query may read every document within the read
+/// budget (up to 65,536 documents): so at most 64 MiB of dense rows.
+pub const MAX_DENSE_FEATURES: usize = 256;
+
+/// Candidates whose whole similarity is computed, per neighbour that votes: a draft with 30
+/// neighbours rescores the 480 training documents closest by its sparse features.
+///
+/// *Why this many:* on cail2018_sample's test drafts, the exact 30 nearest neighbours are
+/// among the 200 closest by sparse features 98.5 % of the time and among the 480 closest
+/// 99.5 % of the time (the rare misses are the farthest of the 30, whose votes weigh
+/// least). Smaller indexes, and drafts whose sparse features reach fewer documents than
+/// this, rescore every document and are exact.
+pub const RESCORED_PER_NEIGHBOUR: usize = 16;
+
 /// The training rows with their descriptors and an inverted index over them.
 #[derive(Debug, Clone)]
 pub struct KnnIndex {
     data: KnnData,
-    /// For each feature, the `(document, value)` pairs of the rows that have it.
+    /// For each feature outside the dense tier, the `(document, value)` pairs of the rows
+    /// that have it.
     postings_start: Vec<usize>,
     postings: Vec<(u32, f32)>,
     /// Postings one query reads at most ([`KnnIndex::read_budget`]).
     read_budget: usize,
-    /// Every posting's value is positive, so blocks of queries can tell a document reached
-    /// by a bit rather than by a similarity still zero ([`Self::leave_one_out_votes`]).
-    positive: bool,
+    /// The features held densely ([`DENSE_FEATURE_SHARE`]); empty for a large index.
+    dense: DenseTier,
+}
+
+/// The training rows' values on the features in most documents, one contiguous row per
+/// document.
+#[derive(Debug, Clone, Default)]
+struct DenseTier {
+    /// Per feature, its column in the tier (`u32::MAX`: not in the tier).
+    column: Vec<u32>,
+    /// Columns per row: the tier's features, padded to a multiple of [`DOT_LANES`].
+    width: usize,
+    /// Row `d` is `values[d * width..(d + 1) * width]`.
+    values: Vec<f32>,
+}
+
+impl DenseTier {
+    /// The tier of `rows` over `n_features` features: their features in more than
+    /// [`DENSE_FEATURE_SHARE`] of the rows (at most [`MAX_DENSE_FEATURES`], the most common
+    /// first, ties by feature); none when a query may not read every row (`read_budget`).
+    /// Larger indexes read their queries' most distinctive features under the budget.
+    fn of(rows: &KnnRows, n_features: usize, read_budget: usize) -> Self {
+        let n = rows.len();
+        if n > read_budget || n == 0 {
+            return DenseTier::default();
+        }
+        let mut documents = vec![0usize; n_features];
+        for (indices, _) in rows.iter() {
+            for &f in indices {
+                documents[f as usize] += 1;
+            }
+        }
+        let mut common: Vec<u32> = (0..n_features as u32)
+            .filter(|&f| documents[f as usize] as f64 > DENSE_FEATURE_SHARE * n as f64)
+            .collect();
+        common.sort_unstable_by(|&a, &b| {
+            documents[b as usize]
+                .cmp(&documents[a as usize])
+                .then(a.cmp(&b))
+        });
+        common.truncate(MAX_DENSE_FEATURES);
+        if common.is_empty() {
+            return DenseTier::default();
+        }
+        common.sort_unstable();
+        let mut column = vec![u32::MAX; n_features];
+        for (c, &f) in common.iter().enumerate() {
+            column[f as usize] = c as u32;
+        }
+        let width = common.len().div_ceil(DOT_LANES) * DOT_LANES;
+        let mut values = vec![0f32; n * width];
+        for (d, (indices, row_values)) in rows.iter().enumerate() {
+            for (&f, &v) in indices.iter().zip(row_values) {
+                let c = column[f as usize];
+                if c != u32::MAX {
+                    values[d * width + c as usize] = v;
+                }
+            }
+        }
+        DenseTier {
+            column,
+            width,
+            values,
+        }
+    }
+
+    /// Feature `f`'s column, if the tier holds it.
+    fn column_of(&self, f: u32) -> Option<usize> {
+        match self.column.get(f as usize) {
+            Some(&c) if c != u32::MAX => Some(c as usize),
+            _ => None,
+        }
+    }
+
+    fn row(&self, d: usize) -> &[f32] {
+        &self.values[d * self.width..(d + 1) * self.width]
+    }
+}
+
+/// Per-query buffers, reused by the queries of one thread; zero (false) between queries.
+struct QueryScratch {
+    /// Per training document, its similarity so far.
+    similarity: Vec<f32>,
+    /// Per training document, whether the query has reached it.
+    reached: Vec<bool>,
+    /// The documents reached, in the order first reached (room for every document and one
+    /// more, written before it is known whether the document is new).
+    touched: Vec<u32>,
+    /// The query's values on the dense tier's columns.
+    dense_query: Vec<f32>,
+}
+
+impl QueryScratch {
+    fn new(index: &KnnIndex) -> Self {
+        let n = index.data.rows.len();
+        QueryScratch {
+            similarity: vec![0.0; n],
+            reached: vec![false; n],
+            touched: vec![0; n + 1],
+            dense_query: vec![0.0; index.dense.width],
+        }
+    }
 }
 
 /// The stored part of a [`KnnIndex`] (the postings are rebuilt on load).
@@ -157,9 +284,11 @@ impl KnnIndex {
 
     /// [`Self::from_data`] with a given read budget (tests give small indexes small ones).
     fn with_read_budget(data: KnnData, read_budget: usize) -> Self {
+        let dense = DenseTier::of(&data.rows, data.n_features, read_budget);
+        let in_postings = |f: u32| dense.column_of(f).is_none();
         let mut counts = vec![0usize; data.n_features + 1];
         for (indices, _) in data.rows.iter() {
-            for &f in indices {
+            for &f in indices.iter().filter(|&&f| in_postings(f)) {
                 counts[f as usize + 1] += 1;
             }
         }
@@ -170,18 +299,19 @@ impl KnnIndex {
         let mut postings = vec![(0u32, 0f32); counts[data.n_features]];
         for (d, (indices, values)) in data.rows.iter().enumerate() {
             for (&f, &v) in indices.iter().zip(values) {
-                postings[next[f as usize]] = (d as u32, v);
-                next[f as usize] += 1;
+                if in_postings(f) {
+                    postings[next[f as usize]] = (d as u32, v);
+                    next[f as usize] += 1;
+                }
             }
         }
         let (postings_start, postings) = keep_highest_postings(counts, postings, read_budget);
-        let positive = postings.iter().all(|&(_, w)| w.is_finite() && w >= 1e-18);
         KnnIndex {
             data,
             postings_start,
             postings,
             read_budget,
-            positive,
+            dense,
         }
     }
 
@@ -261,39 +391,124 @@ impl KnnIndex {
         }
     }
 
-    /// The votes of the `neighbours` rows most similar (cosine, over the features and postings
-    /// the read budget lets the query read: see [`Self::query_features`]) to `row`, best first;
+    /// The votes of the `neighbours` rows most similar (cosine) to `row`, best first;
     /// `exclude` leaves one training document out (its own out-of-sample score).
+    ///
+    /// The similarity is read in two parts. Features outside the dense tier are read from
+    /// their postings (under the read budget: see [`Self::query_features`]); of the
+    /// documents they reach, the [`Self::rescored`] closest are candidates, and the dense
+    /// tier's part is added to theirs. When the sparse features reach fewer documents than
+    /// that, every document is a candidate, and the neighbours are exact.
     pub fn votes(&self, row: &SparseRow, exclude: Option<usize>) -> Vec<Vote> {
         let row = (&row.indices[..], &row.values[..]);
-        self.votes_with(row, exclude, &mut vec![0f32; self.data.rows.len()])
+        self.votes_with(row, exclude, &mut QueryScratch::new(self))
     }
 
-    /// [`Self::votes`] with a similarity buffer of one zero per training document, zero
-    /// again on return: queries in a row reuse it instead of clearing a new one each.
+    /// Documents whose whole similarity a query computes ([`RESCORED_PER_NEIGHBOUR`]).
+    pub fn rescored(&self) -> usize {
+        self.data.neighbours.saturating_mul(RESCORED_PER_NEIGHBOUR)
+    }
+
+    /// [`Self::votes`] with buffers that are zero again on return: queries in a row reuse
+    /// them instead of clearing new ones.
     fn votes_with(
         &self,
-        row: (&[u32], &[f32]),
+        (indices, values): (&[u32], &[f32]),
         exclude: Option<usize>,
-        similarity: &mut [f32],
+        scratch: &mut QueryScratch,
     ) -> Vec<Vote> {
-        let mut touched: Vec<u32> = Vec::new();
-        for (f, v) in self.query_features(row) {
-            for &(d, w) in self.postings_of(f) {
-                if similarity[d as usize] == 0.0 {
-                    touched.push(d);
+        let QueryScratch {
+            similarity,
+            reached,
+            touched,
+            dense_query,
+        } = scratch;
+        let mut sparse_indices = Vec::with_capacity(indices.len());
+        let mut sparse_values = Vec::with_capacity(values.len());
+        let mut has_dense = false;
+        for (&f, &v) in indices.iter().zip(values) {
+            match self.dense.column_of(f) {
+                Some(c) => {
+                    dense_query[c] = v;
+                    has_dense = true;
                 }
-                similarity[d as usize] += v * w;
+                None => {
+                    sparse_indices.push(f);
+                    sparse_values.push(v);
+                }
             }
         }
-        if let Some(e) = exclude {
-            similarity[e] = 0.0;
+        let n = self.data.rows.len();
+        let features = self.query_features((&sparse_indices, &sparse_values));
+        let similarity = &mut similarity[..];
+        let touched: &[u32] = if n <= self.read_budget {
+            // A query that may reach every document adds up its postings without noting
+            // which documents are new (no branch, no dependency between postings), then
+            // finds them by one pass over the similarities, in document order.
+            for (f, v) in features {
+                for &(d, w) in self.postings_of(f) {
+                    similarity[d as usize] += v * w;
+                }
+            }
+            let mut count = 0;
+            for (d, &s) in similarity.iter().enumerate() {
+                if s != 0.0 {
+                    touched[count] = d as u32;
+                    count += 1;
+                }
+            }
+            &touched[..count]
+        } else {
+            // A query of a large index reaches a few of its documents: it lists them as it
+            // reaches them.
+            let mut count = 0;
+            for (f, v) in features {
+                for &(d, w) in self.postings_of(f) {
+                    let d = d as usize;
+                    if !reached[d] {
+                        reached[d] = true;
+                        touched[count] = d as u32;
+                        count += 1;
+                    }
+                    similarity[d] += v * w;
+                }
+            }
+            let touched = &touched[..count];
+            for &d in touched {
+                reached[d as usize] = false;
+            }
+            touched
+        };
+        let rescored = self.rescored();
+        let mut near: Vec<(u32, f32)> = if has_dense && touched.len() < rescored.min(n) {
+            // Too few documents reached to choose among: every one is a candidate.
+            let all = (0..n as u32).map(|d| (d, similarity[d as usize])).collect();
+            for &d in touched {
+                similarity[d as usize] = 0.0;
+            }
+            all
+        } else {
+            let mut reached: Vec<(u32, f32)> = touched
+                .iter()
+                .map(|&d| (d, std::mem::take(&mut similarity[d as usize])))
+                .collect();
+            if reached.len() > rescored {
+                let closest =
+                    |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+                reached.select_nth_unstable_by(rescored - 1, closest);
+                reached.truncate(rescored);
+            }
+            reached
+        };
+        if has_dense {
+            add_dense_part(&self.dense, dense_query, &mut near);
+            for &f in indices {
+                if let Some(c) = self.dense.column_of(f) {
+                    dense_query[c] = 0.0;
+                }
+            }
         }
-        let near: Vec<(u32, f32)> = touched
-            .iter()
-            .map(|&d| (d, std::mem::take(&mut similarity[d as usize])))
-            .filter(|&(_, s)| s > 0.0)
-            .collect();
+        near.retain(|&(d, s)| s > 0.0 && Some(d as usize) != exclude);
         self.votes_of_nearest(near)
     }
 
@@ -329,17 +544,16 @@ impl KnnIndex {
         votes
     }
 
-    /// The votes of training documents `docs` with each left out, in parallel: each
-    /// document's votes are those [`Self::leave_one_out_votes`] gives it, so shards of the
-    /// documents can compute them apart.
+    /// The votes of training documents `docs` with each left out (their best `keep`), in
+    /// parallel: each document's votes are those [`Self::votes`] gives its row with itself
+    /// excluded, so shards of the documents can compute them apart.
     pub fn leave_one_out_votes_of(&self, docs: &[usize], keep: usize) -> Vec<Vec<Vote>> {
-        let n = self.data.rows.len();
         docs.par_iter()
             .map_init(
-                || vec![0f32; n],
-                |similarity, &d| {
+                || QueryScratch::new(self),
+                |scratch, &d| {
                     best(
-                        self.votes_with(self.data.rows.row(d), Some(d), similarity),
+                        self.votes_with(self.data.rows.row(d), Some(d), scratch),
                         keep,
                     )
                 },
@@ -348,143 +562,17 @@ impl KnnIndex {
     }
 
     /// Every training document's votes with itself left out (its best `keep`), in parallel.
-    ///
-    /// Equal to `votes(row, Some(d))` for every row `d`, bit for bit, but computed for
-    /// [`LANES`] documents per pass over the postings: a feature that several of them share
-    /// (a common character is in nearly every document) is read once for all of them, and
-    /// each of its postings updates their similarities to that document with a few vector
-    /// operations. Every similarity is still summed feature by feature in increasing order,
-    /// and each document's neighbours are listed in the order a lone query reaches them, so
-    /// selection and sums are those of [`Self::votes`].
     pub fn leave_one_out_votes(&self, keep: usize) -> Vec<Vec<Vote>> {
-        let n = self.data.rows.len();
-        // The blocked pass knows a document is reached by whether it was reached before,
-        // where a lone query tests for a similarity still zero: the same when every product
-        // of two values is positive (TF-IDF rows always are).
-        let positive = self.positive;
-        // Blocks pay off where queries share most of what they read: when a query may reach
-        // every document. Under a read budget smaller than the corpus, queries read their
-        // own distinctive features, a block would move 32 lanes for one, and lone queries
-        // over a 4-byte similarity per document are faster.
-        if !positive || self.read_budget < n {
-            return self.leave_one_out_votes_of(&(0..n).collect::<Vec<_>>(), keep);
-        }
-        let blocks: Vec<Vec<Vec<Vote>>> = (0..n.div_ceil(LANES))
-            .into_par_iter()
-            .map_init(
-                || BlockScratch::new(n),
-                |scratch, b| {
-                    let queries = b * LANES..n.min((b + 1) * LANES);
-                    self.block_leave_one_out(queries, scratch, keep)
-                },
-            )
-            .collect();
-        blocks.into_iter().flatten().collect()
+        self.leave_one_out_votes_of(&(0..self.data.rows.len()).collect::<Vec<_>>(), keep)
     }
 
-    /// The leave-one-out votes of the documents `queries` (at most [`LANES`]).
-    fn block_leave_one_out(
-        &self,
-        queries: std::ops::Range<usize>,
-        scratch: &mut BlockScratch,
-        keep: usize,
-    ) -> Vec<Vec<Vote>> {
-        let rows: Vec<Query<'_>> = queries.map(|q| (self.data.rows.row(q), Some(q))).collect();
-        self.block_votes(&rows, scratch, keep)
-    }
-
-    /// The votes of many drafts (a batch of `dtag suggest`), equal to [`Self::votes`] of each
-    /// bit for bit, computed [`LANES`] drafts per pass over the postings as the leave-one-out
-    /// votes are: a common feature's postings are read once for all the drafts that have it.
+    /// The votes of many drafts (a batch of `dtag suggest`), each equal to [`Self::votes`]
+    /// of its row, with one set of buffers for them all.
     pub fn votes_of_many(&self, rows: &[&SparseRow]) -> Vec<Vec<Vote>> {
-        let positive = |r: &&SparseRow| r.values.iter().all(|&v| v.is_finite() && v >= 1e-18);
-        // As for the leave-one-out votes: under a read budget smaller than the corpus,
-        // queries share little of what they read, and lone queries are faster.
-        let n = self.data.rows.len();
-        if rows.len() < 2 || !self.positive || self.read_budget < n || !rows.iter().all(positive) {
-            return rows.iter().map(|r| self.votes(r, None)).collect();
-        }
-        thread_local! {
-            static SCRATCH: std::cell::RefCell<Option<BlockScratch>> =
-                const { std::cell::RefCell::new(None) };
-        }
-        SCRATCH.with(|cell| {
-            let mut cell = cell.borrow_mut();
-            if cell.as_ref().is_none_or(|s| s.reached.len() != n) {
-                *cell = Some(BlockScratch::new(n));
-            }
-            let scratch = cell.as_mut().expect("made just above");
-            let mut votes = Vec::with_capacity(rows.len());
-            for block in rows.chunks(LANES) {
-                let queries: Vec<Query<'_>> = block
-                    .iter()
-                    .map(|r| ((&r.indices[..], &r.values[..]), None))
-                    .collect();
-                votes.extend(self.block_votes(&queries, scratch, usize::MAX));
-            }
-            votes
-        })
-    }
-
-    /// The votes of `queries` (at most [`LANES`] rows, each with the training document it
-    /// leaves out, if any) in one pass over the postings.
-    fn block_votes(
-        &self,
-        queries: &[Query<'_>],
-        scratch: &mut BlockScratch,
-        keep: usize,
-    ) -> Vec<Vec<Vote>> {
-        let BlockScratch {
-            similarity,
-            reached,
-            touched,
-            entries,
-        } = scratch;
-        // The block's features in increasing order, each with its value in every lane
-        // (0 where that document lacks it).
-        entries.clear();
-        for (lane, &(row, _)) in queries.iter().enumerate() {
-            let features = self.query_features(row);
-            entries.extend(features.into_iter().map(|(f, v)| (f, lane as u32, v)));
-        }
-        entries.sort_unstable_by_key(|&(f, lane, _)| (f, lane));
-        let mut at = 0;
-        while at < entries.len() {
-            let f = entries[at].0;
-            let mut query = Lanes::default();
-            let mut lanes = 0u32;
-            while at < entries.len() && entries[at].0 == f {
-                let (_, lane, v) = entries[at];
-                query.0[lane as usize] = v;
-                lanes |= 1 << lane;
-                at += 1;
-            }
-            let postings = self.postings_of(f);
-            accumulate(postings, &query, lanes, similarity, reached, touched);
-        }
-        let votes = queries
-            .iter()
-            .enumerate()
-            .map(|(lane, &(_, exclude))| {
-                if let Some(q) = exclude {
-                    similarity[q].0[lane] = 0.0; // the document itself is left out
-                }
-                let near: Vec<(u32, f32)> = touched[lane]
-                    .iter()
-                    .map(|&d| (d, similarity[d as usize].0[lane]))
-                    .filter(|&(_, s)| s > 0.0)
-                    .collect();
-                best(self.votes_of_nearest(near), keep)
-            })
-            .collect();
-        for list in touched.iter_mut() {
-            for &d in list.iter() {
-                similarity[d as usize] = Lanes::default();
-                reached[d as usize] = 0;
-            }
-            list.clear();
-        }
-        votes
+        let mut scratch = QueryScratch::new(self);
+        rows.iter()
+            .map(|r| self.votes_with((&r.indices, &r.values), None, &mut scratch))
+            .collect()
     }
 }
 
@@ -498,45 +586,87 @@ fn best(mut votes: Vec<Vote>, keep: usize) -> Vec<Vote> {
     votes
 }
 
-/// A query of a block: a row (columns and values) and the training document it leaves out,
-/// if any.
-type Query<'a> = ((&'a [u32], &'a [f32]), Option<usize>);
+/// Drafts whose neighbours one call of [`KnnIndex::votes_of_many`] finds (`dtag suggest`
+/// hands them out in blocks of this many, one block per worker at a time).
+pub const QUERY_BLOCK: usize = 32;
 
-/// Documents whose leave-one-out similarities are computed in one pass over the postings.
-pub const LANES: usize = 32;
+/// Lanes of the dense tier's dot products: its rows are padded to a multiple of this.
+const DOT_LANES: usize = 32;
 
-/// One training document's similarity to each query of a block (two cache lines).
-#[derive(Debug, Clone, Copy)]
-#[repr(C, align(64))]
-struct Lanes([f32; LANES]);
-
-impl Default for Lanes {
-    fn default() -> Self {
-        Lanes([0.0; LANES])
-    }
-}
-
-/// Per-thread buffers of [`KnnIndex::leave_one_out_votes`].
-struct BlockScratch {
-    /// Per training document, its similarity to each query of the block.
-    similarity: Vec<Lanes>,
-    /// Per training document, the queries (bits) that have reached it.
-    reached: Vec<u32>,
-    /// Per query, the documents it reached, in the order it reached them.
-    touched: Vec<Vec<u32>>,
-    /// The block's `(feature, lane, value)` entries.
-    entries: Vec<(u32, u32, f32)>,
-}
-
-impl BlockScratch {
-    fn new(n: usize) -> Self {
-        BlockScratch {
-            similarity: vec![Lanes::default(); n],
-            reached: vec![0; n],
-            touched: vec![Vec::new(); LANES],
-            entries: Vec::new(),
+/// Adds to each `(document, similarity)` of `near` its dense tier row's dot product with
+/// `query` (the draft's values on the tier's columns).
+fn add_dense_part(tier: &DenseTier, query: &[f32], near: &mut [(u32, f32)]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor supports AVX2, checked just above.
+            return unsafe { add_dense_part_avx2(tier, query, near) };
         }
     }
+    add_dense_part_portable(tier, query, near)
+}
+
+/// [`add_dense_part`] compiled for AVX2: the same operations in the same order (separate
+/// multiplies and adds, never fused), so the same bits as without it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn add_dense_part_avx2(tier: &DenseTier, query: &[f32], near: &mut [(u32, f32)]) {
+    add_dense_part_portable(tier, query, near)
+}
+
+#[inline(always)]
+fn add_dense_part_portable(tier: &DenseTier, query: &[f32], near: &mut [(u32, f32)]) {
+    // The candidates' rows are scattered over the tier (megabytes, beyond the core's own
+    // caches): each row is fetched a few candidates ahead, so its reading overlaps the
+    // dot products before it.
+    const AHEAD: usize = 4;
+    for &(d, _) in near.iter().take(AHEAD) {
+        prefetch(tier.row(d as usize));
+    }
+    for i in 0..near.len() {
+        if let Some(&(ahead, _)) = near.get(i + AHEAD) {
+            prefetch(tier.row(ahead as usize));
+        }
+        let (d, similarity) = &mut near[i];
+        *similarity += dot(query, tier.row(*d as usize));
+    }
+}
+
+/// Asks the processor to bring `row` into its caches (a hint: no effect on any value).
+#[inline(always)]
+fn prefetch(row: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in row.chunks(16) {
+        // SAFETY: prefetching reads nothing and cannot fault; the pointer is in bounds.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr().cast::<i8>(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
+/// `Σ a[i]·b[i]` over equal lengths that are multiples of [`DOT_LANES`], summed in
+/// [`DOT_LANES`] lanes (four vector registers of independent sums) and then across them by
+/// halves, always in this order.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; DOT_LANES];
+    for (x, y) in a.chunks_exact(DOT_LANES).zip(b.chunks_exact(DOT_LANES)) {
+        for i in 0..DOT_LANES {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    let mut width = DOT_LANES;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            lanes[i] += lanes[i + width];
+        }
+    }
+    lanes[0]
 }
 
 /// Keeps, of each feature's postings (`start[f]..start[f + 1]` of `postings`, in document
@@ -573,96 +703,6 @@ fn keep_highest_postings(
     postings.truncate(write);
     postings.shrink_to_fit();
     (start, postings)
-}
-
-/// Adds one feature's contribution to the block's similarities: for each posting `(d, w)`,
-/// `similarity[d][lane] += query[lane] * w` in every lane (a lane without the feature adds
-/// `0 · w = 0`, which changes nothing), and a document that a lane with the feature reaches
-/// for the first time is listed for that lane, in the order [`KnnIndex::votes`] lists it.
-fn accumulate(
-    postings: &[(u32, f32)],
-    query: &Lanes,
-    lanes: u32,
-    similarity: &mut [Lanes],
-    reached: &mut [u32],
-    touched: &mut [Vec<u32>],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the processor supports AVX2, checked just above.
-            return unsafe {
-                accumulate_avx2(postings, query, lanes, similarity, reached, touched)
-            };
-        }
-    }
-    for &(d, w) in postings {
-        let new = lanes & !reached[d as usize];
-        if new != 0 {
-            reach(d, new, reached, touched);
-        }
-        // Separate multiply and add (never fused), exactly as the lone query computes them.
-        for (s, &q) in similarity[d as usize].0.iter_mut().zip(&query.0) {
-            *s += q * w;
-        }
-    }
-}
-
-/// [`accumulate`] with explicit AVX: the lanes are four registers.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn accumulate_avx2(
-    postings: &[(u32, f32)],
-    query: &Lanes,
-    lanes: u32,
-    similarity: &mut [Lanes],
-    reached: &mut [u32],
-    touched: &mut [Vec<u32>],
-) {
-    use std::arch::x86_64::*;
-    const _: () = assert!(LANES == 32);
-    let q = query.0.as_ptr();
-    let (q0, q1, q2, q3) = (
-        _mm256_load_ps(q),
-        _mm256_load_ps(q.add(8)),
-        _mm256_load_ps(q.add(16)),
-        _mm256_load_ps(q.add(24)),
-    );
-    for &(d, w) in postings {
-        let new = lanes & !reached[d as usize];
-        if new != 0 {
-            reach(d, new, reached, touched);
-        }
-        // `Lanes` is 64-byte aligned: aligned loads and stores. Separate multiply and add
-        // (never fused), exactly as the lone query computes them.
-        let p = similarity[d as usize].0.as_mut_ptr();
-        let w = _mm256_set1_ps(w);
-        _mm256_store_ps(p, _mm256_add_ps(_mm256_load_ps(p), _mm256_mul_ps(q0, w)));
-        let p8 = p.add(8);
-        _mm256_store_ps(p8, _mm256_add_ps(_mm256_load_ps(p8), _mm256_mul_ps(q1, w)));
-        let p16 = p.add(16);
-        _mm256_store_ps(
-            p16,
-            _mm256_add_ps(_mm256_load_ps(p16), _mm256_mul_ps(q2, w)),
-        );
-        let p24 = p.add(24);
-        _mm256_store_ps(
-            p24,
-            _mm256_add_ps(_mm256_load_ps(p24), _mm256_mul_ps(q3, w)),
-        );
-    }
-}
-
-/// Lists document `d` for the lanes `new` that reach it for the first time.
-#[cold]
-#[inline(never)]
-fn reach(d: u32, new: u32, reached: &mut [u32], touched: &mut [Vec<u32>]) {
-    reached[d as usize] |= new;
-    let mut bits = new;
-    while bits != 0 {
-        touched[bits.trailing_zeros() as usize].push(d);
-        bits &= bits - 1;
-    }
 }
 
 #[cfg(test)]
@@ -768,10 +808,10 @@ mod tests {
         assert_eq!(KnnIndex::read_budget(100_000_000), MIN_READ_BUDGET);
     }
 
-    #[test]
-    fn blocked_leave_one_out_votes_equal_lone_queries_bit_for_bit() {
-        // 53 documents (four blocks, the last one partial) over 40 features, a few of them in
-        // nearly every document, as common characters are; pseudo-random but fixed.
+    /// 53 documents over 40 features, the first 4 in nearly every document (as common
+    /// characters are), the others in about a fifth; pseudo-random but fixed. Each
+    /// document has one to three of 7 descriptors.
+    fn corpus_with_common_features() -> (CsrMatrix, Vec<Vec<u32>>) {
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {
             state ^= state << 13;
@@ -801,18 +841,35 @@ mod tests {
                 l
             })
             .collect();
-        let x = CsrMatrix::from_dense(&dense);
-        // Budgets: unlimited (exact), and two that prune features and postings.
+        (CsrMatrix::from_dense(&dense), labels)
+    }
+
+    fn bits(votes: &[Vote]) -> Vec<(u32, u32, u32)> {
+        votes
+            .iter()
+            .map(|v| (v.label, v.share.to_bits(), v.nearest.to_bits()))
+            .collect()
+    }
+
+    #[test]
+    fn leave_one_out_and_batched_votes_equal_lone_queries_bit_for_bit() {
+        let (x, labels) = corpus_with_common_features();
+        // Budgets: unlimited (a dense tier), one that reads every document (a dense tier
+        // too) and one that prunes features and postings.
         for (neighbours, budget) in [(1, 0), (5, 0), (30, 0), (100, 0), (5, 120), (30, 40)] {
             let mut index = KnnIndex::new(x.clone(), &labels, neighbours);
             if budget > 0 {
                 index = KnnIndex::with_read_budget(index.data, budget);
-                // 120 prunes only features (no list is that long), 40 postings as well.
-                assert_eq!(index.postings.len() < x.nnz(), budget < 53);
+                // Queries that may not read every document have no dense tier (and then
+                // the postings hold every feature).
+                assert_eq!(index.dense.width > 0, budget >= 53);
+                // 40 prunes the longest lists.
+                if budget < 53 {
+                    assert!(index.postings.len() < x.nnz());
+                }
             }
             let loo = index.leave_one_out_votes(usize::MAX);
             assert_eq!(loo.len(), 53);
-            // Drafts in a batch (two blocks and a part) get a lone query's votes.
             let drafts: Vec<SparseRow> = (0..x.n_rows())
                 .map(|d| SparseRow {
                     indices: x.row(d).0.to_vec(),
@@ -821,32 +878,17 @@ mod tests {
                 .collect();
             let refs: Vec<&SparseRow> = drafts.iter().collect();
             for (draft, many) in drafts.iter().zip(index.votes_of_many(&refs)) {
-                let lone = index.votes(draft, None);
-                let bits = |v: &[Vote]| -> Vec<(u32, u32, u32)> {
-                    v.iter()
-                        .map(|v| (v.label, v.share.to_bits(), v.nearest.to_bits()))
-                        .collect()
-                };
-                assert_eq!(
-                    bits(&many),
-                    bits(&lone),
-                    "k = {neighbours}, budget {budget}"
-                );
+                assert_eq!(bits(&many), bits(&index.votes(draft, None)));
             }
-            for (d, blocked) in loo.iter().enumerate() {
+            for (d, left_out) in loo.iter().enumerate() {
                 let (indices, values) = x.row(d);
                 let row = SparseRow {
                     indices: indices.to_vec(),
                     values: values.to_vec(),
                 };
                 let lone = index.votes(&row, Some(d));
-                let bits = |v: &[Vote]| -> Vec<(u32, u32, u32)> {
-                    v.iter()
-                        .map(|v| (v.label, v.share.to_bits(), v.nearest.to_bits()))
-                        .collect()
-                };
                 assert_eq!(
-                    bits(blocked),
+                    bits(left_out),
                     bits(&lone),
                     "document {d}, k = {neighbours}, budget {budget}"
                 );
@@ -858,5 +900,102 @@ mod tests {
                 assert!(budget == 0 || read <= budget, "document {d} read {read}");
             }
         }
+    }
+
+    #[test]
+    fn the_dense_tier_adds_up_to_the_exact_cosine_neighbours() {
+        let (x, labels) = corpus_with_common_features();
+        // k = 5 rescores 80 documents: all 53, so the neighbours are exact.
+        let index = KnnIndex::new(x.clone(), &labels, 5);
+        assert!(index.rescored() >= x.n_rows());
+        // The features in more than a quarter of the documents are in the tier (padded to
+        // a multiple of 32 columns), and no postings hold them.
+        let mut documents = [0usize; 40];
+        for d in 0..x.n_rows() {
+            x.row(d).0.iter().for_each(|&f| documents[f as usize] += 1);
+        }
+        let common = documents.iter().filter(|&&n| n * 4 > 53).count();
+        assert!((4..40).contains(&common));
+        assert_eq!(index.dense.width, common.div_ceil(DOT_LANES) * DOT_LANES);
+        for f in 0..40u32 {
+            let dense = documents[f as usize] * 4 > 53;
+            assert_eq!(index.dense.column_of(f).is_some(), dense, "feature {f}");
+            assert_eq!(index.postings_of(f).is_empty(), dense, "feature {f}");
+        }
+        let dot_rows = |a: usize, b: usize| -> f32 {
+            let (ia, va) = x.row(a);
+            let (ib, vb) = x.row(b);
+            let mut s = 0.0;
+            for (i, &f) in ia.iter().enumerate() {
+                if let Some(j) = ib.iter().position(|&g| g == f) {
+                    s += va[i] * vb[j];
+                }
+            }
+            s
+        };
+        for d in 0..x.n_rows() {
+            let mut exact: Vec<(usize, f32)> = (0..x.n_rows())
+                .filter(|&e| e != d)
+                .map(|e| (e, dot_rows(d, e)))
+                .filter(|&(_, s)| s > 0.0)
+                .collect();
+            exact.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            exact.truncate(5);
+            let total: f32 = exact.iter().map(|e| e.1).sum();
+            let mut share = [0f32; 7];
+            for &(e, s) in &exact {
+                for &l in &labels[e] {
+                    share[l as usize] += s / total;
+                }
+            }
+            let (indices, values) = x.row(d);
+            let row = SparseRow {
+                indices: indices.to_vec(),
+                values: values.to_vec(),
+            };
+            let votes = index.votes(&row, Some(d));
+            assert_eq!(votes.len(), share.iter().filter(|&&s| s > 0.0).count());
+            for v in votes {
+                assert!(
+                    (v.share - share[v.label as usize]).abs() < 1e-5,
+                    "document {d}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_draft_rescores_the_documents_its_sparse_features_bring_closest() {
+        // 100 documents share a common feature 0; documents 0..20 also have the rarer
+        // feature 1, with decreasing weight. Document 99 has feature 0 alone: the most
+        // similar to a draft made mostly of feature 0, but the draft's feature 1 reaches 20
+        // documents, more than the 16 a single neighbour rescores, so the neighbour comes
+        // from the closest of those.
+        let rows: Vec<Vec<f32>> = (0..100)
+            .map(|d| match d {
+                0..20 => {
+                    let rare = 0.9 - d as f32 * 0.01;
+                    vec![(1.0 - rare * rare).sqrt(), rare]
+                }
+                99 => vec![1.0, 0.0],
+                _ => vec![0.5, 0.0],
+            })
+            .collect();
+        let labels: Vec<Vec<u32>> = (0..100).map(|d| vec![u32::from(d == 99)]).collect();
+        let index = KnnIndex::new(CsrMatrix::from_dense(&rows), &labels, 1);
+        assert_eq!(index.rescored(), 16);
+        let draft = SparseRow {
+            indices: vec![0, 1],
+            values: vec![0.99, 0.14],
+        };
+        let votes = index.votes(&draft, None);
+        assert_eq!(votes.len(), 1);
+        assert_eq!(votes[0].label, 0);
+        // A draft none of whose sparse features reach 16 documents rescores them all.
+        let common_only = SparseRow {
+            indices: vec![0],
+            values: vec![1.0],
+        };
+        assert_eq!(index.votes(&common_only, None)[0].label, 1);
     }
 }
