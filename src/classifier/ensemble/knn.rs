@@ -86,20 +86,15 @@ struct DenseTier {
 }
 
 impl DenseTier {
-    /// The tier of `rows` over `n_features` features: their features in more than
-    /// [`DENSE_FEATURE_SHARE`] of the rows (at most [`MAX_DENSE_FEATURES`], the most common
-    /// first, ties by feature); none when a query may not read every row (`read_budget`).
-    /// Larger indexes read their queries' most distinctive features under the budget.
-    fn of(rows: &KnnRows, n_features: usize, read_budget: usize) -> Self {
-        let n = rows.len();
+    /// The tier of `rows`, whose features are in `documents[f]` rows each: the features in
+    /// more than [`DENSE_FEATURE_SHARE`] of the rows (at most [`MAX_DENSE_FEATURES`], the
+    /// most common first, ties by feature); none when a query may not read every row
+    /// (`read_budget`). Larger indexes read their queries' most distinctive features under
+    /// the budget.
+    fn of(rows: &KnnRows, documents: &[usize], read_budget: usize) -> Self {
+        let (n, n_features) = (rows.len(), documents.len());
         if n > read_budget || n == 0 {
             return DenseTier::default();
-        }
-        let mut documents = vec![0usize; n_features];
-        for (indices, _) in rows.iter() {
-            for &f in indices {
-                documents[f as usize] += 1;
-            }
         }
         let mut common: Vec<u32> = (0..n_features as u32)
             .filter(|&f| documents[f as usize] as f64 > DENSE_FEATURE_SHARE * n as f64)
@@ -284,16 +279,23 @@ impl KnnIndex {
 
     /// [`Self::from_data`] with a given read budget (tests give small indexes small ones).
     fn with_read_budget(data: KnnData, read_budget: usize) -> Self {
-        let dense = DenseTier::of(&data.rows, data.n_features, read_budget);
-        let in_postings = |f: u32| dense.column_of(f).is_none();
-        let mut counts = vec![0usize; data.n_features + 1];
+        let mut documents = vec![0usize; data.n_features];
         for (indices, _) in data.rows.iter() {
-            for &f in indices.iter().filter(|&&f| in_postings(f)) {
-                counts[f as usize + 1] += 1;
+            for &f in indices {
+                documents[f as usize] += 1;
             }
         }
+        let dense = DenseTier::of(&data.rows, &documents, read_budget);
+        let in_postings = |f: u32| dense.column_of(f).is_none();
+        // Where each feature's postings start (the dense tier's features have none).
+        let mut counts = vec![0usize; data.n_features + 1];
         for f in 0..data.n_features {
-            counts[f + 1] += counts[f];
+            let own = if in_postings(f as u32) {
+                documents[f]
+            } else {
+                0
+            };
+            counts[f + 1] = counts[f] + own;
         }
         let mut next = counts.clone();
         let mut postings = vec![(0u32, 0f32); counts[data.n_features]];
@@ -512,9 +514,9 @@ impl KnnIndex {
         self.votes_of_nearest(near)
     }
 
-    /// The votes of the best `neighbours` of `near` (documents with their similarity, in the
-    /// order they were first reached): one path for a draft and for the leave-one-out votes,
-    /// so both rank and sum exactly alike.
+    /// The votes of the best `neighbours` of `near` (documents with their similarity, in an
+    /// order that depends on the query alone): one path for a draft and for the leave-one-out
+    /// votes, so both rank and sum exactly alike.
     fn votes_of_nearest(&self, mut near: Vec<(u32, f32)>) -> Vec<Vote> {
         let by_similarity =
             |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
