@@ -143,14 +143,11 @@ impl DenseTier {
     }
 }
 
-/// Per-query buffers, reused by the queries of one thread; zero (false) between queries.
+/// Per-query buffers, reused by the queries of one thread; zero between queries.
 struct QueryScratch {
     /// Per training document, its similarity so far.
     similarity: Vec<f32>,
-    /// Per training document, whether the query has reached it.
-    reached: Vec<bool>,
-    /// The documents reached, in the order first reached (room for every document and one
-    /// more, written before it is known whether the document is new).
+    /// The documents the query reached.
     touched: Vec<u32>,
     /// The query's values on the dense tier's columns.
     dense_query: Vec<f32>,
@@ -158,11 +155,9 @@ struct QueryScratch {
 
 impl QueryScratch {
     fn new(index: &KnnIndex) -> Self {
-        let n = index.data.rows.len();
         QueryScratch {
-            similarity: vec![0.0; n],
-            reached: vec![false; n],
-            touched: vec![0; n + 1],
+            similarity: vec![0.0; index.data.rows.len()],
+            touched: Vec::new(),
             dense_query: vec![0.0; index.dense.width],
         }
     }
@@ -421,7 +416,6 @@ impl KnnIndex {
     ) -> Vec<Vote> {
         let QueryScratch {
             similarity,
-            reached,
             touched,
             dense_query,
         } = scratch;
@@ -442,8 +436,8 @@ impl KnnIndex {
         }
         let n = self.data.rows.len();
         let features = self.query_features((&sparse_indices, &sparse_values));
-        let similarity = &mut similarity[..];
-        let touched: &[u32] = if n <= self.read_budget {
+        touched.clear();
+        if n <= self.read_budget {
             // A query that may reach every document adds up its postings without noting
             // which documents are new (no branch, no dependency between postings), then
             // finds them by one pass over the similarities, in document order.
@@ -452,35 +446,20 @@ impl KnnIndex {
                     similarity[d as usize] += v * w;
                 }
             }
-            let mut count = 0;
-            for (d, &s) in similarity.iter().enumerate() {
-                if s != 0.0 {
-                    touched[count] = d as u32;
-                    count += 1;
-                }
-            }
-            &touched[..count]
+            touched.extend((0..n as u32).filter(|&d| similarity[d as usize] != 0.0));
         } else {
             // A query of a large index reaches a few of its documents: it lists them as it
             // reaches them.
-            let mut count = 0;
             for (f, v) in features {
                 for &(d, w) in self.postings_of(f) {
-                    let d = d as usize;
-                    if !reached[d] {
-                        reached[d] = true;
-                        touched[count] = d as u32;
-                        count += 1;
+                    if similarity[d as usize] == 0.0 {
+                        touched.push(d);
                     }
-                    similarity[d] += v * w;
+                    similarity[d as usize] += v * w;
                 }
             }
-            let touched = &touched[..count];
-            for &d in touched {
-                reached[d as usize] = false;
-            }
-            touched
-        };
+        }
+        let touched = &touched[..];
         let rescored = self.rescored();
         let mut near: Vec<(u32, f32)> = if has_dense && touched.len() < rescored.min(n) {
             // Too few documents reached to choose among: every one is a candidate.
