@@ -30,8 +30,9 @@ pub const PART_MAGIC: &[u8; 8] = b"DTAGPART";
 /// the optional ensemble (neighbours, lexicon, fusion) and one shared calibration. Version 7
 /// adds the training memory (what an update learns with). Version 8 adds the fusion of unseen
 /// concepts and the rarity of a label's words (a sixteenth fusion feature, kept with every
-/// mention), for models of a thesaurus alone and small corpora.
-pub const FORMAT_VERSION: u32 = 8;
+/// mention), for models of a thesaurus alone and small corpora. Version 9 adds how common a
+/// descriptor's mention is across the training texts (a seventeenth fusion feature).
+pub const FORMAT_VERSION: u32 = 9;
 const HEADER_LEN: usize = 32;
 /// A payload is believed to be at most this many times its compressed size. Models compress
 /// 1.3 to 1.5 times at level 3 (measured on the demo, pruned and synthetic models: weights are

@@ -25,7 +25,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::features::sparse::{CsrMatrix, SparseRow};
 use crate::metrics::RankingFigures;
-pub use fusion::{lexical_only, prior_weights, Features, Fusion, Member, FEATURES, N_FEATURES};
+pub use fusion::{
+    corpus_share, lexical_only, prior_weights, Features, Fusion, Member, FEATURES, N_FEATURES,
+};
 pub use knn::{KnnData, KnnIndex, KnnRows, Vote};
 pub use lexicon::{Lexicon, LexiconData, Mention};
 
@@ -33,7 +35,7 @@ pub use lexicon::{Lexicon, LexiconData, Mention};
 /// under 0.001); the same floor stands for "no one-vs-rest evidence" in the features.
 pub const OVR_FLOOR: f32 = -6.9;
 /// At most this many candidate rows fit the fusion (a fixed, evenly spaced share of the
-/// documents beyond it): fifteen weights need far fewer.
+/// documents beyond it): eighteen weights need far fewer.
 const MAX_FUSION_ROWS: usize = 1_000_000;
 /// Below this many training documents the fused ranking is kept without comparing it with
 /// one-vs-rest alone: out-of-fold figures of a few dozen documents are noise, the fusion is
@@ -482,6 +484,11 @@ impl Ensemble {
                 f[12] = m.preferred as u8 as f32;
                 f[13] = 1.0 / m.ambiguity.max(1) as f32;
                 f[15] = m.rarity;
+                // The corpus without this document, when it is a training document scored
+                // out of sample (it mentions the descriptor: that is how it got here).
+                let mentioned_elsewhere = lexicon.data().mentioned_in[m.descriptor as usize]
+                    .saturating_sub(ev.leave_out.is_some() as u32);
+                f[17] = fusion::corpus_share(mentioned_elsewhere, documents);
             }
         }
         let mut out: Vec<(u32, Features)> = features.into_iter().collect();
@@ -703,5 +710,86 @@ impl Ensemble {
             },
             report,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{Analyzer, AnalyzerConfig, Language};
+
+    /// The `lex_corpus_share` feature of every candidate of `evidence`.
+    fn corpus_shares(ensemble: &Ensemble, evidence: &Evidence) -> FxHashMap<u32, f32> {
+        let at = FEATURES
+            .iter()
+            .position(|(n, _)| *n == "lex_corpus_share")
+            .unwrap();
+        ensemble
+            .rank(evidence)
+            .iter()
+            .map(|c| (c.label, c.features[at]))
+            .collect()
+    }
+
+    #[test]
+    fn a_label_most_training_texts_mention_counts_as_common_whether_chosen_or_not() {
+        let analyzer = Analyzer::new(AnalyzerConfig::for_language(Language::Fi)).unwrap();
+        // Descriptor 0 is trained; 1 and 2 are thesaurus concepts no document carries.
+        let labels = [
+            (0, "kirjastot", true),
+            (1, "tarot", true),
+            (2, "lainat", true),
+        ];
+        let lexicon = Lexicon::build(&analyzer, labels, 3);
+        let texts = [
+            "kirjastot ja lainat",
+            "kirjastot ja lainat",
+            "kirjastot, lainat ja tarot",
+            "kirjastot",
+        ];
+        let found: Vec<Vec<Mention>> = texts
+            .iter()
+            .map(|t| lexicon.mentions(&analyzer, t))
+            .collect();
+        let gold = vec![vec![0], vec![0], vec![], vec![0]];
+        let params = EnsembleParams {
+            neighbours: 0,
+            ..EnsembleParams::default()
+        };
+        let (ensemble, _) = Ensemble::from_prior(
+            &params,
+            CsrMatrix::from_rows(vec![SparseRow::default(); 4], 1),
+            &gold,
+            Some((lexicon, found.clone())),
+            vec![3, 0, 0],
+            1,
+        )
+        .unwrap();
+        let lexicon = ensemble.lexicon().unwrap();
+        let draft = Evidence {
+            ovr: OvrScores::All(&[0.0]),
+            votes: Vec::new(),
+            mentions: lexicon.mentions(&analyzer, "Kirjastot, tarot ja lainat"),
+            leave_out: None,
+        };
+        let share = corpus_shares(&ensemble, &draft);
+        // Mentioned by 4, 3 and 1 of the 4 texts, chosen or not.
+        assert!((share[&0] - 1.0).abs() < 1e-6, "{share:?}");
+        assert!(share[&2] > share[&1] && share[&1] > 0.0, "{share:?}");
+        assert!((share[&1] - corpus_share(1, 4)).abs() < 1e-6);
+
+        // A training document scored out of sample is not part of its own corpus.
+        let third = Evidence {
+            ovr: OvrScores::Kept(&[]),
+            votes: Vec::new(),
+            mentions: found[2].clone(),
+            leave_out: Some(&gold[2]),
+        };
+        let held_out = corpus_shares(&ensemble, &third);
+        assert_eq!(held_out[&1], 0.0, "only this document mentions tarot");
+        assert!(
+            (held_out[&2] - corpus_share(2, 3)).abs() < 1e-6,
+            "{held_out:?}"
+        );
     }
 }
