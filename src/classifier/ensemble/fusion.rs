@@ -100,12 +100,12 @@ pub fn lexical_only(f: &Features) -> Features {
 /// the longest matched label's words over 4, `rarity` how rare the label's words are among
 /// the thesaurus's labels). How common the mention is across the training texts
 /// (`lex_corpus_share`, [`corpus_share`]) has prior weight 0 and is 0 below
-/// `ALWAYS_FUSE_BELOW` documents: on fewer texts, what is common in them is chance as much as
-/// the domain (at kirjastonhoitaja's first 100 documents its fitted weights were −0.4 and
-/// −0.3, and P@1 went 0.465 → 0.458); a fusion fitted on a larger corpus weighs it as that
-/// corpus shows (kirjastonhoitaja's 2,625 documents: −5.3 in the main fusion, −1.9 in the
-/// unseen one). *Why these:* an indexer picks the concepts a text is about, which
-/// it names often, early and throughout; a long or rare label is specific, a label shared by
+/// `ALWAYS_FUSE_BELOW` documents (`measured_as_a_whole`): on fewer texts, what is common in
+/// them is chance as much as the domain (at kirjastonhoitaja's first 100 documents its
+/// fitted weights were −0.4 and −0.3, and P@1 went 0.465 → 0.458); a fusion fitted on a
+/// larger corpus weighs it as that corpus shows (kirjastonhoitaja's 2,625 documents: −5.3
+/// in the main fusion, −1.9 in the unseen one). *Why these:* an indexer picks the concepts
+/// a text is about, which it names often, early and throughout; a long or rare label is specific, a label shared by
 /// several concepts or made of words many labels have is not. A single mention of a
 /// one-word label, halfway through, of middling rarity scores about 0.25; a rare label
 /// named three times from the first lines on about 0.8. The level is that of real indexing:

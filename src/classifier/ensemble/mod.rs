@@ -42,6 +42,14 @@ const MAX_FUSION_ROWS: usize = 1_000_000;
 /// mostly its prior there, and without it the thesaurus's concepts could not be proposed.
 pub const ALWAYS_FUSE_BELOW: usize = 200;
 
+/// Whether a corpus of `documents` is measured as a whole: how common a mention is across its
+/// texts (`lex_corpus_share`) and the level of the concepts none of them carried
+/// ([`fusion::level_shift`]). Not below [`ALWAYS_FUSE_BELOW`]: on fewer texts, what is common
+/// in them, and how often a held-out concept was chosen, is chance as much as the domain.
+fn measured_as_a_whole(documents: usize) -> bool {
+    documents >= ALWAYS_FUSE_BELOW
+}
+
 /// Ensemble settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnsembleParams {
@@ -488,10 +496,9 @@ impl Ensemble {
                 f[15] = m.rarity;
                 // The corpus without this document, when it is a training document scored
                 // out of sample (it mentions the descriptor: that is how it got here).
-                // Below `ALWAYS_FUSE_BELOW` documents it stays 0 (see `prior_weights`).
-                let mentioned_elsewhere = lexicon.data().mentioned_in[m.descriptor as usize]
-                    .saturating_sub(ev.leave_out.is_some() as u32);
-                if self.documents >= ALWAYS_FUSE_BELOW {
+                if measured_as_a_whole(self.documents) {
+                    let mentioned_elsewhere = lexicon.data().mentioned_in[m.descriptor as usize]
+                        .saturating_sub(ev.leave_out.is_some() as u32);
                     f[17] = fusion::corpus_share(mentioned_elsewhere, documents);
                 }
             }
@@ -635,9 +642,9 @@ impl Ensemble {
         let (mut unseen_candidates, mut unseen_candidates_gold) = (Vec::new(), Vec::new());
         for (d, candidates) in per_doc.iter().enumerate().step_by(stride) {
             for (l, f) in candidates {
-                // Unseen candidates teach neither fusion: a thesaurus concept no training
-                // document carries is never gold here by construction, and one only this
-                // document carries always is.
+                // Unseen candidates teach neither fusion's weights: a thesaurus concept no
+                // training document carries is never gold here by construction, and one only
+                // this document carries always is. Together they set the unseen level below.
                 let is = gold[d].contains(l);
                 if is_unseen(f) {
                     unseen_candidates.push(*f);
@@ -672,10 +679,10 @@ impl Ensemble {
         // carried: the concepts only this document carries (gold) and those no document
         // carries (never gold), the mix a draft's thesaurus-only candidates are drawn from.
         // They count as far as the corpus's indexers choose freely ([`openness`]): in a
-        // closed corpus they are never gold because nothing outside its set could be. Not
-        // below `ALWAYS_FUSE_BELOW` documents, whose held-out rows are too few to set it
-        // (the first 100 of kirjastonhoitaja: P@1 0.465 → 0.449 with it).
-        let level_shift = if gold.len() >= ALWAYS_FUSE_BELOW {
+        // closed corpus they are never gold because nothing outside its set could be. Only
+        // for a corpus measured as a whole (the first 100 of kirjastonhoitaja: P@1 0.465 →
+        // 0.449 with it).
+        let level_shift = if measured_as_a_whole(gold.len()) {
             let values: Vec<f32> = unseen_candidates
                 .iter()
                 .map(|f| ensemble.unseen.logit(f))
