@@ -440,8 +440,10 @@ fn the_un_example_gets_thesaurus_concepts_alike_raw_or_segmented() {
     );
     eprintln!("default: {} of {}: {a:?}", hits(&a), a.len());
     assert_eq!(a, b, "the same suggestions with and without spaces");
-    // The issue asks ≥ 6 at precision ≥ 0.6; measured 5 of 10 (see the README).
+    // The issue asks ≥ 6 at precision ≥ 0.6; measured 5 of 8 (see the README): the precision
+    // holds, the count does not.
     assert!(hits(&a) >= 5, "{a:?}");
+    assert!(hits(&a) as f64 >= 0.6 * a.len() as f64, "{a:?}");
 }
 
 /// Starts `dtag serve` on `model` (project `p`), posts `text` to its suggest endpoint and
