@@ -10,6 +10,11 @@
 //! counting, TF-IDF weighing, the lexicon's word ids), one-vs-rest decision values, the
 //! neighbours' votes (batched as `suggest` does, and one query at a time), the lexicon's
 //! mentions, and the fusion's candidates and ranking.
+//!
+//! `the_ensembles_candidates_with_their_evidence` writes, for labelled drafts, every
+//! candidate's fused value and features with whether it is gold (to `DTAG_PROFILE_OUT`):
+//! `scripts/fusion_ceiling.py` reads it to show how far any reweighting of that evidence
+//! could rank (docs/learning.md).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -230,4 +235,43 @@ fn neighbour_candidates_hold_the_exact_neighbours() {
             shares.join(", ")
         );
     }
+}
+
+#[test]
+#[ignore = "a measurement: run with DTAG_PROFILE_MODEL, DTAG_PROFILE_DRAFTS (labelled) and DTAG_PROFILE_OUT"]
+fn the_ensembles_candidates_with_their_evidence() {
+    let Some((model, drafts)) = measured_files() else {
+        return;
+    };
+    let Some(out) = std::env::var_os("DTAG_PROFILE_OUT") else {
+        eprintln!("set DTAG_PROFILE_OUT");
+        return;
+    };
+    let model = Model::load(&model).expect("model");
+    let names = model.descriptors.clone();
+    let suggester = dtag::predict::Suggester::new(model).expect("analyzer");
+    let (corpus, _, _) = dtag::formats::read_corpus(&[drafts], None, None, false).expect("drafts");
+    // One line per candidate: document, fused value, gold (0/1), then every feature in
+    // `FEATURES` order; one `#gold` line per document with its number of descriptors.
+    let mut table = String::from("document\tvalue\tgold");
+    for (name, _) in dtag::classifier::ensemble::FEATURES {
+        table.push('\t');
+        table.push_str(name);
+    }
+    table.push('\n');
+    for (d, doc) in corpus.documents.iter().enumerate() {
+        for ranked in suggester.ranking(&doc.body, 200).ranked {
+            let Some(features) = ranked.evidence else {
+                panic!("a model with an ensemble");
+            };
+            let gold = doc.descriptors.contains(&names[ranked.label]) as u8;
+            table.push_str(&format!("{d}\t{}\t{gold}", ranked.decision_value));
+            for x in features {
+                table.push_str(&format!("\t{x}"));
+            }
+            table.push('\n');
+        }
+        table.push_str(&format!("#gold\t{d}\t{}\n", doc.descriptors.len()));
+    }
+    std::fs::write(&out, table).expect("the table written");
 }
