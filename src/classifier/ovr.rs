@@ -300,9 +300,71 @@ pub struct OneVsRest {
     labels: Vec<u32>,
     weights: Vec<f32>,
     intercepts: Vec<f32>,
+    /// The weights of the features most labels weigh, as full rows, built on first use
+    /// (derived from the fields above, never stored).
+    #[serde(skip)]
+    dense: DenseRows,
+}
+
+/// The rows of the features that at least a [`DENSE_SHARE`] of the labels weigh, each with a
+/// weight for every label (0 for the labels it has none for).
+///
+/// *Why:* the features a draft has are mostly the common ones, and those are weighed by
+/// nearly every label (on cail2018, 1,000 of its 16,836 features carry 80 % or more of the
+/// 248 labels). Added to the logits as one contiguous row, in vector registers, they cost a
+/// fraction of a scatter through their labels. The sums are the same: each label still gets
+/// `w · x` for each feature, in feature order, and a label a feature does not weigh gets
+/// `0 · x`, which leaves its sum as it was (a `−0.0` sum becomes `+0.0`, an equal number).
+#[derive(Debug, Clone, Default)]
+struct DenseRows(std::sync::OnceLock<DenseTable>);
+
+#[derive(Debug, Clone)]
+struct DenseTable {
+    /// Per feature: its row in `weights`, or `u32::MAX` when it is scored sparsely.
+    row_of: Vec<u32>,
+    /// Rows of `n_labels` weights.
+    weights: Vec<f32>,
+}
+
+/// How many of the labels a feature must weigh to be scored as a full row: from a quarter
+/// on, a full row takes at most twice the memory of its sparse entries (4 bytes a label
+/// against 8 an entry).
+const DENSE_SHARE: (usize, usize) = (1, 4);
+
+impl PartialEq for DenseRows {
+    /// Always: the rows are a function of the weights, which the model compares.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl OneVsRest {
+    /// The [`DenseRows`] of this model, built on the first call.
+    fn dense_table(&self) -> &DenseTable {
+        self.dense.0.get_or_init(|| {
+            let mut row_of = vec![u32::MAX; self.n_features];
+            let mut weights = Vec::new();
+            let mut rows = 0u32;
+            for (j, row) in row_of.iter_mut().enumerate() {
+                let (s, e) = (
+                    self.feature_ptr[j] as usize,
+                    self.feature_ptr[j + 1] as usize,
+                );
+                if (e - s) * DENSE_SHARE.1 < self.n_labels * DENSE_SHARE.0 || e == s {
+                    continue;
+                }
+                *row = rows;
+                rows += 1;
+                let start = weights.len();
+                weights.resize(start + self.n_labels, 0f32);
+                for (&l, &w) in self.labels[s..e].iter().zip(&self.weights[s..e]) {
+                    weights[start + l as usize] = w;
+                }
+            }
+            DenseTable { row_of, weights }
+        })
+    }
+
     /// Joins solved labels (every label `0..n_labels` once, by ascending index, as
     /// [`ValidOneVsRestParams::solve_blocks`] returns them or several of its results
     /// concatenated and sorted) into one model, and returns what each label's reducer kept.
@@ -373,6 +435,7 @@ impl OneVsRest {
             labels,
             weights,
             intercepts,
+            dense: DenseRows::default(),
         }
     }
 
@@ -435,9 +498,19 @@ impl OneVsRest {
     /// Decision values (logits) of every label for one row, written into `out`.
     pub fn decision_into(&self, indices: &[u32], values: &[f32], out: &mut [f32]) {
         out.copy_from_slice(&self.intercepts);
+        let dense = self.dense_table();
         for (&j, &x) in indices.iter().zip(values) {
             let j = j as usize;
             if j >= self.n_features {
+                continue;
+            }
+            let row = dense.row_of[j];
+            if row != u32::MAX {
+                let start = row as usize * self.n_labels;
+                let weights = &dense.weights[start..start + self.n_labels];
+                for (o, &w) in out.iter_mut().zip(weights) {
+                    *o += w * x;
+                }
                 continue;
             }
             let (s, e) = (
@@ -513,5 +586,41 @@ mod tests {
         let probs: Array2<f32> = model.predict(&data);
         assert!(probs[[0, 0]] > 0.5 && probs[[0, 1]] < 0.5);
         assert!(probs[[2, 1]] > 0.5 && probs[[2, 0]] < 0.5);
+    }
+
+    #[test]
+    fn full_rows_and_sparse_entries_give_the_scatters_sums() {
+        // Eight labels: feature 0 weighed by all (a full row), feature 1 by one (sparse),
+        // feature 2 by three (a quarter or more: a full row with zeros), feature 3 by none.
+        let per_label: Vec<LabelWeights> = (0..8u32)
+            .map(|l| {
+                let mut w = vec![(0, 0.3 * l as f32 - 1.1)];
+                if l == 5 {
+                    w.push((1, 2.5));
+                }
+                if l % 3 == 0 {
+                    w.push((2, -0.7 - l as f32));
+                }
+                (w, 0.1 * l as f32)
+            })
+            .collect();
+        let model = OneVsRest::from_label_weights(4, per_label.clone());
+        let dense = model.dense_table();
+        assert_ne!(dense.row_of[0], u32::MAX);
+        assert_eq!(dense.row_of[1], u32::MAX);
+        assert_ne!(dense.row_of[2], u32::MAX);
+        assert_eq!(dense.row_of[3], u32::MAX);
+        let (indices, values) = ([0u32, 1, 2, 3, 9], [0.4f32, 0.25, 1.5, 0.3, 1.0]);
+        let mut out = vec![0f32; 8];
+        model.decision_into(&indices, &values, &mut out);
+        for (l, (weights, intercept)) in per_label.iter().enumerate() {
+            let mut expected = *intercept;
+            for (&j, &x) in indices.iter().zip(&values) {
+                if let Some(&(_, w)) = weights.iter().find(|&&(f, _)| f == j) {
+                    expected += w * x;
+                }
+            }
+            assert_eq!(out[l].to_bits(), expected.to_bits(), "label {l}");
+        }
     }
 }
