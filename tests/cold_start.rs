@@ -440,9 +440,10 @@ fn the_un_example_gets_thesaurus_concepts_alike_raw_or_segmented() {
     );
     eprintln!("default: {} of {}: {a:?}", hits(&a), a.len());
     assert_eq!(a, b, "the same suggestions with and without spaces");
-    // The issue asks ≥ 6 at precision ≥ 0.6; measured 5 of 8 (see the README): the precision
-    // holds, the count does not.
-    assert!(hits(&a) >= 5, "{a:?}");
+    // The issue's bar: ≥ 6 at precision ≥ 0.6 (measured 6 of 9: INTERNATIONAL SECURITY is
+    // named only by 国际和平与安全, read through the coordination).
+    assert!(hits(&a) >= 6, "{a:?}");
+    assert!(a.iter().any(|d| d == "INTERNATIONAL SECURITY"), "{a:?}");
     assert!(hits(&a) as f64 >= 0.6 * a.len() as f64, "{a:?}");
 }
 

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use dtag::analysis::Analyzer;
 use dtag::classifier::ensemble::knn::{DENSE_FEATURE_SHARE, QUERY_BLOCK, RESCORED_PER_NEIGHBOUR};
+use dtag::classifier::ensemble::WordSequence;
 use dtag::features::sparse::SparseRow;
 use dtag::model::Model;
 
@@ -79,8 +80,12 @@ fn where_a_suggestion_spends_its_time() {
         texts
             .iter()
             .map(|t| {
-                let mut words: Vec<u32> = Vec::new();
-                let mut observe = |w: &str| words.push(lexicon.map_or(u32::MAX, |l| l.word_id(w)));
+                let mut words = WordSequence::default();
+                let mut observe = |w: &str| {
+                    if let Some(l) = lexicon {
+                        words.push(l, w)
+                    }
+                };
                 let observer: Option<&mut dyn FnMut(&str)> = match lexicon {
                     Some(_) => Some(&mut observe),
                     None => None,
@@ -88,7 +93,7 @@ fn where_a_suggestion_spends_its_time() {
                 let (row, _) = model.vectorizer.analyse(&analyzer, t, observer);
                 (row, words)
             })
-            .collect::<Vec<(SparseRow, Vec<u32>)>>()
+            .collect::<Vec<(SparseRow, WordSequence)>>()
     });
     let (ovr, logits) = time(|| {
         analysed
@@ -128,13 +133,13 @@ fn where_a_suggestion_spends_its_time() {
         let (mentions, found) = time(|| {
             analysed
                 .iter()
-                .map(|(_, words)| lexicon.map_or_else(Vec::new, |l| l.mentions_of_ids(words)))
+                .map(|(_, words)| lexicon.map_or_else(Vec::new, |l| l.mentions_of_sequence(words)))
                 .collect::<Vec<_>>()
         });
         let (fusion, _) = time(|| {
             let mut kept = 0usize;
             for ((v, l), m) in votes.iter().zip(&logits).zip(&found) {
-                let mut ev = e.evidence_with_votes(v.clone(), l, &[]);
+                let mut ev = e.evidence_with_votes(v.clone(), l, &WordSequence::default());
                 ev.mentions = m.clone();
                 kept += e.rank(&ev).len();
             }

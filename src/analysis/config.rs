@@ -91,6 +91,23 @@ impl Language {
 
     /// Function words dropped before stemming (NLTK's lists); none for Chinese, where
     /// `MinChars` already drops the one-character function words.
+    /// The coordinating conjunctions (and, or) between two words that may share a modifier
+    /// or a head: 国际和平与安全 is 国际和平 and 国际安全, `regional and subregional
+    /// organizations` are regional ones and subregional ones. Only words the filters drop
+    /// (too short, or stop words) are listed, so marking them changes no term.
+    pub(crate) fn coordinators(self) -> &'static [&'static str] {
+        match self {
+            Language::Zh => &["和", "与", "及", "或"],
+            Language::En => &["and", "or"],
+            Language::Fi => &["ja", "tai"],
+            Language::Fr => &["et", "ou"],
+            Language::Es => &["y", "e", "o", "u"],
+            Language::Ru => &["и", "или"],
+            // Arabic writes `and` (و) as a prefix of the next word.
+            Language::Ar => &[],
+        }
+    }
+
     pub(crate) fn stop_words(self) -> &'static [&'static str] {
         match self {
             Language::Zh => &[],

@@ -88,7 +88,15 @@ pub struct Analyzer {
 pub(crate) enum Term<'a> {
     Text(&'a str),
     Han(char),
+    /// A coordinating conjunction between words ([`Language::coordinators`]): no term (the
+    /// filters drop it), but where it stood tells the label lexicon of elided words.
+    Coordinator,
 }
+
+/// How a [`Term::Coordinator`] is written in a list of words handed over as strings (the
+/// words a training document's labels are matched in): no analysed word can be it, since
+/// the filters trim every word's non-alphanumeric ends.
+pub const COORDINATOR_MARK: &str = "\u{1}";
 
 impl std::fmt::Debug for Analyzer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -154,6 +162,7 @@ impl Analyzer {
                 gram.push(c);
                 emit(&gram);
             }
+            Term::Coordinator => {}
         })
     }
 
@@ -199,11 +208,12 @@ impl Analyzer {
     /// The filtered words of one whitespace-free chunk, segmented in bounded pieces.
     fn segment(&self, chunk: &str, emit: &mut dyn FnMut(Term<'_>)) {
         segment_pieces(chunk, |piece| {
-            self.segmenter.segment(piece, &mut |word| {
-                if let Some(token) = self.filter(word) {
-                    emit(Term::Text(&token));
-                }
-            })
+            self.segmenter
+                .segment(piece, &mut |word| match self.filter(word) {
+                    Some(token) => emit(Term::Text(&token)),
+                    None if self.is_coordinator(word) => emit(Term::Coordinator),
+                    None => {}
+                })
         });
     }
 
@@ -232,6 +242,14 @@ impl Analyzer {
             token = filter.apply(token)?;
         }
         Some(token)
+    }
+
+    /// Whether a word the filters dropped is one of the language's coordinating
+    /// conjunctions.
+    fn is_coordinator(&self, word: &str) -> bool {
+        self.config.language.coordinators().iter().any(|c| {
+            c.len() == word.len() && word.chars().flat_map(char::to_lowercase).eq(c.chars())
+        })
     }
 
     /// The tokens of `text`, collected.

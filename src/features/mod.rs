@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{Analyzer, Term, CHAR_NGRAM_PREFIX};
+use crate::analysis::{Analyzer, Term, CHAR_NGRAM_PREFIX, COORDINATOR_MARK};
 use crate::error::{Error, Result};
 use crate::progress::Stage;
 use sparse::{CsrMatrix, SparseRow};
@@ -273,6 +273,12 @@ impl<'t> PartialCounts<'t> {
         for (text, mut doc) in self.normalized.drain(..).zip(self.ngrams.drain(..)) {
             sequence.clear();
             analyzer.for_each_word_of_normalized(&text, &mut |term| {
+                if term == Term::Coordinator {
+                    if observe.is_some() {
+                        sequence.push(COORDINATOR_IN_SEQUENCE);
+                    }
+                    return;
+                }
                 let id = interner.id(term);
                 interner.add(id);
                 if observe.is_some() {
@@ -282,7 +288,10 @@ impl<'t> PartialCounts<'t> {
             if let Some(observe) = observe {
                 let words: Vec<&str> = sequence
                     .iter()
-                    .map(|&id| interner.terms[id as usize].as_str())
+                    .map(|&id| match id {
+                        COORDINATOR_IN_SEQUENCE => COORDINATOR_MARK,
+                        _ => interner.terms[id as usize].as_str(),
+                    })
                     .collect();
                 observed.push(observe(&words));
             }
@@ -300,6 +309,9 @@ impl<'t> PartialCounts<'t> {
         )
     }
 }
+
+/// A coordinator's place in a document's sequence of local term ids (no term has this id).
+const COORDINATOR_IN_SEQUENCE: u32 = u32::MAX;
 
 /// Number of code points of the basic block of unified ideographs (U+4E00..=U+9FFF).
 const UNIFIED_IDEOGRAPHS: usize = 0x5200;
@@ -326,6 +338,7 @@ impl Interner {
     fn id(&mut self, term: Term<'_>) -> u32 {
         match term {
             Term::Han(c) => self.han_id(c),
+            Term::Coordinator => unreachable!("a coordinator is no term; callers pass it by"),
             Term::Text(t) => {
                 // `#` and one ideograph is the same term whichever way it comes.
                 let mut chars = t.chars();
@@ -522,13 +535,19 @@ impl TfidfVectorizer {
         let normalized = analyzer.normalize(text);
         // Words and character n-grams are disjoint terms, so counting the words first and
         // then the n-grams gives the counts of `for_each_token`'s interleaved order.
-        analyzer.for_each_word_of_normalized(&normalized, &mut |term| {
-            if let Term::Text(t) = term {
+        analyzer.for_each_word_of_normalized(&normalized, &mut |term| match term {
+            Term::Text(t) => {
                 count(t);
                 if let Some(observe) = words.as_mut() {
                     observe(t);
                 }
             }
+            Term::Coordinator => {
+                if let Some(observe) = words.as_mut() {
+                    observe(COORDINATOR_MARK);
+                }
+            }
+            Term::Han(_) => {}
         });
         let mut gram = String::new();
         analyzer.for_each_ngram_of_normalized(&normalized, &mut |term| match term {
@@ -539,6 +558,7 @@ impl TfidfVectorizer {
                 gram.push(c);
                 count(&gram);
             }
+            Term::Coordinator => {}
         });
         let overlap = Overlap {
             terms: counts.len() + unknown.len(),

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::analysis::Analyzer;
-use crate::classifier::ensemble::Features;
+use crate::classifier::ensemble::{Features, WordSequence};
 use crate::error::{Error, Result};
 use crate::features::sparse::SparseRow;
 use crate::features::Overlap;
@@ -160,15 +160,19 @@ struct Analysed {
     blank: bool,
     row: SparseRow,
     overlap: Overlap,
-    /// Its words as the lexicon's ids (empty without a lexicon).
-    words: Vec<u32>,
+    /// Its words as the lexicon reads them (empty without a lexicon).
+    words: WordSequence,
 }
 
 /// One analysis: the row, the overlap and, for the lexicon, the word sequence.
 fn analyse(model: &Model, analyzer: &Analyzer, text: &str) -> Analysed {
     let lexicon = model.ensemble.as_ref().and_then(|e| e.lexicon());
-    let mut words: Vec<u32> = Vec::new();
-    let mut observe = |w: &str| words.push(lexicon.map_or(u32::MAX, |l| l.word_id(w)));
+    let mut words = WordSequence::default();
+    let mut observe = |w: &str| {
+        if let Some(l) = lexicon {
+            words.push(l, w)
+        }
+    };
     let observer: Option<&mut dyn FnMut(&str)> = match lexicon {
         Some(_) => Some(&mut observe),
         None => None,

@@ -13,7 +13,7 @@
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::Analyzer;
+use crate::analysis::{Analyzer, Term, COORDINATOR_MARK};
 
 /// Longest label, in words, that is matched (longer ones are rare and never the only label).
 pub const MAX_LABEL_WORDS: usize = 8;
@@ -55,6 +55,81 @@ pub struct Mention {
     /// How rare the words of the rarest matched label are among all labels, in `[0, 1]`
     /// (see [`Lexicon::rarity`]).
     pub rarity: f32,
+}
+
+/// A text's words as the lexicon reads them, built a word at a time ([`WordSequence::push`]):
+/// their ids ([`Lexicon::word_id`]), and the labels a coordination spells out without
+/// writing them.
+///
+/// *Why:* a coordination shares a modifier or a head between two words, and the label of
+/// the pair it implies is never written. 维护国际和平与安全 names INTERNATIONAL SECURITY
+/// (国际安全) nine times in the UN example without one occurrence of 国际安全, and
+/// `regional and subregional organizations` are regional organizations. Where a
+/// [coordinator](crate::analysis::Term::Coordinator) joins `A X` and `B` (a shared
+/// modifier: 国际 和平 与 安全) or `A` and `Y B` (a shared head: 区域 和 次区域 组织), the
+/// pair `A B` is read as well, at `A`'s place: as one word when both are Chinese (the
+/// thesaurus's Chinese labels are single words to the segmenter), and as two words.
+#[derive(Debug, Clone, Default)]
+pub struct WordSequence {
+    /// Per word (coordinators left out), its id (`u32::MAX`: in no label).
+    ids: Vec<u32>,
+    /// `(position, ids)`: words a coordination implies, read from the word at `position`.
+    elided: Vec<(u32, Vec<u32>)>,
+    /// The last two words, the latest last.
+    recent: [String; 2],
+    /// The latest coordinator: how many words came before it, and the two words before it.
+    coordinator: Option<(usize, [String; 2])>,
+}
+
+impl WordSequence {
+    /// Adds the next word of the text, or a coordinator ([`COORDINATOR_MARK`]).
+    pub fn push(&mut self, lexicon: &Lexicon, word: &str) {
+        if word == COORDINATOR_MARK {
+            self.coordinator = Some((self.ids.len(), self.recent.clone()));
+            return;
+        }
+        let at = self.ids.len();
+        if let Some((after, before)) = self.coordinator.take() {
+            if at == after && after >= 2 {
+                // `A X & B`: B right after the coordinator, A two words before it.
+                self.elide(lexicon, after - 2, &before[0], word);
+            }
+            if at == after + 1 && after >= 1 {
+                // `A & Y B`: B the second word after it, A right before it.
+                self.elide(lexicon, after - 1, &before[1], word);
+            } else if at <= after {
+                self.coordinator = Some((after, before));
+            }
+        }
+        self.ids.push(lexicon.word_id(word));
+        self.recent.swap(0, 1);
+        self.recent[1].clear();
+        self.recent[1].push_str(word);
+    }
+
+    /// Reads `a b` at `position`, as the one word they join into (Chinese) or as two.
+    fn elide(&mut self, lexicon: &Lexicon, position: usize, a: &str, b: &str) {
+        let han = |w: &str| !w.is_empty() && w.chars().all(crate::analysis::is_han);
+        if han(a) && han(b) {
+            let joined = lexicon.word_id(&format!("{a}{b}"));
+            if joined != u32::MAX {
+                self.elided.push((position as u32, vec![joined]));
+            }
+        }
+        let (a, b) = (lexicon.word_id(a), lexicon.word_id(b));
+        if a != u32::MAX && b != u32::MAX {
+            self.elided.push((position as u32, vec![a, b]));
+        }
+    }
+
+    /// Number of words (coordinators left out).
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
 }
 
 /// The labels as a trie over word ids: a text's mentions are found in one walk from each
@@ -292,16 +367,24 @@ impl Lexicon {
 
     /// The descriptors whose labels occur in `text`, in descriptor order.
     pub fn mentions(&self, analyzer: &Analyzer, text: &str) -> Vec<Mention> {
-        let mut ids: Vec<u32> = Vec::new();
-        analyzer.for_each_word(text, &mut |w| ids.push(self.word_id(w)));
-        self.mentions_of_ids(&ids)
+        let mut sequence = WordSequence::default();
+        analyzer.for_each_word_of_normalized(&analyzer.normalize(text), &mut |term| match term {
+            Term::Text(w) => sequence.push(self, w),
+            Term::Coordinator => sequence.push(self, COORDINATOR_MARK),
+            Term::Han(_) => {}
+        });
+        self.mentions_of_sequence(&sequence)
     }
 
-    /// [`Self::mentions`] of a text whose words (as [`Analyzer::for_each_word`] gives them)
-    /// are known already: training reads them while it vectorises the corpus.
+    /// [`Self::mentions`] of a text whose words (the words [`Analyzer::for_each_word`]
+    /// gives, with [`COORDINATOR_MARK`] where a coordinator stood) are known already:
+    /// training reads them while it vectorises the corpus.
     pub fn mentions_of_words(&self, words: &[&str]) -> Vec<Mention> {
-        let ids: Vec<u32> = words.iter().map(|w| self.word_id(w)).collect();
-        self.mentions_of_ids(&ids)
+        let mut sequence = WordSequence::default();
+        for w in words {
+            sequence.push(self, w);
+        }
+        self.mentions_of_sequence(&sequence)
     }
 
     /// A word's id in the labels' vocabulary (`u32::MAX`: in no label).
@@ -309,37 +392,53 @@ impl Lexicon {
         self.word_ids.get(word).copied().unwrap_or(u32::MAX)
     }
 
-    /// [`Self::mentions`] of a text given as the [ids](Self::word_id) of its words: a draft's
-    /// words are read while the vectoriser counts them, one analysis for both.
-    pub fn mentions_of_ids(&self, ids: &[u32]) -> Vec<Mention> {
+    /// [`Self::mentions`] of a text given as its [`WordSequence`]: a draft's words are read
+    /// while the vectoriser counts them, one analysis for both.
+    pub fn mentions_of_sequence(&self, sequence: &WordSequence) -> Vec<Mention> {
+        let ids = &sequence.ids;
         let n = ids.len().max(1) as f32;
         let mut found: FxHashMap<u32, Mention> = FxHashMap::default();
+        let mut elided = sequence.elided.iter().peekable();
         for i in 0..ids.len() {
-            self.trie.labels_at(&ids[i..], &mut |li| {
-                let label = &self.data.labels[li as usize];
-                let position = i as f32 / n;
-                let ambiguity = self.ambiguity[li as usize];
-                let m = found.entry(label.descriptor).or_insert(Mention {
-                    descriptor: label.descriptor,
-                    count: 0,
-                    first: position,
-                    last: position,
-                    words: 0,
-                    preferred: false,
-                    ambiguity,
-                    rarity: 0.0,
-                });
-                m.rarity = m.rarity.max(self.rarity[li as usize]);
-                m.count += 1;
-                m.last = position;
-                m.words = m.words.max(label.words.len() as u8);
-                m.preferred |= label.preferred;
-                m.ambiguity = m.ambiguity.min(ambiguity);
-            });
+            let mut from = |words: &[u32], whole: bool| {
+                self.trie.labels_at(words, &mut |li| {
+                    // An elided pair counts only for the labels it spells out whole.
+                    if !whole || self.data.labels[li as usize].words.len() == words.len() {
+                        self.note(&mut found, li, i as f32 / n);
+                    }
+                })
+            };
+            from(&ids[i..], false);
+            while let Some((_, words)) = elided.next_if(|(at, _)| *at as usize == i) {
+                from(words, true);
+            }
         }
         let mut mentions: Vec<Mention> = found.into_values().collect();
         mentions.sort_unstable_by_key(|m| m.descriptor);
         mentions
+    }
+
+    /// Adds a match of label `li` at `position` to its descriptor's mention (positions come
+    /// in increasing order).
+    fn note(&self, found: &mut FxHashMap<u32, Mention>, li: u32, position: f32) {
+        let label = &self.data.labels[li as usize];
+        let ambiguity = self.ambiguity[li as usize];
+        let m = found.entry(label.descriptor).or_insert(Mention {
+            descriptor: label.descriptor,
+            count: 0,
+            first: position,
+            last: position,
+            words: 0,
+            preferred: false,
+            ambiguity,
+            rarity: 0.0,
+        });
+        m.rarity = m.rarity.max(self.rarity[li as usize]);
+        m.count += 1;
+        m.last = position;
+        m.words = m.words.max(label.words.len() as u8);
+        m.preferred |= label.preferred;
+        m.ambiguity = m.ambiguity.min(ambiguity);
     }
 
     /// Records, per descriptor, how many training documents mention it and how many of those
@@ -426,5 +525,80 @@ mod tests {
         assert!(lexicon.precision(0, None) > lexicon.precision(1, None));
         // Leaving out the document that carried it removes its evidence.
         assert!(lexicon.precision(0, Some(true)) < lexicon.precision(0, None));
+    }
+
+    #[test]
+    fn a_coordination_names_the_label_of_the_pair_it_implies() {
+        // Chinese: the labels are the segmenter's user words, as training makes them.
+        let user_words = ["国际安全", "区域组织", "和平"]
+            .iter()
+            .map(|w| crate::analysis::UserWord {
+                word: w.to_string(),
+                freq: Some(100_000),
+                tag: None,
+            })
+            .collect();
+        let zh = Analyzer::new(AnalyzerConfig {
+            user_words,
+            ..AnalyzerConfig::default()
+        })
+        .unwrap();
+        let labels = [
+            (0, "国际安全", true),
+            (1, "区域组织", true),
+            (2, "和平", true),
+        ];
+        let lexicon = Lexicon::build(&zh, labels, 3);
+        let count = |mentions: &[Mention], d: u32| {
+            mentions
+                .iter()
+                .find(|m| m.descriptor == d)
+                .map_or(0, |m| m.count)
+        };
+        // A shared modifier (国际 … 与 安全), raw or segmented with spaces, and a shared head
+        // (区域 和 次区域 组织); 和平 is still read where it is written.
+        for text in [
+            "安理会负有维护国际和平与安全的首要责任，区域和次区域组织发挥作用。",
+            "安理会 负有 维护 国际 和平 与 安全 的 首要 责任 ， 区域 和 次区域 组织 发挥 作用 。",
+        ] {
+            let mentions = lexicon.mentions(&zh, text);
+            assert_eq!(count(&mentions, 0), 1, "{text}: {mentions:?}");
+            assert_eq!(count(&mentions, 1), 1, "{text}: {mentions:?}");
+            assert_eq!(count(&mentions, 2), 1, "{text}: {mentions:?}");
+        }
+        // No coordinator, no elision: 国际和平的安全 names no 国际安全.
+        assert_eq!(count(&lexicon.mentions(&zh, "维护国际和平的安全"), 0), 0);
+
+        // English: two-word labels, with `and` a stop word.
+        let en = Analyzer::new(AnalyzerConfig::for_language(Language::En)).unwrap();
+        let labels = [
+            (0, "international security", true),
+            (1, "regional organizations", true),
+        ];
+        let lexicon = Lexicon::build(&en, labels, 2);
+        let mentions = lexicon.mentions(
+            &en,
+            "International peace and security depend on regional and subregional organizations.",
+        );
+        assert_eq!(count(&mentions, 0), 1, "{mentions:?}");
+        assert_eq!(count(&mentions, 1), 1, "{mentions:?}");
+        let of = |d: u32| mentions.iter().find(|m| m.descriptor == d).unwrap();
+        assert!(of(0).first < of(1).first);
+        // Training reads the same from the words it observed, coordinators marked.
+        let mut words: Vec<String> = Vec::new();
+        en.for_each_word_of_normalized(
+            &en.normalize("peace research and security studies"),
+            &mut |t| match t {
+                Term::Text(w) => words.push(w.to_string()),
+                Term::Coordinator => words.push(COORDINATOR_MARK.to_string()),
+                Term::Han(_) => {}
+            },
+        );
+        assert!(words.contains(&COORDINATOR_MARK.to_string()), "{words:?}");
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        assert_eq!(
+            lexicon.mentions_of_words(&words),
+            lexicon.mentions(&en, "peace research and security studies")
+        );
     }
 }

@@ -29,7 +29,7 @@ pub use fusion::{
     corpus_share, lexical_only, prior_weights, Features, Fusion, Member, FEATURES, N_FEATURES,
 };
 pub use knn::{KnnData, KnnIndex, KnnRows, Vote};
-pub use lexicon::{Lexicon, LexiconData, Mention};
+pub use lexicon::{Lexicon, LexiconData, Mention, WordSequence};
 
 /// Decision values below this are not candidates of the one-vs-rest member (probability
 /// under 0.001); the same floor stands for "no one-vs-rest evidence" in the features.
@@ -384,7 +384,12 @@ impl Ensemble {
     /// Gathers the evidence of the neighbour and lexicon members for a draft: its row, its
     /// one-vs-rest values, and its words as the lexicon's ids ([`Lexicon::word_id`], read
     /// while the row was made: [`crate::features::TfidfVectorizer::analyse`]).
-    pub fn evidence<'a>(&self, row: &SparseRow, logits: &'a [f32], words: &[u32]) -> Evidence<'a> {
+    pub fn evidence<'a>(
+        &self,
+        row: &SparseRow,
+        logits: &'a [f32],
+        words: &WordSequence,
+    ) -> Evidence<'a> {
         let votes = self
             .knn
             .as_ref()
@@ -397,7 +402,7 @@ impl Ensemble {
         &self,
         votes: Vec<Vote>,
         logits: &'a [f32],
-        words: &[u32],
+        words: &WordSequence,
     ) -> Evidence<'a> {
         Evidence {
             ovr: OvrScores::All(logits),
@@ -405,7 +410,7 @@ impl Ensemble {
             mentions: self
                 .lexicon
                 .as_ref()
-                .map_or_else(Vec::new, |l| l.mentions_of_ids(words)),
+                .map_or_else(Vec::new, |l| l.mentions_of_sequence(words)),
             leave_out: None,
         }
     }

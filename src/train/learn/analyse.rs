@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::analysis::{Analyzer, Term, CHAR_NGRAM_PREFIX};
+use crate::analysis::{Analyzer, Term, CHAR_NGRAM_PREFIX, COORDINATOR_MARK};
 use crate::features::sparse::SparseRow;
 use crate::features::TfidfVectorizer;
 use crate::progress::Stage;
@@ -71,11 +71,13 @@ pub(super) fn analyse(
                 // n-grams; the order does not matter to counts), with the n-grams of one
                 // ideograph looked up by character.
                 let normalized = analyzer.normalize(text);
-                analyzer.for_each_word_of_normalized(&normalized, &mut |t| {
-                    if let Term::Text(w) = t {
+                analyzer.for_each_word_of_normalized(&normalized, &mut |t| match t {
+                    Term::Text(w) => {
                         words.push(w.to_string());
                         count(vectorizer.column(w), &|| w.to_string());
                     }
+                    Term::Coordinator => words.push(COORDINATOR_MARK.to_string()),
+                    Term::Han(_) => {}
                 });
                 analyzer.for_each_ngram_of_normalized(&normalized, &mut |t| match t {
                     Term::Text(t) => count(vectorizer.column(t), &|| t.to_string()),
@@ -86,6 +88,7 @@ pub(super) fn analyse(
                             count(vectorizer.column(&gram), &|| gram.clone())
                         }
                     },
+                    Term::Coordinator => {}
                 });
                 for term in unknown.drain() {
                     *part.ignored.entry(term).or_insert(0) += 1;
