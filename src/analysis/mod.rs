@@ -247,9 +247,19 @@ impl Analyzer {
     /// Whether a word the filters dropped is one of the language's coordinating
     /// conjunctions.
     fn is_coordinator(&self, word: &str) -> bool {
-        self.config.language.coordinators().iter().any(|c| {
-            c.len() == word.len() && word.chars().flat_map(char::to_lowercase).eq(c.chars())
-        })
+        let coordinators = self.config.language.coordinators();
+        if coordinators.contains(&word) {
+            return true;
+        }
+        // Capitalised (`And`, `Ja`, `И` at a sentence's start): folded only then, since the
+        // filters drop many words (every one-character Chinese word) and folding costs.
+        match word.chars().next() {
+            Some(first) if first.is_uppercase() => {
+                let folded = word.to_lowercase();
+                coordinators.contains(&folded.as_str())
+            }
+            _ => false,
+        }
     }
 
     /// The tokens of `text`, collected.

@@ -35,7 +35,6 @@ pub(super) fn analyse(
     texts: &[&str],
     progress: &dyn Stage,
 ) -> Analysed {
-    let han = HanColumns::of(vectorizer);
     let chunk_size = texts
         .len()
         .div_ceil(rayon::current_num_threads() * 8)
@@ -81,13 +80,9 @@ pub(super) fn analyse(
                 });
                 analyzer.for_each_ngram_of_normalized(&normalized, &mut |t| match t {
                     Term::Text(t) => count(vectorizer.column(t), &|| t.to_string()),
-                    Term::Han(c) => match han.column(c) {
-                        Some(column) => count(column, &|| format!("{CHAR_NGRAM_PREFIX}{c}")),
-                        None => {
-                            let gram = format!("{CHAR_NGRAM_PREFIX}{c}");
-                            count(vectorizer.column(&gram), &|| gram.clone())
-                        }
-                    },
+                    Term::Han(c) => count(vectorizer.han_column(c), &|| {
+                        format!("{CHAR_NGRAM_PREFIX}{c}")
+                    }),
                     Term::Coordinator => {}
                 });
                 for term in unknown.drain() {
@@ -119,36 +114,4 @@ pub(super) fn analyse(
         }
     }
     all
-}
-
-/// The model's columns of one-ideograph character n-grams (`#` and a character of the basic
-/// unified block), by character: most of a Chinese text's tokens are these, and an array
-/// lookup spares hashing each as a string.
-pub(super) struct HanColumns(Vec<u32>);
-
-impl HanColumns {
-    const FIRST: u32 = 0x4E00;
-    const LAST: u32 = 0x9FFF;
-
-    fn of(vectorizer: &TfidfVectorizer) -> HanColumns {
-        let mut table = vec![0u32; (Self::LAST - Self::FIRST + 1) as usize];
-        let mut key = String::with_capacity(4);
-        for (slot, c) in table.iter_mut().zip(Self::FIRST..=Self::LAST) {
-            let Some(c) = char::from_u32(c) else { continue };
-            key.clear();
-            key.push(CHAR_NGRAM_PREFIX);
-            key.push(c);
-            // Column + 1; 0: not in the vocabulary.
-            *slot = vectorizer.column(&key).map_or(0, |col| col + 1);
-        }
-        HanColumns(table)
-    }
-
-    /// `Some(Some(column))` or `Some(None)` (outside the vocabulary) for a character of the
-    /// block, `None` for another.
-    #[inline]
-    fn column(&self, c: char) -> Option<Option<u32>> {
-        let slot = (c as u32).checked_sub(Self::FIRST)? as usize;
-        self.0.get(slot).map(|&v| v.checked_sub(1))
-    }
 }
