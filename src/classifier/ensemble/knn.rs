@@ -419,6 +419,9 @@ impl KnnIndex {
             touched,
             dense_query,
         } = scratch;
+        // Slices, not the vectors: the loops below then keep the buffers' addresses and
+        // lengths in registers instead of reading them again after every store.
+        let (similarity, dense_query) = (similarity.as_mut_slice(), dense_query.as_mut_slice());
         let mut sparse_indices = Vec::with_capacity(indices.len());
         let mut sparse_values = Vec::with_capacity(values.len());
         let mut has_dense = false;
