@@ -274,7 +274,8 @@ impl<'t> PartialCounts<'t> {
             sequence.clear();
             analyzer.for_each_word_of_normalized(&text, &mut |term| {
                 if term == Term::Coordinator {
-                    if observe.is_some() {
+                    // A run of coordinators reads as one (a text of nothing else stays small).
+                    if observe.is_some() && sequence.last() != Some(&COORDINATOR_IN_SEQUENCE) {
                         sequence.push(COORDINATOR_IN_SEQUENCE);
                     }
                     return;
@@ -599,17 +600,21 @@ impl TfidfVectorizer {
         let normalized = analyzer.normalize(text);
         // Words and character n-grams are disjoint terms, so counting the words first and
         // then the n-grams gives the counts of `for_each_token`'s interleaved order.
+        // A run of coordinators is observed as one, as training observes it.
+        let mut after_coordinator = false;
         analyzer.for_each_word_of_normalized(&normalized, &mut |term| match term {
             Term::Text(t) => {
                 count(term);
+                after_coordinator = false;
                 if let Some(observe) = words.as_mut() {
                     observe(t);
                 }
             }
             Term::Coordinator => {
-                if let Some(observe) = words.as_mut() {
+                if let Some(observe) = words.as_mut().filter(|_| !after_coordinator) {
                     observe(COORDINATOR_MARK);
                 }
+                after_coordinator = true;
             }
             Term::Han(_) => {}
         });
@@ -707,6 +712,24 @@ mod tests {
         // Observing changes nothing of the vectoriser's result.
         let (v_plain, x_plain) = params.fit_transform(&a, &texts, &NoProgress).unwrap();
         assert_eq!((v.n_features(), &x), (v_plain.n_features(), &x_plain));
+    }
+
+    #[test]
+    fn a_run_of_coordinators_is_observed_as_one_mark() {
+        let a = Analyzer::new(AnalyzerConfig::default()).unwrap();
+        let texts = ["区域 和 与 和 合作 组织", "区域 和 与 和 合作 组织"];
+        let params = TfidfParams::default().check().unwrap();
+        let observe = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        let (v, _, observed) = params
+            .fit_transform_observing(&a, &texts, &NoProgress, Some(&observe))
+            .unwrap();
+        let marks = |words: &[String]| words.iter().filter(|w| *w == COORDINATOR_MARK).count();
+        assert_eq!(marks(&observed[0]), 1, "{:?}", observed[0]);
+        // A draft's words are observed alike.
+        let mut draft: Vec<String> = Vec::new();
+        let mut push = |w: &str| draft.push(w.to_string());
+        v.analyse(&a, texts[0], Some(&mut push));
+        assert_eq!(draft, observed[0]);
     }
 
     #[test]
