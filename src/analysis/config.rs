@@ -89,8 +89,6 @@ impl Language {
         }
     }
 
-    /// Function words dropped before stemming (NLTK's lists); none for Chinese, where
-    /// `MinChars` already drops the one-character function words.
     /// The coordinating conjunctions (and, or) between two words that may share a modifier
     /// or a head: 国际和平与安全 is 国际和平 and 国际安全, `regional and subregional
     /// organizations` are regional ones and subregional ones. Only words the filters drop
@@ -108,6 +106,8 @@ impl Language {
         }
     }
 
+    /// Function words dropped before stemming (NLTK's lists); none for Chinese, where
+    /// `MinChars` already drops the one-character function words.
     pub(crate) fn stop_words(self) -> &'static [&'static str] {
         match self {
             Language::Zh => &[],

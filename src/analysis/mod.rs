@@ -200,8 +200,18 @@ impl Analyzer {
         normalized: &str,
         emit: &mut dyn FnMut(Term<'_>),
     ) {
+        // A run of coordinators is one (`和 与 和`, or a text of nothing else): it joins the
+        // same two words, and every reader of the word sequence keeps one mark per run.
+        let mut after_coordinator = false;
+        let mut once = |term: Term<'_>| {
+            let coordinator = term == Term::Coordinator;
+            if !(coordinator && after_coordinator) {
+                emit(term);
+            }
+            after_coordinator = coordinator;
+        };
         for chunk in normalized.split_whitespace() {
-            self.segment(chunk, emit);
+            self.segment(chunk, &mut once);
         }
     }
 

@@ -274,8 +274,7 @@ impl<'t> PartialCounts<'t> {
             sequence.clear();
             analyzer.for_each_word_of_normalized(&text, &mut |term| {
                 if term == Term::Coordinator {
-                    // A run of coordinators reads as one (a text of nothing else stays small).
-                    if observe.is_some() && sequence.last() != Some(&COORDINATOR_IN_SEQUENCE) {
+                    if observe.is_some() {
                         sequence.push(COORDINATOR_IN_SEQUENCE);
                     }
                     return;
@@ -600,21 +599,17 @@ impl TfidfVectorizer {
         let normalized = analyzer.normalize(text);
         // Words and character n-grams are disjoint terms, so counting the words first and
         // then the n-grams gives the counts of `for_each_token`'s interleaved order.
-        // A run of coordinators is observed as one, as training observes it.
-        let mut after_coordinator = false;
         analyzer.for_each_word_of_normalized(&normalized, &mut |term| match term {
             Term::Text(t) => {
                 count(term);
-                after_coordinator = false;
                 if let Some(observe) = words.as_mut() {
                     observe(t);
                 }
             }
             Term::Coordinator => {
-                if let Some(observe) = words.as_mut().filter(|_| !after_coordinator) {
+                if let Some(observe) = words.as_mut() {
                     observe(COORDINATOR_MARK);
                 }
-                after_coordinator = true;
             }
             Term::Han(_) => {}
         });

@@ -121,15 +121,6 @@ impl WordSequence {
             self.elided.push((position as u32, vec![a, b]));
         }
     }
-
-    /// Number of words (coordinators left out).
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
 }
 
 /// The labels as a trie over word ids: a text's mentions are found in one walk from each

@@ -75,12 +75,7 @@ pub(super) fn analyse(
                         words.push(w.to_string());
                         count(vectorizer.column(w), &|| w.to_string());
                     }
-                    // A run of coordinators is kept as one, as training observes it.
-                    Term::Coordinator => {
-                        if words.last().map(String::as_str) != Some(COORDINATOR_MARK) {
-                            words.push(COORDINATOR_MARK.to_string());
-                        }
-                    }
+                    Term::Coordinator => words.push(COORDINATOR_MARK.to_string()),
                     Term::Han(_) => {}
                 });
                 analyzer.for_each_ngram_of_normalized(&normalized, &mut |t| match t {
