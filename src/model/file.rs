@@ -89,7 +89,7 @@ pub fn write_model<W: Write + Seek + ?Sized>(model: &Model, out: &mut W) -> std:
 /// `out` and the header written last over a placeholder, so neither the serialised nor the
 /// compressed form is ever held whole in memory (for a model of a million documents they are
 /// gigabytes each). The one framing path: files and byte buffers (`Cursor`) alike.
-pub(crate) fn write_sealed<T: serde::Serialize, W: Write + Seek + ?Sized>(
+pub(crate) fn write_sealed<T: serde::Serialize + Sync, W: Write + Seek + ?Sized>(
     value: &T,
     framing: Framing,
     out: &mut W,
@@ -101,14 +101,7 @@ pub(crate) fn write_sealed<T: serde::Serialize, W: Write + Seek + ?Sized>(
         let mut stored = Counted::new(std::io::BufWriter::with_capacity(1 << 20, &mut *out));
         let payload_len = {
             let mut encoder = zstd::stream::write::Encoder::new(&mut stored, ZSTD_LEVEL)?;
-            // postcard writes a few bytes at a time: buffered before they are counted.
-            let mut payload =
-                std::io::BufWriter::with_capacity(1 << 16, Counted::new(&mut encoder));
-            postcard::to_io(value, &mut payload)
-                .map_err(|e| std::io::Error::other(format!("cannot serialise the {what}: {e}")))?;
-            payload.flush()?;
-            let n = payload.get_ref().len;
-            drop(payload);
+            let n = compress_serialised(value, what, Counted::new(&mut encoder))?;
             encoder.finish()?;
             n
         };
@@ -139,6 +132,83 @@ pub(crate) fn write_sealed<T: serde::Serialize, W: Write + Seek + ?Sized>(
     out.write_all(&head)?;
     out.seek(SeekFrom::Start(end))?;
     out.flush()
+}
+
+/// Bytes of the serialised payload handed from the serialising thread to the compressor at a
+/// time, and how many such chunks may wait between them.
+const PAYLOAD_CHUNK: usize = 1 << 16;
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+/// Serialises `value` on a thread of its own while this one writes the bytes to `payload` (the
+/// compressor) as they come; returns how many were written.
+///
+/// *Why two threads:* serialising and compressing a model take about as long as each other,
+/// and saving runs when nothing else does (cail2018_sample: 0.15 s of a 1.8 s `train`, one core
+/// idle). The compressor gets the same bytes in the same chunks as from one thread, so the
+/// file is the same.
+fn compress_serialised<T: serde::Serialize + Sync, W: Write>(
+    value: &T,
+    what: &str,
+    mut payload: Counted<W>,
+) -> std::io::Result<u64> {
+    std::thread::scope(|scope| {
+        let (send, receive) = std::sync::mpsc::sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+        let serialiser = scope.spawn(move || {
+            let mut chunks = ChunkSender {
+                chunk: Vec::with_capacity(PAYLOAD_CHUNK),
+                send,
+            };
+            postcard::to_io(value, &mut chunks)
+                .map_err(|e| std::io::Error::other(format!("cannot serialise the {what}: {e}")))?;
+            chunks.flush()
+        });
+        let written = receive
+            .iter()
+            .try_for_each(|chunk| payload.write_all(&chunk));
+        // A failed write stops the reading: the serialiser's next send then fails and it ends.
+        drop(receive);
+        let serialised = serialiser
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        written?;
+        serialised?;
+        payload.flush()?;
+        Ok(payload.len)
+    })
+}
+
+/// A writer that sends what is written to it in chunks of [`PAYLOAD_CHUNK`] bytes (postcard
+/// writes a few bytes at a time).
+struct ChunkSender {
+    chunk: Vec<u8>,
+    send: std::sync::mpsc::SyncSender<Vec<u8>>,
+}
+
+impl ChunkSender {
+    fn send_chunk(&mut self) -> std::io::Result<()> {
+        let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(PAYLOAD_CHUNK));
+        self.send
+            .send(full)
+            .map_err(|_| std::io::Error::other("the model's writer stopped"))
+    }
+}
+
+impl Write for ChunkSender {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(PAYLOAD_CHUNK - self.chunk.len());
+        self.chunk.extend_from_slice(&buf[..n]);
+        if self.chunk.len() == PAYLOAD_CHUNK {
+            self.send_chunk()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.chunk.is_empty() {
+            self.send_chunk()?;
+        }
+        Ok(())
+    }
 }
 
 /// A writer that counts and checksums what passes through it.
@@ -370,3 +440,66 @@ pub(crate) fn read_framed_file(path: &Path, framing: Framing) -> Result<Vec<u8>>
 
 /// Kept under its old name for callers: there is one atomic write, in [`crate::io_guard`].
 pub use crate::io_guard::write_atomically;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file that takes `room` bytes, then fails every write.
+    struct FullDisk {
+        written: std::io::Cursor<Vec<u8>>,
+        room: usize,
+    }
+
+    impl Write for FullDisk {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.written.get_ref().len() + buf.len() > self.room {
+                return Err(std::io::Error::other("no space left on device"));
+            }
+            self.written.write(buf)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Seek for FullDisk {
+        fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+            self.written.seek(to)
+        }
+    }
+
+    /// Several megabytes compressed, so that a failing write stops the pipeline midway (the
+    /// compressed bytes reach the file a mebibyte at a time).
+    fn large_value() -> Vec<(u32, String, f32)> {
+        let mut rng = crate::classifier::logistic::XorShift(5);
+        (0..400_000u32)
+            .map(|i| (i, format!("term {}", i % 977), rng.next_u64() as f32))
+            .collect()
+    }
+
+    #[test]
+    fn the_payload_is_the_serialised_value_whatever_thread_serialises_it() {
+        let value = large_value();
+        let mut out = std::io::Cursor::new(Vec::new());
+        write_sealed(&value, MODEL, &mut out).unwrap();
+        let bytes = out.into_inner();
+        assert!(bytes.len() > 2 << 20, "{} bytes", bytes.len());
+        let payload = unseal(&bytes, Path::new("test"), MODEL).unwrap();
+        assert_eq!(payload, postcard::to_allocvec(&value).unwrap());
+    }
+
+    #[test]
+    fn a_write_that_fails_midway_is_an_error_not_a_hang() {
+        let value = large_value();
+        for room in [0, 100, 1 << 16, 1 << 20] {
+            let mut disk = FullDisk {
+                written: std::io::Cursor::new(Vec::new()),
+                room,
+            };
+            let err = write_sealed(&value, MODEL, &mut disk).unwrap_err();
+            assert!(err.to_string().contains("no space left"), "{room}: {err}");
+        }
+    }
+}

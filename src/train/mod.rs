@@ -6,6 +6,7 @@ pub mod shard;
 
 use crate::stages::Stages;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -15,7 +16,7 @@ use crate::calibrate::{
     fit_held_out_if_tuning, DroppedNegatives, OutOfFold, TuneParams, TuningSummary, ValidTuneParams,
 };
 use crate::classifier::ensemble::{
-    Ensemble, EnsembleParams, EnsembleReport, KnnRows, Lexicon, Mention, Vote,
+    Ensemble, EnsembleParams, EnsembleReport, GivenVotes, KnnIndex, KnnRows, Lexicon, Mention,
 };
 use crate::classifier::{LabelSets, OneVsRest, OneVsRestParams, ValidOneVsRestParams};
 use crate::corpus::Corpus;
@@ -307,17 +308,51 @@ impl ValidTrainParams {
         progress: &dyn Progress,
         stage: &str,
     ) -> Result<(Model, TrainReport)> {
-        let (classifier, held_out, tuning_summary) = fit_held_out_if_tuning(
-            &self.ovr,
-            self.tune.as_ref(),
-            &prepared.x,
-            &prepared.labels,
-            &[],
-            progress,
-            stage,
-            &mut prepared.seconds,
-        )?;
-        self.finish(prepared, (classifier, held_out, tuning_summary), None)
+        let fit = |x: &CsrMatrix, labels: &LabelSets, seconds: &mut Stages| {
+            fit_held_out_if_tuning(
+                &self.ovr,
+                self.tune.as_ref(),
+                x,
+                labels,
+                &[],
+                progress,
+                stage,
+                seconds,
+            )
+        };
+        let Some(neighbours) = self.votes_alongside(&prepared) else {
+            let fitted = fit(&prepared.x, &prepared.labels, &mut prepared.seconds)?;
+            return self.finish(prepared, fitted, None);
+        };
+        // The neighbour index and its leave-one-out votes need the rows alone: they are
+        // found while the one-vs-rest models train, each filling the other's idle moments
+        // (the end of a block, of a fold), and the ensemble keeps them (`Ensemble::fit`).
+        // The index holds a copy of the rows: small, as `votes_alongside` requires.
+        let (fitted, (index, votes)) = rayon::join(
+            || fit(&prepared.x, &prepared.labels, &mut prepared.seconds),
+            || {
+                let rows = prepared.x.clone();
+                let index = KnnIndex::new(rows, &prepared.labels.rows, neighbours.neighbours);
+                let votes = index.leave_one_out_votes(neighbours.candidates);
+                (index, votes)
+            },
+        );
+        let given = GivenVotes::Indexed(Box::new(index), votes);
+        self.finish(prepared, fitted?, Some(given))
+    }
+
+    /// The ensemble's neighbour settings when its leave-one-out votes are computed beside the
+    /// one-vs-rest fits: with tuning (the votes are only used on out-of-fold values) and an
+    /// index a query may read whole ([`KnnIndex::read_budget`]), whose postings are then
+    /// small enough to be held during the fits (a large corpus builds its index after them).
+    fn votes_alongside(&self, prepared: &Prepared) -> Option<&EnsembleParams> {
+        let n = prepared.labels.rows.len();
+        let params = self.ensemble.as_ref().filter(|e| e.neighbours > 0)?;
+        let tuned = self
+            .tune
+            .as_ref()
+            .is_some_and(|t| t.too_few_documents(n).is_none());
+        (tuned && n > 0 && n <= KnnIndex::read_budget(n)).then_some(params)
     }
 
     /// The first steps of every training run (whole, a shard, or a merge of shards): the
@@ -354,9 +389,15 @@ impl ValidTrainParams {
             .collect();
         let plan = self.plan_descriptors(&names, &doc_names)?;
         let trained: Vec<String> = plan.kept.iter().map(|(d, _)| d.clone()).collect();
-        let (lexicon_only, lexicon) = self.lexicon_for(analyzer, &trained, thesaurus);
-        let observe = |words: &[&str]| match &lexicon {
-            Some(lexicon) => lexicon.mentions_of_words(words),
+        let (lexicon_only, lexicon_labels) = self.lexicon_labels_for(&trained, thesaurus);
+        // Built when the first document's words reach it: analysing the labels waits for the
+        // segmenter's dictionary, and the documents' n-grams are counted meanwhile (the
+        // dictionary takes 0.1-0.2 s to load; building the lexicon first left a core idle).
+        let lexicon: OnceLock<Lexicon> = OnceLock::new();
+        let observe = |words: &[&str]| match &lexicon_labels {
+            Some(labels) => lexicon
+                .get_or_init(|| labels.build(analyzer))
+                .mentions_of_words(words),
             None => Vec::new(),
         };
 
@@ -368,7 +409,7 @@ impl ValidTrainParams {
                 analyzer,
                 &texts,
                 bar.as_ref(),
-                lexicon
+                lexicon_labels
                     .is_some()
                     .then_some(&observe as &WordObserver<'_, Vec<Mention>>),
             );
@@ -380,7 +421,10 @@ impl ValidTrainParams {
             skipped: plan.skipped,
             labels: plan.labels,
             lexicon_only,
-            lexicon: lexicon.map(|l| (l, mentions)),
+            lexicon: lexicon_labels.map(|labels| {
+                let lexicon = lexicon.into_inner();
+                (lexicon.unwrap_or_else(|| labels.build(analyzer)), mentions)
+            }),
             vectorizer,
             x,
             seconds,
@@ -476,30 +520,43 @@ impl ValidTrainParams {
         trained: &[String],
         thesaurus: Option<&Thesaurus>,
     ) -> (Vec<String>, Option<Lexicon>) {
-        let (lexicon_only, lexicon_labels) =
+        let (lexicon_only, labels) = self.lexicon_labels_for(trained, thesaurus);
+        (lexicon_only, labels.map(|l| l.build(analyzer)))
+    }
+
+    /// [`Self::lexicon_for`] before the labels are analysed: the lexicon-only descriptors and,
+    /// when the run has a lexicon member, the labels it will be built from.
+    fn lexicon_labels_for(
+        &self,
+        trained: &[String],
+        thesaurus: Option<&Thesaurus>,
+    ) -> (Vec<String>, Option<LexiconLabels>) {
+        let (lexicon_only, labels) =
             lexicon_labels(trained, thesaurus, self.analyzer.language.code());
         let wants_lexicon = self.tune.is_some()
             && self.ensemble.as_ref().is_some_and(|e| e.lexicon)
-            && !lexicon_labels.is_empty();
+            && !labels.is_empty();
         if !wants_lexicon {
             return (Vec::new(), None);
         }
-        let lexicon = Lexicon::build(
-            analyzer,
-            lexicon_labels.iter().map(|(d, l, p)| (*d, l.as_str(), *p)),
-            trained.len() + lexicon_only.len(),
-        );
-        (lexicon_only, Some(lexicon))
+        let n_descriptors = trained.len() + lexicon_only.len();
+        (
+            lexicon_only,
+            Some(LexiconLabels {
+                labels,
+                n_descriptors,
+            }),
+        )
     }
 
     /// The steps after one-vs-rest that need every descriptor: the ensemble fitted on the
     /// out-of-fold values, tuning on whichever ranking it keeps, and the model. `votes`: the
-    /// neighbours' leave-one-out votes when shards computed them (see [`Ensemble::fit`]).
+    /// neighbours' leave-one-out votes when they were found before (see [`Ensemble::fit`]).
     pub(crate) fn finish(
         &self,
         prepared: Prepared,
         (classifier, held_out, mut tuning_summary): (OneVsRest, Option<OutOfFold>, TuningSummary),
-        votes: Option<Vec<Vec<Vote>>>,
+        votes: Option<GivenVotes>,
     ) -> Result<(Model, TrainReport)> {
         let Prepared {
             kept,
@@ -753,6 +810,23 @@ impl DocumentsSeen {
 }
 
 /// What [`ValidTrainParams::prepare`] computes for the later steps.
+/// The labels a run's lexicon member is built from (see [`ValidTrainParams::lexicon_for`]).
+struct LexiconLabels {
+    /// (descriptor, label, preferred) as [`lexicon_labels`] lists them.
+    labels: Vec<(u32, String, bool)>,
+    n_descriptors: usize,
+}
+
+impl LexiconLabels {
+    fn build(&self, analyzer: &Analyzer) -> Lexicon {
+        Lexicon::build(
+            analyzer,
+            self.labels.iter().map(|(d, l, p)| (*d, l.as_str(), *p)),
+            self.n_descriptors,
+        )
+    }
+}
+
 pub(crate) struct Prepared {
     /// Trained descriptors (sorted by name) and their document counts.
     pub kept: Vec<(String, u32)>,

@@ -37,6 +37,15 @@ pub const OVR_FLOOR: f32 = -6.9;
 /// At most this many candidate rows fit the fusion (a fixed, evenly spaced share of the
 /// documents beyond it): eighteen weights need far fewer.
 const MAX_FUSION_ROWS: usize = 1_000_000;
+/// Leave-one-out votes of the neighbour member found before [`Ensemble::fit`].
+pub enum GivenVotes {
+    /// Found by shards ([`KnnIndex::leave_one_out_votes_of`]); the index is built again.
+    Votes(Vec<Vec<Vote>>),
+    /// Found with this index of the training rows (beside the one-vs-rest fits), which the
+    /// ensemble keeps.
+    Indexed(Box<KnnIndex>, Vec<Vec<Vote>>),
+}
+
 /// Below this many training documents the fused ranking is kept without comparing it with
 /// one-vs-rest alone: out-of-fold figures of a few dozen documents are noise, the fusion is
 /// mostly its prior there, and without it the thesaurus's concepts could not be proposed.
@@ -612,8 +621,8 @@ impl Ensemble {
     /// analysed), or none for no lexicon member. Returns the ensemble, the fused out-of-fold
     /// values (per document best first) with, per descriptor, its gold assignments no member
     /// proposed, and the report. `votes`, when given, are the neighbours' leave-one-out votes
-    /// computed beforehand (by shards, [`KnnIndex::leave_one_out_votes_of`]): they must be
-    /// those of `KnnIndex::new(x, gold, params.neighbours)`.
+    /// computed beforehand ([`GivenVotes`]): they must be those of
+    /// `KnnIndex::new(x, gold, params.neighbours)`.
     #[allow(clippy::too_many_arguments)]
     pub fn fit(
         params: &EnsembleParams,
@@ -623,7 +632,7 @@ impl Ensemble {
         lexicon: Option<(Lexicon, Vec<Vec<Mention>>)>,
         label_documents: Vec<u32>,
         trained: usize,
-        votes: Option<Vec<Vec<Vote>>>,
+        votes: Option<GivenVotes>,
     ) -> Result<(Ensemble, FusedOutOfFold, EnsembleReport)> {
         let n_descriptors = label_documents.len();
         let mentions_match = lexicon.as_ref().is_none_or(|(_, m)| m.len() == gold.len());
@@ -632,17 +641,24 @@ impl Ensemble {
                 "the ensemble's inputs do not match the corpus".into(),
             ));
         }
-        let knn = (params.neighbours > 0).then(|| KnnIndex::new(x, gold, params.neighbours));
-        let votes: Vec<Vec<Vote>> = match (&knn, votes) {
-            (Some(_), Some(given)) if given.len() == gold.len() => given,
-            (Some(_), Some(_)) => {
-                return Err(Error::Training(
-                    "the neighbours' votes do not match the corpus".into(),
-                ))
+        let (knn, votes) = match votes {
+            _ if params.neighbours == 0 => (None, vec![Vec::new(); gold.len()]),
+            Some(GivenVotes::Indexed(index, votes)) => (Some(*index), votes),
+            Some(GivenVotes::Votes(votes)) => {
+                (Some(KnnIndex::new(x, gold, params.neighbours)), votes)
             }
-            (Some(k), None) => k.leave_one_out_votes(params.candidates),
-            (None, _) => vec![Vec::new(); gold.len()],
+            None => {
+                let index = KnnIndex::new(x, gold, params.neighbours);
+                let votes = index.leave_one_out_votes(params.candidates);
+                (Some(index), votes)
+            }
         };
+        let indexed_rows = knn.as_ref().map_or(gold.len(), |k| k.data().rows.len());
+        if votes.len() != gold.len() || indexed_rows != gold.len() {
+            return Err(Error::Training(
+                "the neighbours' votes do not match the corpus".into(),
+            ));
+        }
         let (lexicon, mentions) = match lexicon {
             Some((mut lex, found)) => {
                 lex.count_training_mentions(&found, gold);

@@ -7,7 +7,7 @@ use super::super::ValidTrainParams;
 use super::super::{ReadCorpus, TrainInputs, TrainParams, TrainReport};
 use crate::analysis::Analyzer;
 use crate::calibrate::TuningSummary;
-use crate::classifier::ensemble::Vote;
+use crate::classifier::ensemble::{GivenVotes, Vote};
 use crate::classifier::{OneVsRest, ValidOneVsRestParams};
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
@@ -311,7 +311,7 @@ impl Parts {
                 (classifier, None, tuning_summary)
             }
         };
-        let votes = voting.then_some(votes);
+        let votes = voting.then_some(GivenVotes::Votes(votes));
         let (model, mut report) = params.finish(prepared, joined, votes)?;
         report.seconds.add("shards_summed", shard_training);
         Ok((model, report))
