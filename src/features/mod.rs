@@ -207,6 +207,47 @@ impl ValidTfidfParams {
     }
 }
 
+/// A draft analysed as far as [`TfidfVectorizer::count_ngrams`] goes: its normalised text and
+/// the counts of its terms so far.
+pub struct NgramCounts<'t> {
+    normalized: std::borrow::Cow<'t, str>,
+    /// Known terms by column.
+    counts: FxHashMap<u32, u32>,
+    /// Terms outside the vocabulary.
+    unknown: rustc_hash::FxHashSet<String>,
+    /// Unknown one-ideograph n-grams, by character (the same terms as `#c` strings).
+    unknown_han: rustc_hash::FxHashSet<char>,
+}
+
+impl NgramCounts<'_> {
+    /// Counts one term of the draft.
+    fn add(&mut self, vectorizer: &TfidfVectorizer, term: Term<'_>) {
+        let one_ideograph = match term {
+            Term::Han(c) => Some(c),
+            Term::Text(t) => one_ideograph_gram(t),
+            Term::Coordinator => return,
+        };
+        if let Some(c) = one_ideograph {
+            match vectorizer.han_column(c) {
+                Some(col) => *self.counts.entry(col).or_insert(0) += 1,
+                None => {
+                    self.unknown_han.insert(c);
+                }
+            }
+            return;
+        }
+        let Term::Text(t) = term else { return };
+        match vectorizer.index.get(t) {
+            Some(&col) => *self.counts.entry(col).or_insert(0) += 1,
+            None => {
+                if !self.unknown.contains(t) {
+                    self.unknown.insert(t.to_string());
+                }
+            }
+        }
+    }
+}
+
 /// A text's distinct terms, and how many of them the vocabulary has
 /// ([`TfidfVectorizer::overlap`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -565,43 +606,41 @@ impl TfidfVectorizer {
         &self,
         analyzer: &Analyzer,
         text: &str,
+        words: Option<&mut dyn FnMut(&str)>,
+    ) -> (SparseRow, Overlap) {
+        let ngrams = self.count_ngrams(analyzer, text);
+        self.finish_analysis(analyzer, ngrams, words)
+    }
+
+    /// The first part of [`Self::analyse`], which needs no segmenter: the draft normalised and
+    /// its character n-grams counted. *Why apart:* drafts can be counted this far while a
+    /// segmenter's dictionary still loads (`Suggester::suggest` does, as training does).
+    pub fn count_ngrams<'t>(&self, analyzer: &Analyzer, text: &'t str) -> NgramCounts<'t> {
+        let mut counted = NgramCounts {
+            normalized: analyzer.normalize(text),
+            counts: FxHashMap::default(),
+            unknown: Default::default(),
+            unknown_han: Default::default(),
+        };
+        let normalized = std::mem::take(&mut counted.normalized);
+        analyzer.for_each_ngram_of_normalized(&normalized, &mut |term| counted.add(self, term));
+        counted.normalized = normalized;
+        counted
+    }
+
+    /// The rest of [`Self::analyse`]: the words of a draft counted by [`Self::count_ngrams`]
+    /// (words and character n-grams are disjoint terms, so counting the n-grams first gives
+    /// the counts of `for_each_token`'s interleaved order), its row and overlap.
+    pub fn finish_analysis(
+        &self,
+        analyzer: &Analyzer,
+        mut counted: NgramCounts<'_>,
         mut words: Option<&mut dyn FnMut(&str)>,
     ) -> (SparseRow, Overlap) {
-        let mut counts: FxHashMap<u32, u32> = FxHashMap::default();
-        let mut unknown: rustc_hash::FxHashSet<String> = Default::default();
-        // Unknown one-ideograph n-grams, by character (the same terms as `#c` strings).
-        let mut unknown_han: rustc_hash::FxHashSet<char> = Default::default();
-        let mut count = |term: Term<'_>| {
-            let one_ideograph = match term {
-                Term::Han(c) => Some(c),
-                Term::Text(t) => one_ideograph_gram(t),
-                Term::Coordinator => return,
-            };
-            if let Some(c) = one_ideograph {
-                match self.han_column(c) {
-                    Some(col) => *counts.entry(col).or_insert(0) += 1,
-                    None => {
-                        unknown_han.insert(c);
-                    }
-                }
-                return;
-            }
-            let Term::Text(t) = term else { return };
-            match self.index.get(t) {
-                Some(&col) => *counts.entry(col).or_insert(0) += 1,
-                None => {
-                    if !unknown.contains(t) {
-                        unknown.insert(t.to_string());
-                    }
-                }
-            }
-        };
-        let normalized = analyzer.normalize(text);
-        // Words and character n-grams are disjoint terms, so counting the words first and
-        // then the n-grams gives the counts of `for_each_token`'s interleaved order.
+        let normalized = std::mem::take(&mut counted.normalized);
         analyzer.for_each_word_of_normalized(&normalized, &mut |term| match term {
             Term::Text(t) => {
-                count(term);
+                counted.add(self, term);
                 if let Some(observe) = words.as_mut() {
                     observe(t);
                 }
@@ -613,7 +652,12 @@ impl TfidfVectorizer {
             }
             Term::Han(_) => {}
         });
-        analyzer.for_each_ngram_of_normalized(&normalized, &mut count);
+        let NgramCounts {
+            counts,
+            unknown,
+            unknown_han,
+            ..
+        } = counted;
         let overlap = Overlap {
             terms: counts.len() + unknown.len() + unknown_han.len(),
             known: counts.len(),

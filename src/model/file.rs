@@ -395,12 +395,24 @@ impl Model {
     /// settings are read (the payload's first field): a segmenter's dictionary then loads
     /// on its own thread while the rest of the model is decoded, instead of after it.
     pub fn load_with_analyzer(path: &Path) -> Result<(Model, Analyzer)> {
-        let payload = unseal(&read_framed_file(path, MODEL)?, path, MODEL)?;
-        // A payload too corrupt to read the settings from is refused just below, with the
-        // reason; an analyzer that cannot be built is built again for its error.
-        let early = postcard::take_from_bytes::<AnalyzerConfig>(&payload)
-            .ok()
-            .and_then(|(config, _)| Analyzer::new(config).ok());
+        let file = read_framed_file(path, MODEL)?;
+        // The settings are read from the payload's first bytes, before the whole payload is
+        // checked and decompressed (20 ms for cail2018's model), so that the dictionary
+        // loads meanwhile. Read unchecked, they only start an analyzer early: it is kept
+        // only if it has the checked model's settings. A payload too corrupt to read them
+        // from is refused just below, with the reason; an analyzer that cannot be built is
+        // built again for its error.
+        let settings = |payload: &[u8]| {
+            postcard::take_from_bytes::<AnalyzerConfig>(payload)
+                .ok()
+                .map(|(config, _)| config)
+        };
+        let mut early = settings(&payload_prefix(&file)).and_then(|c| Analyzer::new(c).ok());
+        let payload = unseal(&file, path, MODEL)?;
+        drop(file);
+        if early.is_none() {
+            early = settings(&payload).and_then(|c| Analyzer::new(c).ok());
+        }
         let model = from_payload(&payload, path)?;
         drop(payload);
         let analyzer = match early {
@@ -409,6 +421,23 @@ impl Model {
         };
         Ok((model, analyzer))
     }
+}
+
+/// At most this many bytes of a payload are decompressed ahead of the rest, for the
+/// analyzer's settings (its first field; a user dictionary of a large thesaurus is in them).
+const SETTINGS_PREFIX: u64 = 1 << 20;
+
+/// The first [`SETTINGS_PREFIX`] bytes of a framed file's payload, unchecked (fewer if the
+/// payload is shorter or they cannot be decompressed).
+fn payload_prefix(file: &[u8]) -> Vec<u8> {
+    let mut prefix = Vec::new();
+    if let Some(stored) = file.get(HEADER_LEN..) {
+        if let Ok(decoder) = zstd::stream::read::Decoder::new(stored) {
+            // An error leaves what was decompressed before it.
+            let _ = decoder.take(SETTINGS_PREFIX).read_to_end(&mut prefix);
+        }
+    }
+    prefix
 }
 
 /// Reads a framed file whole once its type, magic, version and length are right.

@@ -9,10 +9,11 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::analysis::Analyzer;
+use crate::classifier::ensemble::knn::QUERY_BLOCK;
 use crate::classifier::ensemble::{Features, WordSequence};
 use crate::error::{Error, Result};
 use crate::features::sparse::SparseRow;
-use crate::features::Overlap;
+use crate::features::{NgramCounts, Overlap};
 use crate::metrics::top_k;
 use crate::model::Model;
 pub use decision::{AskedThreshold, DecisionRequest, ProjectDecision};
@@ -138,14 +139,23 @@ pub(crate) fn ranking_of(model: &Model, analyzer: &Analyzer, text: &str, k: usiz
 /// [`ranking_of`] of many texts, in order, identical to ranking each alone: the neighbours
 /// of a block of drafts share one set of query buffers
 /// ([`crate::classifier::ensemble::KnnIndex::votes_of_many`]).
-fn rankings_of(model: &Model, analyzer: &Analyzer, texts: &[&str], k: usize) -> Vec<Ranking> {
-    let analysed: Vec<Analysed> = texts.iter().map(|t| analyse(model, analyzer, t)).collect();
+/// The drafts come with their n-grams counted ([`TfidfVectorizer::count_ngrams`]).
+fn rankings_of(
+    model: &Model,
+    analyzer: &Analyzer,
+    drafts: Vec<(&str, NgramCounts<'_>)>,
+    k: usize,
+) -> Vec<Ranking> {
+    let analysed: Vec<Analysed> = drafts
+        .into_iter()
+        .map(|(text, counted)| analyse_counted(model, analyzer, text, counted))
+        .collect();
     let votes: Vec<Option<Vec<crate::classifier::ensemble::Vote>>> = match &model.ensemble {
         Some(e) => {
             let rows: Vec<&SparseRow> = analysed.iter().map(|a| &a.row).collect();
             e.votes_of_many(&rows).into_iter().map(Some).collect()
         }
-        None => vec![None; texts.len()],
+        None => vec![None; analysed.len()],
     };
     analysed
         .into_iter()
@@ -153,6 +163,10 @@ fn rankings_of(model: &Model, analyzer: &Analyzer, texts: &[&str], k: usize) -> 
         .map(|(a, v)| rank(model, a, v, k))
         .collect()
 }
+
+/// Drafts of one `suggest` call whose n-grams are counted before any of them is segmented
+/// (see [`Suggester::suggest`]): a bound on the normalised texts held at once.
+const NGRAM_BATCH: usize = 16_384;
 
 /// What one analysis of a draft gives.
 struct Analysed {
@@ -166,6 +180,21 @@ struct Analysed {
 
 /// One analysis: the row, the overlap and, for the lexicon, the word sequence.
 fn analyse(model: &Model, analyzer: &Analyzer, text: &str) -> Analysed {
+    analyse_counted(
+        model,
+        analyzer,
+        text,
+        model.vectorizer.count_ngrams(analyzer, text),
+    )
+}
+
+/// [`analyse`] of a draft whose n-grams are counted.
+fn analyse_counted(
+    model: &Model,
+    analyzer: &Analyzer,
+    text: &str,
+    counted: NgramCounts<'_>,
+) -> Analysed {
     let lexicon = model.ensemble.as_ref().and_then(|e| e.lexicon());
     let mut words = WordSequence::default();
     let mut observe = |w: &str| {
@@ -177,7 +206,9 @@ fn analyse(model: &Model, analyzer: &Analyzer, text: &str) -> Analysed {
         Some(_) => Some(&mut observe),
         None => None,
     };
-    let (row, overlap) = model.vectorizer.analyse(analyzer, text, observer);
+    let (row, overlap) = model
+        .vectorizer
+        .finish_analysis(analyzer, counted, observer);
     Analysed {
         blank: is_blank(text),
         row,
@@ -361,18 +392,35 @@ impl Suggester {
     /// The proposed descriptors of each text under `rule`, with its overlap with the
     /// vocabulary: in parallel, in input order, each text as if alone.
     pub fn suggest(&self, texts: &[&str], rule: &DecisionRule) -> Vec<Suggested> {
-        // Blocks of drafts share their neighbour query's buffers (see [`rankings_of`]).
-        texts
-            .par_chunks(crate::classifier::ensemble::knn::QUERY_BLOCK)
-            .flat_map_iter(|block| {
-                rankings_of(&self.model, &self.analyzer, block, rule.limit)
-                    .into_iter()
-                    .map(|ranking| Suggested {
-                        suggestions: self.decided(&self.with_probabilities(&ranking), rule),
-                        overlap: ranking.overlap,
-                    })
+        let mut suggested = Vec::with_capacity(texts.len());
+        for batch in texts.chunks(NGRAM_BATCH) {
+            // The n-grams of a batch first: they need no segmenter, so the first batch is
+            // counted while a segmenter's dictionary loads (one core of two was idle then).
+            let counted: Vec<NgramCounts> = batch
+                .par_iter()
+                .map(|text| self.model.vectorizer.count_ngrams(&self.analyzer, text))
+                .collect();
+            // Blocks of drafts share their neighbour query's buffers (see [`rankings_of`]).
+            let mut drafts = batch.iter().copied().zip(counted);
+            let blocks: Vec<Vec<(&str, NgramCounts)>> = std::iter::from_fn(|| {
+                let block: Vec<_> = drafts.by_ref().take(QUERY_BLOCK).collect();
+                (!block.is_empty()).then_some(block)
             })
-            .collect()
+            .collect();
+            let batch_suggested: Vec<Suggested> = blocks
+                .into_par_iter()
+                .flat_map_iter(|block| {
+                    rankings_of(&self.model, &self.analyzer, block, rule.limit)
+                        .into_iter()
+                        .map(|ranking| Suggested {
+                            suggestions: self.decided(&self.with_probabilities(&ranking), rule),
+                            overlap: ranking.overlap,
+                        })
+                })
+                .collect();
+            suggested.extend(batch_suggested);
+        }
+        suggested
     }
 }
 
