@@ -139,7 +139,8 @@ pub(crate) fn ranking_of(model: &Model, analyzer: &Analyzer, text: &str, k: usiz
 /// [`ranking_of`] of many texts, in order, identical to ranking each alone: the neighbours
 /// of a block of drafts share one set of query buffers
 /// ([`crate::classifier::ensemble::KnnIndex::votes_of_many`]).
-/// The drafts come with their n-grams counted ([`TfidfVectorizer::count_ngrams`]).
+/// The drafts come with their n-grams counted
+/// ([`crate::features::TfidfVectorizer::count_ngrams`]).
 fn rankings_of(
     model: &Model,
     analyzer: &Analyzer,
