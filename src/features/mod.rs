@@ -153,28 +153,27 @@ impl ValidTfidfParams {
 
         // Each chunk's counts are freed as soon as its rows are weighed (on a large corpus
         // counts and rows are gigabytes each).
-        let rows: Vec<Vec<SparseRow>> = chunks
+        let n_features = vectorizer.n_features();
+        let parts: Vec<CsrMatrix> = chunks
             .into_par_iter()
             .map(|chunk| {
                 let columns: Vec<Option<u32>> =
                     chunk.terms.iter().map(|t| vectorizer.column(t)).collect();
-                chunk
-                    .docs
-                    .into_iter()
-                    .map(|doc| {
-                        vectorizer.weigh(
-                            doc.iter()
-                                .filter_map(|&(local, n)| columns[local as usize].map(|c| (c, n)))
-                                .collect(),
-                        )
-                    })
-                    .collect()
+                let mut part = CsrMatrix::new(n_features);
+                for doc in chunk.docs {
+                    let row = vectorizer.weigh(
+                        doc.iter()
+                            .filter_map(|&(local, n)| columns[local as usize].map(|c| (c, n)))
+                            .collect(),
+                    );
+                    part.push_row(&row.indices, &row.values);
+                }
+                part
             })
             .collect();
-        let n_features = vectorizer.n_features();
         Ok((
             vectorizer,
-            CsrMatrix::from_rows(rows.into_iter().flatten(), n_features),
+            CsrMatrix::stacked(parts, n_features),
             observed.into_iter().flatten().collect(),
         ))
     }

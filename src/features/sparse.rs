@@ -49,6 +49,28 @@ impl CsrMatrix {
         m
     }
 
+    /// The rows of `parts`, one part after another (all of `n_cols` columns). *Why:* rows
+    /// weighed in parallel go into one part per thread's run, and joining the parts is a few
+    /// block copies, where pushing every row into one matrix was a serial step of training
+    /// (cail2018_sample: 21 ms, with a core idle).
+    pub fn stacked(parts: Vec<CsrMatrix>, n_cols: usize) -> Self {
+        let nnz: usize = parts.iter().map(CsrMatrix::nnz).sum();
+        let n_rows: usize = parts.iter().map(CsrMatrix::n_rows).sum();
+        let mut m = CsrMatrix::new(n_cols);
+        m.indices.reserve_exact(nnz);
+        m.values.reserve_exact(nnz);
+        m.indptr.reserve_exact(n_rows);
+        for part in parts {
+            debug_assert_eq!(part.n_cols, n_cols);
+            let offset = m.indices.len();
+            m.indptr
+                .extend(part.indptr[1..].iter().map(|&end| offset + end));
+            m.indices.extend_from_slice(&part.indices);
+            m.values.extend_from_slice(&part.values);
+        }
+        m
+    }
+
     /// Builds a matrix from dense rows, keeping the non-zero entries.
     pub fn from_dense(rows: &[Vec<f32>]) -> Self {
         let n_cols = rows.first().map_or(0, Vec::len);
@@ -127,5 +149,24 @@ mod tests {
         assert_eq!(m.row(1), (&[0u32, 2][..], &[2.0f32, 3.0][..]));
         let s = m.select_rows(&[1]);
         assert_eq!(s.row(0), m.row(1));
+    }
+
+    #[test]
+    fn stacked_parts_are_their_rows_in_order() {
+        let rows = [
+            vec![0.0, 1.0, 0.0],
+            vec![0.0, 0.0, 0.0],
+            vec![2.0, 0.0, 3.0],
+            vec![0.0, 4.0, 5.0],
+        ];
+        let whole = CsrMatrix::from_dense(&rows);
+        let parts = vec![
+            CsrMatrix::from_dense(&rows[..2]),
+            CsrMatrix::new(3),
+            CsrMatrix::from_dense(&rows[2..3]),
+            CsrMatrix::from_dense(&rows[3..]),
+        ];
+        assert_eq!(CsrMatrix::stacked(parts, 3), whole);
+        assert_eq!(CsrMatrix::stacked(Vec::new(), 3), CsrMatrix::new(3));
     }
 }
