@@ -188,9 +188,14 @@ impl ValidTuneParams {
             .collect();
 
         let total_positives: u64 = positives.iter().sum();
-        let global = best_global_threshold(&per_label, &calibration, total_positives);
+        let shared_everywhere = vec![shared; n_labels];
+        let (global, global_shared) = rayon::join(
+            || best_global_threshold(&per_label, &calibration, total_positives),
+            || best_global_threshold(&per_label, &shared_everywhere, total_positives),
+        );
         // Each descriptor's own choice: the cut maximising its F1 …
         let own: Vec<Option<f32>> = (0..n_labels)
+            .into_par_iter()
             .map(|l| {
                 best_label_threshold(&per_label[l], positives[l])
                     .map(|z| calibration[l].probability(z))
@@ -212,8 +217,6 @@ impl ValidTuneParams {
         // descriptor has no cut of its own when no fold model could rank one of its
         // documents: with one document, the fold holding it out trained without the
         // descriptor, so its out-of-fold value says nothing about where to cut.
-        let shared_everywhere = vec![shared; n_labels];
-        let global_shared = best_global_threshold(&per_label, &shared_everywhere, total_positives);
         let min_positives = self.0.min_positives as f64;
         let mut own_thresholds = 0;
         let thresholds: Vec<f32> = own

@@ -42,29 +42,21 @@ pub(super) type PlattPoint = (f64, f64, f64);
 pub(super) fn fit_platt(points: &[PlattPoint], prior: Platt, lambda: f64) -> Platt {
     let (a0, b0) = (prior.a as f64, prior.b as f64);
     let objective = |a: f64, b: f64| {
-        let loss: f64 = points
-            .iter()
-            .map(|&(z, t, w)| {
-                let s = a * z + b;
-                w * (log1p_exp(s) - t * s)
-            })
-            .sum();
+        let [loss] = sum_in_order(points, |&(z, t, w)| {
+            let s = a * z + b;
+            [w * (log1p_exp(s) - t * s)]
+        });
         loss + 0.5 * lambda * ((a - a0).powi(2) + (b - b0).powi(2))
     };
     let (mut a, mut b) = (a0, b0);
     let mut current = objective(a, b);
     for _ in 0..100 {
-        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        for &(z, t, w) in points {
+        let [mut ga, mut gb, mut haa, hab, mut hbb] = sum_in_order(points, |&(z, t, w)| {
             let p = sigmoid(a * z + b);
             let d = w * (p - t);
             let h = w * p * (1.0 - p);
-            ga += d * z;
-            gb += d;
-            haa += h * z * z;
-            hab += h * z;
-            hbb += h;
-        }
+            [d * z, d, h * z * z, h * z, h]
+        });
         ga += lambda * (a - a0);
         gb += lambda * (b - b0);
         // A tiny ridge keeps the system solvable when every point is saturated.
@@ -99,6 +91,32 @@ pub(super) fn fit_platt(points: &[PlattPoint], prior: Platt, lambda: f64) -> Pla
         a: a as f32,
         b: b as f32,
     }
+}
+
+/// Points from which [`sum_in_order`] computes its terms in parallel.
+const PARALLEL_POINTS: usize = 1 << 14;
+
+/// `Σ term(point)` over `points` in their order, each of the `N` sums from `0.0`. The terms of
+/// many points are computed in parallel (the shared fit's 100,000 points on cail2018: an
+/// exponential and a logarithm each, 16 ms of a serial tail), then added in order, so the
+/// sums are bit for bit those of one loop.
+fn sum_in_order<const N: usize>(
+    points: &[PlattPoint],
+    term: impl Fn(&PlattPoint) -> [f64; N] + Sync,
+) -> [f64; N] {
+    let mut total = [0.0; N];
+    let add = |t: [f64; N]| {
+        for (sum, t) in total.iter_mut().zip(t) {
+            *sum += t;
+        }
+    };
+    if points.len() < PARALLEL_POINTS {
+        points.iter().map(&term).for_each(add);
+    } else {
+        let terms: Vec<[f64; N]> = points.par_iter().map(&term).collect();
+        terms.into_iter().for_each(add);
+    }
+    total
 }
 
 /// One Platt fit over every descriptor's out-of-fold scores (no prior).

@@ -149,6 +149,64 @@ pub fn is_unseen(f: &Features) -> bool {
     f[2] == 0.0
 }
 
+/// What the two fusions learn from: the held-out candidates of every `stride`-th training
+/// document, in document and candidate order.
+#[derive(Default)]
+struct FusionRows {
+    rows: Vec<Features>,
+    is_gold: Vec<bool>,
+    unseen_rows: Vec<Features>,
+    unseen_gold: Vec<bool>,
+}
+
+impl FusionRows {
+    /// Documents per task when the rows are gathered in parallel (they are joined in order).
+    const DOCUMENTS_PER_TASK: usize = 256;
+
+    fn of(per_doc: &[Vec<(u32, Features)>], gold: &[Vec<u32>], stride: usize) -> Self {
+        let documents: Vec<usize> = (0..per_doc.len()).step_by(stride).collect();
+        let parts: Vec<FusionRows> = documents
+            .par_chunks(Self::DOCUMENTS_PER_TASK)
+            .map(|documents| {
+                let mut part = FusionRows::default();
+                for &d in documents {
+                    part.add(&per_doc[d], &gold[d]);
+                }
+                part
+            })
+            .collect();
+        let mut all = FusionRows::default();
+        for part in parts {
+            all.rows.extend(part.rows);
+            all.is_gold.extend(part.is_gold);
+            all.unseen_rows.extend(part.unseen_rows);
+            all.unseen_gold.extend(part.unseen_gold);
+        }
+        all
+    }
+
+    fn add(&mut self, candidates: &[(u32, Features)], gold: &[u32]) {
+        for (l, f) in candidates {
+            // Unseen candidates teach neither fusion's weights: a thesaurus concept no
+            // training document carries is never gold here by construction, and one only
+            // this document carries always is. Together they set the unseen level below.
+            if is_unseen(f) {
+                continue;
+            }
+            let is = gold.contains(l);
+            self.rows.push(*f);
+            self.is_gold.push(is);
+            // A mention of a trained descriptor, its other evidence hidden, is what an
+            // unseen concept's mention looks like: the unseen fusion learns from these
+            // how reliable a mention is.
+            if f[6] > 0.0 {
+                self.unseen_rows.push(lexical_only(f));
+                self.unseen_gold.push(is);
+            }
+        }
+    }
+}
+
 /// A fitted ensemble.
 #[derive(Debug, Clone)]
 pub struct Ensemble {
@@ -681,29 +739,12 @@ impl Ensemble {
             .collect();
         let total: usize = per_doc.iter().map(Vec::len).sum();
         let stride = total.div_ceil(MAX_FUSION_ROWS).max(1);
-        let mut rows = Vec::with_capacity(total / stride + 1);
-        let mut is_gold = Vec::with_capacity(total / stride + 1);
-        let (mut unseen_rows, mut unseen_gold) = (Vec::new(), Vec::new());
-        for (d, candidates) in per_doc.iter().enumerate().step_by(stride) {
-            for (l, f) in candidates {
-                // Unseen candidates teach neither fusion's weights: a thesaurus concept no
-                // training document carries is never gold here by construction, and one only
-                // this document carries always is. Together they set the unseen level below.
-                if is_unseen(f) {
-                    continue;
-                }
-                let is = gold[d].contains(l);
-                rows.push(*f);
-                is_gold.push(is);
-                // A mention of a trained descriptor, its other evidence hidden, is what an
-                // unseen concept's mention looks like: the unseen fusion learns from these
-                // how reliable a mention is.
-                if f[6] > 0.0 {
-                    unseen_rows.push(lexical_only(f));
-                    unseen_gold.push(is);
-                }
-            }
-        }
+        let FusionRows {
+            rows,
+            is_gold,
+            unseen_rows,
+            unseen_gold,
+        } = FusionRows::of(&per_doc, gold, stride);
         // The pull toward the prior fades as documents come: at `ALWAYS_FUSE_BELOW`
         // documents and under it, full strength; at ten times as many, a tenth. *Why:* the
         // log-loss grows with the corpus anyway, but on corpora of thousands the prior still
@@ -760,21 +801,29 @@ impl Ensemble {
                 list
             })
             .collect();
-        let mut missed = vec![0u64; n_descriptors];
-        for (candidates, gold) in per_doc.iter().zip(gold) {
-            for &g in gold {
-                if candidates.binary_search_by_key(&g, |&(l, _)| l).is_err() {
-                    missed[g as usize] += 1;
+        let missed = || {
+            let mut missed = vec![0u64; n_descriptors];
+            for (candidates, gold) in per_doc.iter().zip(gold) {
+                for &g in gold {
+                    if candidates.binary_search_by_key(&g, |&(l, _)| l).is_err() {
+                        missed[g as usize] += 1;
+                    }
                 }
             }
-        }
+            missed
+        };
         // One-vs-rest alone, as it would rank at suggestion time: only values above the floor.
-        let ovr_only: Vec<Vec<(u32, f32)>> = oof
-            .iter()
-            .map(|l| l.iter().copied().filter(|&(_, z)| z >= OVR_FLOOR).collect())
-            .collect();
-        let one_vs_rest = RankingFigures::measure(&ovr_only, gold);
-        let fused_figures = RankingFigures::measure(&fused, gold);
+        let one_vs_rest = || {
+            let ovr_only: Vec<Vec<(u32, f32)>> = oof
+                .iter()
+                .map(|l| l.iter().copied().filter(|&(_, z)| z >= OVR_FLOOR).collect())
+                .collect();
+            RankingFigures::measure(&ovr_only, gold)
+        };
+        let ((missed, one_vs_rest), fused_figures) = rayon::join(
+            || rayon::join(missed, one_vs_rest),
+            || RankingFigures::measure(&fused, gold),
+        );
         let report = EnsembleReport {
             chosen: fused_figures.beats(&one_vs_rest) || gold.len() < ALWAYS_FUSE_BELOW,
             neighbours: params.neighbours,
