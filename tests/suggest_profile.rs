@@ -185,7 +185,15 @@ fn neighbour_candidates_hold_the_exact_neighbours() {
         .iter()
         .map(|t| model.vectorizer.analyse(&analyzer, t, None).0)
         .collect();
-    let candidates = [k, 2 * k, 200, 400, k * RESCORED_PER_NEIGHBOUR];
+    let candidates = [
+        k,
+        2 * k,
+        4 * k,
+        200,
+        k * RESCORED_PER_NEIGHBOUR,
+        400,
+        16 * k,
+    ];
     let mut dense_query = vec![0f32; knn.n_features];
     for share in [0.5, DENSE_FEATURE_SHARE, 0.125] {
         let dense = |f: u32| documents[f as usize] as f64 > share * n as f64;
