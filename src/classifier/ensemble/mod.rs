@@ -176,6 +176,12 @@ impl FusionRows {
             })
             .collect();
         let mut all = FusionRows::default();
+        let rows: usize = parts.iter().map(|p| p.rows.len()).sum();
+        let unseen_rows: usize = parts.iter().map(|p| p.unseen_rows.len()).sum();
+        all.rows.reserve_exact(rows);
+        all.is_gold.reserve_exact(rows);
+        all.unseen_rows.reserve_exact(unseen_rows);
+        all.unseen_gold.reserve_exact(unseen_rows);
         for part in parts {
             all.rows.extend(part.rows);
             all.is_gold.extend(part.is_gold);
