@@ -35,8 +35,8 @@ pub const PART_MAGIC: &[u8; 8] = b"DTAGPART";
 pub const FORMAT_VERSION: u32 = 9;
 const HEADER_LEN: usize = 32;
 /// A payload is believed to be at most this many times its compressed size. Models compress
-/// 1.2 to 1.5 times (measured on the demo, pruned and synthetic models: weights are floats,
-/// the vocabulary is text), so a factor of 32 leaves ample room while refusing forged
+/// 1.2 to 1.5 times (measured on the demo, pruned, synthetic and cail2018 models: weights are
+/// floats, the vocabulary is text), so a factor of 32 leaves ample room while refusing forged
 /// headers; see [`from_bytes`].
 const MAX_COMPRESSION_RATIO: u64 = 32;
 /// ... plus this much, so that a model of a few descriptors is never refused for its ratio.
